@@ -1,0 +1,141 @@
+//! Command line and environment configuration: every option lives here, and its
+//! doc comment is its `--help` text.
+
+use std::{fmt, net::SocketAddr, path::PathBuf, str::FromStr};
+
+use clap::{Args, Parser};
+
+/// Serves the same two views under server-side sessions (`/server/...`) and
+/// signed tokens (`/token/...`), so that the two can be compared side by side.
+#[derive(Debug, Parser)]
+#[command(name = "sessions-vs-jwt", version, about)]
+pub struct Cli {
+    #[command(flatten)]
+    pub serve: Config,
+}
+
+/// Everything the server needs to start; also what tests build their servers from.
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Address and port to listen on.
+    #[arg(long, env = "SVJ_BIND", default_value = "127.0.0.1:8000")]
+    pub bind: SocketAddr,
+
+    /// Where `/server` keeps its sessions: `memory` (in this process, lost on
+    /// exit) or `sqlite://PATH` (a file, created with its folder on first run).
+    #[arg(
+        long,
+        env = "SVJ_STORE",
+        default_value = "sqlite://data/sessions.sqlite3"
+    )]
+    pub store: SessionStoreKind,
+
+    /// Folder of the token signing keys. A key pair is generated there on first
+    /// run and reused afterwards, so tokens survive restarts.
+    #[arg(long, env = "SVJ_KEYS_DIR", default_value = "keys")]
+    pub keys_dir: PathBuf,
+
+    /// How long a login lasts, in seconds, on both sides: the session record's
+    /// expiry, the token's `exp`, and the cookies' Max-Age (Django's
+    /// SESSION_COOKIE_AGE; the default is two weeks, the cap 400 days).
+    #[arg(
+        long,
+        env = "SVJ_COOKIE_AGE",
+        default_value_t = 1_209_600,
+        value_parser = clap::value_parser!(u64).range(1..=MAX_COOKIE_AGE)
+    )]
+    pub cookie_age: u64,
+
+    /// Send cookies only over HTTPS (Django's SESSION_COOKIE_SECURE). Off by
+    /// default so that the site works on plain http://127.0.0.1.
+    #[arg(long, env = "SVJ_SECURE_COOKIES")]
+    pub secure_cookies: bool,
+}
+
+/// Browsers cap a cookie's lifetime at 400 days (RFC 6265bis), so a longer
+/// login could never be kept by them.
+const MAX_COOKIE_AGE: u64 = 400 * 24 * 60 * 60;
+
+/// Which store `/server` keeps its session records in, chosen by the scheme of `--store`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionStoreKind {
+    Memory,
+    Sqlite(PathBuf),
+}
+
+impl FromStr for SessionStoreKind {
+    type Err = String;
+
+    fn from_str(url: &str) -> Result<Self, Self::Err> {
+        if url == "memory" {
+            return Ok(Self::Memory);
+        }
+        match url.split_once("://") {
+            Some(("sqlite", "")) => {
+                Err("sqlite:// needs a file path, e.g. sqlite://data/sessions.sqlite3".into())
+            }
+            Some(("sqlite", path)) => Ok(Self::Sqlite(PathBuf::from(path))),
+            _ => Err(format!(
+                "unknown session store `{url}`: expected `memory` or `sqlite://PATH`"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for SessionStoreKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Memory => f.write_str("memory"),
+            Self::Sqlite(path) => write!(f, "sqlite://{}", path.display()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_arguments_means_the_embedded_defaults() {
+        let cli = Cli::try_parse_from(["sessions-vs-jwt"]).unwrap();
+        assert_eq!(cli.serve.bind, "127.0.0.1:8000".parse().unwrap());
+        assert_eq!(
+            cli.serve.store,
+            SessionStoreKind::Sqlite("data/sessions.sqlite3".into())
+        );
+        assert_eq!(cli.serve.keys_dir, PathBuf::from("keys"));
+        assert_eq!(cli.serve.cookie_age, 1_209_600);
+        assert!(!cli.serve.secure_cookies);
+    }
+
+    #[test]
+    fn store_urls_are_chosen_by_scheme() {
+        assert_eq!("memory".parse(), Ok(SessionStoreKind::Memory));
+        assert_eq!(
+            "sqlite:///var/lib/s.db".parse(),
+            Ok(SessionStoreKind::Sqlite("/var/lib/s.db".into()))
+        );
+        assert!("sqlite://".parse::<SessionStoreKind>().is_err());
+        assert!("mongodb://localhost".parse::<SessionStoreKind>().is_err());
+        assert!("memcached".parse::<SessionStoreKind>().is_err());
+    }
+
+    #[test]
+    fn an_unknown_store_scheme_is_a_usage_error() {
+        let err = Cli::try_parse_from(["sessions-vs-jwt", "--store", "mongodb://x"]).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(err.to_string().contains("unknown session store"), "{err}");
+    }
+
+    #[test]
+    fn a_zero_cookie_age_is_refused() {
+        assert!(Cli::try_parse_from(["sessions-vs-jwt", "--cookie-age", "0"]).is_err());
+    }
+
+    #[test]
+    fn store_kinds_print_back_as_their_url() {
+        for url in ["memory", "sqlite://data/x.db"] {
+            assert_eq!(url.parse::<SessionStoreKind>().unwrap().to_string(), url);
+        }
+    }
+}

@@ -1,0 +1,84 @@
+//! The app's one error type. Every failure a request can meet ends here and
+//! becomes a page in the site's layout with the right status: the visitor
+//! learns what went wrong, the log learns why.
+
+use axum::{
+    http::StatusCode,
+    response::{Html, IntoResponse, Response},
+};
+
+use crate::{server_session::StoreError, templates, username::InvalidUsername};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("{0}")]
+    InvalidUsername(#[from] InvalidUsername),
+
+    #[error("{0}")]
+    InvalidForm(String),
+
+    /// A login raced a logout of the same session and lost, as Django's
+    /// `SessionInterrupted`: the logout stands and nothing is written back.
+    #[error(
+        "This session ended (probably a logout in another tab) while the request was on its way. Nothing was changed; log in again."
+    )]
+    SessionInterrupted,
+
+    #[error("There is no page at {0}.")]
+    NotFound(String),
+
+    #[error("{0} does not accept this method; use the buttons on the page.")]
+    MethodNotAllowed(String),
+
+    #[error("The session store ({store}) is unavailable. Try again in a moment.")]
+    StoreUnavailable {
+        store: String,
+        #[source]
+        source: StoreError,
+    },
+
+    #[error("The token could not be signed.")]
+    TokenSigning(#[source] jsonwebtoken::errors::Error),
+
+    #[error("The page could not be rendered.")]
+    Template(#[from] minijinja::Error),
+}
+
+impl AppError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            AppError::InvalidUsername(_) | AppError::InvalidForm(_) => StatusCode::BAD_REQUEST,
+            AppError::SessionInterrupted => StatusCode::CONFLICT,
+            AppError::NotFound(_) => StatusCode::NOT_FOUND,
+            AppError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            AppError::StoreUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::TokenSigning(_) | AppError::Template(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!(error = %self, cause = ?std::error::Error::source(&self), "request failed");
+        } else {
+            tracing::debug!(error = %self, "request refused");
+        }
+        let page = templates::render(
+            "error.html",
+            minijinja::context! {
+                status => status.as_u16(),
+                reason => status.canonical_reason().unwrap_or("Error"),
+                message => self.to_string(),
+            },
+        );
+        match page {
+            Ok(html) => (status, html).into_response(),
+            Err(err) => {
+                tracing::error!(%err, "the error page itself failed to render");
+                (status, Html(format!("<h1>{status}</h1>"))).into_response()
+            }
+        }
+    }
+}

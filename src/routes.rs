@@ -1,0 +1,115 @@
+//! The route table: the two routers and the pages each serves, by name and
+//! path, in one place. The app builds its routers from it and templates
+//! reverse names through it, so a path is never spelled twice.
+
+/// One of the two routers, each serving the same views under its own state mechanism.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Mount {
+    /// Server-side sessions: an opaque id in the cookie, the data in a store.
+    Server,
+    /// Stateless: a signed JWT in the cookie carries the data itself.
+    Token,
+}
+
+impl Mount {
+    pub const ALL: [Mount; 2] = [Mount::Server, Mount::Token];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Mount::Server => "server",
+            Mount::Token => "token",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Mount> {
+        Mount::ALL.into_iter().find(|mount| mount.name() == name)
+    }
+
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Mount::Server => "/server",
+            Mount::Token => "/token",
+        }
+    }
+
+    /// The path of `route` inside this router, as a browser requests it.
+    pub fn url(self, route: Route) -> String {
+        format!("{}{}", self.prefix(), route.path())
+    }
+}
+
+/// A page that both routers serve. Paths end in a slash, as Django's do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Route {
+    SetSession,
+    GetSession,
+    Logout,
+}
+
+impl Route {
+    pub const ALL: [Route; 3] = [Route::SetSession, Route::GetSession, Route::Logout];
+
+    /// The name templates use in `url_for`, as Django's `{% url %}` does.
+    pub fn name(self) -> &'static str {
+        match self {
+            Route::SetSession => "set_session",
+            Route::GetSession => "get_session",
+            Route::Logout => "logout",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Route> {
+        Route::ALL.into_iter().find(|route| route.name() == name)
+    }
+
+    /// The path inside a router.
+    pub fn path(self) -> &'static str {
+        match self {
+            Route::SetSession => "/set_session/",
+            Route::GetSession => "/get_session/",
+            Route::Logout => "/logout/",
+        }
+    }
+}
+
+/// Whether some page of either router lives at `path`: what APPEND_SLASH asks
+/// before redirecting `/server/get_session` to `/server/get_session/`.
+pub fn is_page(path: &str) -> bool {
+    Mount::ALL.into_iter().any(|mount| {
+        path.strip_prefix(mount.prefix())
+            .is_some_and(|rest| Route::ALL.into_iter().any(|route| route.path() == rest))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_resolve_to_paths_inside_each_router() {
+        assert_eq!(Mount::Server.url(Route::GetSession), "/server/get_session/");
+        assert_eq!(Mount::Token.url(Route::SetSession), "/token/set_session/");
+        assert_eq!(Mount::Token.url(Route::Logout), "/token/logout/");
+    }
+
+    #[test]
+    fn every_name_round_trips() {
+        for route in Route::ALL {
+            assert_eq!(Route::from_name(route.name()), Some(route));
+        }
+        for mount in Mount::ALL {
+            assert_eq!(Mount::from_name(mount.name()), Some(mount));
+        }
+        assert_eq!(Route::from_name("admin"), None);
+        assert_eq!(Mount::from_name("cookie"), None);
+    }
+
+    #[test]
+    fn only_the_table_paths_are_pages() {
+        assert!(is_page("/server/get_session/"));
+        assert!(is_page("/token/logout/"));
+        assert!(!is_page("/server/get_session"));
+        assert!(!is_page("/server/"));
+        assert!(!is_page("/other/get_session/"));
+    }
+}

@@ -1,0 +1,64 @@
+//! The in-process store: a map behind a lock, for tests and demos.
+//!
+//! tower-sessions' `MemoryStore` cannot say whether a delete found a record
+//! and never drops expired ones, so this small map replaces it.
+
+use std::{
+    collections::HashMap,
+    sync::{Mutex, MutexGuard, PoisonError},
+};
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+use tower_sessions::session::{Id, Record};
+
+use super::store::{SessionRecords, StoreError};
+
+#[derive(Debug, Default)]
+pub struct MemoryRecords {
+    records: Mutex<HashMap<Id, Record>>,
+}
+
+impl MemoryRecords {
+    fn records(&self) -> MutexGuard<'_, HashMap<Id, Record>> {
+        // No code holding this lock can panic half-way through a change.
+        self.records.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[async_trait]
+impl SessionRecords for MemoryRecords {
+    async fn load(&self, id: &Id) -> Result<Option<Record>, StoreError> {
+        let now = OffsetDateTime::now_utc();
+        Ok(self
+            .records()
+            .get(id)
+            .filter(|record| record.expiry_date > now)
+            .cloned())
+    }
+
+    async fn create(&self, record: &mut Record) -> Result<(), StoreError> {
+        let mut records = self.records();
+        while records.contains_key(&record.id) {
+            record.id = Id::default();
+        }
+        records.insert(record.id, record.clone());
+        Ok(())
+    }
+
+    async fn delete(&self, id: &Id) -> Result<bool, StoreError> {
+        Ok(self.records().remove(id).is_some())
+    }
+
+    async fn delete_expired(&self) -> Result<u64, StoreError> {
+        let now = OffsetDateTime::now_utc();
+        let mut records = self.records();
+        let before = records.len();
+        records.retain(|_, record| record.expiry_date > now);
+        Ok((before - records.len()) as u64)
+    }
+
+    async fn count(&self) -> Result<u64, StoreError> {
+        Ok(self.records().len() as u64)
+    }
+}

@@ -1,0 +1,116 @@
+//! Where `/server` keeps session records, behind one small interface that
+//! every store implements, and the one function that opens the store
+//! `--store` names.
+//!
+//! Records and ids are tower-sessions' own (`Record`, `Id`), so the published
+//! stores plug in. The interface asks two things tower-sessions' `SessionStore`
+//! does not: `delete` says whether there was a record, which lets a login
+//! notice that a logout raced it; and `delete_expired` says how many it
+//! removed, for `clearsessions`. Nothing here ever upserts a record, so no
+//! request can write back a session that a logout deleted.
+
+use std::{fmt, sync::Arc, time::Duration};
+
+use async_trait::async_trait;
+use tower_sessions::session::{Id, Record};
+
+use super::{memory::MemoryRecords, sqlite::SqliteRecords};
+use crate::config::SessionStoreKind;
+
+#[async_trait]
+pub trait SessionRecords: Send + Sync + fmt::Debug {
+    /// The record under `id`, if it exists and has not expired.
+    async fn load(&self, id: &Id) -> Result<Option<Record>, StoreError>;
+
+    /// Stores a new record, replacing its id first if that id is taken.
+    async fn create(&self, record: &mut Record) -> Result<(), StoreError>;
+
+    /// Deletes the record under `id`; `true` if there was one.
+    async fn delete(&self, id: &Id) -> Result<bool, StoreError>;
+
+    /// Deletes every expired record and says how many there were.
+    async fn delete_expired(&self) -> Result<u64, StoreError>;
+
+    /// How many records the store holds, expired ones included.
+    async fn count(&self) -> Result<u64, StoreError>;
+}
+
+pub type SharedRecords = Arc<dyn SessionRecords>;
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+    #[error("{0}")]
+    Backend(String),
+    /// A record that exists but cannot be decoded: written by another
+    /// version, or damaged. The visitor is a Guest, not a victim of a 500.
+    #[error("undecodable record: {0}")]
+    Corrupt(String),
+}
+
+impl From<tower_sessions::session_store::Error> for StoreError {
+    fn from(err: tower_sessions::session_store::Error) -> Self {
+        use tower_sessions::session_store::Error;
+        match err {
+            Error::Decode(reason) => StoreError::Corrupt(reason),
+            Error::Encode(reason) | Error::Backend(reason) => StoreError::Backend(reason),
+        }
+    }
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(err: sqlx::Error) -> Self {
+        StoreError::Backend(err.to_string())
+    }
+}
+
+/// How long any store operation may take before the request gets a 503:
+/// a store that hangs must not hang the page.
+pub const STORE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Opens (and for SQL stores, migrates) the store `kind` names.
+pub async fn open(kind: &SessionStoreKind) -> Result<SharedRecords, StoreError> {
+    Ok(match kind {
+        SessionStoreKind::Memory => Arc::new(MemoryRecords::default()),
+        SessionStoreKind::Sqlite(path) => Arc::new(TimeLimited(SqliteRecords::open(path).await?)),
+    })
+}
+
+/// Bounds every call to a store that does I/O by [`STORE_TIMEOUT`].
+#[derive(Debug)]
+struct TimeLimited<S>(S);
+
+impl<S> TimeLimited<S> {
+    async fn run<T>(
+        &self,
+        call: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        tokio::time::timeout(STORE_TIMEOUT, call)
+            .await
+            .unwrap_or(Err(StoreError::Timeout(STORE_TIMEOUT)))
+    }
+}
+
+#[async_trait]
+impl<S: SessionRecords> SessionRecords for TimeLimited<S> {
+    async fn load(&self, id: &Id) -> Result<Option<Record>, StoreError> {
+        self.run(self.0.load(id)).await
+    }
+
+    async fn create(&self, record: &mut Record) -> Result<(), StoreError> {
+        self.run(self.0.create(record)).await
+    }
+
+    async fn delete(&self, id: &Id) -> Result<bool, StoreError> {
+        self.run(self.0.delete(id)).await
+    }
+
+    async fn delete_expired(&self) -> Result<u64, StoreError> {
+        self.run(self.0.delete_expired()).await
+    }
+
+    async fn count(&self) -> Result<u64, StoreError> {
+        self.run(self.0.count()).await
+    }
+}

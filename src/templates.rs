@@ -1,0 +1,158 @@
+//! The HTML pages. Templates are compiled into the binary from `templates/`,
+//! so the server runs from any folder, and both routers render the same files.
+//! Names end in `.html`, which turns minijinja's autoescaping on.
+
+use std::sync::LazyLock;
+
+use axum::response::Html;
+use minijinja::{Environment, Error, ErrorKind, State, UndefinedBehavior, Value};
+
+use crate::routes::{Mount, Route};
+
+const TEMPLATES: [(&str, &str); 5] = [
+    ("base.html", include_str!("../templates/base.html")),
+    ("index.html", include_str!("../templates/index.html")),
+    (
+        "set_session.html",
+        include_str!("../templates/set_session.html"),
+    ),
+    (
+        "get_session.html",
+        include_str!("../templates/get_session.html"),
+    ),
+    ("error.html", include_str!("../templates/error.html")),
+];
+
+/// Compiled once, on first use; `check` runs at start so that a broken
+/// template stops the server instead of failing a request.
+static ENVIRONMENT: LazyLock<Result<Environment<'static>, Error>> = LazyLock::new(environment);
+
+fn environment() -> Result<Environment<'static>, Error> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.add_function("url_for", url_for);
+    for (name, source) in TEMPLATES {
+        env.add_template(name, source)?;
+    }
+    Ok(env)
+}
+
+/// Fails when a template does not compile.
+pub fn check() -> Result<(), Error> {
+    compiled().map(|_| ())
+}
+
+pub fn render(name: &str, context: Value) -> Result<Html<String>, Error> {
+    Ok(Html(compiled()?.get_template(name)?.render(context)?))
+}
+
+fn compiled() -> Result<&'static Environment<'static>, Error> {
+    ENVIRONMENT.as_ref().map_err(|err| {
+        Error::new(
+            ErrorKind::InvalidOperation,
+            format!("templates did not compile: {err:#}"),
+        )
+    })
+}
+
+/// `url_for('get_session')` gives the path of that page inside the router
+/// that renders the template (the `mount` in its context), like Django's
+/// `{% url %}`; `url_for('get_session', 'token')` names the router. An unknown
+/// name is an error, never an empty link.
+fn url_for(state: &State<'_, '_>, name: &str, mount: Option<&str>) -> Result<Value, Error> {
+    let route = Route::from_name(name).ok_or_else(|| {
+        Error::new(
+            ErrorKind::InvalidOperation,
+            format!("url_for: no route is named `{name}`"),
+        )
+    })?;
+    let mount_name = match mount {
+        Some(mount) => mount.to_owned(),
+        None => state
+            .lookup("mount")
+            .and_then(|value| value.as_str().map(str::to_owned))
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::InvalidOperation,
+                    "url_for: the page has no router to resolve within",
+                )
+            })?,
+    };
+    let mount = Mount::from_name(&mount_name).ok_or_else(|| {
+        Error::new(
+            ErrorKind::InvalidOperation,
+            format!("url_for: no router is named `{mount_name}`"),
+        )
+    })?;
+    // Built from the route table alone, so there is nothing to escape.
+    Ok(Value::from_safe_string(mount.url(route)))
+}
+
+#[cfg(test)]
+mod tests {
+    use minijinja::context;
+
+    use super::*;
+
+    fn render_str(source: &str, ctx: Value) -> Result<String, Error> {
+        let mut env = environment()?;
+        env.add_template_owned("test.html", source.to_owned())?;
+        env.get_template("test.html")?.render(ctx)
+    }
+
+    #[test]
+    fn every_template_compiles() {
+        check().unwrap();
+    }
+
+    #[test]
+    fn url_for_resolves_inside_the_current_router() {
+        let source = "{{ url_for('get_session') }}";
+        assert_eq!(
+            render_str(source, context! { mount => Mount::Server.name() }).unwrap(),
+            "/server/get_session/"
+        );
+        assert_eq!(
+            render_str(source, context! { mount => Mount::Token.name() }).unwrap(),
+            "/token/get_session/"
+        );
+    }
+
+    #[test]
+    fn url_for_can_name_the_router() {
+        let html = render_str("{{ url_for('logout', 'token') }}", context! {}).unwrap();
+        assert_eq!(html, "/token/logout/");
+    }
+
+    #[test]
+    fn url_for_an_unknown_name_is_an_error() {
+        let err = render_str(
+            "{{ url_for('admin') }}",
+            context! { mount => Mount::Server.name() },
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("no route is named `admin`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn url_for_outside_a_router_is_an_error() {
+        assert!(render_str("{{ url_for('get_session') }}", context! {}).is_err());
+        assert!(render_str("{{ url_for('get_session', 'cookie') }}", context! {}).is_err());
+    }
+
+    #[test]
+    fn values_are_escaped() {
+        let html = render_str(
+            "<h1>{{ name }}</h1>",
+            context! { name => "<script>alert('x')</script>" },
+        )
+        .unwrap();
+        assert_eq!(
+            html,
+            "<h1>&lt;script&gt;alert(&#x27;x&#x27;)&lt;&#x2f;script&gt;</h1>"
+        );
+    }
+}

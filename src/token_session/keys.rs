@@ -1,0 +1,432 @@
+//! The token signing keys, one per file in `--keys-dir`.
+//!
+//! A key is `{kid}.{alg}.pem` (a PKCS#8 private key, mode 0600) beside
+//! `{kid}.{alg}.pub.pem` (its public half, for other services), or
+//! `{kid}.hs256.secret` (raw bytes) for HS256. The file name fixes the one
+//! algorithm a key is used with. Every key present verifies the tokens whose
+//! header names its kid; the newest key of the configured algorithm signs.
+//! Generated kids are UTC timestamps, so "newest" is the greatest kid.
+
+use std::{
+    collections::HashMap,
+    fs,
+    io::{self, Write},
+    path::{Path, PathBuf},
+    sync::Arc,
+};
+
+use ed25519_dalek::pkcs8::{
+    DecodePrivateKey, EncodePrivateKey, EncodePublicKey, spki::der::pem::LineEnding,
+};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
+use rand::{RngCore, rngs::OsRng};
+
+/// The algorithms a key can be made for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum)]
+pub enum KeyAlgorithm {
+    #[value(name = "EdDSA")]
+    EdDsa,
+    #[value(name = "ES256")]
+    Es256,
+    #[value(name = "RS256")]
+    Rs256,
+    #[value(name = "HS256")]
+    Hs256,
+}
+
+impl KeyAlgorithm {
+    pub fn jwt(self) -> Algorithm {
+        match self {
+            KeyAlgorithm::EdDsa => Algorithm::EdDSA,
+            KeyAlgorithm::Es256 => Algorithm::ES256,
+            KeyAlgorithm::Rs256 => Algorithm::RS256,
+            KeyAlgorithm::Hs256 => Algorithm::HS256,
+        }
+    }
+
+    /// The part of a key's file name that fixes its algorithm.
+    fn tag(self) -> &'static str {
+        match self {
+            KeyAlgorithm::EdDsa => "eddsa",
+            KeyAlgorithm::Es256 => "es256",
+            KeyAlgorithm::Rs256 => "rs256",
+            KeyAlgorithm::Hs256 => "hs256",
+        }
+    }
+
+    fn from_tag(tag: &str) -> Option<Self> {
+        [Self::EdDsa, Self::Es256, Self::Rs256, Self::Hs256]
+            .into_iter()
+            .find(|alg| alg.tag() == tag)
+    }
+}
+
+/// An HS256 secret shorter than the hash it keys is guessable (RFC 7518 §3.2).
+pub const MIN_HS256_SECRET: usize = 32;
+
+/// RSA keys are generated at the size NIST recommends until 2030.
+const RSA_BITS: usize = 2048;
+
+/// One key, usable with exactly one algorithm.
+pub struct Key {
+    pub kid: String,
+    pub algorithm: KeyAlgorithm,
+    pub encoding: EncodingKey,
+    pub decoding: DecodingKey,
+    /// Derived from the private key; `None` for HS256.
+    pub public_pem: Option<String>,
+}
+
+impl std::fmt::Debug for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Key")
+            .field("kid", &self.kid)
+            .field("algorithm", &self.algorithm)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("cannot read or write {path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error("{path} is not a usable {algorithm:?} key: {reason}")]
+    Invalid {
+        path: PathBuf,
+        algorithm: KeyAlgorithm,
+        reason: String,
+    },
+    #[error("{path}: an HS256 secret needs at least {MIN_HS256_SECRET} bytes, this one has {len}")]
+    ShortSecret { path: PathBuf, len: usize },
+    #[error("{path} does not match its private key {private}")]
+    MismatchedPublicKey { path: PathBuf, private: PathBuf },
+    #[error("{path} has no private key beside it")]
+    MissingPrivateKey { path: PathBuf },
+    #[error("{path}: name key files {{kid}}.{{eddsa|es256|rs256}}.pem or {{kid}}.hs256.secret")]
+    Misnamed { path: PathBuf },
+    #[error("no {algorithm:?} key in {dir}")]
+    NoKey {
+        dir: PathBuf,
+        algorithm: KeyAlgorithm,
+    },
+}
+
+fn io_error(path: &Path) -> impl FnOnce(io::Error) -> KeyError + '_ {
+    move |source| KeyError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Every key in the keys folder, and which one signs.
+#[derive(Debug, Clone)]
+pub struct KeyRing {
+    keys: HashMap<String, Arc<Key>>,
+    signing: Arc<Key>,
+}
+
+impl KeyRing {
+    /// Loads the folder, first generating a key for `algorithm` (and the
+    /// folder) if there is none, so that a first run just works.
+    pub fn load_or_generate(dir: &Path, algorithm: KeyAlgorithm) -> Result<Self, KeyError> {
+        let mut keys = load_all(dir)?;
+        if !keys.iter().any(|key| key.algorithm == algorithm) {
+            let kid = generate(dir, algorithm)?;
+            tracing::info!(%kid, dir = %dir.display(), ?algorithm, "generated a token signing key");
+            keys = load_all(dir)?;
+        }
+        let keys: HashMap<String, Arc<Key>> = keys
+            .into_iter()
+            .map(|key| (key.kid.clone(), Arc::new(key)))
+            .collect();
+        let signing = keys
+            .values()
+            .filter(|key| key.algorithm == algorithm)
+            .max_by(|a, b| a.kid.cmp(&b.kid))
+            .cloned()
+            .ok_or_else(|| KeyError::NoKey {
+                dir: dir.to_owned(),
+                algorithm,
+            })?;
+        Ok(Self { keys, signing })
+    }
+
+    pub fn signing_key(&self) -> &Key {
+        &self.signing
+    }
+
+    /// The key a token's header names, if it is one of ours.
+    pub fn get(&self, kid: &str) -> Option<&Key> {
+        self.keys.get(kid).map(Arc::as_ref)
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &Key> {
+        self.keys.values().map(Arc::as_ref)
+    }
+}
+
+/// Writes a new key for `algorithm` into `dir` and returns its kid.
+pub fn generate(dir: &Path, algorithm: KeyAlgorithm) -> Result<String, KeyError> {
+    fs::create_dir_all(dir).map_err(io_error(dir))?;
+    let (private, public) = new_key_material(algorithm).map_err(|reason| KeyError::Invalid {
+        path: dir.to_owned(),
+        algorithm,
+        reason,
+    })?;
+    let mut now = chrono::Utc::now();
+    loop {
+        let kid = now.format("%Y%m%d-%H%M%S-%3f").to_string();
+        let private_path = private_path(dir, &kid, algorithm);
+        match write_private(&private_path, &private) {
+            Ok(()) => {
+                if let Some(public) = public {
+                    let public_path = dir.join(format!("{kid}.{}.pub.pem", algorithm.tag()));
+                    fs::write(&public_path, public).map_err(io_error(&public_path))?;
+                }
+                return Ok(kid);
+            }
+            Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {
+                now += chrono::Duration::milliseconds(1)
+            }
+            Err(err) => return Err(io_error(&private_path)(err)),
+        }
+    }
+}
+
+fn private_path(dir: &Path, kid: &str, algorithm: KeyAlgorithm) -> PathBuf {
+    match algorithm {
+        KeyAlgorithm::Hs256 => dir.join(format!("{kid}.hs256.secret")),
+        _ => dir.join(format!("{kid}.{}.pem", algorithm.tag())),
+    }
+}
+
+/// Private key bytes, and the public key PEM for asymmetric algorithms.
+fn new_key_material(algorithm: KeyAlgorithm) -> Result<(Vec<u8>, Option<String>), String> {
+    Ok(match algorithm {
+        KeyAlgorithm::EdDsa => {
+            let key = ed25519_dalek::SigningKey::generate(&mut OsRng);
+            let private = key
+                .to_pkcs8_pem(LineEnding::LF)
+                .map_err(|err| err.to_string())?;
+            let public = key
+                .verifying_key()
+                .to_public_key_pem(LineEnding::LF)
+                .map_err(|err| err.to_string())?;
+            (private.as_bytes().to_vec(), Some(public))
+        }
+        KeyAlgorithm::Es256 => {
+            let key = p256::SecretKey::random(&mut OsRng);
+            let private = key
+                .to_pkcs8_pem(LineEnding::LF)
+                .map_err(|err| err.to_string())?;
+            let public = key
+                .public_key()
+                .to_public_key_pem(LineEnding::LF)
+                .map_err(|err| err.to_string())?;
+            (private.as_bytes().to_vec(), Some(public))
+        }
+        KeyAlgorithm::Rs256 => {
+            let key =
+                rsa::RsaPrivateKey::new(&mut OsRng, RSA_BITS).map_err(|err| err.to_string())?;
+            let private = key
+                .to_pkcs8_pem(LineEnding::LF)
+                .map_err(|err| err.to_string())?;
+            let public = key
+                .to_public_key()
+                .to_public_key_pem(LineEnding::LF)
+                .map_err(|err| err.to_string())?;
+            (private.as_bytes().to_vec(), Some(public))
+        }
+        KeyAlgorithm::Hs256 => {
+            let mut secret = vec![0; 64];
+            OsRng.fill_bytes(&mut secret);
+            (secret, None)
+        }
+    })
+}
+
+/// Creates the file readable by its owner only, and never overwrites one.
+fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(bytes)
+}
+
+/// Every key in `dir` (none when the folder does not exist yet).
+pub fn load_all(dir: &Path) -> Result<Vec<Key>, KeyError> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(err) => return Err(io_error(dir)(err)),
+    };
+    let mut keys = Vec::new();
+    let mut public_files = Vec::new();
+    for entry in entries {
+        let path = entry.map_err(io_error(dir))?.path();
+        match KeyFile::of(&path) {
+            KeyFile::Private { kid, algorithm } => keys.push(load_key(&path, &kid, algorithm)?),
+            KeyFile::Public { stem } => public_files.push((stem, path)),
+            KeyFile::Misnamed => return Err(KeyError::Misnamed { path }),
+            KeyFile::Other => {}
+        }
+    }
+    for (stem, path) in public_files {
+        let Some(key) = keys
+            .iter()
+            .find(|key| format!("{}.{}", key.kid, key.algorithm.tag()) == stem)
+        else {
+            return Err(KeyError::MissingPrivateKey { path });
+        };
+        check_public_file(&path, key, dir)?;
+    }
+    Ok(keys)
+}
+
+/// What a file in the keys folder is, by its name.
+enum KeyFile {
+    Private {
+        kid: String,
+        algorithm: KeyAlgorithm,
+    },
+    /// `{kid}.{alg}.pub.pem`; `stem` is `{kid}.{alg}`.
+    Public { stem: String },
+    /// Looks like key material but does not say its algorithm.
+    Misnamed,
+    /// README.md, .gitignore and the like.
+    Other,
+}
+
+impl KeyFile {
+    fn of(path: &Path) -> Self {
+        let Some(name) = path.file_name().and_then(|name| name.to_str()) else {
+            return KeyFile::Other;
+        };
+        if let Some(stem) = name.strip_suffix(".pub.pem") {
+            return KeyFile::Public {
+                stem: stem.to_owned(),
+            };
+        }
+        let Some(stem) = name
+            .strip_suffix(".pem")
+            .or_else(|| name.strip_suffix(".secret"))
+        else {
+            return KeyFile::Other;
+        };
+        match stem.rsplit_once('.') {
+            Some((kid, tag)) if !kid.is_empty() => match KeyAlgorithm::from_tag(tag) {
+                Some(algorithm) => KeyFile::Private {
+                    kid: kid.to_owned(),
+                    algorithm,
+                },
+                None => KeyFile::Misnamed,
+            },
+            _ => KeyFile::Misnamed,
+        }
+    }
+}
+
+fn load_key(path: &Path, kid: &str, algorithm: KeyAlgorithm) -> Result<Key, KeyError> {
+    let bytes = fs::read(path).map_err(io_error(path))?;
+    warn_if_readable_by_others(path);
+    let invalid = |reason: String| KeyError::Invalid {
+        path: path.to_owned(),
+        algorithm,
+        reason,
+    };
+    if algorithm == KeyAlgorithm::Hs256 {
+        if bytes.len() < MIN_HS256_SECRET {
+            return Err(KeyError::ShortSecret {
+                path: path.to_owned(),
+                len: bytes.len(),
+            });
+        }
+        return Ok(Key {
+            kid: kid.to_owned(),
+            algorithm,
+            encoding: EncodingKey::from_secret(&bytes),
+            decoding: DecodingKey::from_secret(&bytes),
+            public_pem: None,
+        });
+    }
+    let pem = std::str::from_utf8(&bytes).map_err(|_| invalid("not a PEM file".into()))?;
+    let public = public_pem(pem, algorithm).map_err(invalid)?;
+    let (encoding, decoding) = keys_from_pem(&bytes, public.as_bytes(), algorithm)
+        .map_err(|err| invalid(err.to_string()))?;
+    Ok(Key {
+        kid: kid.to_owned(),
+        algorithm,
+        encoding,
+        decoding,
+        public_pem: Some(public),
+    })
+}
+
+/// The public half of a private key, derived rather than trusted from a file.
+fn public_pem(private_pem: &str, algorithm: KeyAlgorithm) -> Result<String, String> {
+    let public = match algorithm {
+        KeyAlgorithm::EdDsa => ed25519_dalek::SigningKey::from_pkcs8_pem(private_pem)
+            .map_err(|err| err.to_string())?
+            .verifying_key()
+            .to_public_key_pem(LineEnding::LF),
+        KeyAlgorithm::Es256 => p256::SecretKey::from_pkcs8_pem(private_pem)
+            .map_err(|err| err.to_string())?
+            .public_key()
+            .to_public_key_pem(LineEnding::LF),
+        KeyAlgorithm::Rs256 => rsa::RsaPrivateKey::from_pkcs8_pem(private_pem)
+            .map_err(|err| err.to_string())?
+            .to_public_key()
+            .to_public_key_pem(LineEnding::LF),
+        KeyAlgorithm::Hs256 => return Err("HS256 keys have no public half".into()),
+    };
+    public.map_err(|err| err.to_string())
+}
+
+fn keys_from_pem(
+    private: &[u8],
+    public: &[u8],
+    algorithm: KeyAlgorithm,
+) -> jsonwebtoken::errors::Result<(EncodingKey, DecodingKey)> {
+    Ok(match algorithm {
+        KeyAlgorithm::EdDsa => (
+            EncodingKey::from_ed_pem(private)?,
+            DecodingKey::from_ed_pem(public)?,
+        ),
+        KeyAlgorithm::Es256 => (
+            EncodingKey::from_ec_pem(private)?,
+            DecodingKey::from_ec_pem(public)?,
+        ),
+        KeyAlgorithm::Rs256 => (
+            EncodingKey::from_rsa_pem(private)?,
+            DecodingKey::from_rsa_pem(public)?,
+        ),
+        KeyAlgorithm::Hs256 => (
+            EncodingKey::from_secret(private),
+            DecodingKey::from_secret(private),
+        ),
+    })
+}
+
+fn check_public_file(path: &Path, key: &Key, dir: &Path) -> Result<(), KeyError> {
+    let on_disk = fs::read_to_string(path).map_err(io_error(path))?;
+    if key.public_pem.as_deref().map(str::trim) != Some(on_disk.trim()) {
+        return Err(KeyError::MismatchedPublicKey {
+            path: path.to_owned(),
+            private: private_path(dir, &key.kid, key.algorithm),
+        });
+    }
+    Ok(())
+}
+
+fn warn_if_readable_by_others(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(metadata) = fs::metadata(path)
+            && metadata.permissions().mode() & 0o077 != 0
+        {
+            tracing::warn!(path = %path.display(), "private key is readable by other users; chmod 600 it");
+        }
+    }
+}

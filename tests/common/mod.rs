@@ -1,0 +1,304 @@
+//! What the integration tests share: a real server on an ephemeral port, and
+//! a visitor (an HTTP client that keeps cookies like a browser and does not
+//! follow redirects) that records a transcript of what it saw.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf, time::Duration};
+
+use clap::Parser as _;
+use cookie::Cookie;
+use reqwest::{StatusCode, header};
+use sessions_vs_jwt::{AppState, Cli, routes::Mount};
+use tempfile::TempDir;
+use tokio::{sync::oneshot, task::JoinHandle};
+
+/// The app, started in this process on 127.0.0.1:0 and stopped on drop.
+pub struct TestServer {
+    pub address: SocketAddr,
+    pub state: AppState,
+    /// Keys (and SQLite files) live here unless the test chose folders.
+    pub dir: TempDir,
+    args: Vec<String>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl TestServer {
+    /// Starts a server with `args` on top of test defaults: the memory store
+    /// and a fresh keys folder.
+    pub async fn start(args: &[&str]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut full: Vec<String> = args.iter().map(|arg| arg.to_string()).collect();
+        if !args.contains(&"--store") {
+            full.extend(["--store".into(), "memory".into()]);
+        }
+        if !args.contains(&"--keys-dir") {
+            full.extend([
+                "--keys-dir".into(),
+                dir.path().join("keys").display().to_string(),
+            ]);
+        }
+        Self::start_with(full, dir).await
+    }
+
+    async fn start_with(args: Vec<String>, dir: TempDir) -> Self {
+        let cli = Cli::try_parse_from(
+            ["sessions-vs-jwt", "--bind", "127.0.0.1:0"]
+                .into_iter()
+                .map(str::to_owned)
+                .chain(args.iter().cloned()),
+        )
+        .expect("test arguments parse");
+        let state = AppState::new(&cli.serve).await.expect("the app starts");
+        let listener = tokio::net::TcpListener::bind(cli.serve.bind).await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn({
+            let state = state.clone();
+            async move {
+                sessions_vs_jwt::serve(listener, state, async {
+                    let _ = stopped.await;
+                })
+                .await
+                .unwrap();
+            }
+        });
+        Self {
+            address,
+            state,
+            dir,
+            args,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// Stops this server and starts another with the same arguments and
+    /// folders, as a redeploy would.
+    pub async fn restart(mut self) -> Self {
+        self.shut_down().await;
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+        let args = std::mem::take(&mut self.args);
+        Self::start_with(args, dir).await
+    }
+
+    async fn shut_down(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.unwrap();
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.address)
+    }
+
+    pub fn visitor(&self) -> Visitor {
+        Visitor::new(self.url(""))
+    }
+
+    pub fn keys_dir(&self) -> PathBuf {
+        self.dir.path().join("keys")
+    }
+
+    /// How many session records the `/server` store holds.
+    pub async fn stored_sessions(&self) -> u64 {
+        self.state.server.records().count().await.unwrap()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// A browser stand-in: keeps the cookies it is given, sends them back, and
+/// records every exchange so two runs can be compared.
+pub struct Visitor {
+    client: reqwest::Client,
+    base: String,
+    jar: BTreeMap<String, String>,
+    pub transcript: Vec<Step>,
+}
+
+/// One exchange, with the router prefix replaced by `/{router}` so that the
+/// same scenario on both routers gives equal transcripts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    pub request: String,
+    pub status: u16,
+    pub location: Option<String>,
+    pub cookie: CookieChange,
+    pub body: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CookieChange {
+    Unchanged,
+    Set,
+    Removed,
+}
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct Page {
+    pub status: StatusCode,
+    pub headers: header::HeaderMap,
+    pub body: String,
+}
+
+impl Visitor {
+    pub fn new(base: String) -> Self {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap();
+        Self {
+            client,
+            base,
+            jar: BTreeMap::new(),
+            transcript: Vec::new(),
+        }
+    }
+
+    pub async fn get(&mut self, path: &str) -> Page {
+        let request = self.client.get(format!("{}{path}", self.base));
+        self.send(format!("GET {path}"), request).await
+    }
+
+    pub async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+        let request = self.client.post(format!("{}{path}", self.base)).form(form);
+        self.send(format!("POST {path}"), request).await
+    }
+
+    /// Sends a request as built, with this visitor's cookies.
+    pub async fn send(&mut self, label: String, mut request: reqwest::RequestBuilder) -> Page {
+        if let Some(cookies) = self.cookie_header() {
+            request = request.header(header::COOKIE, cookies);
+        }
+        let response = request.send().await.expect("the server answers");
+        let page = Page {
+            status: response.status(),
+            headers: response.headers().clone(),
+            body: response.text().await.unwrap(),
+        };
+        let change = self.keep_cookies(&page);
+        self.transcript.push(Step {
+            request: normalise(&label),
+            status: page.status.as_u16(),
+            location: page.location().map(|location| normalise(&location)),
+            cookie: change,
+            body: normalise(&page.body),
+        });
+        page
+    }
+
+    fn cookie_header(&self) -> Option<String> {
+        (!self.jar.is_empty()).then(|| {
+            self.jar
+                .iter()
+                .map(|(name, value)| format!("{name}={value}"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
+    }
+
+    /// Like a browser: a Max-Age of 0 deletes, anything else stores. Expiry
+    /// by time is left to the server, which is what the tests check.
+    fn keep_cookies(&mut self, page: &Page) -> CookieChange {
+        let mut change = CookieChange::Unchanged;
+        for cookie in page.set_cookies() {
+            if cookie.max_age() == Some(cookie::time::Duration::ZERO) {
+                self.jar.remove(cookie.name());
+                change = CookieChange::Removed;
+            } else {
+                self.jar
+                    .insert(cookie.name().to_owned(), cookie.value().to_owned());
+                change = CookieChange::Set;
+            }
+        }
+        change
+    }
+
+    /// The value of a cookie this visitor holds.
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.jar.get(name).cloned()
+    }
+
+    /// Plants a cookie, as an attacker or a stale browser would.
+    pub fn set_cookie(&mut self, name: &str, value: &str) {
+        self.jar.insert(name.to_owned(), value.to_owned());
+    }
+
+    pub fn forget_cookies(&mut self) {
+        self.jar.clear();
+    }
+}
+
+impl Page {
+    pub fn set_cookies(&self) -> Vec<Cookie<'static>> {
+        self.headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .map(|value| Cookie::parse(value.to_str().unwrap().to_owned()).unwrap())
+            .collect()
+    }
+
+    pub fn set_cookie(&self, name: &str) -> Option<Cookie<'static>> {
+        self.set_cookies()
+            .into_iter()
+            .find(|cookie| cookie.name() == name)
+    }
+
+    pub fn location(&self) -> Option<String> {
+        self.headers
+            .get(header::LOCATION)
+            .map(|value| value.to_str().unwrap().to_owned())
+    }
+
+    /// The text of the `<h1>` that starts with `label`, as the reference
+    /// templates print `Username: …` and `Logged In: …`.
+    pub fn heading(&self, label: &str) -> Option<String> {
+        self.body.split("<h1>").skip(1).find_map(|rest| {
+            let text = rest.split("</h1>").next()?;
+            text.strip_prefix(label).map(str::to_owned)
+        })
+    }
+
+    pub fn username(&self) -> String {
+        self.heading("Username: ").expect("a get_session page")
+    }
+
+    pub fn logged_in(&self) -> String {
+        self.heading("Logged In: ").expect("a get_session page")
+    }
+
+    /// The `href` of the link whose text is `text`.
+    pub fn link(&self, text: &str) -> Option<String> {
+        let end = self.body.find(&format!(">{text}</a>"))?;
+        let start = self.body[..end].rfind("href=\"")? + "href=\"".len();
+        Some(self.body[start..end].trim_end_matches('"').to_owned())
+    }
+}
+
+/// Replaces either router's prefix with `/{router}`.
+pub fn normalise(text: &str) -> String {
+    Mount::ALL.into_iter().fold(text.to_owned(), |text, mount| {
+        text.replace(&format!("{}/", mount.prefix()), "/{router}/")
+    })
+}
+
+/// The cookie each router keeps its state in.
+pub fn cookie_name(mount: Mount) -> &'static str {
+    match mount {
+        Mount::Server => sessions_vs_jwt::server_session::COOKIE_NAME,
+        Mount::Token => sessions_vs_jwt::token_session::COOKIE_NAME,
+    }
+}

@@ -1,0 +1,405 @@
+//! The behaviour both routers share. Every scenario runs on `/server` and on
+//! `/token` against a real server, asserts what a visitor must see, and then
+//! the two transcripts (status, redirect, cookie change and page, with the
+//! router prefix normalised) must be equal.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{Step, TestServer, Visitor, cookie_name};
+use sessions_vs_jwt::routes::Mount;
+
+/// Runs `scenario` once per router on one server and demands equal transcripts.
+macro_rules! on_both_routers {
+    ($($scenario:ident),* $(,)?) => {$(
+        #[tokio::test]
+        async fn $scenario() {
+            let server = TestServer::start(&[]).await;
+            let on_server = scenarios::$scenario(&server, Mount::Server).await;
+            let on_token = scenarios::$scenario(&server, Mount::Token).await;
+            assert_same_transcript(&on_server, &on_token);
+        }
+    )*};
+}
+
+on_both_routers!(
+    a_new_visitor_is_a_guest,
+    set_session_logs_in_john_doe,
+    set_session_links_to_get_session_in_the_same_router,
+    get_session_links_back_to_set_session,
+    posting_a_name_logs_in_under_that_name,
+    an_empty_name_is_refused_and_the_login_kept,
+    a_name_over_150_characters_is_refused_and_the_login_kept,
+    a_name_with_control_characters_is_refused_and_the_login_kept,
+    a_form_without_a_username_field_is_refused,
+    a_name_with_markup_is_shown_as_text,
+    a_second_login_replaces_the_first,
+    logout_makes_the_visitor_a_guest_and_removes_the_cookie,
+    logout_without_a_cookie_sets_no_cookie,
+    a_tampered_cookie_makes_a_guest_and_is_removed,
+    a_garbage_cookie_makes_a_guest_and_is_removed,
+    an_empty_cookie_makes_a_guest_and_is_removed,
+    an_oversized_cookie_makes_a_guest_and_is_removed,
+    a_non_utf8_cookie_makes_a_guest_and_is_removed,
+    each_router_ignores_the_other_routers_login,
+    a_path_without_its_slash_redirects_permanently,
+);
+
+fn assert_same_transcript(on_server: &[Step], on_token: &[Step]) {
+    assert_eq!(
+        on_server.len(),
+        on_token.len(),
+        "different number of requests"
+    );
+    for (server, token) in on_server.iter().zip(on_token) {
+        assert_eq!(
+            server, token,
+            "/server and /token differ at {}",
+            server.request
+        );
+    }
+}
+
+mod scenarios {
+    use super::*;
+    use sessions_vs_jwt::routes::Route;
+
+    fn url(mount: Mount, route: Route) -> String {
+        mount.url(route)
+    }
+
+    async fn logged_in_visitor(server: &TestServer, mount: Mount) -> Visitor {
+        let mut visitor = server.visitor();
+        let page = visitor.get(&url(mount, Route::SetSession)).await;
+        assert_eq!(page.status, 200);
+        visitor
+    }
+
+    pub async fn a_new_visitor_is_a_guest(server: &TestServer, mount: Mount) -> Vec<Step> {
+        let mut visitor = server.visitor();
+        let page = visitor.get(&url(mount, Route::GetSession)).await;
+        assert_eq!(page.status, 200);
+        assert_eq!(page.username(), "Guest");
+        assert_eq!(page.logged_in(), "False");
+        assert!(page.set_cookies().is_empty(), "a Guest gets no cookie");
+        visitor.transcript
+    }
+
+    pub async fn set_session_logs_in_john_doe(server: &TestServer, mount: Mount) -> Vec<Step> {
+        let mut visitor = server.visitor();
+        let page = visitor.get(&url(mount, Route::SetSession)).await;
+        assert_eq!(page.status, 200);
+        assert_eq!(page.heading(""), Some("Session data set!".into()));
+        assert!(
+            visitor.cookie(cookie_name(mount)).is_some(),
+            "set_session sets the cookie"
+        );
+        let page = visitor.get(&url(mount, Route::GetSession)).await;
+        assert_eq!(page.username(), "john_doe");
+        assert_eq!(page.logged_in(), "True");
+        visitor.transcript
+    }
+
+    pub async fn set_session_links_to_get_session_in_the_same_router(
+        server: &TestServer,
+        mount: Mount,
+    ) -> Vec<Step> {
+        let mut visitor = server.visitor();
+        let page = visitor.get(&url(mount, Route::SetSession)).await;
+        assert_eq!(
+            page.link("View Session Data"),
+            Some(url(mount, Route::GetSession))
+        );
+        visitor.transcript
+    }
+
+    pub async fn get_session_links_back_to_set_session(
+        server: &TestServer,
+        mount: Mount,
+    ) -> Vec<Step> {
+        let mut visitor = server.visitor();
+        let page = visitor.get(&url(mount, Route::GetSession)).await;
+        assert_eq!(
+            page.link("Set Session Data"),
+            Some(url(mount, Route::SetSession))
+        );
+        visitor.transcript
+    }
+
+    pub async fn posting_a_name_logs_in_under_that_name(
+        server: &TestServer,
+        mount: Mount,
+    ) -> Vec<Step> {
+        let mut visitor = server.visitor();
+        let page = visitor
+            .post(&url(mount, Route::SetSession), &[("username", "alice")])
+            .await;
+        assert_eq!(page.status, 200);
+        assert_eq!(page.heading(""), Some("Session data set!".into()));
+        let page = visitor.get(&url(mount, Route::GetSession)).await;
+        assert_eq!(page.username(), "alice");
+        assert_eq!(page.logged_in(), "True");
+        visitor.transcript
+    }
+
+    async fn refused_name_keeps_login(
+        server: &TestServer,
+        mount: Mount,
+        name: &str,
+        reason: &str,
+    ) -> Vec<Step> {
+        let mut visitor = logged_in_visitor(server, mount).await;
+        let cookie_before = visitor.cookie(cookie_name(mount));
+        let page = visitor
+            .post(&url(mount, Route::SetSession), &[("username", name)])
+            .await;
+        assert_eq!(page.status, 400);
+        assert!(
+            page.body.contains(reason),
+            "the 400 page says what is wrong: {}",
+            page.body
+        );
+        assert!(
+            page.set_cookies().is_empty(),
+            "a refused form touches no cookie"
+        );
+        assert_eq!(visitor.cookie(cookie_name(mount)), cookie_before);
+        let page = visitor.get(&url(mount, Route::GetSession)).await;
+        assert_eq!(
+            page.username(),
+            "john_doe",
+            "the existing login is untouched"
+        );
+        assert_eq!(page.logged_in(), "True");
+        visitor.transcript
+    }
+
+    pub async fn an_empty_name_is_refused_and_the_login_kept(
+        server: &TestServer,
+        mount: Mount,
+    ) -> Vec<Step> {
+        refused_name_keeps_login(server, mount, "   ", "Enter a username.").await
+    }
+
+    pub async fn a_name_over_150_characters_is_refused_and_the_login_kept(
+        server: &TestServer,
+        mount: Mount,
+    ) -> Vec<Step> {
+        refused_name_keeps_login(server, mount, &"x".repeat(151), "at most 150 characters").await
+    }
+
+    pub async fn a_name_with_control_characters_is_refused_and_the_login_kept(
+        server: &TestServer,
+        mount: Mount,
+    ) -> Vec<Step> {
+        refused_name_keeps_login(
+            server,
+            mount,
+            "eve\r\nSet-Cookie: x=1",
+            "control characters",
+        )
+        .await
+    }
+
+    pub async fn a_form_without_a_username_field_is_refused(
+        server: &TestServer,
+        mount: Mount,
+    ) -> Vec<Step> {
+        let mut visitor = server.visitor();
+        let page = visitor
+            .post(&url(mount, Route::SetSession), &[("name", "alice")])
+            .await;
+        assert_eq!(page.status, 400);
+        assert!(page.body.contains("Enter a username."), "{}", page.body);
+        assert!(page.set_cookies().is_empty());
+        visitor.transcript
+    }
+
+    pub async fn a_name_with_markup_is_shown_as_text(
+        server: &TestServer,
+        mount: Mount,
+    ) -> Vec<Step> {
+        let mut visitor = server.visitor();
+        let name = "<script>alert(\"x\")</script>";
+        visitor
+            .post(&url(mount, Route::SetSession), &[("username", name)])
+            .await;
+        let page = visitor.get(&url(mount, Route::GetSession)).await;
+        assert!(
+            !page.body.contains("<script>"),
+            "markup must be escaped: {}",
+            page.body
+        );
+        assert_eq!(
+            page.username(),
+            "&lt;script&gt;alert(&quot;x&quot;)&lt;&#x2f;script&gt;"
+        );
+        visitor.transcript
+    }
+
+    pub async fn a_second_login_replaces_the_first(server: &TestServer, mount: Mount) -> Vec<Step> {
+        let mut visitor = logged_in_visitor(server, mount).await;
+        let first = visitor.cookie(cookie_name(mount));
+        visitor
+            .post(&url(mount, Route::SetSession), &[("username", "bob")])
+            .await;
+        assert_ne!(
+            visitor.cookie(cookie_name(mount)),
+            first,
+            "a login issues a new cookie value"
+        );
+        let page = visitor.get(&url(mount, Route::GetSession)).await;
+        assert_eq!(page.username(), "bob");
+        visitor.transcript
+    }
+
+    pub async fn logout_makes_the_visitor_a_guest_and_removes_the_cookie(
+        server: &TestServer,
+        mount: Mount,
+    ) -> Vec<Step> {
+        let mut visitor = logged_in_visitor(server, mount).await;
+        let page = visitor.post(&url(mount, Route::Logout), &[]).await;
+        assert_eq!(page.status, 303);
+        assert_eq!(page.location(), Some(url(mount, Route::GetSession)));
+        let removal = page
+            .set_cookie(cookie_name(mount))
+            .expect("logout removes the cookie");
+        assert_eq!(removal.max_age(), Some(cookie::time::Duration::ZERO));
+        assert_eq!(removal.path(), Some("/"));
+        assert_eq!(removal.http_only(), Some(true));
+        assert_eq!(visitor.cookie(cookie_name(mount)), None);
+        let page = visitor.get(&url(mount, Route::GetSession)).await;
+        assert_eq!(page.username(), "Guest");
+        assert_eq!(page.logged_in(), "False");
+        visitor.transcript
+    }
+
+    pub async fn logout_without_a_cookie_sets_no_cookie(
+        server: &TestServer,
+        mount: Mount,
+    ) -> Vec<Step> {
+        let mut visitor = server.visitor();
+        let page = visitor.post(&url(mount, Route::Logout), &[]).await;
+        assert_eq!(page.status, 303);
+        assert!(
+            page.set_cookies().is_empty(),
+            "nothing to remove, so no Set-Cookie"
+        );
+        visitor.transcript
+    }
+
+    async fn bad_cookie_makes_a_guest(server: &TestServer, mount: Mount, value: &str) -> Vec<Step> {
+        let mut visitor = server.visitor();
+        visitor.set_cookie(cookie_name(mount), value);
+        let page = visitor.get(&url(mount, Route::GetSession)).await;
+        assert_eq!(page.status, 200, "a bad cookie is never a server error");
+        assert_eq!(page.username(), "Guest");
+        assert_eq!(page.logged_in(), "False");
+        let removal = page
+            .set_cookie(cookie_name(mount))
+            .expect("the bad cookie is cleared");
+        assert_eq!(removal.max_age(), Some(cookie::time::Duration::ZERO));
+        assert_eq!(visitor.cookie(cookie_name(mount)), None);
+        visitor.transcript
+    }
+
+    pub async fn a_tampered_cookie_makes_a_guest_and_is_removed(
+        server: &TestServer,
+        mount: Mount,
+    ) -> Vec<Step> {
+        let visitor = logged_in_visitor(server, mount).await;
+        let genuine = visitor.cookie(cookie_name(mount)).unwrap();
+        let tampered = flip_one_character(&genuine);
+        let mut steps = visitor.transcript;
+        steps.extend(bad_cookie_makes_a_guest(server, mount, &tampered).await);
+        steps
+    }
+
+    pub async fn a_garbage_cookie_makes_a_guest_and_is_removed(
+        server: &TestServer,
+        mount: Mount,
+    ) -> Vec<Step> {
+        bad_cookie_makes_a_guest(server, mount, "not-a-session-at-all").await
+    }
+
+    pub async fn an_empty_cookie_makes_a_guest_and_is_removed(
+        server: &TestServer,
+        mount: Mount,
+    ) -> Vec<Step> {
+        bad_cookie_makes_a_guest(server, mount, "").await
+    }
+
+    pub async fn an_oversized_cookie_makes_a_guest_and_is_removed(
+        server: &TestServer,
+        mount: Mount,
+    ) -> Vec<Step> {
+        bad_cookie_makes_a_guest(server, mount, &"A".repeat(8000)).await
+    }
+
+    pub async fn a_non_utf8_cookie_makes_a_guest_and_is_removed(
+        server: &TestServer,
+        mount: Mount,
+    ) -> Vec<Step> {
+        let mut visitor = server.visitor();
+        let mut raw = cookie_name(mount).as_bytes().to_vec();
+        raw.extend_from_slice(b"=\xff\xfe\xfd");
+        let value = reqwest::header::HeaderValue::from_bytes(&raw).unwrap();
+        let builder = reqwest::Client::new()
+            .get(server.url(&url(mount, Route::GetSession)))
+            .header(reqwest::header::COOKIE, value);
+        let page = visitor
+            .send(
+                format!("GET {} (non-UTF-8 cookie)", url(mount, Route::GetSession)),
+                builder,
+            )
+            .await;
+        assert_eq!(page.status, 200);
+        assert_eq!(page.username(), "Guest");
+        let removal = page
+            .set_cookie(cookie_name(mount))
+            .expect("the unreadable cookie is cleared");
+        assert_eq!(removal.max_age(), Some(cookie::time::Duration::ZERO));
+        visitor.transcript
+    }
+
+    pub async fn each_router_ignores_the_other_routers_login(
+        server: &TestServer,
+        mount: Mount,
+    ) -> Vec<Step> {
+        let other = Mount::ALL
+            .into_iter()
+            .find(|other| *other != mount)
+            .unwrap();
+        let mut visitor = logged_in_visitor(server, other).await;
+        visitor.transcript.clear();
+        let page = visitor.get(&url(mount, Route::GetSession)).await;
+        assert_eq!(page.username(), "Guest");
+        visitor.transcript
+    }
+
+    pub async fn a_path_without_its_slash_redirects_permanently(
+        server: &TestServer,
+        mount: Mount,
+    ) -> Vec<Step> {
+        let mut visitor = server.visitor();
+        let path = url(mount, Route::GetSession);
+        let without_slash = path.trim_end_matches('/');
+        let page = visitor.get(&format!("{without_slash}?x=1")).await;
+        assert_eq!(page.status, 308);
+        assert_eq!(page.location(), Some(format!("{path}?x=1")));
+        let page = visitor
+            .post(url(mount, Route::Logout).trim_end_matches('/'), &[])
+            .await;
+        assert_eq!(page.status, 308, "308 keeps a POST a POST");
+        visitor.transcript
+    }
+
+    /// Changes one character in the middle, where a signature or id lives.
+    fn flip_one_character(value: &str) -> String {
+        let mut bytes = value.as_bytes().to_vec();
+        let middle = bytes.len() / 2;
+        bytes[middle] = if bytes[middle] == b'A' { b'B' } else { b'A' };
+        String::from_utf8(bytes).unwrap()
+    }
+}
