@@ -1,0 +1,179 @@
+//! The `sessions-vs-jwt` binary itself, as a user starts it.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::{
+    io::{BufRead, BufReader},
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+fn binary() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_sessions-vs-jwt"));
+    command.env_remove("RUST_LOG");
+    for (name, _) in std::env::vars().filter(|(name, _)| name.starts_with("SVJ_")) {
+        command.env_remove(name);
+    }
+    command
+}
+
+#[test]
+fn an_unknown_store_scheme_exits_with_usage_error_2() {
+    let output = binary()
+        .args(["--store", "mongodb://localhost"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("unknown session store `mongodb://localhost`"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn help_documents_every_option_with_its_environment_variable() {
+    let output = binary().arg("--help").output().unwrap();
+    assert!(output.status.success());
+    let help = String::from_utf8_lossy(&output.stdout);
+    for (option, variable) in [
+        ("--bind", "SVJ_BIND"),
+        ("--store", "SVJ_STORE"),
+        ("--keys-dir", "SVJ_KEYS_DIR"),
+        ("--cookie-age", "SVJ_COOKIE_AGE"),
+        ("--secure-cookies", "SVJ_SECURE_COOKIES"),
+    ] {
+        assert!(help.contains(option), "--help lacks {option}");
+        assert!(help.contains(variable), "--help lacks {variable}");
+    }
+}
+
+#[test]
+fn options_fall_back_to_environment_variables() {
+    let output = binary().env("SVJ_STORE", "bogus").output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("unknown session store `bogus`"));
+}
+
+/// The binary in a fresh folder, as after `git clone`: no keys, no data.
+struct Running {
+    child: Child,
+    address: String,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Running {
+    fn start(folder: &std::path::Path) -> Self {
+        Self::start_logging(folder, true)
+    }
+
+    /// With `keep_reading_log` false, the log pipe is closed once the server
+    /// has said where it listens, as when a log collector goes away.
+    fn start_logging(folder: &std::path::Path, keep_reading_log: bool) -> Self {
+        let mut child = binary()
+            .current_dir(folder)
+            .args(["--bind", "127.0.0.1:0"])
+            .env("NO_COLOR", "1")
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Drain the log for the server's whole life, as a terminal would.
+        let stderr = BufReader::new(child.stderr.take().unwrap());
+        let (found, address) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in stderr.lines().map_while(Result::ok) {
+                if let Some(rest) = line.split("listening on http://").nth(1) {
+                    let _ = found.send(
+                        rest.split_whitespace()
+                            .next()
+                            .unwrap_or_default()
+                            .to_owned(),
+                    );
+                    if !keep_reading_log {
+                        return;
+                    }
+                }
+            }
+        });
+        let address = address
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the server says where it listens");
+        Self { child, address }
+    }
+
+    async fn get(&self, path: &str) -> (u16, String) {
+        let response = reqwest::get(format!("http://{}{path}", self.address))
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
+    }
+
+    /// SIGTERM, then the exit status.
+    fn stop(&mut self) -> std::process::ExitStatus {
+        Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        for _ in 0..100 {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("the server did not stop on SIGTERM");
+    }
+}
+
+#[tokio::test]
+async fn a_first_run_creates_the_sqlite_file_and_a_private_key_then_stops_cleanly_on_sigterm() {
+    let folder = tempfile::tempdir().unwrap();
+    let mut server = Running::start(folder.path());
+    let (status, body) = server.get("/healthz").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("sqlite://data/sessions.sqlite3"), "{body}");
+    assert!(folder.path().join("data/sessions.sqlite3").exists());
+
+    let private_keys: Vec<_> = std::fs::read_dir(folder.path().join("keys"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.to_string_lossy().ends_with(".eddsa.pem"))
+        .collect();
+    assert_eq!(
+        private_keys.len(),
+        1,
+        "one Ed25519 private key was generated"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&private_keys[0])
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(
+            mode & 0o777,
+            0o600,
+            "the private key is readable by its owner only"
+        );
+    }
+
+    assert!(server.stop().success(), "SIGTERM is a clean shutdown");
+}
+
+#[tokio::test]
+async fn the_server_keeps_answering_when_its_log_output_goes_away() {
+    let folder = tempfile::tempdir().unwrap();
+    let server = Running::start_logging(folder.path(), false);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    for _ in 0..3 {
+        let (status, _) = server.get("/token/set_session/").await;
+        assert_eq!(status, 200);
+    }
+}
