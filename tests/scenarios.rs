@@ -10,14 +10,20 @@ mod common;
 use common::{Step, TestServer, Visitor, cookie_name};
 use sessions_vs_jwt::routes::Mount;
 
-/// Runs `scenario` once per router on one server and demands equal transcripts.
+/// Runs `scenario` once per router on one server (started with `args`, if
+/// given) and demands equal transcripts.
 macro_rules! on_both_routers {
-    ($($scenario:ident),* $(,)?) => {$(
+    ($($scenario:ident),* $(,)?) => {
+        on_both_routers!(args = []; $($scenario),*);
+    };
+    (args = $args:expr; $($scenario:ident),* $(,)?) => {$(
         #[tokio::test]
         async fn $scenario() {
-            let server = TestServer::start(&[]).await;
-            let on_server = scenarios::$scenario(&server, Mount::Server).await;
-            let on_token = scenarios::$scenario(&server, Mount::Token).await;
+            let server = TestServer::start(&$args).await;
+            let (on_server, on_token) = tokio::join!(
+                scenarios::$scenario(&server, Mount::Server),
+                scenarios::$scenario(&server, Mount::Token),
+            );
             assert_same_transcript(&on_server, &on_token);
         }
     )*};
@@ -44,6 +50,11 @@ on_both_routers!(
     a_non_utf8_cookie_makes_a_guest_and_is_removed,
     each_router_ignores_the_other_routers_login,
     a_path_without_its_slash_redirects_permanently,
+);
+
+on_both_routers!(
+    args = ["--cookie-age", "1"];
+    a_login_ends_after_the_cookie_age_even_if_the_cookie_is_replayed,
 );
 
 fn assert_same_transcript(on_server: &[Step], on_token: &[Step]) {
@@ -392,6 +403,30 @@ mod scenarios {
             .post(url(mount, Route::Logout).trim_end_matches('/'), &[])
             .await;
         assert_eq!(page.status, 308, "308 keeps a POST a POST");
+        visitor.transcript
+    }
+
+    pub async fn a_login_ends_after_the_cookie_age_even_if_the_cookie_is_replayed(
+        server: &TestServer,
+        mount: Mount,
+    ) -> Vec<Step> {
+        let mut visitor = logged_in_visitor(server, mount).await;
+        let cookie = visitor.last_set_cookie(cookie_name(mount)).unwrap();
+        assert_eq!(cookie.max_age(), Some(cookie::time::Duration::seconds(1)));
+        let page = visitor.get(&url(mount, Route::GetSession)).await;
+        assert_eq!(page.username(), "john_doe", "still valid within its age");
+        // The test client keeps the cookie past its Max-Age, as a copied
+        // cookie would be kept: the server itself must refuse it. The token's
+        // clock leeway is part of the wait.
+        let leeway = sessions_vs_jwt::token_session::claims::LEEWAY_SECONDS;
+        tokio::time::sleep(std::time::Duration::from_secs(1 + leeway + 1)).await;
+        let page = visitor.get(&url(mount, Route::GetSession)).await;
+        assert_eq!(page.status, 200);
+        assert_eq!(page.username(), "Guest");
+        let removal = page
+            .set_cookie(cookie_name(mount))
+            .expect("the expired cookie is cleared");
+        assert_eq!(removal.max_age(), Some(cookie::time::Duration::ZERO));
         visitor.transcript
     }
 

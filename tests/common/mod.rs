@@ -26,10 +26,15 @@ pub struct TestServer {
 
 impl TestServer {
     /// Starts a server with `args` on top of test defaults: the memory store
-    /// and a fresh keys folder.
+    /// and a fresh keys folder. `{dir}` in an argument is the test's own
+    /// temporary folder.
     pub async fn start(args: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let mut full: Vec<String> = args.iter().map(|arg| arg.to_string()).collect();
+        let dir_path = dir.path().display().to_string();
+        let mut full: Vec<String> = args
+            .iter()
+            .map(|arg| arg.replace("{dir}", &dir_path))
+            .collect();
         if !args.contains(&"--store") {
             full.extend(["--store".into(), "memory".into()]);
         }
@@ -124,6 +129,7 @@ pub struct Visitor {
     client: reqwest::Client,
     base: String,
     jar: BTreeMap<String, String>,
+    set_cookies: BTreeMap<String, Cookie<'static>>,
     pub transcript: Vec<Step>,
 }
 
@@ -164,6 +170,7 @@ impl Visitor {
             client,
             base,
             jar: BTreeMap::new(),
+            set_cookies: BTreeMap::new(),
             transcript: Vec::new(),
         }
     }
@@ -215,6 +222,8 @@ impl Visitor {
     fn keep_cookies(&mut self, page: &Page) -> CookieChange {
         let mut change = CookieChange::Unchanged;
         for cookie in page.set_cookies() {
+            self.set_cookies
+                .insert(cookie.name().to_owned(), cookie.clone());
             if cookie.max_age() == Some(cookie::time::Duration::ZERO) {
                 self.jar.remove(cookie.name());
                 change = CookieChange::Removed;
@@ -227,9 +236,21 @@ impl Visitor {
         change
     }
 
+    /// The same browser, cookies and all, pointed at another server (or the
+    /// same one after a restart, which gets a new port).
+    pub fn on(mut self, server: &TestServer) -> Self {
+        self.base = server.url("");
+        self
+    }
+
     /// The value of a cookie this visitor holds.
     pub fn cookie(&self, name: &str) -> Option<String> {
         self.jar.get(name).cloned()
+    }
+
+    /// The last `Set-Cookie` received for `name`, with its attributes.
+    pub fn last_set_cookie(&self, name: &str) -> Option<Cookie<'static>> {
+        self.set_cookies.get(name).cloned()
     }
 
     /// Plants a cookie, as an attacker or a stale browser would.

@@ -1,0 +1,247 @@
+//! Where the two mechanisms must differ, each difference pinned by its own
+//! test: what the server stores, and what a logout can revoke.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{TestServer, cookie_name};
+use sessions_vs_jwt::routes::{Mount, Route};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+#[tokio::test]
+async fn after_logout_a_copied_session_cookie_is_worthless_but_a_copied_token_still_works() {
+    let server = TestServer::start(&[]).await;
+    for (mount, still_logged_in) in [(Mount::Server, false), (Mount::Token, true)] {
+        let mut visitor = server.visitor();
+        visitor.get(&mount.url(Route::SetSession)).await;
+        let copy = visitor.cookie(cookie_name(mount)).unwrap();
+
+        visitor.post(&mount.url(Route::Logout), &[]).await;
+        assert_eq!(
+            visitor.get(&mount.url(Route::GetSession)).await.username(),
+            "Guest"
+        );
+
+        let mut thief = server.visitor();
+        thief.set_cookie(cookie_name(mount), &copy);
+        let page = thief.get(&mount.url(Route::GetSession)).await;
+        let expected = if still_logged_in { "john_doe" } else { "Guest" };
+        assert_eq!(
+            page.username(),
+            expected,
+            "replaying the pre-logout cookie on {mount:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_server_stores_one_record_per_login_and_the_token_side_stores_nothing() {
+    let server = TestServer::start(&[]).await;
+    for _ in 0..3 {
+        server
+            .visitor()
+            .get(&Mount::Token.url(Route::SetSession))
+            .await;
+    }
+    assert_eq!(
+        server.stored_sessions().await,
+        0,
+        "tokens leave nothing on the server"
+    );
+
+    for _ in 0..3 {
+        server
+            .visitor()
+            .get(&Mount::Server.url(Route::SetSession))
+            .await;
+    }
+    assert_eq!(server.stored_sessions().await, 3);
+}
+
+#[tokio::test]
+async fn a_login_rotates_the_session_id_and_deletes_the_old_record() {
+    let server = TestServer::start(&[]).await;
+    let mut visitor = server.visitor();
+    visitor.get(&Mount::Server.url(Route::SetSession)).await;
+    let first = visitor.cookie("sessionid").unwrap();
+
+    visitor
+        .post(
+            &Mount::Server.url(Route::SetSession),
+            &[("username", "alice")],
+        )
+        .await;
+    let second = visitor.cookie("sessionid").unwrap();
+    assert_ne!(first, second);
+    assert_eq!(server.stored_sessions().await, 1, "the old record is gone");
+
+    let mut holder_of_old_id = server.visitor();
+    holder_of_old_id.set_cookie("sessionid", &first);
+    assert_eq!(
+        holder_of_old_id
+            .get(&Mount::Server.url(Route::GetSession))
+            .await
+            .username(),
+        "Guest"
+    );
+}
+
+#[tokio::test]
+async fn a_session_id_the_server_never_issued_is_not_adopted() {
+    let server = TestServer::start(&[]).await;
+    let planted = "AAAAAAAAAAAAAAAAAAAAAA";
+    let mut victim = server.visitor();
+    victim.set_cookie("sessionid", planted);
+
+    victim.get(&Mount::Server.url(Route::SetSession)).await;
+    let issued = victim.cookie("sessionid").unwrap();
+    assert_ne!(
+        issued, planted,
+        "the login got an id of the server's choosing"
+    );
+
+    let mut attacker = server.visitor();
+    attacker.set_cookie("sessionid", planted);
+    let page = attacker.get(&Mount::Server.url(Route::GetSession)).await;
+    assert_eq!(
+        page.username(),
+        "Guest",
+        "the planted id gives the attacker nothing"
+    );
+    assert_eq!(server.stored_sessions().await, 1);
+}
+
+#[tokio::test]
+async fn a_guest_visit_creates_no_record() {
+    let server = TestServer::start(&[]).await;
+    let mut visitor = server.visitor();
+    visitor.get(&Mount::Server.url(Route::GetSession)).await;
+    visitor.set_cookie("sessionid", "AAAAAAAAAAAAAAAAAAAAAA");
+    visitor.get(&Mount::Server.url(Route::GetSession)).await;
+    assert_eq!(server.stored_sessions().await, 0);
+}
+
+#[tokio::test]
+async fn with_the_memory_store_a_restart_forgets_sessions_but_not_tokens() {
+    let server = TestServer::start(&["--store", "memory"]).await;
+    let mut visitor = server.visitor();
+    visitor.get(&Mount::Server.url(Route::SetSession)).await;
+    visitor.get(&Mount::Token.url(Route::SetSession)).await;
+
+    let server = server.restart().await;
+    let mut visitor = visitor.on(&server);
+    assert_eq!(
+        visitor
+            .get(&Mount::Server.url(Route::GetSession))
+            .await
+            .username(),
+        "Guest"
+    );
+    assert_eq!(
+        visitor
+            .get(&Mount::Token.url(Route::GetSession))
+            .await
+            .username(),
+        "john_doe"
+    );
+}
+
+#[tokio::test]
+async fn with_sqlite_and_kept_keys_a_restart_keeps_both_logins() {
+    let server = TestServer::start(&["--store", "sqlite://{dir}/sessions.sqlite3"]).await;
+    let mut visitor = server.visitor();
+    visitor
+        .post(
+            &Mount::Server.url(Route::SetSession),
+            &[("username", "ada")],
+        )
+        .await;
+    visitor
+        .post(&Mount::Token.url(Route::SetSession), &[("username", "ada")])
+        .await;
+
+    let server = server.restart().await;
+    let mut visitor = visitor.on(&server);
+    assert_eq!(
+        visitor
+            .get(&Mount::Server.url(Route::GetSession))
+            .await
+            .username(),
+        "ada"
+    );
+    assert_eq!(
+        visitor
+            .get(&Mount::Token.url(Route::GetSession))
+            .await
+            .username(),
+        "ada"
+    );
+}
+
+/// A login whose request arrived before a logout of the same session, but
+/// finishes after it: the server notices and writes nothing back (as Django's
+/// `SessionInterrupted`); a token login cannot know, and logs in anyway.
+#[tokio::test]
+async fn a_login_racing_a_logout_is_refused_on_server_but_not_on_token() {
+    let server = TestServer::start(&[]).await;
+    for (mount, expected_status) in [(Mount::Server, 409), (Mount::Token, 200)] {
+        let mut visitor = server.visitor();
+        visitor.get(&mount.url(Route::SetSession)).await;
+        let cookie = visitor.cookie(cookie_name(mount)).unwrap();
+
+        let slow_login = SlowPost::start(
+            &server,
+            &mount.url(Route::SetSession),
+            cookie_name(mount),
+            &cookie,
+        )
+        .await;
+        visitor.post(&mount.url(Route::Logout), &[]).await;
+        let response = slow_login.finish("username=late").await;
+
+        assert!(
+            response.starts_with(&format!("HTTP/1.1 {expected_status}")),
+            "{mount:?}: {response}"
+        );
+    }
+    assert_eq!(
+        server.stored_sessions().await,
+        0,
+        "the logged-out session was not written back"
+    );
+}
+
+/// A form post whose body is held back until the server has loaded the
+/// session: `Expect: 100-continue` makes the server say when it starts
+/// reading the body, which is after the session extractor has run.
+struct SlowPost {
+    stream: tokio::net::TcpStream,
+}
+
+impl SlowPost {
+    async fn start(server: &TestServer, path: &str, cookie_name: &str, cookie: &str) -> Self {
+        let mut stream = tokio::net::TcpStream::connect(server.address)
+            .await
+            .unwrap();
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: {}\r\nCookie: {cookie_name}={cookie}\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 13\r\n\
+             Expect: 100-continue\r\nConnection: close\r\n\r\n",
+            server.address
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        let mut interim = [0_u8; 25];
+        stream.read_exact(&mut interim).await.unwrap();
+        assert_eq!(&interim, b"HTTP/1.1 100 Continue\r\n\r\n");
+        Self { stream }
+    }
+
+    async fn finish(mut self, body: &str) -> String {
+        assert_eq!(body.len(), 13);
+        self.stream.write_all(body.as_bytes()).await.unwrap();
+        let mut response = String::new();
+        self.stream.read_to_string(&mut response).await.unwrap();
+        response
+    }
+}

@@ -1,0 +1,150 @@
+//! The site around the two routers: index, health check, error pages, and
+//! the headers and cookie attributes every page must carry.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{TestServer, cookie_name};
+use reqwest::header;
+use sessions_vs_jwt::routes::{Mount, Route};
+
+#[tokio::test]
+async fn the_index_explains_both_sides_and_links_each() {
+    let server = TestServer::start(&[]).await;
+    let page = server.visitor().get("/").await;
+    assert_eq!(page.status, 200);
+    for mount in Mount::ALL {
+        for route in [Route::SetSession, Route::GetSession, Route::Logout] {
+            let url = mount.url(route);
+            assert!(
+                page.body.contains(&format!("\"{url}\"")),
+                "the index links {url}"
+            );
+        }
+    }
+    assert!(page.body.contains("server-side session"));
+    assert!(page.body.contains("signed token"));
+}
+
+#[tokio::test]
+async fn an_unknown_path_gets_a_404_page_in_the_site_layout() {
+    let server = TestServer::start(&[]).await;
+    let page = server.visitor().get("/server/nothing-here/").await;
+    assert_eq!(page.status, 404);
+    assert!(
+        page.body.contains("<h1>404 Not Found</h1>"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("nothing-here"),
+        "the page names the path"
+    );
+    assert!(
+        page.body.contains("sessions-vs-jwt</a>"),
+        "the page has the site header"
+    );
+}
+
+#[tokio::test]
+async fn a_path_without_slash_that_is_not_a_page_is_a_404_not_a_redirect() {
+    let server = TestServer::start(&[]).await;
+    let page = server.visitor().get("/server/nothing-here").await;
+    assert_eq!(page.status, 404);
+}
+
+#[tokio::test]
+async fn getting_the_logout_url_explains_that_it_takes_a_post() {
+    let server = TestServer::start(&[]).await;
+    let page = server
+        .visitor()
+        .get(&Mount::Server.url(Route::Logout))
+        .await;
+    assert_eq!(page.status, 405);
+    assert!(
+        page.body.contains("405 Method Not Allowed"),
+        "{}",
+        page.body
+    );
+}
+
+#[tokio::test]
+async fn healthz_answers_200_when_the_store_answers() {
+    let server = TestServer::start(&[]).await;
+    let page = server.visitor().get("/healthz").await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("memory"), "{}", page.body);
+}
+
+#[tokio::test]
+async fn per_visitor_pages_are_never_cached_for_someone_else() {
+    let server = TestServer::start(&[]).await;
+    let mut visitor = server.visitor();
+    for mount in Mount::ALL {
+        for route in [Route::SetSession, Route::GetSession] {
+            let page = visitor.get(&mount.url(route)).await;
+            assert_eq!(page.headers[header::VARY], "Cookie", "{}", mount.url(route));
+            assert_eq!(page.headers[header::CACHE_CONTROL], "private, no-store");
+        }
+    }
+}
+
+#[tokio::test]
+async fn both_routers_set_cookies_with_the_same_attributes() {
+    let server = TestServer::start(&["--cookie-age", "3600"]).await;
+    let mut visitor = server.visitor();
+    let mut attributes = Vec::new();
+    for mount in Mount::ALL {
+        let page = visitor.get(&mount.url(Route::SetSession)).await;
+        let cookie = page.set_cookie(cookie_name(mount)).unwrap();
+        assert_eq!(cookie.http_only(), Some(true));
+        assert_eq!(cookie.same_site(), Some(cookie::SameSite::Lax));
+        assert_eq!(cookie.path(), Some("/"));
+        assert_eq!(
+            cookie.max_age(),
+            Some(cookie::time::Duration::seconds(3600))
+        );
+        assert_eq!(cookie.secure(), None, "no Secure on plain http by default");
+        attributes.push((
+            cookie.http_only(),
+            cookie.same_site(),
+            cookie.path().map(str::to_owned),
+            cookie.max_age(),
+        ));
+    }
+    assert_eq!(attributes[0], attributes[1]);
+}
+
+#[tokio::test]
+async fn secure_cookies_are_marked_secure_when_configured() {
+    let server = TestServer::start(&["--secure-cookies"]).await;
+    let mut visitor = server.visitor();
+    for mount in Mount::ALL {
+        let page = visitor.get(&mount.url(Route::SetSession)).await;
+        let cookie = page.set_cookie(cookie_name(mount)).unwrap();
+        assert_eq!(cookie.secure(), Some(true), "{mount:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_huge_form_body_is_refused_before_the_session_is_touched() {
+    let server = TestServer::start(&[]).await;
+    let mut visitor = server.visitor();
+    visitor.get(&Mount::Server.url(Route::SetSession)).await;
+    let huge = "x".repeat(100_000);
+    let page = visitor
+        .post(
+            &Mount::Server.url(Route::SetSession),
+            &[("username", &huge)],
+        )
+        .await;
+    assert!(page.status.is_client_error(), "{}", page.status);
+    assert_eq!(
+        visitor
+            .get(&Mount::Server.url(Route::GetSession))
+            .await
+            .username(),
+        "john_doe"
+    );
+}
