@@ -1,6 +1,6 @@
 //! The `sessions-vs-jwt` binary itself, as a user starts it.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::{
     io::{BufRead, BufReader},

@@ -3,7 +3,7 @@
 //! the two transcripts (status, redirect, cookie change and page, with the
 //! router prefix normalised) must be equal.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 

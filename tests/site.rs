@@ -1,7 +1,7 @@
 //! The site around the two routers: index, health check, error pages, and
 //! the headers and cookie attributes every page must carry.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 

@@ -152,3 +152,185 @@ fn base64_url(bytes: &[u8]) -> String {
 pub fn now() -> u64 {
     u64::try_from(chrono::Utc::now().timestamp()).unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use jsonwebtoken::{Algorithm, EncodingKey, encode};
+    use serde_json::json;
+
+    use super::*;
+    use crate::token_session::keys::{KeyAlgorithm, KeyRing};
+    use crate::username::Username;
+
+    fn ring(algorithm: KeyAlgorithm) -> (tempfile::TempDir, KeyRing) {
+        let dir = tempfile::tempdir().unwrap();
+        let ring = KeyRing::load_or_generate(dir.path(), algorithm).unwrap();
+        (dir, ring)
+    }
+
+    fn john() -> VisitorState {
+        VisitorState::logged_in(Username::seed())
+    }
+
+    /// Signs arbitrary claims with the ring's own key, as a bug or a stolen
+    /// key would: verification must still hold the line on the claims.
+    fn signed_with_our_key(ring: &KeyRing, claims: serde_json::Value) -> String {
+        let key = ring.signing_key();
+        let mut header = Header::new(key.algorithm.jwt());
+        header.kid = Some(key.kid.clone());
+        header.typ = Some("JWT".into());
+        encode(&header, &claims, &key.encoding).unwrap()
+    }
+
+    fn valid_claims() -> serde_json::Value {
+        let now = now();
+        json!({ "username": "john_doe", "is_logged_in": true, "iat": now, "exp": now + 60,
+                "iss": ISSUER, "aud": ISSUER, "jti": "x" })
+    }
+
+    #[test]
+    fn a_signed_token_verifies_with_every_algorithm() {
+        for algorithm in [
+            KeyAlgorithm::EdDsa,
+            KeyAlgorithm::Es256,
+            KeyAlgorithm::Rs256,
+            KeyAlgorithm::Hs256,
+        ] {
+            let (_dir, ring) = ring(algorithm);
+            let claims = Claims::new(&john(), now(), 60);
+            let token = claims.sign(&ring).unwrap();
+            assert_eq!(Claims::verify(&token, &ring), Ok(claims), "{algorithm:?}");
+        }
+    }
+
+    #[test]
+    fn two_logins_get_different_token_ids() {
+        assert_ne!(
+            Claims::new(&john(), 0, 1).jti,
+            Claims::new(&john(), 0, 1).jti
+        );
+    }
+
+    #[test]
+    fn an_expired_token_is_refused_as_expired() {
+        let (_dir, ring) = ring(KeyAlgorithm::EdDsa);
+        let token = Claims::new(&john(), now() - 100, 50).sign(&ring).unwrap();
+        assert_eq!(Claims::verify(&token, &ring), Err(Rejection::Expired));
+    }
+
+    #[test]
+    fn a_token_within_the_leeway_is_still_accepted() {
+        let (_dir, ring) = ring(KeyAlgorithm::EdDsa);
+        let token = Claims::new(&john(), now() - 10, 10 - 1)
+            .sign(&ring)
+            .unwrap();
+        assert!(Claims::verify(&token, &ring).is_ok());
+    }
+
+    #[test]
+    fn a_token_signed_by_a_key_we_do_not_have_is_refused() {
+        let (_dir, ours) = ring(KeyAlgorithm::EdDsa);
+        let (_other_dir, theirs) = ring(KeyAlgorithm::EdDsa);
+        let token = Claims::new(&john(), now(), 60).sign(&theirs).unwrap();
+        assert_eq!(Claims::verify(&token, &ours), Err(Rejection::UnknownKey));
+    }
+
+    #[test]
+    fn an_unsigned_alg_none_token_is_refused() {
+        let (_dir, ring) = ring(KeyAlgorithm::EdDsa);
+        let kid = &ring.signing_key().kid;
+        let header =
+            base64_url(format!(r#"{{"alg":"none","typ":"JWT","kid":"{kid}"}}"#).as_bytes());
+        let payload = base64_url(valid_claims().to_string().as_bytes());
+        assert!(Claims::verify(&format!("{header}.{payload}."), &ring).is_err());
+    }
+
+    #[test]
+    fn a_header_algorithm_other_than_the_keys_is_refused() {
+        let (_dir, ring) = ring(KeyAlgorithm::EdDsa);
+        let key = ring.signing_key();
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some(key.kid.clone());
+        header.typ = Some("JWT".into());
+        let secret = key.public_pem.clone().unwrap();
+        let token = encode(
+            &header,
+            &valid_claims(),
+            &EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .unwrap();
+        assert!(matches!(
+            Claims::verify(&token, &ring),
+            Err(Rejection::AlgorithmMismatch(_))
+        ));
+    }
+
+    #[test]
+    fn a_token_without_exp_is_refused() {
+        let (_dir, ring) = ring(KeyAlgorithm::EdDsa);
+        let mut claims = valid_claims();
+        claims.as_object_mut().unwrap().remove("exp");
+        assert!(Claims::verify(&signed_with_our_key(&ring, claims), &ring).is_err());
+    }
+
+    #[test]
+    fn a_token_not_valid_yet_is_refused() {
+        let (_dir, ring) = ring(KeyAlgorithm::EdDsa);
+        let mut claims = valid_claims();
+        claims["nbf"] = json!(now() + 3600);
+        assert_eq!(
+            Claims::verify(&signed_with_our_key(&ring, claims), &ring),
+            Err(Rejection::NotYetValid)
+        );
+    }
+
+    #[test]
+    fn a_token_for_another_issuer_or_audience_is_refused() {
+        let (_dir, ring) = ring(KeyAlgorithm::EdDsa);
+        for claim in ["iss", "aud"] {
+            let mut claims = valid_claims();
+            claims[claim] = json!("someone-else");
+            assert!(
+                Claims::verify(&signed_with_our_key(&ring, claims), &ring).is_err(),
+                "{claim}"
+            );
+        }
+    }
+
+    #[test]
+    fn wrongly_typed_claims_are_refused() {
+        let (_dir, ring) = ring(KeyAlgorithm::EdDsa);
+        for (claim, value) in [
+            ("exp", json!("tomorrow")),
+            ("is_logged_in", json!("yes")),
+            ("username", json!(42)),
+        ] {
+            let mut claims = valid_claims();
+            claims[claim] = value;
+            assert!(
+                Claims::verify(&signed_with_our_key(&ring, claims), &ring).is_err(),
+                "{claim}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_token_without_typ_jwt_is_refused() {
+        let (_dir, ring) = ring(KeyAlgorithm::EdDsa);
+        let key = ring.signing_key();
+        let mut header = Header::new(key.algorithm.jwt());
+        header.kid = Some(key.kid.clone());
+        header.typ = Some("at+jwt".into());
+        let token = encode(&header, &valid_claims(), &key.encoding).unwrap();
+        assert_eq!(Claims::verify(&token, &ring), Err(Rejection::WrongType));
+    }
+
+    #[test]
+    fn an_oversized_token_is_refused_before_parsing() {
+        let (_dir, ring) = ring(KeyAlgorithm::EdDsa);
+        assert_eq!(
+            Claims::verify(&"a".repeat(MAX_TOKEN_BYTES + 1), &ring),
+            Err(Rejection::Oversized)
+        );
+    }
+}

@@ -5,7 +5,7 @@
 //! `{kid}.hs256.secret` (raw bytes) for HS256. The file name fixes the one
 //! algorithm a key is used with. Every key present verifies the tokens whose
 //! header names its kid; the newest key of the configured algorithm signs.
-//! Generated kids are UTC timestamps, so "newest" is the greatest kid.
+//! Generated kids start with a UTC timestamp, so the newest is the greatest.
 
 use std::{
     collections::HashMap,
@@ -173,9 +173,12 @@ pub fn generate(dir: &Path, algorithm: KeyAlgorithm) -> Result<String, KeyError>
         algorithm,
         reason,
     })?;
+    // A timestamp, so that the newest key sorts last, and a random tail, so
+    // that keys made at the same moment in two folders still differ.
+    let tail = OsRng.next_u32() & 0xffff;
     let mut now = chrono::Utc::now();
     loop {
-        let kid = now.format("%Y%m%d-%H%M%S-%3f").to_string();
+        let kid = format!("{}-{tail:04x}", now.format("%Y%m%d-%H%M%S-%3f"));
         let private_path = private_path(dir, &kid, algorithm);
         match write_private(&private_path, &private) {
             Ok(()) => {
@@ -428,5 +431,169 @@ fn warn_if_readable_by_others(path: &Path) {
         {
             tracing::warn!(path = %path.display(), "private key is readable by other users; chmod 600 it");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn only_key(dir: &Path) -> Key {
+        let mut keys = load_all(dir).unwrap();
+        assert_eq!(keys.len(), 1);
+        keys.remove(0)
+    }
+
+    #[test]
+    fn a_first_load_generates_one_key_and_a_second_reuses_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = KeyRing::load_or_generate(dir.path(), KeyAlgorithm::EdDsa).unwrap();
+        let second = KeyRing::load_or_generate(dir.path(), KeyAlgorithm::EdDsa).unwrap();
+        assert_eq!(first.signing_key().kid, second.signing_key().kid);
+        assert_eq!(second.keys().count(), 1);
+    }
+
+    #[test]
+    fn every_algorithm_generates_a_key_that_loads_back() {
+        for algorithm in [
+            KeyAlgorithm::EdDsa,
+            KeyAlgorithm::Es256,
+            KeyAlgorithm::Rs256,
+            KeyAlgorithm::Hs256,
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let kid = generate(dir.path(), algorithm).unwrap();
+            let key = only_key(dir.path());
+            assert_eq!((key.kid.as_str(), key.algorithm), (kid.as_str(), algorithm));
+            assert_eq!(key.public_pem.is_some(), algorithm != KeyAlgorithm::Hs256);
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn private_keys_are_written_readable_by_the_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let kid = generate(dir.path(), KeyAlgorithm::EdDsa).unwrap();
+        let mode = fs::metadata(dir.path().join(format!("{kid}.eddsa.pem")))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn the_newest_key_of_the_configured_algorithm_signs() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = generate(dir.path(), KeyAlgorithm::EdDsa).unwrap();
+        let new = generate(dir.path(), KeyAlgorithm::EdDsa).unwrap();
+        assert!(new > old);
+        let ring = KeyRing::load_or_generate(dir.path(), KeyAlgorithm::EdDsa).unwrap();
+        assert_eq!(ring.signing_key().kid, new);
+        assert!(ring.get(&old).is_some(), "older keys still verify");
+    }
+
+    #[test]
+    fn a_short_hs256_secret_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("k.hs256.secret"), [7_u8; 31]).unwrap();
+        assert!(matches!(
+            load_all(dir.path()),
+            Err(KeyError::ShortSecret { len: 31, .. })
+        ));
+    }
+
+    #[test]
+    fn a_key_of_another_type_than_its_name_says_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let kid = generate(dir.path(), KeyAlgorithm::Es256).unwrap();
+        fs::rename(
+            dir.path().join(format!("{kid}.es256.pem")),
+            dir.path().join(format!("{kid}.eddsa.pem")),
+        )
+        .unwrap();
+        fs::remove_file(dir.path().join(format!("{kid}.es256.pub.pem"))).unwrap();
+        let err = load_all(dir.path()).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                KeyError::Invalid {
+                    algorithm: KeyAlgorithm::EdDsa,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_corrupt_key_file_is_refused_with_its_path() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(
+            dir.path().join("k.eddsa.pem"),
+            "-----BEGIN PRIVATE KEY-----\nnonsense\n",
+        )
+        .unwrap();
+        let err = load_all(dir.path()).unwrap_err();
+        assert!(err.to_string().contains("k.eddsa.pem"), "{err}");
+    }
+
+    #[test]
+    fn a_public_key_that_does_not_match_its_private_key_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let kid = generate(dir.path(), KeyAlgorithm::EdDsa).unwrap();
+        let other = tempfile::tempdir().unwrap();
+        let other_kid = generate(other.path(), KeyAlgorithm::EdDsa).unwrap();
+        fs::copy(
+            other.path().join(format!("{other_kid}.eddsa.pub.pem")),
+            dir.path().join(format!("{kid}.eddsa.pub.pem")),
+        )
+        .unwrap();
+        assert!(matches!(
+            load_all(dir.path()),
+            Err(KeyError::MismatchedPublicKey { .. })
+        ));
+    }
+
+    #[test]
+    fn a_public_key_without_its_private_key_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let kid = generate(dir.path(), KeyAlgorithm::EdDsa).unwrap();
+        fs::remove_file(dir.path().join(format!("{kid}.eddsa.pem"))).unwrap();
+        assert!(matches!(
+            load_all(dir.path()),
+            Err(KeyError::MissingPrivateKey { .. })
+        ));
+    }
+
+    #[test]
+    fn a_pem_file_whose_name_does_not_give_an_algorithm_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("mykey.pem"), "x").unwrap();
+        assert!(matches!(
+            load_all(dir.path()),
+            Err(KeyError::Misnamed { .. })
+        ));
+    }
+
+    #[test]
+    fn other_files_in_the_folder_are_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("README.md"), "# keys").unwrap();
+        fs::write(dir.path().join(".gitignore"), "*.pem").unwrap();
+        assert!(load_all(dir.path()).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_key_made_by_openssl_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("byo.eddsa.pem");
+        // The PKCS#8 PEM that `openssl genpkey -algorithm ed25519` writes.
+        fs::write(
+            &path,
+            "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEICGS5FS/Ug3erVk2mOP54JNxqZMJUMCa8PG+9jXSmsKG\n-----END PRIVATE KEY-----\n",
+        )
+        .unwrap();
+        assert_eq!(only_key(dir.path()).kid, "byo");
     }
 }
