@@ -82,6 +82,16 @@ impl FromStr for SessionStoreKind {
     }
 }
 
+impl SessionStoreKind {
+    /// The kind alone, without path or address: what a visitor may be told.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Memory => "memory",
+            Self::Sqlite(_) => "sqlite",
+        }
+    }
+}
+
 impl fmt::Display for SessionStoreKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

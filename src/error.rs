@@ -32,7 +32,7 @@ pub enum AppError {
 
     #[error("The session store ({store}) is unavailable. Try again in a moment.")]
     StoreUnavailable {
-        store: String,
+        store: &'static str,
         #[source]
         source: StoreError,
     },

@@ -80,7 +80,7 @@ pub async fn index() -> Result<Html<String>, AppError> {
 
 /// 200 when the session store answers, 503 naming it when it does not.
 pub async fn healthz(State(app): State<AppState>) -> Response {
-    let store = app.server.store_kind().to_string();
+    let store = app.server.store_kind();
     match app.server.ping().await {
         Ok(()) => (
             StatusCode::OK,
@@ -89,7 +89,7 @@ pub async fn healthz(State(app): State<AppState>) -> Response {
             .into_response(),
         Err(err) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            format!("unavailable: {err}\n"),
+            format!("unavailable: session store {store}: {err}\n"),
         )
             .into_response(),
     }

@@ -83,7 +83,7 @@ impl ServerSessions {
 
     fn unavailable(&self, source: StoreError) -> AppError {
         AppError::StoreUnavailable {
-            store: self.kind.to_string(),
+            store: self.kind.name(),
             source,
         }
     }
