@@ -1,7 +1,11 @@
 //! Assembles the app: the shared state both mechanisms need, the two routers
 //! built from the route table, and the middleware around them.
 
-use std::{future::Future, sync::Arc, time::Instant};
+use std::{
+    future::Future,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use axum::{
     Router,
@@ -20,7 +24,7 @@ use crate::{
     templates,
     token_session::{
         TokenSession, TokenSessions,
-        keys::{KeyAlgorithm, KeyError, KeyRing},
+        keys::{KeyError, KeyRing},
     },
     views,
     visitor::{SessionOutcome, VisitorSession},
@@ -31,6 +35,8 @@ use crate::{
 pub struct AppState {
     pub server: Arc<ServerSessions>,
     pub tokens: Arc<TokenSessions>,
+    /// How often expired sessions are swept from the store.
+    pub cleanup_interval: Duration,
 }
 
 /// Why the server could not start. `main` prints it as one line.
@@ -51,17 +57,18 @@ impl AppState {
     /// Opens the store and the keys that `config` names, generating a key on first run.
     pub async fn new(config: &Config) -> Result<Self, StartError> {
         templates::check()?;
-        let records = server_session::open(&config.store)
+        let store = &config.store.url;
+        let records = server_session::open(store)
             .await
             .map_err(|source| StartError::Store {
-                store: config.store.to_string(),
+                store: store.to_string(),
                 source,
             })?;
-        let keys = KeyRing::load_or_generate(&config.keys_dir, KeyAlgorithm::EdDsa)?;
+        let keys = KeyRing::load_or_generate(&config.keys.dir, config.keys.algorithm)?;
         Ok(Self {
             server: Arc::new(ServerSessions::new(
                 records,
-                config.store.clone(),
+                store.clone(),
                 config.cookie_age,
                 config.secure_cookies,
             )),
@@ -70,6 +77,7 @@ impl AppState {
                 config.cookie_age,
                 config.secure_cookies,
             )),
+            cleanup_interval: Duration::from_secs(config.cleanup_interval),
         })
     }
 }
@@ -134,13 +142,25 @@ async fn access_log(request: Request, next: Next) -> Response {
     response
 }
 
-/// Serves until `shutdown` completes, then finishes the requests in flight.
+/// Serves until `shutdown` completes, then finishes the requests in flight
+/// and the sweep of expired sessions, if one is under way.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
+    let (stop_sweeping, stopped) = tokio::sync::watch::channel(());
+    let sweeper = tokio::spawn(server_session::delete_expired_periodically(
+        Arc::clone(state.server.records()),
+        state.cleanup_interval,
+        stopped,
+    ));
+    let served = axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    drop(stop_sweeping);
+    if let Err(err) = sweeper.await {
+        tracing::error!(%err, "the sweep of expired sessions failed");
+    }
+    served
 }

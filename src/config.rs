@@ -3,15 +3,69 @@
 
 use std::{fmt, net::SocketAddr, path::PathBuf, str::FromStr};
 
-use clap::{Args, Parser};
+use clap::{Args, Parser, Subcommand};
+
+use crate::token_session::keys::KeyAlgorithm;
 
 /// Serves the same two views under server-side sessions (`/server/...`) and
 /// signed tokens (`/token/...`), so that the two can be compared side by side.
 #[derive(Debug, Parser)]
-#[command(name = "sessions-vs-jwt", version, about)]
+#[command(
+    name = "sessions-vs-jwt",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
 pub struct Cli {
+    /// Without a command, the server runs.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     #[command(flatten)]
     pub serve: Config,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Delete expired sessions from the store and print how many (Django's
+    /// `clearsessions`).
+    Clearsessions {
+        #[command(flatten)]
+        store: StoreOptions,
+    },
+    /// Manage the token signing keys.
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+        #[arg(
+            long = "keys-dir",
+            env = "SVJ_KEYS_DIR",
+            default_value = "keys",
+            global = true
+        )]
+        dir: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysAction {
+    /// Create a key for the algorithm if the folder has none for it.
+    Generate {
+        #[arg(long, env = "SVJ_JWT_ALGORITHM", default_value = "EdDSA")]
+        jwt_algorithm: KeyAlgorithm,
+    },
+    /// Add a new key, which signs from the next start on; older keys still verify.
+    Rotate {
+        #[arg(long, env = "SVJ_JWT_ALGORITHM", default_value = "EdDSA")]
+        jwt_algorithm: KeyAlgorithm,
+    },
+    /// Delete a key: tokens it signed are refused from the next start on.
+    Retire { kid: String },
+    /// Show every key, its algorithm, and which signs.
+    List {
+        #[arg(long, env = "SVJ_JWT_ALGORITHM", default_value = "EdDSA")]
+        jwt_algorithm: KeyAlgorithm,
+    },
 }
 
 /// Everything the server needs to start; also what tests build their servers from.
@@ -21,19 +75,11 @@ pub struct Config {
     #[arg(long, env = "SVJ_BIND", default_value = "127.0.0.1:8000")]
     pub bind: SocketAddr,
 
-    /// Where `/server` keeps its sessions: `memory` (in this process, lost on
-    /// exit) or `sqlite://PATH` (a file, created with its folder on first run).
-    #[arg(
-        long,
-        env = "SVJ_STORE",
-        default_value = "sqlite://data/sessions.sqlite3"
-    )]
-    pub store: SessionStoreKind,
+    #[command(flatten)]
+    pub store: StoreOptions,
 
-    /// Folder of the token signing keys. A key pair is generated there on first
-    /// run and reused afterwards, so tokens survive restarts.
-    #[arg(long, env = "SVJ_KEYS_DIR", default_value = "keys")]
-    pub keys_dir: PathBuf,
+    #[command(flatten)]
+    pub keys: KeyOptions,
 
     /// How long a login lasts, in seconds, on both sides: the session record's
     /// expiry, the token's `exp`, and the cookies' Max-Age (Django's
@@ -50,6 +96,48 @@ pub struct Config {
     /// default so that the site works on plain http://127.0.0.1.
     #[arg(long, env = "SVJ_SECURE_COOKIES")]
     pub secure_cookies: bool,
+
+    /// Seconds between two sweeps that delete expired sessions from the store
+    /// (what `clearsessions` does once).
+    #[arg(
+        long,
+        env = "SVJ_CLEANUP_INTERVAL",
+        default_value_t = 300,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub cleanup_interval: u64,
+}
+
+/// Which session store `/server` uses; shared by the server and `clearsessions`.
+#[derive(Debug, Clone, Args)]
+pub struct StoreOptions {
+    /// Where `/server` keeps its sessions: `memory` (in this process, lost on
+    /// exit) or `sqlite://PATH` (a file, created with its folder on first run).
+    #[arg(
+        long = "store",
+        env = "SVJ_STORE",
+        default_value = "sqlite://data/sessions.sqlite3"
+    )]
+    pub url: SessionStoreKind,
+}
+
+/// The token side's keys.
+#[derive(Debug, Clone, Args)]
+pub struct KeyOptions {
+    /// Folder of the token signing keys. A key is generated there on first
+    /// run and reused afterwards, so tokens survive restarts.
+    #[arg(long = "keys-dir", env = "SVJ_KEYS_DIR", default_value = "keys")]
+    pub dir: PathBuf,
+
+    /// The algorithm new tokens are signed with. The newest key made for it
+    /// signs (one is generated if there is none); keys of every algorithm
+    /// present still verify the tokens that name them.
+    #[arg(
+        long = "jwt-algorithm",
+        env = "SVJ_JWT_ALGORITHM",
+        default_value = "EdDSA"
+    )]
+    pub algorithm: KeyAlgorithm,
 }
 
 /// Browsers cap a cookie's lifetime at 400 days (RFC 6265bis), so a longer
@@ -108,12 +196,14 @@ mod tests {
     #[test]
     fn no_arguments_means_the_embedded_defaults() {
         let cli = Cli::try_parse_from(["sessions-vs-jwt"]).unwrap();
+        assert!(cli.command.is_none());
         assert_eq!(cli.serve.bind, "127.0.0.1:8000".parse().unwrap());
         assert_eq!(
-            cli.serve.store,
+            cli.serve.store.url,
             SessionStoreKind::Sqlite("data/sessions.sqlite3".into())
         );
-        assert_eq!(cli.serve.keys_dir, PathBuf::from("keys"));
+        assert_eq!(cli.serve.keys.dir, PathBuf::from("keys"));
+        assert_eq!(cli.serve.keys.algorithm, KeyAlgorithm::EdDsa);
         assert_eq!(cli.serve.cookie_age, 1_209_600);
         assert!(!cli.serve.secure_cookies);
     }
@@ -147,5 +237,41 @@ mod tests {
         for url in ["memory", "sqlite://data/x.db"] {
             assert_eq!(url.parse::<SessionStoreKind>().unwrap().to_string(), url);
         }
+    }
+
+    #[test]
+    fn commands_take_their_own_options() {
+        let cli =
+            Cli::try_parse_from(["sessions-vs-jwt", "clearsessions", "--store", "memory"]).unwrap();
+        assert!(
+            matches!(cli.command, Some(Command::Clearsessions { store }) if store.url == SessionStoreKind::Memory)
+        );
+        let cli = Cli::try_parse_from([
+            "sessions-vs-jwt",
+            "keys",
+            "retire",
+            "k1",
+            "--keys-dir",
+            "/tmp/k",
+        ])
+        .unwrap();
+        assert!(
+            matches!(cli.command, Some(Command::Keys { action: KeysAction::Retire { kid }, dir }) if kid == "k1" && dir == "/tmp/k")
+        );
+    }
+
+    #[test]
+    fn server_options_do_not_mix_with_commands() {
+        assert!(
+            Cli::try_parse_from(["sessions-vs-jwt", "--bind", "127.0.0.1:1", "clearsessions"])
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn the_signing_algorithm_is_chosen_by_its_jwt_name() {
+        let cli = Cli::try_parse_from(["sessions-vs-jwt", "--jwt-algorithm", "ES256"]).unwrap();
+        assert_eq!(cli.serve.keys.algorithm, KeyAlgorithm::Es256);
+        assert!(Cli::try_parse_from(["sessions-vs-jwt", "--jwt-algorithm", "none"]).is_err());
     }
 }

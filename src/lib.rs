@@ -8,6 +8,7 @@
 //! `token_session`, and `app`, which puts them together.
 
 pub mod app;
+pub mod commands;
 pub mod config;
 pub mod cookies;
 pub mod error;

@@ -1,10 +1,11 @@
-//! The `sessions-vs-jwt` binary: parses the command line, then serves.
+//! The `sessions-vs-jwt` binary: parses the command line, then serves or
+//! runs the command given.
 
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Parser as _;
-use sessions_vs_jwt::{AppState, Cli, Config};
+use sessions_vs_jwt::{AppState, Cli, Config, commands, config::Command};
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
@@ -23,7 +24,16 @@ fn main() -> ExitCode {
         Ok(runtime) => runtime,
         Err(err) => return fail(anyhow::Error::new(err).context("cannot start the async runtime")),
     };
-    match runtime.block_on(serve(cli.serve)) {
+    let outcome = match cli.command {
+        None => runtime.block_on(serve(cli.serve)),
+        Some(Command::Clearsessions { store }) => {
+            runtime.block_on(commands::clear_sessions(&store, &mut std::io::stdout()))
+        }
+        Some(Command::Keys { action, dir }) => {
+            commands::manage_keys(&action, &dir, &mut std::io::stdout())
+        }
+    };
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => fail(err),
     }
@@ -41,7 +51,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.bind))?;
     let address = listener.local_addr()?;
-    tracing::info!(store = %config.store, keys = %config.keys_dir.display(), "listening on http://{address}");
+    tracing::info!(
+        store = %config.store.url,
+        keys = %config.keys.dir.display(),
+        "listening on http://{address}"
+    );
     sessions_vs_jwt::serve(listener, state, shutdown_signal()).await?;
     tracing::info!("shut down");
     Ok(())

@@ -177,3 +177,103 @@ async fn the_server_keeps_answering_when_its_log_output_goes_away() {
         assert_eq!(status, 200);
     }
 }
+
+fn run(folder: &std::path::Path, args: &[&str]) -> (i32, String) {
+    let output = binary().current_dir(folder).args(args).output().unwrap();
+    let text = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    (output.status.code().unwrap(), text)
+}
+
+#[test]
+fn clearsessions_deletes_expired_sessions_and_says_how_many() {
+    let folder = tempfile::tempdir().unwrap();
+    let (code, _) = run(folder.path(), &["clearsessions"]);
+    assert_eq!(code, 0, "it works on a store that does not exist yet");
+    let database = folder.path().join("data/sessions.sqlite3");
+    insert_expired_sessions(&database, 2);
+    let (code, out) = run(folder.path(), &["clearsessions"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("Deleted 2 expired session(s)"), "{out}");
+    let (_, out) = run(
+        folder.path(),
+        &["clearsessions", "--store", "sqlite://data/sessions.sqlite3"],
+    );
+    assert!(out.contains("Deleted 0 expired session(s)"), "{out}");
+}
+
+fn insert_expired_sessions(database: &std::path::Path, count: usize) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let store = sessions_vs_jwt::server_session::open(
+            &sessions_vs_jwt::SessionStoreKind::Sqlite(database.to_owned()),
+        )
+        .await
+        .unwrap();
+        for _ in 0..count {
+            let mut record = tower_sessions::session::Record {
+                id: Default::default(),
+                data: Default::default(),
+                expiry_date: time::OffsetDateTime::now_utc() - time::Duration::minutes(1),
+            };
+            store.create(&mut record).await.unwrap();
+        }
+    });
+}
+
+#[test]
+fn keys_can_be_generated_rotated_listed_and_retired() {
+    let folder = tempfile::tempdir().unwrap();
+    let keys = folder.path().join("k");
+    let keys = keys.to_str().unwrap();
+
+    let (code, out) = run(folder.path(), &["keys", "generate", "--keys-dir", keys]);
+    assert_eq!(code, 0, "{out}");
+    let first = out.trim().strip_prefix("generated ").unwrap().to_owned();
+    let (_, out) = run(folder.path(), &["keys", "generate", "--keys-dir", keys]);
+    assert!(out.contains("already has"), "generate is idempotent: {out}");
+
+    let (code, out) = run(folder.path(), &["keys", "rotate", "--keys-dir", keys]);
+    assert_eq!(code, 0, "{out}");
+    let second = out
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .trim_end_matches(';')
+        .to_owned();
+    assert!(second > first);
+
+    let (_, out) = run(folder.path(), &["keys", "list", "--keys-dir", keys]);
+    assert!(out.contains(&format!("{first}  EdDsa\n")), "{out}");
+    assert!(out.contains(&format!("{second}  EdDsa  (signs)")), "{out}");
+
+    let (code, out) = run(
+        folder.path(),
+        &["keys", "retire", &first, "--keys-dir", keys],
+    );
+    assert_eq!(code, 0, "{out}");
+    let (_, out) = run(folder.path(), &["keys", "list", "--keys-dir", keys]);
+    assert!(!out.contains(&first), "{out}");
+
+    let (code, out) = run(
+        folder.path(),
+        &["keys", "retire", "no-such-kid", "--keys-dir", keys],
+    );
+    assert_eq!(code, 1);
+    assert!(out.contains("no key no-such-kid"), "{out}");
+}
+
+#[test]
+fn a_corrupt_key_stops_the_server_with_one_line_naming_it() {
+    let folder = tempfile::tempdir().unwrap();
+    std::fs::create_dir(folder.path().join("keys")).unwrap();
+    std::fs::write(folder.path().join("keys/bad.eddsa.pem"), "not a key").unwrap();
+    let (code, out) = run(folder.path(), &["--bind", "127.0.0.1:0"]);
+    assert_eq!(code, 1);
+    let last = out.lines().last().unwrap();
+    assert!(
+        last.starts_with("error: token keys:") && last.contains("bad.eddsa.pem"),
+        "{out}"
+    );
+    assert!(!out.contains("panicked"), "{out}");
+}

@@ -11,16 +11,17 @@ use sessions_vs_jwt::routes::{Mount, Route};
 /// Breaks the SQLite store from outside, as a botched migration or a
 /// restored backup of another schema would.
 async fn drop_the_sessions_table(database: &std::path::Path) {
+    run_sql(database, "drop table tower_sessions").await;
+}
+
+async fn run_sql(database: &std::path::Path, sql: &str) {
     use sqlx::ConnectOptions as _;
     let mut connection = sqlx::sqlite::SqliteConnectOptions::new()
         .filename(database)
         .connect()
         .await
         .unwrap();
-    sqlx::query("drop table tower_sessions")
-        .execute(&mut connection)
-        .await
-        .unwrap();
+    sqlx::query(sql).execute(&mut connection).await.unwrap();
 }
 
 #[tokio::test]
@@ -52,6 +53,24 @@ async fn a_failing_store_gives_503_pages_on_server_while_token_keeps_working() {
     let health = visitor.get("/healthz").await;
     assert_eq!(health.status, 503);
     assert!(health.body.contains("sqlite://"), "{}", health.body);
+}
+
+#[tokio::test]
+async fn an_undecodable_record_makes_a_guest_and_is_deleted() {
+    let server = TestServer::start(&["--store", "sqlite://{dir}/sessions.sqlite3"]).await;
+    let mut visitor = server.visitor();
+    visitor.get(&Mount::Server.url(Route::SetSession)).await;
+    let database = server.dir.path().join("sessions.sqlite3");
+    run_sql(&database, "update tower_sessions set data = x'c1c1c1'").await;
+
+    let page = visitor.get(&Mount::Server.url(Route::GetSession)).await;
+    assert_eq!(page.status, 200);
+    assert_eq!(page.username(), "Guest");
+    assert!(
+        page.set_cookie("sessionid").is_some(),
+        "the cookie naming it is cleared"
+    );
+    assert_eq!(server.stored_sessions().await, 0, "the record is gone");
 }
 
 #[tokio::test]

@@ -46,6 +46,17 @@ impl SessionRecords for MemoryRecords {
         Ok(())
     }
 
+    async fn update(&self, record: &Record) -> Result<bool, StoreError> {
+        let now = OffsetDateTime::now_utc();
+        match self.records().get_mut(&record.id) {
+            Some(live) if live.expiry_date > now => {
+                live.clone_from(record);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
     async fn delete(&self, id: &Id) -> Result<bool, StoreError> {
         Ok(self.records().remove(id).is_some())
     }

@@ -109,6 +109,28 @@ impl ServerSessions {
     }
 }
 
+/// Deletes expired records every `period` (tower-sessions' `ExpiredDeletion`
+/// task, for any store) until `stop` is dropped; a sweep under way finishes.
+pub async fn delete_expired_periodically(
+    records: SharedRecords,
+    period: std::time::Duration,
+    mut stop: tokio::sync::watch::Receiver<()>,
+) {
+    let mut ticks = tokio::time::interval(period);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await;
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => match records.delete_expired().await {
+                Ok(0) => {}
+                Ok(deleted) => tracing::info!(deleted, "deleted expired sessions"),
+                Err(err) => tracing::warn!(%err, "could not delete expired sessions"),
+            },
+            _ = stop.changed() => return,
+        }
+    }
+}
+
 /// A visitor's server-side session, loaded when the request arrives.
 #[derive(Debug)]
 pub struct ServerSession {

@@ -4,8 +4,10 @@
 //! That store loads, creates and migrates; this wrapper adds what it lacks:
 //! WAL mode and a busy timeout (so concurrent first visits do not fail with
 //! "database is locked"), a delete that reports whether it found a record,
-//! and counts for `clearsessions`. It never calls the store's `save`, an
-//! upsert that would resurrect a session deleted by a concurrent logout.
+//! an update that never inserts, and counts for `clearsessions`. It never
+//! calls the store's `save`, an upsert that would resurrect a session deleted
+//! by a concurrent logout. Records are encoded as the store encodes them
+//! (MessagePack), so both write the same rows.
 
 use std::{path::Path, str::FromStr, time::Duration};
 
@@ -66,6 +68,20 @@ impl SessionRecords for SqliteRecords {
 
     async fn create(&self, record: &mut Record) -> Result<(), StoreError> {
         Ok(self.store.create(record).await?)
+    }
+
+    async fn update(&self, record: &Record) -> Result<bool, StoreError> {
+        let data = rmp_serde::to_vec(record).map_err(|err| StoreError::Backend(err.to_string()))?;
+        let updated = sqlx::query(&format!(
+            "update {TABLE} set data = ?, expiry_date = ? where id = ? and expiry_date > ?"
+        ))
+        .bind(data)
+        .bind(record.expiry_date)
+        .bind(record.id.to_string())
+        .bind(time::OffsetDateTime::now_utc())
+        .execute(&self.pool)
+        .await?;
+        Ok(updated.rows_affected() > 0)
     }
 
     async fn delete(&self, id: &Id) -> Result<bool, StoreError> {

@@ -5,9 +5,10 @@
 //! Records and ids are tower-sessions' own (`Record`, `Id`), so the published
 //! stores plug in. The interface asks two things tower-sessions' `SessionStore`
 //! does not: `delete` says whether there was a record, which lets a login
-//! notice that a logout raced it; and `delete_expired` says how many it
-//! removed, for `clearsessions`. Nothing here ever upserts a record, so no
-//! request can write back a session that a logout deleted.
+//! notice that a logout raced it; `update` writes only over a live record;
+//! and `delete_expired` says how many it removed, for `clearsessions`.
+//! Nothing here upserts, so no request can write back a session that a
+//! logout deleted while the request was in flight.
 
 use std::{fmt, sync::Arc, time::Duration};
 
@@ -24,6 +25,11 @@ pub trait SessionRecords: Send + Sync + fmt::Debug {
 
     /// Stores a new record, replacing its id first if that id is taken.
     async fn create(&self, record: &mut Record) -> Result<(), StoreError>;
+
+    /// Replaces the data and expiry of a live record, and only of a live one:
+    /// `false` when it is gone, so that a request cannot resurrect a session
+    /// that a logout deleted while it was in flight.
+    async fn update(&self, record: &Record) -> Result<bool, StoreError>;
 
     /// Deletes the record under `id`; `true` if there was one.
     async fn delete(&self, id: &Id) -> Result<bool, StoreError>;
@@ -100,6 +106,10 @@ impl<S: SessionRecords> SessionRecords for TimeLimited<S> {
 
     async fn create(&self, record: &mut Record) -> Result<(), StoreError> {
         self.run(self.0.create(record)).await
+    }
+
+    async fn update(&self, record: &Record) -> Result<bool, StoreError> {
+        self.run(self.0.update(record)).await
     }
 
     async fn delete(&self, id: &Id) -> Result<bool, StoreError> {

@@ -104,6 +104,8 @@ pub enum KeyError {
     MissingPrivateKey { path: PathBuf },
     #[error("{path}: name key files {{kid}}.{{eddsa|es256|rs256}}.pem or {{kid}}.hs256.secret")]
     Misnamed { path: PathBuf },
+    #[error("no key {kid} in {dir}")]
+    UnknownKid { dir: PathBuf, kid: String },
     #[error("no {algorithm:?} key in {dir}")]
     NoKey {
         dir: PathBuf,
@@ -160,8 +162,39 @@ impl KeyRing {
         self.keys.get(kid).map(Arc::as_ref)
     }
 
-    pub fn keys(&self) -> impl Iterator<Item = &Key> {
-        self.keys.values().map(Arc::as_ref)
+    /// Every key, oldest first.
+    pub fn keys(&self) -> Vec<&Key> {
+        let mut keys: Vec<&Key> = self.keys.values().map(Arc::as_ref).collect();
+        keys.sort_by(|a, b| a.kid.cmp(&b.kid));
+        keys
+    }
+}
+
+/// Deletes the files of key `kid` (private and public halves).
+pub fn retire(dir: &Path, kid: &str) -> Result<(), KeyError> {
+    let entries = fs::read_dir(dir).map_err(io_error(dir))?;
+    let mut found = false;
+    for entry in entries {
+        let path = entry.map_err(io_error(dir))?.path();
+        let matches = match KeyFile::of(&path) {
+            KeyFile::Private { kid: file_kid, .. } => file_kid == kid,
+            KeyFile::Public { stem } => stem
+                .rsplit_once('.')
+                .is_some_and(|(file_kid, _)| file_kid == kid),
+            KeyFile::Misnamed | KeyFile::Other => false,
+        };
+        if matches {
+            fs::remove_file(&path).map_err(io_error(&path))?;
+            found = true;
+        }
+    }
+    if found {
+        Ok(())
+    } else {
+        Err(KeyError::UnknownKid {
+            dir: dir.to_owned(),
+            kid: kid.to_owned(),
+        })
     }
 }
 
@@ -450,7 +483,7 @@ mod tests {
         let first = KeyRing::load_or_generate(dir.path(), KeyAlgorithm::EdDsa).unwrap();
         let second = KeyRing::load_or_generate(dir.path(), KeyAlgorithm::EdDsa).unwrap();
         assert_eq!(first.signing_key().kid, second.signing_key().kid);
-        assert_eq!(second.keys().count(), 1);
+        assert_eq!(second.keys().len(), 1);
     }
 
     #[test]
@@ -491,6 +524,32 @@ mod tests {
         let ring = KeyRing::load_or_generate(dir.path(), KeyAlgorithm::EdDsa).unwrap();
         assert_eq!(ring.signing_key().kid, new);
         assert!(ring.get(&old).is_some(), "older keys still verify");
+    }
+
+    #[test]
+    fn a_retired_key_is_gone_with_both_halves() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = generate(dir.path(), KeyAlgorithm::EdDsa).unwrap();
+        let new = generate(dir.path(), KeyAlgorithm::EdDsa).unwrap();
+        retire(dir.path(), &old).unwrap();
+        let ring = KeyRing::load_or_generate(dir.path(), KeyAlgorithm::EdDsa).unwrap();
+        assert!(ring.get(&old).is_none());
+        assert_eq!(ring.signing_key().kid, new);
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            2,
+            "only the new pair is left"
+        );
+    }
+
+    #[test]
+    fn retiring_an_unknown_kid_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        generate(dir.path(), KeyAlgorithm::EdDsa).unwrap();
+        assert!(matches!(
+            retire(dir.path(), "nope"),
+            Err(KeyError::UnknownKid { .. })
+        ));
     }
 
     #[test]
