@@ -256,7 +256,7 @@ mod tests {
         ])
         .unwrap();
         assert!(
-            matches!(cli.command, Some(Command::Keys { action: KeysAction::Retire { kid }, dir }) if kid == "k1" && dir == "/tmp/k")
+            matches!(cli.command, Some(Command::Keys { action: KeysAction::Retire { kid }, dir }) if kid == "k1" && dir == std::path::Path::new("/tmp/k"))
         );
     }
 
