@@ -206,27 +206,27 @@ pub fn generate(dir: &Path, algorithm: KeyAlgorithm) -> Result<String, KeyError>
         algorithm,
         reason,
     })?;
-    // A timestamp, so that the newest key sorts last, and a random tail, so
-    // that keys made at the same moment in two folders still differ.
-    let tail = OsRng.next_u32() & 0xffff;
+    // A timestamp, so that the newest key sorts last (moved on by a millisecond
+    // if a key here already has it), and a random tail, so that keys made at
+    // the same moment in two folders still differ.
+    let existing: Vec<String> = fs::read_dir(dir)
+        .map_err(io_error(dir))?
+        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+        .collect();
     let mut now = chrono::Utc::now();
-    loop {
-        let kid = format!("{}-{tail:04x}", now.format("%Y%m%d-%H%M%S-%3f"));
-        let private_path = private_path(dir, &kid, algorithm);
-        match write_private(&private_path, &private) {
-            Ok(()) => {
-                if let Some(public) = public {
-                    let public_path = dir.join(format!("{kid}.{}.pub.pem", algorithm.tag()));
-                    fs::write(&public_path, public).map_err(io_error(&public_path))?;
-                }
-                return Ok(kid);
-            }
-            Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {
-                now += chrono::Duration::milliseconds(1)
-            }
-            Err(err) => return Err(io_error(&private_path)(err)),
-        }
+    let mut stamp = now.format("%Y%m%d-%H%M%S-%3f").to_string();
+    while existing.iter().any(|name| name.starts_with(&stamp)) {
+        now += chrono::Duration::milliseconds(1);
+        stamp = now.format("%Y%m%d-%H%M%S-%3f").to_string();
     }
+    let kid = format!("{stamp}-{:04x}", OsRng.next_u32() & 0xffff);
+    let private_path = private_path(dir, &kid, algorithm);
+    write_private(&private_path, &private).map_err(io_error(&private_path))?;
+    if let Some(public) = public {
+        let public_path = dir.join(format!("{kid}.{}.pub.pem", algorithm.tag()));
+        fs::write(&public_path, public).map_err(io_error(&public_path))?;
+    }
+    Ok(kid)
 }
 
 fn private_path(dir: &Path, kid: &str, algorithm: KeyAlgorithm) -> PathBuf {
