@@ -10,7 +10,7 @@ use std::{
 use axum::{
     Router,
     extract::{DefaultBodyLimit, Request},
-    http::{HeaderValue, header},
+    http::{HeaderMap, HeaderValue, header},
     middleware::{self, Next},
     response::Response,
     routing::{get, post},
@@ -19,11 +19,12 @@ use tokio::net::TcpListener;
 
 use crate::{
     config::Config,
+    error::AppError,
     routes::{Mount, Route},
     server_session::{self, ServerSession, ServerSessions, StoreError},
     templates,
     token_session::{
-        TokenSession, TokenSessions,
+        Revocations, TokenSession, TokenSessions,
         keys::{KeyError, KeyRing},
     },
     views,
@@ -65,18 +66,12 @@ impl AppState {
                 source,
             })?;
         let keys = KeyRing::load_or_generate(&config.keys.dir, config.keys.algorithm)?;
+        let revocations = config
+            .token_revocation
+            .then(|| Revocations::new(Arc::clone(&records), store.clone()));
         Ok(Self {
-            server: Arc::new(ServerSessions::new(
-                records,
-                store.clone(),
-                config.cookie_age,
-                config.secure_cookies,
-            )),
-            tokens: Arc::new(TokenSessions::new(
-                keys,
-                config.cookie_age,
-                config.secure_cookies,
-            )),
+            server: Arc::new(ServerSessions::new(records, config)),
+            tokens: Arc::new(TokenSessions::new(keys, revocations, config)),
             cleanup_interval: Duration::from_secs(config.cleanup_interval),
         })
     }
@@ -89,10 +84,12 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(views::index))
         .nest(Mount::Server.prefix(), visitor_routes::<ServerSession>())
         .nest(Mount::Token.prefix(), visitor_routes::<TokenSession>())
+        .layer(middleware::from_fn(refuse_cross_site_posts))
         .layer(middleware::map_response(private_page));
     Router::new()
         .merge(pages)
         .route("/healthz", get(views::healthz))
+        .route("/.well-known/jwks.json", get(views::jwks))
         .fallback(views::not_found)
         .method_not_allowed_fallback(views::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -120,6 +117,42 @@ async fn private_page(mut response: Response) -> Response {
         HeaderValue::from_static("private, no-store"),
     );
     response
+}
+
+/// A form posted from another site is refused before anything changes.
+/// SameSite=Lax already keeps our cookies off such a post, but a login needs
+/// no cookie: without this, another site could log a visitor in under a name
+/// of its choosing (login CSRF). Browsers say where a post comes from in
+/// `Sec-Fetch-Site` and `Origin`; clients that send neither are not browsers
+/// acting for someone else, and pass.
+async fn refuse_cross_site_posts(request: Request, next: Next) -> Result<Response, AppError> {
+    if !request.method().is_safe() && is_cross_site(request.headers()) {
+        return Err(AppError::CrossSite);
+    }
+    Ok(next.run(request).await)
+}
+
+fn is_cross_site(headers: &HeaderMap) -> bool {
+    if headers
+        .get("sec-fetch-site")
+        .is_some_and(|site| site == "cross-site")
+    {
+        return true;
+    }
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return false;
+    };
+    // Same origin when the Origin's host[:port] is the Host asked for;
+    // `Origin: null` (sandboxed frames, privacy redirects) is not.
+    let origin_authority = origin
+        .to_str()
+        .ok()
+        .and_then(|origin| origin.split_once("://"))
+        .map(|(_, authority)| authority);
+    let host = headers
+        .get(header::HOST)
+        .and_then(|host| host.to_str().ok());
+    origin_authority.is_none() || origin_authority != host
 }
 
 /// One line per request: what, which router, what the cookie was, how it

@@ -92,10 +92,24 @@ pub struct Config {
     )]
     pub cookie_age: u64,
 
-    /// Send cookies only over HTTPS (Django's SESSION_COOKIE_SECURE). Off by
-    /// default so that the site works on plain http://127.0.0.1.
+    /// When a login ends, on both sides alike: `absolute` (--cookie-age after
+    /// the login, Django's default), `inactivity` (--cookie-age after its last
+    /// use, Django's SESSION_SAVE_EVERY_REQUEST) or `browser-session` (cookies
+    /// without Max-Age, dropped when the browser closes, and still ended after
+    /// --cookie-age: Django's SESSION_EXPIRE_AT_BROWSER_CLOSE).
+    #[arg(long, env = "SVJ_EXPIRY", value_enum, default_value_t = ExpiryPolicy::Absolute)]
+    pub expiry: ExpiryPolicy,
+
+    /// Send cookies only over HTTPS (Django's SESSION_COOKIE_SECURE), with the
+    /// `__Host-` name prefix. Off by default so that plain http://127.0.0.1 works.
     #[arg(long, env = "SVJ_SECURE_COOKIES")]
     pub secure_cookies: bool,
+
+    /// Make token logouts stick: a logout records the token's id (`jti`) in the
+    /// session store until the token expires, and such tokens are Guests from
+    /// then on. The token side is then no longer stateless.
+    #[arg(long, env = "SVJ_TOKEN_REVOCATION")]
+    pub token_revocation: bool,
 
     /// Seconds between two sweeps that delete expired sessions from the store
     /// (what `clearsessions` does once).
@@ -138,6 +152,14 @@ pub struct KeyOptions {
         default_value = "EdDSA"
     )]
     pub algorithm: KeyAlgorithm,
+}
+
+/// When a login ends; both mechanisms follow the same policy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExpiryPolicy {
+    Absolute,
+    Inactivity,
+    BrowserSession,
 }
 
 /// Browsers cap a cookie's lifetime at 400 days (RFC 6265bis), so a longer

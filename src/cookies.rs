@@ -9,20 +9,32 @@ use axum_extra::extract::cookie::{Cookie, SameSite};
 
 /// One cookie's name and attributes: HttpOnly so page scripts cannot read it,
 /// SameSite=Lax so other sites cannot post with it, Path=/ so both routers
-/// see it, and Secure when the site is served over HTTPS.
+/// see it, and Secure when the site is served over HTTPS. Secure cookies also
+/// take the `__Host-` prefix, which makes browsers refuse the cookie unless it
+/// is Secure, host-only and Path=/ (no subdomain can plant or shadow it).
 #[derive(Clone, Debug)]
 pub struct CookiePolicy {
     name: String,
-    max_age_seconds: u64,
     secure: bool,
+    /// `false` under `--expiry browser-session`: no Max-Age, so the browser
+    /// drops the cookie when it closes.
+    persistent: bool,
 }
 
 /// What a response does to the visitor's cookie.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CookieUpdate {
-    Set(String),
+    /// Stores `value` for `max_age` seconds: what is left of the login it carries.
+    Set {
+        value: String,
+        max_age: u64,
+    },
     Remove,
 }
+
+/// Browsers drop a cookie larger than this (RFC 6265 §6.1 counts name, value
+/// and attributes), silently: a login that would not fit must be refused.
+pub const MAX_COOKIE_BYTES: usize = 4096;
 
 /// The cookie a request carried, if any.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,11 +46,16 @@ pub enum SentCookie<'a> {
 }
 
 impl CookiePolicy {
-    pub fn new(name: &str, max_age_seconds: u64, secure: bool) -> Self {
+    pub fn new(name: &str, secure: bool, persistent: bool) -> Self {
+        let name = if secure {
+            format!("__Host-{name}")
+        } else {
+            name.to_owned()
+        };
         Self {
-            name: name.to_owned(),
-            max_age_seconds,
+            name,
             secure,
+            persistent,
         }
     }
 
@@ -80,15 +97,22 @@ impl CookiePolicy {
         }
     }
 
+    /// Whether a browser would keep the cookie that carries `update`.
+    pub fn fits(&self, update: &CookieUpdate) -> bool {
+        self.cookie(update).to_string().len() <= MAX_COOKIE_BYTES
+    }
+
     /// The cookie that carries `update`. A removal keeps the Path, Secure and
     /// HttpOnly of the cookie it removes, or browsers ignore it.
     pub fn cookie(&self, update: &CookieUpdate) -> Cookie<'static> {
         match update {
-            CookieUpdate::Set(value) => {
+            CookieUpdate::Set { value, max_age } => {
                 let mut cookie = self.build(value.clone());
-                cookie.set_max_age(time::Duration::seconds(
-                    i64::try_from(self.max_age_seconds).unwrap_or(i64::MAX),
-                ));
+                if self.persistent {
+                    cookie.set_max_age(time::Duration::seconds(
+                        i64::try_from(*max_age).unwrap_or(i64::MAX),
+                    ));
+                }
                 cookie
             }
             CookieUpdate::Remove => {
@@ -124,16 +148,23 @@ mod tests {
         policy.cookie(&update).to_string()
     }
 
+    fn set(value: &str, max_age: u64) -> CookieUpdate {
+        CookieUpdate::Set {
+            value: value.into(),
+            max_age,
+        }
+    }
+
     #[test]
     fn finds_the_named_cookie_among_others() {
-        let policy = CookiePolicy::new("sessionid", 60, false);
+        let policy = CookiePolicy::new("sessionid", false, true);
         let headers = headers(b"a=1; sessionid=abc; token=xyz");
         assert_eq!(policy.read(&headers), SentCookie::Value("abc"));
     }
 
     #[test]
     fn a_cookie_whose_name_only_starts_the_same_is_not_it() {
-        let policy = CookiePolicy::new("token", 60, false);
+        let policy = CookiePolicy::new("token", false, true);
         assert_eq!(
             policy.read(&headers(b"tokens=1; xtoken=2")),
             SentCookie::Absent
@@ -142,7 +173,7 @@ mod tests {
 
     #[test]
     fn a_non_utf8_value_is_seen_as_unreadable() {
-        let policy = CookiePolicy::new("token", 60, false);
+        let policy = CookiePolicy::new("token", false, true);
         assert_eq!(
             policy.read(&headers(b"token=\xff\xfe")),
             SentCookie::Unreadable
@@ -152,8 +183,8 @@ mod tests {
     #[test]
     fn a_set_cookie_carries_the_security_attributes() {
         let cookie = written(
-            &CookiePolicy::new("sessionid", 1209600, false),
-            CookieUpdate::Set("abc".into()),
+            &CookiePolicy::new("sessionid", false, true),
+            set("abc", 1209600),
         );
         for attribute in [
             "sessionid=abc",
@@ -168,19 +199,29 @@ mod tests {
     }
 
     #[test]
-    fn secure_is_added_only_when_configured() {
-        let cookie = written(
-            &CookiePolicy::new("token", 60, true),
-            CookieUpdate::Set("v".into()),
-        );
+    fn secure_cookies_are_secure_and_host_prefixed() {
+        let policy = CookiePolicy::new("token", true, true);
+        assert_eq!(policy.name(), "__Host-token");
+        let cookie = written(&policy, set("v", 60));
+        assert!(cookie.starts_with("__Host-token=v;"), "{cookie}");
         assert!(cookie.contains("Secure"), "{cookie}");
     }
 
     #[test]
+    fn a_browser_session_cookie_has_no_max_age() {
+        let cookie = written(&CookiePolicy::new("token", false, false), set("v", 60));
+        assert!(!cookie.contains("Max-Age"), "{cookie}");
+        assert!(!cookie.contains("Expires"), "{cookie}");
+    }
+
+    #[test]
     fn a_removal_keeps_the_attributes_of_the_cookie_it_removes() {
-        let cookie = written(&CookiePolicy::new("token", 60, true), CookieUpdate::Remove);
+        let cookie = written(
+            &CookiePolicy::new("token", true, true),
+            CookieUpdate::Remove,
+        );
         for attribute in [
-            "token=",
+            "__Host-token=",
             "Max-Age=0",
             "Path=/",
             "Secure",
@@ -189,5 +230,12 @@ mod tests {
         ] {
             assert!(cookie.contains(attribute), "{cookie} lacks {attribute}");
         }
+    }
+
+    #[test]
+    fn a_cookie_over_4096_bytes_does_not_fit() {
+        let policy = CookiePolicy::new("token", false, true);
+        assert!(policy.fits(&set(&"a".repeat(3900), 60)));
+        assert!(!policy.fits(&set(&"a".repeat(4096), 60)));
     }
 }

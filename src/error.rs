@@ -17,6 +17,14 @@ pub enum AppError {
     #[error("{0}")]
     InvalidForm(String),
 
+    #[error(
+        "This login would make a cookie larger than browsers keep (4096 bytes); use a shorter username."
+    )]
+    TooLargeForCookie,
+
+    #[error("Refused: this form was posted from another site.")]
+    CrossSite,
+
     /// A login raced a logout of the same session and lost, as Django's
     /// `SessionInterrupted`: the logout stands and nothing is written back.
     #[error(
@@ -47,7 +55,10 @@ pub enum AppError {
 impl AppError {
     pub fn status(&self) -> StatusCode {
         match self {
-            AppError::InvalidUsername(_) | AppError::InvalidForm(_) => StatusCode::BAD_REQUEST,
+            AppError::InvalidUsername(_)
+            | AppError::InvalidForm(_)
+            | AppError::TooLargeForCookie => StatusCode::BAD_REQUEST,
+            AppError::CrossSite => StatusCode::FORBIDDEN,
             AppError::SessionInterrupted => StatusCode::CONFLICT,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,

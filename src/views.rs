@@ -3,9 +3,9 @@
 //! cookie, a store or a key.
 
 use axum::{
-    Form,
+    Form, Json,
     extract::{State, rejection::FormRejection},
-    http::{StatusCode, Uri},
+    http::{StatusCode, Uri, header},
     response::{Html, IntoResponse, Redirect, Response},
 };
 use minijinja::context;
@@ -93,6 +93,16 @@ pub async fn healthz(State(app): State<AppState>) -> Response {
         )
             .into_response(),
     }
+}
+
+/// The token side's public keys as a JWK Set (RFC 7517), so that other
+/// services can verify its tokens.
+pub async fn jwks(State(app): State<AppState>) -> Response {
+    (
+        [(header::CACHE_CONTROL, "public, max-age=300")],
+        Json(app.tokens.keys().jwks()),
+    )
+        .into_response()
 }
 
 /// Django's APPEND_SLASH: a page path without its slash is redirected to

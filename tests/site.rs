@@ -117,17 +117,6 @@ async fn both_routers_set_cookies_with_the_same_attributes() {
 }
 
 #[tokio::test]
-async fn secure_cookies_are_marked_secure_when_configured() {
-    let server = TestServer::start(&["--secure-cookies"]).await;
-    let mut visitor = server.visitor();
-    for mount in Mount::ALL {
-        let page = visitor.get(&mount.url(Route::SetSession)).await;
-        let cookie = page.set_cookie(cookie_name(mount)).unwrap();
-        assert_eq!(cookie.secure(), Some(true), "{mount:?}");
-    }
-}
-
-#[tokio::test]
 async fn a_huge_form_body_is_refused_before_the_session_is_touched() {
     let server = TestServer::start(&[]).await;
     let mut visitor = server.visitor();

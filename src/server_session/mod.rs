@@ -27,7 +27,7 @@ use tower_sessions::session::{Id, Record};
 pub use self::store::{STORE_TIMEOUT, SessionRecords, SharedRecords, StoreError, open};
 use crate::{
     app::AppState,
-    config::SessionStoreKind,
+    config::{Config, ExpiryPolicy, SessionStoreKind},
     cookies::{CookiePolicy, CookieUpdate, SentCookie},
     error::AppError,
     routes::Mount,
@@ -47,20 +47,21 @@ pub struct ServerSessions {
     kind: SessionStoreKind,
     cookie: CookiePolicy,
     lifetime: time::Duration,
+    expiry: ExpiryPolicy,
 }
 
 impl ServerSessions {
-    pub fn new(
-        records: SharedRecords,
-        kind: SessionStoreKind,
-        cookie_age: u64,
-        secure_cookies: bool,
-    ) -> Self {
+    pub fn new(records: SharedRecords, config: &Config) -> Self {
         Self {
             records,
-            kind,
-            cookie: CookiePolicy::new(COOKIE_NAME, cookie_age, secure_cookies),
-            lifetime: time::Duration::seconds(i64::try_from(cookie_age).unwrap_or(i64::MAX)),
+            kind: config.store.url.clone(),
+            cookie: CookiePolicy::new(
+                COOKIE_NAME,
+                config.secure_cookies,
+                config.expiry != ExpiryPolicy::BrowserSession,
+            ),
+            lifetime: time::Duration::seconds(i64::try_from(config.cookie_age).unwrap_or(i64::MAX)),
+            expiry: config.expiry,
         }
     }
 
@@ -72,39 +73,76 @@ impl ServerSessions {
         &self.kind
     }
 
-    /// Whether the store answers: `/healthz` asks this.
-    pub async fn ping(&self) -> Result<(), AppError> {
-        self.records
-            .load(&Id::default())
-            .await
-            .map_err(|err| self.unavailable(err))?;
-        Ok(())
+    pub fn cookie_name(&self) -> &str {
+        self.cookie.name()
     }
 
-    fn unavailable(&self, source: StoreError) -> AppError {
+    /// Whether the store answers: `/healthz` asks this.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.records.load(&Id::default()).await.map(|_| ())
+    }
+
+    pub(crate) fn unavailable(&self, source: StoreError) -> AppError {
         AppError::StoreUnavailable {
             store: self.kind.name(),
             source,
         }
     }
 
-    /// The live record that a cookie value names, and what the cookie was.
+    /// The live session that a cookie value names, and what the cookie was.
+    /// Under `--expiry inactivity` this use extends the session.
     async fn find(&self, cookie: &str) -> Result<(Option<Record>, CookieVerdict), AppError> {
         let Ok(id) = cookie.parse::<Id>() else {
             tracing::warn!(router = "server", "malformed session id in cookie");
             return Ok((None, CookieVerdict::Tampered));
         };
-        match self.records.load(&id).await {
-            Ok(Some(record)) => Ok((Some(record), CookieVerdict::Valid)),
-            Ok(None) => Ok((None, CookieVerdict::Expired)),
+        let mut record = match self.records.load(&id).await {
+            Ok(Some(record)) if is_session(&record) => record,
+            Ok(Some(_)) => {
+                tracing::warn!(
+                    router = "server",
+                    "cookie names a token revocation entry, not a session"
+                );
+                return Ok((None, CookieVerdict::Tampered));
+            }
+            Ok(None) => return Ok((None, CookieVerdict::Expired)),
             Err(StoreError::Corrupt(reason)) => {
                 tracing::warn!(router = "server", %reason, "undecodable session record; treating the visitor as a Guest");
                 if let Err(err) = self.records.delete(&id).await {
                     tracing::warn!(router = "server", %err, "could not delete the undecodable record");
                 }
-                Ok((None, CookieVerdict::Tampered))
+                return Ok((None, CookieVerdict::Tampered));
             }
-            Err(err) => Err(self.unavailable(err)),
+            Err(err) => return Err(self.unavailable(err)),
+        };
+        if self.expiry == ExpiryPolicy::Inactivity {
+            record.expiry_date = self.expiry_from_now();
+            // Never an upsert: a session deleted meanwhile stays deleted.
+            if !self
+                .records
+                .update(&record)
+                .await
+                .map_err(|err| self.unavailable(err))?
+            {
+                return Ok((None, CookieVerdict::Expired));
+            }
+        }
+        Ok((Some(record), CookieVerdict::Valid))
+    }
+
+    fn expiry_from_now(&self) -> OffsetDateTime {
+        OffsetDateTime::now_utc().saturating_add(self.lifetime)
+    }
+
+    /// The cookie that carries `record`, for as long as the record lives.
+    fn cookie_for(&self, record: &Record) -> CookieUpdate {
+        // Rounded up: a Max-Age of 0 would delete the cookie at once.
+        let left = (record.expiry_date - OffsetDateTime::now_utc())
+            .as_seconds_f64()
+            .ceil();
+        CookieUpdate::Set {
+            value: record.id.to_string(),
+            max_age: if left >= 1.0 { left as u64 } else { 1 },
         }
     }
 }
@@ -157,9 +195,16 @@ impl FromRequestParts<AppState> for ServerSession {
             SentCookie::Value(value) => sessions.find(value).await?,
         };
         let cookie_sent = verdict != CookieVerdict::Guest;
+        let update = match &record {
+            None if cookie_sent => Some(CookieUpdate::Remove),
+            Some(record) if sessions.expiry == ExpiryPolicy::Inactivity => {
+                Some(sessions.cookie_for(record))
+            }
+            _ => None,
+        };
         Ok(Self {
             state: record.as_ref().map(state_of).unwrap_or_default(),
-            update: (cookie_sent && record.is_none()).then_some(CookieUpdate::Remove),
+            update,
             sessions,
             cookie_sent,
             record,
@@ -193,7 +238,7 @@ impl VisitorSession for ServerSession {
         let mut record = Record {
             id: Id::default(),
             data,
-            expiry_date: OffsetDateTime::now_utc().saturating_add(sessions.lifetime),
+            expiry_date: sessions.expiry_from_now(),
         };
         if let Some(username) = &state.username {
             record
@@ -210,7 +255,7 @@ impl VisitorSession for ServerSession {
             .create(&mut record)
             .await
             .map_err(|err| sessions.unavailable(err))?;
-        self.update = Some(CookieUpdate::Set(record.id.to_string()));
+        self.update = Some(sessions.cookie_for(&record));
         self.state = state_of(&record);
         self.record = Some(record);
         Ok(())
@@ -246,6 +291,12 @@ impl IntoResponseParts for ServerSession {
         });
         Ok(parts)
     }
+}
+
+/// Token revocation entries share the store (`--token-revocation`) but are
+/// not sessions: a cookie naming one must not adopt it.
+fn is_session(record: &Record) -> bool {
+    !record.data.contains_key(crate::token_session::REVOKED_JTI)
 }
 
 /// Reads the two keys back with no defaults: the view applies Django's.

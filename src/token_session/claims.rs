@@ -6,8 +6,8 @@
 //! clock leeway is explicit and small.
 
 use jsonwebtoken::{Header, Validation, errors::ErrorKind};
-use rand::{RngCore, rngs::OsRng};
 use serde::{Deserialize, Serialize};
+use tower_sessions::session::Id;
 
 use super::keys::{Key, KeyRing};
 use crate::visitor::VisitorState;
@@ -22,7 +22,8 @@ pub struct Claims {
     pub exp: u64,
     pub iss: String,
     pub aud: String,
-    /// A unique id, so that one token can be told from another (and revoked).
+    /// The login's unique id, in the form of a session-store id, so that a
+    /// logout can revoke it (`--token-revocation`). A renewed token keeps it.
     pub jti: String,
 }
 
@@ -71,8 +72,6 @@ impl Rejection {
 
 impl Claims {
     pub fn new(state: &VisitorState, now: u64, lifetime: u64) -> Self {
-        let mut jti = [0_u8; 16];
-        OsRng.fill_bytes(&mut jti);
         Self {
             username: state.username.clone().unwrap_or_default(),
             is_logged_in: state.is_logged_in.unwrap_or_default(),
@@ -80,8 +79,22 @@ impl Claims {
             exp: now.saturating_add(lifetime),
             iss: ISSUER.to_owned(),
             aud: ISSUER.to_owned(),
-            jti: base64_url(&jti),
+            jti: Id::default().to_string(),
         }
+    }
+
+    /// The same login, valid for another `lifetime` from `now`.
+    pub fn renewed(&self, now: u64, lifetime: u64) -> Self {
+        Self {
+            iat: now,
+            exp: now.saturating_add(lifetime),
+            ..self.clone()
+        }
+    }
+
+    /// Seconds until `exp`, for the cookie's Max-Age.
+    pub fn seconds_left(&self, now: u64) -> u64 {
+        self.exp.saturating_sub(now)
     }
 
     pub fn state(&self) -> VisitorState {
@@ -100,7 +113,9 @@ impl Claims {
         jsonwebtoken::encode(&header, self, &key.encoding)
     }
 
-    pub fn verify(token: &str, keys: &KeyRing) -> Result<Self, Rejection> {
+    /// Checks everything, and also that the token claims no more than this
+    /// app grants: issued in the past and ending within `lifetime`.
+    pub fn verify(token: &str, keys: &KeyRing, lifetime: u64) -> Result<Self, Rejection> {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(Rejection::Oversized);
         }
@@ -118,7 +133,7 @@ impl Claims {
         if header.alg != key.algorithm.jwt() {
             return Err(Rejection::AlgorithmMismatch(format!("{:?}", header.alg)));
         }
-        jsonwebtoken::decode::<Claims>(token, &key.decoding, &validation(key))
+        let claims = jsonwebtoken::decode::<Claims>(token, &key.decoding, &validation(key))
             .map(|data| data.claims)
             .map_err(|err| match err.kind() {
                 ErrorKind::InvalidSignature => Rejection::BadSignature,
@@ -128,7 +143,20 @@ impl Claims {
                     Rejection::Malformed(err.to_string())
                 }
                 _ => Rejection::InvalidClaims(err.to_string()),
-            })
+            })?;
+        let now = now();
+        if claims.iat > now.saturating_add(LEEWAY_SECONDS) {
+            return Err(Rejection::InvalidClaims("`iat` is in the future".into()));
+        }
+        if claims.exp > now.saturating_add(lifetime).saturating_add(LEEWAY_SECONDS) {
+            return Err(Rejection::InvalidClaims(
+                "`exp` is further away than a login lasts".into(),
+            ));
+        }
+        if claims.jti.parse::<Id>().is_err() {
+            return Err(Rejection::InvalidClaims("`jti` is not one of ours".into()));
+        }
+        Ok(claims)
     }
 }
 
@@ -141,11 +169,6 @@ fn validation(key: &Key) -> Validation {
     validation.set_issuer(&[ISSUER]);
     validation.set_audience(&[ISSUER]);
     validation
-}
-
-fn base64_url(bytes: &[u8]) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
 /// Seconds since the Unix epoch, as JWT claims count time.
@@ -168,6 +191,11 @@ mod tests {
         (dir, ring)
     }
 
+    fn base64_url(bytes: &[u8]) -> String {
+        use base64::Engine as _;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    }
+
     fn john() -> VisitorState {
         VisitorState::logged_in(Username::seed())
     }
@@ -185,7 +213,7 @@ mod tests {
     fn valid_claims() -> serde_json::Value {
         let now = now();
         json!({ "username": "john_doe", "is_logged_in": true, "iat": now, "exp": now + 60,
-                "iss": ISSUER, "aud": ISSUER, "jti": "x" })
+                "iss": ISSUER, "aud": ISSUER, "jti": Id::default().to_string() })
     }
 
     #[test]
@@ -199,7 +227,11 @@ mod tests {
             let (_dir, ring) = ring(algorithm);
             let claims = Claims::new(&john(), now(), 60);
             let token = claims.sign(&ring).unwrap();
-            assert_eq!(Claims::verify(&token, &ring), Ok(claims), "{algorithm:?}");
+            assert_eq!(
+                Claims::verify(&token, &ring, 60),
+                Ok(claims),
+                "{algorithm:?}"
+            );
         }
     }
 
@@ -215,7 +247,7 @@ mod tests {
     fn an_expired_token_is_refused_as_expired() {
         let (_dir, ring) = ring(KeyAlgorithm::EdDsa);
         let token = Claims::new(&john(), now() - 100, 50).sign(&ring).unwrap();
-        assert_eq!(Claims::verify(&token, &ring), Err(Rejection::Expired));
+        assert_eq!(Claims::verify(&token, &ring, 60), Err(Rejection::Expired));
     }
 
     #[test]
@@ -224,7 +256,7 @@ mod tests {
         let token = Claims::new(&john(), now() - 10, 10 - 1)
             .sign(&ring)
             .unwrap();
-        assert!(Claims::verify(&token, &ring).is_ok());
+        assert!(Claims::verify(&token, &ring, 60).is_ok());
     }
 
     #[test]
@@ -232,7 +264,10 @@ mod tests {
         let (_dir, ours) = ring(KeyAlgorithm::EdDsa);
         let (_other_dir, theirs) = ring(KeyAlgorithm::EdDsa);
         let token = Claims::new(&john(), now(), 60).sign(&theirs).unwrap();
-        assert_eq!(Claims::verify(&token, &ours), Err(Rejection::UnknownKey));
+        assert_eq!(
+            Claims::verify(&token, &ours, 60),
+            Err(Rejection::UnknownKey)
+        );
     }
 
     #[test]
@@ -242,7 +277,7 @@ mod tests {
         let header =
             base64_url(format!(r#"{{"alg":"none","typ":"JWT","kid":"{kid}"}}"#).as_bytes());
         let payload = base64_url(valid_claims().to_string().as_bytes());
-        assert!(Claims::verify(&format!("{header}.{payload}."), &ring).is_err());
+        assert!(Claims::verify(&format!("{header}.{payload}."), &ring, 60).is_err());
     }
 
     #[test]
@@ -260,7 +295,7 @@ mod tests {
         )
         .unwrap();
         assert!(matches!(
-            Claims::verify(&token, &ring),
+            Claims::verify(&token, &ring, 60),
             Err(Rejection::AlgorithmMismatch(_))
         ));
     }
@@ -270,7 +305,7 @@ mod tests {
         let (_dir, ring) = ring(KeyAlgorithm::EdDsa);
         let mut claims = valid_claims();
         claims.as_object_mut().unwrap().remove("exp");
-        assert!(Claims::verify(&signed_with_our_key(&ring, claims), &ring).is_err());
+        assert!(Claims::verify(&signed_with_our_key(&ring, claims), &ring, 60).is_err());
     }
 
     #[test]
@@ -279,7 +314,7 @@ mod tests {
         let mut claims = valid_claims();
         claims["nbf"] = json!(now() + 3600);
         assert_eq!(
-            Claims::verify(&signed_with_our_key(&ring, claims), &ring),
+            Claims::verify(&signed_with_our_key(&ring, claims), &ring, 60),
             Err(Rejection::NotYetValid)
         );
     }
@@ -291,7 +326,7 @@ mod tests {
             let mut claims = valid_claims();
             claims[claim] = json!("someone-else");
             assert!(
-                Claims::verify(&signed_with_our_key(&ring, claims), &ring).is_err(),
+                Claims::verify(&signed_with_our_key(&ring, claims), &ring, 60).is_err(),
                 "{claim}"
             );
         }
@@ -308,7 +343,7 @@ mod tests {
             let mut claims = valid_claims();
             claims[claim] = value;
             assert!(
-                Claims::verify(&signed_with_our_key(&ring, claims), &ring).is_err(),
+                Claims::verify(&signed_with_our_key(&ring, claims), &ring, 60).is_err(),
                 "{claim}"
             );
         }
@@ -322,14 +357,42 @@ mod tests {
         header.kid = Some(key.kid.clone());
         header.typ = Some("at+jwt".into());
         let token = encode(&header, &valid_claims(), &key.encoding).unwrap();
-        assert_eq!(Claims::verify(&token, &ring), Err(Rejection::WrongType));
+        assert_eq!(Claims::verify(&token, &ring, 60), Err(Rejection::WrongType));
+    }
+
+    #[test]
+    fn a_token_claiming_to_outlive_a_login_is_refused() {
+        let (_dir, ring) = ring(KeyAlgorithm::EdDsa);
+        for exp in [json!(now() + 3600), json!(u64::MAX)] {
+            let mut claims = valid_claims();
+            claims["exp"] = exp;
+            assert!(Claims::verify(&signed_with_our_key(&ring, claims), &ring, 60).is_err());
+        }
+    }
+
+    #[test]
+    fn a_token_issued_in_the_future_is_refused() {
+        let (_dir, ring) = ring(KeyAlgorithm::EdDsa);
+        let mut claims = valid_claims();
+        claims["iat"] = json!(now() + 30);
+        assert!(Claims::verify(&signed_with_our_key(&ring, claims), &ring, 60).is_err());
+    }
+
+    #[test]
+    fn a_renewed_token_keeps_the_login_id_and_moves_exp() {
+        let claims = Claims::new(&john(), 100, 60);
+        let renewed = claims.renewed(150, 60);
+        assert_eq!(
+            (renewed.jti, renewed.iat, renewed.exp),
+            (claims.jti, 150, 210)
+        );
     }
 
     #[test]
     fn an_oversized_token_is_refused_before_parsing() {
         let (_dir, ring) = ring(KeyAlgorithm::EdDsa);
         assert_eq!(
-            Claims::verify(&"a".repeat(MAX_TOKEN_BYTES + 1), &ring),
+            Claims::verify(&"a".repeat(MAX_TOKEN_BYTES + 1), &ring, 60),
             Err(Rejection::Oversized)
         );
     }

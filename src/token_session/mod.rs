@@ -1,9 +1,11 @@
 //! `/token`: stateless sessions. The browser holds a signed JWT in the
 //! `token` cookie, carrying `username` and `is_logged_in` itself; the server
-//! keeps nothing but its keys.
+//! keeps nothing but its keys (and, with `--token-revocation`, the ids of
+//! tokens logged out before their time).
 
 pub mod claims;
 pub mod keys;
+mod revocation;
 
 use std::{convert::Infallible, sync::Arc};
 
@@ -13,9 +15,11 @@ use axum::{
     response::{IntoResponseParts, ResponseParts},
 };
 
+pub use self::revocation::{REVOKED_JTI, Revocations};
 use self::{claims::Claims, keys::KeyRing};
 use crate::{
     app::AppState,
+    config::{Config, ExpiryPolicy},
     cookies::{CookiePolicy, CookieUpdate, SentCookie},
     error::AppError,
     routes::Mount,
@@ -30,14 +34,22 @@ pub struct TokenSessions {
     keys: KeyRing,
     cookie: CookiePolicy,
     lifetime: u64,
+    expiry: ExpiryPolicy,
+    revocations: Option<Revocations>,
 }
 
 impl TokenSessions {
-    pub fn new(keys: KeyRing, cookie_age: u64, secure_cookies: bool) -> Self {
+    pub fn new(keys: KeyRing, revocations: Option<Revocations>, config: &Config) -> Self {
         Self {
             keys,
-            cookie: CookiePolicy::new(COOKIE_NAME, cookie_age, secure_cookies),
-            lifetime: cookie_age,
+            cookie: CookiePolicy::new(
+                COOKIE_NAME,
+                config.secure_cookies,
+                config.expiry != ExpiryPolicy::BrowserSession,
+            ),
+            lifetime: config.cookie_age,
+            expiry: config.expiry,
+            revocations,
         }
     }
 
@@ -45,10 +57,22 @@ impl TokenSessions {
         &self.keys
     }
 
+    pub fn lifetime(&self) -> u64 {
+        self.lifetime
+    }
+
+    pub fn cookie_name(&self) -> &str {
+        self.cookie.name()
+    }
+
+    pub fn revocations(&self) -> Option<&Revocations> {
+        self.revocations.as_ref()
+    }
+
     /// The claims a cookie value carries, and what the cookie was.
-    fn read(&self, token: &str) -> (Option<Claims>, CookieVerdict) {
-        match Claims::verify(token, &self.keys) {
-            Ok(claims) => (Some(claims), CookieVerdict::Valid),
+    async fn read(&self, token: &str) -> Result<(Option<Claims>, CookieVerdict), AppError> {
+        let claims = match Claims::verify(token, &self.keys, self.lifetime) {
+            Ok(claims) => claims,
             Err(rejection) => {
                 tracing::warn!(router = "token", %rejection, "token refused; treating the visitor as a Guest");
                 let verdict = if rejection.is_expiry() {
@@ -56,9 +80,40 @@ impl TokenSessions {
                 } else {
                     CookieVerdict::Tampered
                 };
-                (None, verdict)
+                return Ok((None, verdict));
             }
+        };
+        if let Some(revocations) = &self.revocations
+            && revocations.is_revoked(&claims).await?
+        {
+            tracing::warn!(
+                router = "token",
+                "token revoked by a logout; treating the visitor as a Guest"
+            );
+            return Ok((None, CookieVerdict::Expired));
         }
+        Ok((Some(claims), CookieVerdict::Valid))
+    }
+
+    /// Under `--expiry inactivity`, a token used past half its life is
+    /// re-issued for a full one (the same login, the same `jti`).
+    fn renewal(&self, claims: &Claims) -> Option<Claims> {
+        let now = claims::now();
+        (self.expiry == ExpiryPolicy::Inactivity && claims.seconds_left(now) <= self.lifetime / 2)
+            .then(|| claims.renewed(now, self.lifetime))
+    }
+
+    /// Signs `claims` into the cookie that carries them, or refuses a token
+    /// the browser would silently drop.
+    fn issue(&self, claims: &Claims) -> Result<CookieUpdate, AppError> {
+        let update = CookieUpdate::Set {
+            value: claims.sign(&self.keys).map_err(AppError::TokenSigning)?,
+            max_age: claims.seconds_left(claims::now()),
+        };
+        if !self.cookie.fits(&update) {
+            return Err(AppError::TooLargeForCookie);
+        }
+        Ok(update)
     }
 }
 
@@ -67,9 +122,17 @@ impl TokenSessions {
 pub struct TokenSession {
     tokens: Arc<TokenSessions>,
     cookie_sent: bool,
+    claims: Option<Claims>,
     state: VisitorState,
     verdict: CookieVerdict,
     update: Option<CookieUpdate>,
+}
+
+impl TokenSession {
+    /// The verified claims of the visitor's token, if it has a valid one.
+    pub fn claims(&self) -> Option<&Claims> {
+        self.claims.as_ref()
+    }
 }
 
 impl FromRequestParts<AppState> for TokenSession {
@@ -80,7 +143,7 @@ impl FromRequestParts<AppState> for TokenSession {
         app: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let tokens = Arc::clone(&app.tokens);
-        let (claims, verdict) = match tokens.cookie.read(&parts.headers) {
+        let (mut claims, verdict) = match tokens.cookie.read(&parts.headers) {
             SentCookie::Absent => (None, CookieVerdict::Guest),
             SentCookie::Unreadable => {
                 tracing::warn!(
@@ -89,15 +152,21 @@ impl FromRequestParts<AppState> for TokenSession {
                 );
                 (None, CookieVerdict::Tampered)
             }
-            SentCookie::Value(token) => tokens.read(token),
+            SentCookie::Value(token) => tokens.read(token).await?,
         };
         let cookie_sent = verdict != CookieVerdict::Guest;
+        let mut update = (cookie_sent && claims.is_none()).then_some(CookieUpdate::Remove);
+        if let Some(renewed) = claims.as_ref().and_then(|claims| tokens.renewal(claims)) {
+            update = Some(tokens.issue(&renewed)?);
+            claims = Some(renewed);
+        }
         Ok(Self {
             state: claims.as_ref().map(Claims::state).unwrap_or_default(),
-            update: (cookie_sent && claims.is_none()).then_some(CookieUpdate::Remove),
             tokens,
             cookie_sent,
+            claims,
             verdict,
+            update,
         })
     }
 }
@@ -111,15 +180,17 @@ impl VisitorSession for TokenSession {
 
     async fn log_in(&mut self, state: VisitorState) -> Result<(), AppError> {
         let claims = Claims::new(&state, claims::now(), self.tokens.lifetime);
-        let token = claims
-            .sign(&self.tokens.keys)
-            .map_err(AppError::TokenSigning)?;
-        self.update = Some(CookieUpdate::Set(token));
+        self.update = Some(self.tokens.issue(&claims)?);
         self.state = claims.state();
+        self.claims = Some(claims);
         Ok(())
     }
 
     async fn log_out(&mut self) -> Result<(), AppError> {
+        if let (Some(revocations), Some(claims)) = (&self.tokens.revocations, &self.claims) {
+            revocations.revoke(claims).await?;
+        }
+        self.claims = None;
         self.state = VisitorState::default();
         if self.cookie_sent {
             self.update = Some(CookieUpdate::Remove);
@@ -140,5 +211,35 @@ impl IntoResponseParts for TokenSession {
             verdict: self.verdict,
         });
         Ok(parts)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::*;
+    use crate::{config::Cli, token_session::keys::KeyAlgorithm, username::Username};
+
+    #[test]
+    fn a_login_too_big_for_a_cookie_is_refused_not_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Cli::try_parse_from(["sessions-vs-jwt"]).unwrap().serve;
+        let keys = KeyRing::load_or_generate(dir.path(), KeyAlgorithm::EdDsa).unwrap();
+        let tokens = TokenSessions::new(keys, None, &config);
+        let fitting = Claims::new(
+            &VisitorState::logged_in(Username::seed()),
+            claims::now(),
+            60,
+        );
+        assert!(tokens.issue(&fitting).is_ok());
+        let huge = Claims {
+            username: "x".repeat(4000),
+            ..fitting
+        };
+        assert!(matches!(
+            tokens.issue(&huge),
+            Err(AppError::TooLargeForCookie)
+        ));
     }
 }

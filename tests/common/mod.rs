@@ -185,6 +185,12 @@ impl Visitor {
         self.send(format!("POST {path}"), request).await
     }
 
+    /// A request to `path` on this visitor's server, to add headers to before
+    /// passing it to `send`.
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.client.request(method, format!("{}{path}", self.base))
+    }
+
     /// Sends a request as built, with this visitor's cookies.
     pub async fn send(&mut self, label: String, mut request: reqwest::RequestBuilder) -> Page {
         if let Some(cookies) = self.cookie_header() {
@@ -314,6 +320,16 @@ pub fn normalise(text: &str) -> String {
     Mount::ALL.into_iter().fold(text.to_owned(), |text, mount| {
         text.replace(&format!("{}/", mount.prefix()), "/{router}/")
     })
+}
+
+/// The claims of a token, read without verifying it (tests only).
+pub fn token_claims(token: &str) -> serde_json::Value {
+    jsonwebtoken::dangerous::insecure_decode_claims::<serde_json::Value>(token).unwrap()
+}
+
+/// The header of a token, read without verifying it (tests only).
+pub fn token_header(token: &str) -> jsonwebtoken::Header {
+    jsonwebtoken::decode_header(token).unwrap()
 }
 
 /// The cookie each router keeps its state in.

@@ -1,0 +1,92 @@
+//! `--token-revocation`: a logout writes the token's `jti` into the session
+//! store, as a record under that id that lives until the token would have
+//! expired, and every token is checked against it. This buys server-side
+//! logout for tokens at the price of a store read on every request: the token
+//! side is no longer stateless.
+
+use serde_json::Value;
+use time::OffsetDateTime;
+use tower_sessions::session::{Id, Record};
+
+use super::claims::{Claims, LEEWAY_SECONDS};
+use crate::{
+    config::SessionStoreKind,
+    error::AppError,
+    server_session::{SharedRecords, StoreError},
+};
+
+/// The data key that marks a record as a revocation entry, not a session.
+pub const REVOKED_JTI: &str = "revoked_jti";
+
+#[derive(Debug)]
+pub struct Revocations {
+    records: SharedRecords,
+    kind: SessionStoreKind,
+}
+
+impl Revocations {
+    pub fn new(records: SharedRecords, kind: SessionStoreKind) -> Self {
+        Self { records, kind }
+    }
+
+    pub async fn is_revoked(&self, claims: &Claims) -> Result<bool, AppError> {
+        let Some(id) = entry_id(claims) else {
+            return Ok(false);
+        };
+        match self.records.load(&id).await {
+            Ok(entry) => Ok(entry.is_some_and(|entry| entry.data.contains_key(REVOKED_JTI))),
+            Err(err) => Err(self.unavailable(err)),
+        }
+    }
+
+    /// Records the revocation until the token would stop verifying anyway.
+    pub async fn revoke(&self, claims: &Claims) -> Result<(), AppError> {
+        let Some(id) = entry_id(claims) else {
+            return Ok(());
+        };
+        let until = claims.exp.saturating_add(LEEWAY_SECONDS);
+        let mut entry = Record {
+            id,
+            data: [(REVOKED_JTI.to_owned(), Value::Bool(true))].into(),
+            expiry_date: OffsetDateTime::from_unix_timestamp(
+                i64::try_from(until).unwrap_or(i64::MAX),
+            )
+            .unwrap_or(OffsetDateTime::now_utc()),
+        };
+        self.records
+            .create(&mut entry)
+            .await
+            .map_err(|err| self.unavailable(err))?;
+        if entry.id != id {
+            // The id was taken: by an earlier revocation of this same token.
+            self.records
+                .delete(&entry.id)
+                .await
+                .map_err(|err| self.unavailable(err))?;
+        }
+        Ok(())
+    }
+
+    /// The revocation entry for the token, if there is one.
+    pub async fn entry(&self, claims: &Claims) -> Result<Option<Record>, AppError> {
+        let Some(id) = entry_id(claims) else {
+            return Ok(None);
+        };
+        self.records
+            .load(&id)
+            .await
+            .map_err(|err| self.unavailable(err))
+    }
+
+    fn unavailable(&self, source: StoreError) -> AppError {
+        AppError::StoreUnavailable {
+            store: self.kind.name(),
+            source,
+        }
+    }
+}
+
+/// Our tokens' `jti` is a session-store id, so the entry lives under it.
+fn entry_id(claims: &Claims) -> Option<Id> {
+    claims.jti.parse().ok()
+}

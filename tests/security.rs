@@ -1,0 +1,530 @@
+//! The hardening both sides share: cookie attributes, cross-site posts,
+//! cookie sizes, key rotation and publication, token revocation, and the
+//! expiry policies. The attacks on the cookies themselves are in
+//! adversarial.rs.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{TestServer, cookie_name, token_claims, token_header};
+use reqwest::{Method, header};
+use sessions_vs_jwt::{
+    routes::{Mount, Route},
+    token_session::{
+        claims::LEEWAY_SECONDS,
+        keys::{self, KeyAlgorithm},
+    },
+};
+
+fn other(mount: Mount) -> Mount {
+    Mount::ALL
+        .into_iter()
+        .find(|other| *other != mount)
+        .unwrap()
+}
+
+#[tokio::test]
+async fn secure_cookies_take_the_host_prefix_and_are_removed_with_the_same_attributes() {
+    let server = TestServer::start(&["--secure-cookies"]).await;
+    for mount in Mount::ALL {
+        let name = format!("__Host-{}", cookie_name(mount));
+        let mut visitor = server.visitor();
+        let page = visitor.get(&mount.url(Route::SetSession)).await;
+        let cookie = page.set_cookie(&name).expect("a __Host- cookie");
+        assert_eq!(
+            (cookie.secure(), cookie.path(), cookie.domain()),
+            (Some(true), Some("/"), None)
+        );
+        assert_eq!(
+            visitor.get(&mount.url(Route::GetSession)).await.username(),
+            "john_doe"
+        );
+
+        let page = visitor.post(&mount.url(Route::Logout), &[]).await;
+        let removal = page
+            .set_cookie(&name)
+            .expect("the removal names the same cookie");
+        assert_eq!(removal.max_age(), Some(cookie::time::Duration::ZERO));
+        assert_eq!(
+            (removal.secure(), removal.http_only(), removal.path()),
+            (Some(true), Some(true), Some("/")),
+            "a browser only deletes a __Host- cookie with a removal that is Secure and Path=/"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_post_from_another_site_is_refused_and_changes_nothing() {
+    let server = TestServer::start(&[]).await;
+    for mount in Mount::ALL {
+        let mut visitor = server.visitor();
+        visitor.get(&mount.url(Route::SetSession)).await;
+        for route in [Route::SetSession, Route::Logout] {
+            let request = visitor
+                .request(Method::POST, &mount.url(route))
+                .header(header::ORIGIN, "https://evil.example")
+                .form(&[("username", "mallory")]);
+            let page = visitor
+                .send(format!("cross-site POST {}", mount.url(route)), request)
+                .await;
+            assert_eq!(page.status, 403, "{route:?} on {mount:?}");
+            assert!(
+                page.body.contains("posted from another site"),
+                "{}",
+                page.body
+            );
+            assert!(page.set_cookies().is_empty());
+        }
+        assert_eq!(
+            visitor.get(&mount.url(Route::GetSession)).await.username(),
+            "john_doe"
+        );
+    }
+    assert_eq!(
+        server.stored_sessions().await,
+        1,
+        "only the one genuine login"
+    );
+}
+
+#[tokio::test]
+async fn a_post_the_browser_marks_cross_site_is_refused() {
+    let server = TestServer::start(&[]).await;
+    for mount in Mount::ALL {
+        let mut visitor = server.visitor();
+        let request = visitor
+            .request(Method::POST, &mount.url(Route::SetSession))
+            .header("sec-fetch-site", "cross-site")
+            .form(&[("username", "mallory")]);
+        let page = visitor.send("POST marked cross-site".into(), request).await;
+        assert_eq!(page.status, 403);
+        assert_eq!(visitor.cookie(cookie_name(mount)), None);
+    }
+}
+
+#[tokio::test]
+async fn a_post_with_origin_null_is_refused() {
+    let server = TestServer::start(&[]).await;
+    let mut visitor = server.visitor();
+    let request = visitor
+        .request(Method::POST, &Mount::Token.url(Route::SetSession))
+        .header(header::ORIGIN, "null")
+        .form(&[("username", "mallory")]);
+    assert_eq!(
+        visitor
+            .send("POST from a sandboxed frame".into(), request)
+            .await
+            .status,
+        403
+    );
+}
+
+#[tokio::test]
+async fn a_post_from_the_same_origin_is_accepted() {
+    let server = TestServer::start(&[]).await;
+    for mount in Mount::ALL {
+        let mut visitor = server.visitor();
+        let request = visitor
+            .request(Method::POST, &mount.url(Route::SetSession))
+            .header(header::ORIGIN, format!("http://{}", server.address))
+            .header("sec-fetch-site", "same-origin")
+            .form(&[("username", "alice")]);
+        assert_eq!(
+            visitor
+                .send("same-origin POST".into(), request)
+                .await
+                .status,
+            200
+        );
+        assert_eq!(
+            visitor.get(&mount.url(Route::GetSession)).await.username(),
+            "alice"
+        );
+    }
+}
+
+/// The biggest state a visitor can ask for (150 four-byte characters) under
+/// the biggest signature we accept (RSA-4096): the token still fits.
+#[tokio::test]
+async fn the_largest_username_with_the_largest_key_fits_in_the_token_cookie() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys_dir = dir.path().join("keys");
+    std::fs::create_dir(&keys_dir).unwrap();
+    write_rsa_key(&keys_dir, "20300101-000000-000-big", 4096);
+    let server = TestServer::start(&[
+        "--jwt-algorithm",
+        "RS256",
+        "--keys-dir",
+        keys_dir.to_str().unwrap(),
+    ])
+    .await;
+    let mut visitor = server.visitor();
+    let name = "😀".repeat(150);
+    let page = visitor
+        .post(&Mount::Token.url(Route::SetSession), &[("username", &name)])
+        .await;
+    assert_eq!(page.status, 200);
+    let cookie = page.set_cookie("token").unwrap();
+    assert_eq!(
+        token_header(cookie.value()).kid.as_deref(),
+        Some("20300101-000000-000-big")
+    );
+    let length = cookie.to_string().len();
+    assert!(length < 4096, "the cookie is {length} bytes");
+    assert_eq!(
+        visitor
+            .get(&Mount::Token.url(Route::GetSession))
+            .await
+            .username(),
+        name
+    );
+}
+
+fn write_rsa_key(dir: &std::path::Path, kid: &str, bits: usize) {
+    use rsa::pkcs8::{EncodePrivateKey, LineEnding};
+    let key = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, bits).unwrap();
+    let pem = key.to_pkcs8_pem(LineEnding::LF).unwrap();
+    std::fs::write(dir.join(format!("{kid}.rs256.pem")), pem.as_bytes()).unwrap();
+}
+
+#[tokio::test]
+async fn huge_cookie_headers_get_a_guest_page_or_a_client_error_never_a_server_error() {
+    let server = TestServer::start(&[]).await;
+    for size in [20 * 1024, 64 * 1024] {
+        for mount in Mount::ALL {
+            let mut visitor = server.visitor();
+            visitor.set_cookie(cookie_name(mount), &"x".repeat(size));
+            let page = visitor.get(&mount.url(Route::GetSession)).await;
+            if page.status == 200 {
+                assert_eq!(page.username(), "Guest");
+            } else {
+                assert!(
+                    page.status.is_client_error(),
+                    "{size} bytes on {mount:?}: {}",
+                    page.status
+                );
+            }
+        }
+    }
+    assert_eq!(server.stored_sessions().await, 0);
+}
+
+#[tokio::test]
+async fn the_jwks_lets_another_service_verify_our_tokens() {
+    let server = TestServer::start(&[]).await;
+    let mut visitor = server.visitor();
+    let page = visitor.get(&Mount::Token.url(Route::SetSession)).await;
+    let token = page.set_cookie("token").unwrap().value().to_owned();
+
+    let page = visitor.get("/.well-known/jwks.json").await;
+    assert_eq!(page.status, 200);
+    assert_eq!(page.headers[header::CONTENT_TYPE], "application/json");
+    let jwks: jsonwebtoken::jwk::JwkSet = serde_json::from_str(&page.body).unwrap();
+    let kid = token_header(&token).kid.unwrap();
+    let jwk = jwks.find(&kid).expect("the signing key is published");
+    assert!(
+        !page.body.contains("\"d\""),
+        "no private member is published"
+    );
+
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::EdDSA);
+    validation.set_audience(&["sessions-vs-jwt"]);
+    let key = jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap();
+    let verified = jsonwebtoken::decode::<serde_json::Value>(&token, &key, &validation).unwrap();
+    assert_eq!(verified.claims["username"], "john_doe");
+}
+
+#[tokio::test]
+async fn hs256_secrets_are_never_published() {
+    let server = TestServer::start(&["--jwt-algorithm", "HS256"]).await;
+    let page = server.visitor().get("/.well-known/jwks.json").await;
+    assert_eq!(page.body, r#"{"keys":[]}"#);
+}
+
+#[tokio::test]
+async fn each_algorithm_signs_tokens_that_name_it_and_its_key() {
+    for (flag, alg) in [
+        ("EdDSA", "EdDSA"),
+        ("ES256", "ES256"),
+        ("RS256", "RS256"),
+        ("HS256", "HS256"),
+    ] {
+        let server = TestServer::start(&["--jwt-algorithm", flag]).await;
+        let mut visitor = server.visitor();
+        let page = visitor.get(&Mount::Token.url(Route::SetSession)).await;
+        let header = token_header(page.set_cookie("token").unwrap().value());
+        assert_eq!(format!("{:?}", header.alg), alg);
+        assert_eq!(header.typ.as_deref(), Some("JWT"));
+        let kid = header.kid.unwrap();
+        assert!(server.state.tokens.keys().get(&kid).is_some());
+        assert_eq!(
+            visitor
+                .get(&Mount::Token.url(Route::GetSession))
+                .await
+                .username(),
+            "john_doe"
+        );
+    }
+}
+
+#[tokio::test]
+async fn after_a_rotation_old_tokens_still_work_and_new_ones_use_the_new_key() {
+    let server = TestServer::start(&[]).await;
+    let mut visitor = server.visitor();
+    let page = visitor.get(&Mount::Token.url(Route::SetSession)).await;
+    let old_kid = token_header(page.set_cookie("token").unwrap().value())
+        .kid
+        .unwrap();
+
+    let new_kid = keys::generate(&server.keys_dir(), KeyAlgorithm::EdDsa).unwrap();
+    let server = server.restart().await;
+    let mut visitor = visitor.on(&server);
+    assert_eq!(
+        visitor
+            .get(&Mount::Token.url(Route::GetSession))
+            .await
+            .username(),
+        "john_doe"
+    );
+
+    let mut newcomer = server.visitor();
+    let page = newcomer.get(&Mount::Token.url(Route::SetSession)).await;
+    let kid = token_header(page.set_cookie("token").unwrap().value())
+        .kid
+        .unwrap();
+    assert_eq!(kid, new_kid);
+    assert_ne!(kid, old_kid);
+}
+
+#[tokio::test]
+async fn after_a_key_is_retired_its_tokens_are_guests() {
+    let server = TestServer::start(&[]).await;
+    let mut visitor = server.visitor();
+    let page = visitor.get(&Mount::Token.url(Route::SetSession)).await;
+    let old_kid = token_header(page.set_cookie("token").unwrap().value())
+        .kid
+        .unwrap();
+
+    keys::generate(&server.keys_dir(), KeyAlgorithm::EdDsa).unwrap();
+    keys::retire(&server.keys_dir(), &old_kid).unwrap();
+    let server = server.restart().await;
+    let mut visitor = visitor.on(&server);
+    let page = visitor.get(&Mount::Token.url(Route::GetSession)).await;
+    assert_eq!(page.username(), "Guest");
+    assert!(
+        page.set_cookie("token").is_some(),
+        "the dead token is cleared"
+    );
+}
+
+#[tokio::test]
+async fn with_token_revocation_a_copied_token_is_a_guest_after_logout() {
+    let server = TestServer::start(&["--token-revocation"]).await;
+    let mut visitor = server.visitor();
+    visitor.get(&Mount::Token.url(Route::SetSession)).await;
+    let copy = visitor.cookie("token").unwrap();
+    assert_eq!(
+        server.stored_sessions().await,
+        0,
+        "nothing is stored until a logout"
+    );
+
+    visitor.post(&Mount::Token.url(Route::Logout), &[]).await;
+    assert_eq!(
+        server.stored_sessions().await,
+        1,
+        "the logout recorded the token's jti"
+    );
+
+    let mut thief = server.visitor();
+    thief.set_cookie("token", &copy);
+    let page = thief.get(&Mount::Token.url(Route::GetSession)).await;
+    assert_eq!(page.username(), "Guest");
+    assert!(
+        page.set_cookie("token").is_some(),
+        "the revoked token is cleared"
+    );
+}
+
+#[tokio::test]
+async fn a_revocation_entry_lasts_until_the_token_would_have_expired() {
+    let server = TestServer::start(&[
+        "--token-revocation",
+        "--cookie-age",
+        "1",
+        "--cleanup-interval",
+        "1",
+    ])
+    .await;
+    let mut visitor = server.visitor();
+    visitor.get(&Mount::Token.url(Route::SetSession)).await;
+    visitor.post(&Mount::Token.url(Route::Logout), &[]).await;
+    assert_eq!(server.stored_sessions().await, 1);
+    tokio::time::sleep(Duration::from_secs(1 + LEEWAY_SECONDS + 2)).await;
+    assert_eq!(
+        server.stored_sessions().await,
+        0,
+        "the sweep removed the spent entry"
+    );
+}
+
+#[tokio::test]
+async fn a_revocation_entry_is_not_a_session_even_under_its_own_id() {
+    let server = TestServer::start(&["--token-revocation"]).await;
+    let mut visitor = server.visitor();
+    visitor.get(&Mount::Token.url(Route::SetSession)).await;
+    let jti = token_claims(&visitor.cookie("token").unwrap())["jti"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    visitor.post(&Mount::Token.url(Route::Logout), &[]).await;
+
+    let mut prober = server.visitor();
+    prober.set_cookie("sessionid", &jti);
+    let page = prober.get(&Mount::Server.url(Route::GetSession)).await;
+    assert_eq!(page.username(), "Guest");
+    prober.get(&Mount::Server.url(Route::SetSession)).await;
+    assert_eq!(
+        server.stored_sessions().await,
+        2,
+        "the login did not consume the revocation entry"
+    );
+}
+
+#[tokio::test]
+async fn without_token_revocation_a_token_logout_stores_nothing() {
+    let server = TestServer::start(&[]).await;
+    let mut visitor = server.visitor();
+    visitor.get(&Mount::Token.url(Route::SetSession)).await;
+    visitor.post(&Mount::Token.url(Route::Logout), &[]).await;
+    assert_eq!(server.stored_sessions().await, 0);
+}
+
+#[tokio::test]
+async fn the_token_cookie_never_outlives_the_token() {
+    let server = TestServer::start(&["--cookie-age", "600"]).await;
+    let mut visitor = server.visitor();
+    let page = visitor.get(&Mount::Token.url(Route::SetSession)).await;
+    let cookie = page.set_cookie("token").unwrap();
+    let claims = token_claims(cookie.value());
+    let lifetime = claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap();
+    assert_eq!(lifetime, 600);
+    let max_age = cookie.max_age().unwrap().whole_seconds() as u64;
+    assert!(
+        max_age <= lifetime,
+        "Max-Age {max_age} > exp - iat {lifetime}"
+    );
+}
+
+/// Under `--expiry inactivity` both sides extend a login that is used: the
+/// session's expiry on every use, the token once it is past half its life.
+#[tokio::test]
+async fn with_inactivity_expiry_a_login_in_use_outlives_the_cookie_age() {
+    let server = TestServer::start(&["--expiry", "inactivity", "--cookie-age", "4"]).await;
+    let check = |mount: Mount| {
+        let mut visitor = server.visitor();
+        async move {
+            visitor.get(&mount.url(Route::SetSession)).await;
+            let first = visitor.cookie(cookie_name(mount)).unwrap();
+            tokio::time::sleep(Duration::from_millis(2500)).await;
+            let page = visitor.get(&mount.url(Route::GetSession)).await;
+            assert_eq!(page.username(), "john_doe");
+            let renewed = page
+                .set_cookie(cookie_name(mount))
+                .expect("the use renewed the cookie");
+            assert_eq!(
+                renewed.max_age(),
+                Some(cookie::time::Duration::seconds(4)),
+                "{mount:?}"
+            );
+            if mount == Mount::Token {
+                assert_ne!(renewed.value(), first, "a fresh token");
+                let (old, new) = (token_claims(&first), token_claims(renewed.value()));
+                assert_eq!(old["jti"], new["jti"], "the same login");
+            }
+            tokio::time::sleep(Duration::from_millis(2500)).await;
+            let page = visitor.get(&mount.url(Route::GetSession)).await;
+            assert_eq!(
+                page.username(),
+                "john_doe",
+                "{mount:?}: 5 s after login, 2.5 s after last use"
+            );
+        }
+    };
+    tokio::join!(check(Mount::Server), check(Mount::Token));
+}
+
+#[tokio::test]
+async fn with_inactivity_expiry_an_idle_login_ends_on_both_sides() {
+    let server = TestServer::start(&["--expiry", "inactivity", "--cookie-age", "1"]).await;
+    let mut visitor = server.visitor();
+    for mount in Mount::ALL {
+        visitor.get(&mount.url(Route::SetSession)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1 + LEEWAY_SECONDS + 1)).await;
+    for mount in Mount::ALL {
+        assert_eq!(
+            visitor.get(&mount.url(Route::GetSession)).await.username(),
+            "Guest",
+            "{mount:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn with_absolute_expiry_a_use_does_not_extend_the_login() {
+    let server = TestServer::start(&["--cookie-age", "600"]).await;
+    let mut visitor = server.visitor();
+    for mount in Mount::ALL {
+        visitor.get(&mount.url(Route::SetSession)).await;
+        let page = visitor.get(&mount.url(Route::GetSession)).await;
+        assert!(
+            page.set_cookies().is_empty(),
+            "{mount:?}: no cookie is re-sent"
+        );
+    }
+}
+
+#[tokio::test]
+async fn with_browser_session_expiry_cookies_have_no_max_age_but_the_login_still_ends() {
+    let server = TestServer::start(&["--expiry", "browser-session", "--cookie-age", "1"]).await;
+    let mut visitor = server.visitor();
+    for mount in Mount::ALL {
+        let page = visitor.get(&mount.url(Route::SetSession)).await;
+        let cookie = page.set_cookie(cookie_name(mount)).unwrap();
+        assert_eq!(
+            (cookie.max_age(), cookie.expires()),
+            (None, None),
+            "{mount:?}: a browser-session cookie"
+        );
+    }
+    let token = visitor.cookie("token").unwrap();
+    let claims = token_claims(&token);
+    assert_eq!(
+        claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(),
+        1
+    );
+
+    tokio::time::sleep(Duration::from_secs(1 + LEEWAY_SECONDS + 1)).await;
+    for mount in Mount::ALL {
+        let page = visitor.get(&mount.url(Route::GetSession)).await;
+        assert_eq!(
+            page.username(),
+            "Guest",
+            "{mount:?}: the server ends it even if the browser never closes"
+        );
+    }
+}
+
+#[tokio::test]
+async fn logging_in_on_one_router_leaves_the_other_routers_cookie_alone() {
+    let server = TestServer::start(&[]).await;
+    for mount in Mount::ALL {
+        let mut visitor = server.visitor();
+        let page = visitor.get(&mount.url(Route::SetSession)).await;
+        assert!(page.set_cookie(cookie_name(other(mount))).is_none());
+    }
+}
