@@ -105,6 +105,11 @@ pub struct Config {
     #[arg(long, env = "SVJ_SECURE_COOKIES")]
     pub secure_cookies: bool,
 
+    /// How many verified tokens to remember, so that a returning visitor's
+    /// token is not verified again until it expires (0: verify every time).
+    #[arg(long, env = "SVJ_TOKEN_CACHE", default_value_t = 10_000)]
+    pub token_cache: usize,
+
     /// Make token logouts stick: a logout records the token's id (`jti`) in the
     /// session store until the token expires, and such tokens are Guests from
     /// then on. The token side is then no longer stateless.

@@ -6,6 +6,7 @@
 pub mod claims;
 pub mod keys;
 mod revocation;
+mod verified;
 
 use std::{convert::Infallible, sync::Arc};
 
@@ -16,7 +17,7 @@ use axum::{
 };
 
 pub use self::revocation::{REVOKED_JTI, Revocations};
-use self::{claims::Claims, keys::KeyRing};
+use self::{claims::Claims, keys::KeyRing, verified::VerifiedTokens};
 use crate::{
     app::AppState,
     config::{Config, ExpiryPolicy},
@@ -36,6 +37,7 @@ pub struct TokenSessions {
     lifetime: u64,
     expiry: ExpiryPolicy,
     revocations: Option<Revocations>,
+    verified: VerifiedTokens,
 }
 
 impl TokenSessions {
@@ -50,6 +52,7 @@ impl TokenSessions {
             lifetime: config.cookie_age,
             expiry: config.expiry,
             revocations,
+            verified: VerifiedTokens::new(config.token_cache),
         }
     }
 
@@ -70,18 +73,25 @@ impl TokenSessions {
     }
 
     /// The claims a cookie value carries, and what the cookie was.
-    async fn read(&self, token: &str) -> Result<(Option<Claims>, CookieVerdict), AppError> {
-        let claims = match Claims::verify(token, &self.keys, self.lifetime) {
-            Ok(claims) => claims,
-            Err(rejection) => {
-                tracing::warn!(router = "token", %rejection, "token refused; treating the visitor as a Guest");
-                let verdict = if rejection.is_expiry() {
-                    CookieVerdict::Expired
-                } else {
-                    CookieVerdict::Tampered
-                };
-                return Ok((None, verdict));
-            }
+    async fn read(&self, token: &str) -> Result<(Option<Arc<Claims>>, CookieVerdict), AppError> {
+        let claims = match self.verified.get(token, claims::now()) {
+            Some(claims) => claims,
+            None => match Claims::verify(token, &self.keys, self.lifetime) {
+                Ok(claims) => {
+                    let claims = Arc::new(claims);
+                    self.verified.insert(token, Arc::clone(&claims));
+                    claims
+                }
+                Err(rejection) => {
+                    tracing::warn!(router = "token", %rejection, "token refused; treating the visitor as a Guest");
+                    let verdict = if rejection.is_expiry() {
+                        CookieVerdict::Expired
+                    } else {
+                        CookieVerdict::Tampered
+                    };
+                    return Ok((None, verdict));
+                }
+            },
         };
         if let Some(revocations) = &self.revocations
             && revocations.is_revoked(&claims).await?
@@ -90,6 +100,7 @@ impl TokenSessions {
                 router = "token",
                 "token revoked by a logout; treating the visitor as a Guest"
             );
+            self.verified.forget(token);
             return Ok((None, CookieVerdict::Expired));
         }
         Ok((Some(claims), CookieVerdict::Valid))
@@ -122,7 +133,9 @@ impl TokenSessions {
 pub struct TokenSession {
     tokens: Arc<TokenSessions>,
     cookie_sent: bool,
-    claims: Option<Claims>,
+    /// The token as sent, kept only for a logout to forget under revocation.
+    sent_token: Option<Box<str>>,
+    claims: Option<Arc<Claims>>,
     state: VisitorState,
     verdict: CookieVerdict,
     update: Option<CookieUpdate>,
@@ -131,7 +144,7 @@ pub struct TokenSession {
 impl TokenSession {
     /// The verified claims of the visitor's token, if it has a valid one.
     pub fn claims(&self) -> Option<&Claims> {
-        self.claims.as_ref()
+        self.claims.as_deref()
     }
 }
 
@@ -143,6 +156,7 @@ impl FromRequestParts<AppState> for TokenSession {
         app: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let tokens = Arc::clone(&app.tokens);
+        let mut sent_token = None;
         let (mut claims, verdict) = match tokens.cookie.read(&parts.headers) {
             SentCookie::Absent => (None, CookieVerdict::Guest),
             SentCookie::Unreadable => {
@@ -152,18 +166,24 @@ impl FromRequestParts<AppState> for TokenSession {
                 );
                 (None, CookieVerdict::Tampered)
             }
-            SentCookie::Value(token) => tokens.read(token).await?,
+            SentCookie::Value(token) => {
+                if tokens.revocations.is_some() {
+                    sent_token = Some(token.into());
+                }
+                tokens.read(token).await?
+            }
         };
         let cookie_sent = verdict != CookieVerdict::Guest;
         let mut update = (cookie_sent && claims.is_none()).then_some(CookieUpdate::Remove);
-        if let Some(renewed) = claims.as_ref().and_then(|claims| tokens.renewal(claims)) {
+        if let Some(renewed) = claims.as_deref().and_then(|claims| tokens.renewal(claims)) {
             update = Some(tokens.issue(&renewed)?);
-            claims = Some(renewed);
+            claims = Some(Arc::new(renewed));
         }
         Ok(Self {
-            state: claims.as_ref().map(Claims::state).unwrap_or_default(),
+            state: claims.as_deref().map(Claims::state).unwrap_or_default(),
             tokens,
             cookie_sent,
+            sent_token,
             claims,
             verdict,
             update,
@@ -182,13 +202,16 @@ impl VisitorSession for TokenSession {
         let claims = Claims::new(&state, claims::now(), self.tokens.lifetime);
         self.update = Some(self.tokens.issue(&claims)?);
         self.state = claims.state();
-        self.claims = Some(claims);
+        self.claims = Some(Arc::new(claims));
         Ok(())
     }
 
     async fn log_out(&mut self) -> Result<(), AppError> {
         if let (Some(revocations), Some(claims)) = (&self.tokens.revocations, &self.claims) {
             revocations.revoke(claims).await?;
+            if let Some(token) = &self.sent_token {
+                self.tokens.verified.forget(token);
+            }
         }
         self.claims = None;
         self.state = VisitorState::default();
