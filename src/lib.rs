@@ -12,6 +12,7 @@ pub mod commands;
 pub mod config;
 pub mod cookies;
 pub mod error;
+pub mod inspector;
 pub mod routes;
 pub mod server_session;
 pub mod templates;

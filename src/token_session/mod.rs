@@ -70,6 +70,30 @@ pub struct TokenSession {
     state: VisitorState,
     verdict: CookieVerdict,
     update: Option<CookieUpdate>,
+    verified: Option<VerifiedToken>,
+}
+
+/// The token the request carried, once it passed verification.
+#[derive(Debug)]
+pub struct VerifiedToken {
+    /// The cookie's value as sent: header, claims and signature, base64url.
+    pub token: String,
+    pub claims: Claims,
+}
+
+/// What the inspector (`src/inspector.rs`) shows; nothing here changes state.
+impl TokenSession {
+    pub fn verdict(&self) -> CookieVerdict {
+        self.verdict
+    }
+
+    pub fn verified(&self) -> Option<&VerifiedToken> {
+        self.verified.as_ref()
+    }
+
+    pub fn cookie_policy(&self) -> &CookiePolicy {
+        &self.tokens.cookie
+    }
 }
 
 impl FromRequestParts<AppState> for TokenSession {
@@ -80,7 +104,7 @@ impl FromRequestParts<AppState> for TokenSession {
         app: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let tokens = Arc::clone(&app.tokens);
-        let (claims, verdict) = match tokens.cookie.read(&parts.headers) {
+        let (verified, verdict) = match tokens.cookie.read(&parts.headers) {
             SentCookie::Absent => (None, CookieVerdict::Guest),
             SentCookie::Unreadable => {
                 tracing::warn!(
@@ -89,15 +113,26 @@ impl FromRequestParts<AppState> for TokenSession {
                 );
                 (None, CookieVerdict::Tampered)
             }
-            SentCookie::Value(token) => tokens.read(token),
+            SentCookie::Value(token) => {
+                let (claims, verdict) = tokens.read(token);
+                let verified = claims.map(|claims| VerifiedToken {
+                    token: token.to_owned(),
+                    claims,
+                });
+                (verified, verdict)
+            }
         };
         let cookie_sent = verdict != CookieVerdict::Guest;
         Ok(Self {
-            state: claims.as_ref().map(Claims::state).unwrap_or_default(),
-            update: (cookie_sent && claims.is_none()).then_some(CookieUpdate::Remove),
+            state: verified
+                .as_ref()
+                .map(|verified| verified.claims.state())
+                .unwrap_or_default(),
+            update: (cookie_sent && verified.is_none()).then_some(CookieUpdate::Remove),
             tokens,
             cookie_sent,
             verdict,
+            verified,
         })
     }
 }
@@ -135,10 +170,11 @@ impl IntoResponseParts for TokenSession {
         if let Some(update) = &self.update {
             self.tokens.cookie.write(update, &mut parts);
         }
-        parts.extensions_mut().insert(SessionOutcome {
+        SessionOutcome {
             mount: Mount::Token,
             verdict: self.verdict,
-        });
+        }
+        .report(&mut parts);
         Ok(parts)
     }
 }
