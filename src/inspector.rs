@@ -285,14 +285,16 @@ impl Moment {
     }
 }
 
-/// "in 14 days", "in 59 seconds", "3 seconds ago".
+/// "in 14 days", "in 59 seconds", "3 seconds ago": to the nearest whole unit,
+/// so that a two-week login read a second later is still "in 14 days".
 fn from_now(seconds: i64) -> String {
     let amount = seconds.unsigned_abs();
+    let nearest = |unit: u64| (amount + unit / 2) / unit;
     let (count, unit) = match amount {
         0..120 => (amount, "second"),
-        120..7_200 => (amount / 60, "minute"),
-        7_200..172_800 => (amount / 3_600, "hour"),
-        _ => (amount / 86_400, "day"),
+        120..7_200 => (nearest(60), "minute"),
+        7_200..172_800 => (nearest(3_600), "hour"),
+        _ => (nearest(86_400), "day"),
     };
     let span = format!("{count} {unit}{}", if count == 1 { "" } else { "s" });
     if seconds < 0 {
@@ -351,6 +353,8 @@ mod tests {
         assert_eq!(from_now(600), "in 10 minutes");
         assert_eq!(from_now(3 * 3_600), "in 3 hours");
         assert_eq!(from_now(1_209_600), "in 14 days");
+        assert_eq!(from_now(1_209_600 - 1), "in 14 days");
+        assert_eq!(from_now(3_599), "in 60 minutes");
     }
 
     #[test]
