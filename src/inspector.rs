@@ -377,9 +377,9 @@ mod tests {
             );
         }
         assert!(
-            attributes
+            !attributes
                 .iter()
-                .all(|attribute| !attribute.contains('=') || !attribute.starts_with("token")),
+                .any(|attribute| attribute.starts_with("token=")),
             "the name=value pair is not an attribute: {attributes:?}"
         );
     }
