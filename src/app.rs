@@ -28,7 +28,7 @@ use crate::{
         keys::{KeyError, KeyRing},
     },
     views,
-    visitor::{SessionOutcome, VisitorSession},
+    visitor::{SessionOutcome, SessionOutcomes, VisitorSession},
 };
 
 /// What handlers share: one part per mechanism.
@@ -156,20 +156,29 @@ fn is_cross_site(headers: &HeaderMap) -> bool {
 }
 
 /// One line per request: what, which router, what the cookie was, how it
-/// ended, how long it took. Never a cookie value or a session id.
+/// ended, how long it took (the inspector at `/` lists both routers, e.g.
+/// `router=server,token cookie=valid,guest`). Never a cookie value or a
+/// session id.
 async fn access_log(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let response = next.run(request).await;
-    let outcome = response.extensions().get::<SessionOutcome>();
+    let outcomes = response
+        .extensions()
+        .get::<SessionOutcomes>()
+        .map_or(&[][..], |outcomes| &outcomes.0);
+    let listed = |field: fn(&SessionOutcome) -> String| match outcomes {
+        [] => "-".to_owned(),
+        _ => outcomes.iter().map(field).collect::<Vec<_>>().join(","),
+    };
     tracing::info!(
         target: "access",
         %method,
         %path,
         status = response.status().as_u16(),
-        router = %outcome.map_or("-", |outcome| outcome.mount.name()),
-        cookie = %outcome.map_or_else(|| "-".to_owned(), |outcome| outcome.verdict.to_string()),
+        router = %listed(|outcome| outcome.mount.name().to_owned()),
+        cookie = %listed(|outcome| outcome.verdict.to_string()),
         micros = started.elapsed().as_micros() as u64,
     );
     response

@@ -5,13 +5,15 @@
 //! Reading order: `config` (what can be set), `routes` (the route table),
 //! `visitor` (the interface both mechanisms implement), `views` (written once
 //! against it), then the two mechanisms, `server_session` and
-//! `token_session`, and `app`, which puts them together.
+//! `token_session`, and `app`, which puts them together. `inspector` is the
+//! start page's model of both sides at once.
 
 pub mod app;
 pub mod commands;
 pub mod config;
 pub mod cookies;
 pub mod error;
+pub mod inspector;
 pub mod routes;
 pub mod server_session;
 pub mod templates;

@@ -1,6 +1,7 @@
 //! The views, written once. Each is generic over the visitor's session, so
 //! the same function serves `/server` and `/token`; none of them sees a
-//! cookie, a store or a key.
+//! cookie, a store or a key. The index shows both sessions through the
+//! inspector's read-only model.
 
 use axum::{
     Form, Json,
@@ -8,14 +9,17 @@ use axum::{
     http::{StatusCode, Uri, header},
     response::{Html, IntoResponse, Redirect, Response},
 };
-use minijinja::context;
+use minijinja::{Value, context, value::Serde};
 use serde::Deserialize;
 
 use crate::{
     app::AppState,
     error::AppError,
+    inspector::Inspection,
     routes::{self, Route},
+    server_session::ServerSession,
     templates,
+    token_session::TokenSession,
     username::Username,
     visitor::{VisitorSession, VisitorState},
 };
@@ -74,8 +78,29 @@ pub async fn logout<S: VisitorSession>(mut session: S) -> Result<impl IntoRespon
     Ok((session, Redirect::to(&S::MOUNT.url(Route::GetSession))))
 }
 
-pub async fn index() -> Result<Html<String>, AppError> {
-    Ok(templates::render("index.html", context! {})?)
+/// The inspector: both sides at once for this visitor (`src/inspector.rs`).
+/// Both sessions are extracted, so a refused cookie on either side is cleared
+/// here as on any page of its router. A store that does not answer turns the
+/// page into a 503 whose token column still shows.
+pub async fn index(
+    server: Result<ServerSession, AppError>,
+    token: TokenSession,
+) -> Result<Response, AppError> {
+    let inspection = Inspection::of(server.as_ref(), &token);
+    let page = templates::render(
+        "index.html",
+        context! {
+            server => Value::from(Serde(inspection.server)),
+            token => Value::from(Serde(inspection.token)),
+        },
+    )?;
+    Ok(match server {
+        Ok(server) => (server, token, page).into_response(),
+        Err(err) => {
+            tracing::error!(error = %err, cause = ?std::error::Error::source(&err), "inspector: the server side failed");
+            (err.status(), token, page).into_response()
+        }
+    })
 }
 
 /// 200 when the session store answers, 503 naming it when it does not.

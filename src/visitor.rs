@@ -4,7 +4,10 @@
 
 use std::{convert::Infallible, fmt, future::Future};
 
-use axum::{extract::FromRequestParts, response::IntoResponseParts};
+use axum::{
+    extract::FromRequestParts,
+    response::{IntoResponseParts, ResponseParts},
+};
 use serde::Serialize;
 
 use crate::{app::AppState, error::AppError, routes::Mount, username::Username};
@@ -61,6 +64,8 @@ pub enum CookieVerdict {
     Expired,
     /// Malformed, wrongly signed, oversized or undecodable.
     Tampered,
+    /// A token whose id a logout recorded (`--token-revocation`).
+    Revoked,
 }
 
 impl fmt::Display for CookieVerdict {
@@ -70,6 +75,7 @@ impl fmt::Display for CookieVerdict {
             CookieVerdict::Valid => "valid",
             CookieVerdict::Expired => "expired",
             CookieVerdict::Tampered => "tampered",
+            CookieVerdict::Revoked => "revoked",
         })
     }
 }
@@ -79,4 +85,20 @@ impl fmt::Display for CookieVerdict {
 pub struct SessionOutcome {
     pub mount: Mount,
     pub verdict: CookieVerdict,
+}
+
+/// Every mechanism a response went through, in order: one for a router's
+/// pages, both for the inspector at `/`.
+#[derive(Clone, Debug, Default)]
+pub struct SessionOutcomes(pub Vec<SessionOutcome>);
+
+impl SessionOutcome {
+    /// Adds this outcome to the response's, beside any other mechanism's.
+    pub fn report(self, parts: &mut ResponseParts) {
+        parts
+            .extensions_mut()
+            .get_or_insert_default::<SessionOutcomes>()
+            .0
+            .push(self);
+    }
 }

@@ -84,3 +84,30 @@ async fn a_guest_without_a_cookie_never_touches_the_store() {
     assert_eq!(page.status, 200);
     assert_eq!(page.username(), "Guest");
 }
+
+#[tokio::test]
+async fn a_failing_store_makes_the_inspector_a_503_that_still_shows_the_token_side() {
+    let server = TestServer::start(&["--store", "sqlite://{dir}/sessions.sqlite3"]).await;
+    let mut visitor = server.visitor();
+    visitor.get(&Mount::Server.url(Route::SetSession)).await;
+    visitor.get(&Mount::Token.url(Route::SetSession)).await;
+    drop_the_sessions_table(&server.dir.path().join("sessions.sqlite3")).await;
+
+    let page = visitor.get("/").await;
+    assert_eq!(page.status, 503);
+    assert!(
+        page.body
+            .contains("id=\"server\" data-verdict=\"unavailable\""),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body
+            .contains("The session store (sqlite) is unavailable")
+    );
+    assert!(page.body.contains("id=\"token\" data-verdict=\"valid\""));
+    assert!(
+        page.set_cookie("sessionid").is_none(),
+        "a cookie the store could not check is left alone"
+    );
+}

@@ -179,6 +179,37 @@ pub struct ServerSession {
     state: VisitorState,
     verdict: CookieVerdict,
     update: Option<CookieUpdate>,
+    /// Length of the cookie's value as sent, if it was text.
+    sent_bytes: Option<usize>,
+}
+
+/// What the inspector (`src/inspector.rs`) shows; nothing here changes state.
+impl ServerSession {
+    pub fn verdict(&self) -> CookieVerdict {
+        self.verdict
+    }
+
+    /// The live record: the one the cookie named, or the one a login just created.
+    pub fn record(&self) -> Option<&Record> {
+        self.record.as_ref()
+    }
+
+    pub fn store_kind(&self) -> &SessionStoreKind {
+        &self.sessions.kind
+    }
+
+    pub fn cookie_policy(&self) -> &CookiePolicy {
+        &self.sessions.cookie
+    }
+
+    /// The Max-Age a login's cookie is given, in seconds.
+    pub fn cookie_age(&self) -> u64 {
+        u64::try_from(self.sessions.lifetime.whole_seconds()).unwrap_or_default()
+    }
+
+    pub fn sent_cookie_bytes(&self) -> Option<usize> {
+        self.sent_bytes
+    }
 }
 
 impl FromRequestParts<AppState> for ServerSession {
@@ -189,10 +220,15 @@ impl FromRequestParts<AppState> for ServerSession {
         app: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let sessions = Arc::clone(&app.server);
-        let (record, verdict) = match sessions.cookie.read(&parts.headers) {
+        let sent = sessions.cookie.read(&parts.headers);
+        let (record, verdict) = match sent {
             SentCookie::Absent => (None, CookieVerdict::Guest),
             SentCookie::Unreadable => (None, CookieVerdict::Tampered),
             SentCookie::Value(value) => sessions.find(value).await?,
+        };
+        let sent_bytes = match sent {
+            SentCookie::Value(value) => Some(value.len()),
+            SentCookie::Absent | SentCookie::Unreadable => None,
         };
         let cookie_sent = verdict != CookieVerdict::Guest;
         let update = match &record {
@@ -209,6 +245,7 @@ impl FromRequestParts<AppState> for ServerSession {
             cookie_sent,
             record,
             verdict,
+            sent_bytes,
         })
     }
 }
@@ -285,10 +322,11 @@ impl IntoResponseParts for ServerSession {
         if let Some(update) = &self.update {
             self.sessions.cookie.write(update, &mut parts);
         }
-        parts.extensions_mut().insert(SessionOutcome {
+        SessionOutcome {
             mount: Mount::Server,
             verdict: self.verdict,
-        });
+        }
+        .report(&mut parts);
         Ok(parts)
     }
 }

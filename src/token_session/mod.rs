@@ -101,7 +101,7 @@ impl TokenSessions {
                 "token revoked by a logout; treating the visitor as a Guest"
             );
             self.verified.forget(token);
-            return Ok((None, CookieVerdict::Expired));
+            return Ok((None, CookieVerdict::Revoked));
         }
         Ok((Some(claims), CookieVerdict::Valid))
     }
@@ -116,15 +116,20 @@ impl TokenSessions {
 
     /// Signs `claims` into the cookie that carries them, or refuses a token
     /// the browser would silently drop.
-    fn issue(&self, claims: &Claims) -> Result<CookieUpdate, AppError> {
+    fn issue(&self, claims: Claims) -> Result<(VerifiedToken, CookieUpdate), AppError> {
+        let token = claims.sign(&self.keys).map_err(AppError::TokenSigning)?;
         let update = CookieUpdate::Set {
-            value: claims.sign(&self.keys).map_err(AppError::TokenSigning)?,
+            value: token.clone(),
             max_age: claims.seconds_left(claims::now()),
         };
         if !self.cookie.fits(&update) {
             return Err(AppError::TooLargeForCookie);
         }
-        Ok(update)
+        let issued = VerifiedToken {
+            token,
+            claims: Arc::new(claims),
+        };
+        Ok((issued, update))
     }
 }
 
@@ -133,18 +138,42 @@ impl TokenSessions {
 pub struct TokenSession {
     tokens: Arc<TokenSessions>,
     cookie_sent: bool,
-    /// The token as sent, kept only for a logout to forget under revocation.
-    sent_token: Option<Box<str>>,
-    claims: Option<Arc<Claims>>,
     state: VisitorState,
     verdict: CookieVerdict,
     update: Option<CookieUpdate>,
+    /// The visitor's valid token: the one sent, or the one this response sets.
+    verified: Option<VerifiedToken>,
 }
 
+/// A token that passed verification (or that this server just signed).
+#[derive(Debug)]
+pub struct VerifiedToken {
+    /// The cookie's value: header, claims and signature, base64url.
+    pub token: String,
+    pub claims: Arc<Claims>,
+}
+
+/// What the inspector (`src/inspector.rs`) shows; nothing here changes state.
 impl TokenSession {
-    /// The verified claims of the visitor's token, if it has a valid one.
-    pub fn claims(&self) -> Option<&Claims> {
-        self.claims.as_deref()
+    pub fn verdict(&self) -> CookieVerdict {
+        self.verdict
+    }
+
+    pub fn verified(&self) -> Option<&VerifiedToken> {
+        self.verified.as_ref()
+    }
+
+    pub fn cookie_policy(&self) -> &CookiePolicy {
+        &self.tokens.cookie
+    }
+
+    /// The Max-Age a login's cookie is given, in seconds.
+    pub fn cookie_age(&self) -> u64 {
+        self.tokens.lifetime
+    }
+
+    pub fn revocations(&self) -> Option<&Revocations> {
+        self.tokens.revocations.as_ref()
     }
 }
 
@@ -156,8 +185,7 @@ impl FromRequestParts<AppState> for TokenSession {
         app: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let tokens = Arc::clone(&app.tokens);
-        let mut sent_token = None;
-        let (mut claims, verdict) = match tokens.cookie.read(&parts.headers) {
+        let (mut verified, verdict) = match tokens.cookie.read(&parts.headers) {
             SentCookie::Absent => (None, CookieVerdict::Guest),
             SentCookie::Unreadable => {
                 tracing::warn!(
@@ -167,26 +195,34 @@ impl FromRequestParts<AppState> for TokenSession {
                 (None, CookieVerdict::Tampered)
             }
             SentCookie::Value(token) => {
-                if tokens.revocations.is_some() {
-                    sent_token = Some(token.into());
-                }
-                tokens.read(token).await?
+                let (claims, verdict) = tokens.read(token).await?;
+                let verified = claims.map(|claims| VerifiedToken {
+                    token: token.to_owned(),
+                    claims,
+                });
+                (verified, verdict)
             }
         };
         let cookie_sent = verdict != CookieVerdict::Guest;
-        let mut update = (cookie_sent && claims.is_none()).then_some(CookieUpdate::Remove);
-        if let Some(renewed) = claims.as_deref().and_then(|claims| tokens.renewal(claims)) {
-            update = Some(tokens.issue(&renewed)?);
-            claims = Some(Arc::new(renewed));
+        let mut update = (cookie_sent && verified.is_none()).then_some(CookieUpdate::Remove);
+        if let Some(renewed) = verified
+            .as_ref()
+            .and_then(|verified| tokens.renewal(&verified.claims))
+        {
+            let (issued, renewal) = tokens.issue(renewed)?;
+            verified = Some(issued);
+            update = Some(renewal);
         }
         Ok(Self {
-            state: claims.as_deref().map(Claims::state).unwrap_or_default(),
+            state: verified
+                .as_ref()
+                .map(|verified| verified.claims.state())
+                .unwrap_or_default(),
             tokens,
             cookie_sent,
-            sent_token,
-            claims,
             verdict,
             update,
+            verified,
         })
     }
 }
@@ -199,21 +235,21 @@ impl VisitorSession for TokenSession {
     }
 
     async fn log_in(&mut self, state: VisitorState) -> Result<(), AppError> {
-        let claims = Claims::new(&state, claims::now(), self.tokens.lifetime);
-        self.update = Some(self.tokens.issue(&claims)?);
-        self.state = claims.state();
-        self.claims = Some(Arc::new(claims));
+        let (issued, update) =
+            self.tokens
+                .issue(Claims::new(&state, claims::now(), self.tokens.lifetime))?;
+        self.state = issued.claims.state();
+        self.verified = Some(issued);
+        self.update = Some(update);
         Ok(())
     }
 
     async fn log_out(&mut self) -> Result<(), AppError> {
-        if let (Some(revocations), Some(claims)) = (&self.tokens.revocations, &self.claims) {
-            revocations.revoke(claims).await?;
-            if let Some(token) = &self.sent_token {
-                self.tokens.verified.forget(token);
-            }
+        if let (Some(revocations), Some(verified)) = (&self.tokens.revocations, &self.verified) {
+            revocations.revoke(&verified.claims).await?;
+            self.tokens.verified.forget(&verified.token);
         }
-        self.claims = None;
+        self.verified = None;
         self.state = VisitorState::default();
         if self.cookie_sent {
             self.update = Some(CookieUpdate::Remove);
@@ -229,10 +265,11 @@ impl IntoResponseParts for TokenSession {
         if let Some(update) = &self.update {
             self.tokens.cookie.write(update, &mut parts);
         }
-        parts.extensions_mut().insert(SessionOutcome {
+        SessionOutcome {
             mount: Mount::Token,
             verdict: self.verdict,
-        });
+        }
+        .report(&mut parts);
         Ok(parts)
     }
 }
@@ -255,13 +292,13 @@ mod tests {
             claims::now(),
             60,
         );
-        assert!(tokens.issue(&fitting).is_ok());
         let huge = Claims {
             username: "x".repeat(4000),
-            ..fitting
+            ..fitting.clone()
         };
+        assert!(tokens.issue(fitting).is_ok());
         assert!(matches!(
-            tokens.issue(&huge),
+            tokens.issue(huge),
             Err(AppError::TooLargeForCookie)
         ));
     }

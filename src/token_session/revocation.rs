@@ -29,6 +29,11 @@ impl Revocations {
         Self { records, kind }
     }
 
+    /// The kind of store the entries live in, as the inspector names it.
+    pub fn store_name(&self) -> &'static str {
+        self.kind.name()
+    }
+
     pub async fn is_revoked(&self, claims: &Claims) -> Result<bool, AppError> {
         let Some(id) = entry_id(claims) else {
             return Ok(false);
@@ -65,17 +70,6 @@ impl Revocations {
                 .map_err(|err| self.unavailable(err))?;
         }
         Ok(())
-    }
-
-    /// The revocation entry for the token, if there is one.
-    pub async fn entry(&self, claims: &Claims) -> Result<Option<Record>, AppError> {
-        let Some(id) = entry_id(claims) else {
-            return Ok(None);
-        };
-        self.records
-            .load(&id)
-            .await
-            .map_err(|err| self.unavailable(err))
     }
 
     fn unavailable(&self, source: StoreError) -> AppError {

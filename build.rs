@@ -1,0 +1,58 @@
+//! Decides at build time which optional tests this machine can run, so that a
+//! test needing a program that is not installed is reported by `cargo test`
+//! as ignored, with its reason, instead of passing without having run.
+
+use std::{env, path::PathBuf};
+
+fn main() {
+    println!("cargo::rerun-if-changed=build.rs");
+    chromium();
+}
+
+/// `cfg(svj_chromium)` when Chromium and chromedriver are installed (Debian's
+/// `chromium` and `chromium-driver`, or the programs that `SVJ_CHROMIUM` and
+/// `SVJ_CHROMEDRIVER` name). The browser test reads their paths from
+/// `SVJ_CHROMIUM_BIN` and `SVJ_CHROMEDRIVER_BIN`. With `SVJ_REQUIRE_CHROMIUM`
+/// set, as CI sets it, a missing program fails the build instead.
+fn chromium() {
+    println!("cargo::rustc-check-cfg=cfg(svj_chromium)");
+    println!("cargo::rerun-if-env-changed=SVJ_REQUIRE_CHROMIUM");
+    let chromium = program("SVJ_CHROMIUM", "/usr/bin/chromium");
+    let chromedriver = program("SVJ_CHROMEDRIVER", "/usr/bin/chromedriver");
+    println!("cargo::rustc-env=SVJ_CHROMIUM_BIN={}", chromium.display());
+    println!(
+        "cargo::rustc-env=SVJ_CHROMEDRIVER_BIN={}",
+        chromedriver.display()
+    );
+    let missing: Vec<String> = [&chromium, &chromedriver]
+        .into_iter()
+        .filter(|path| !path.is_file())
+        .map(|path| path.display().to_string())
+        .collect();
+    if missing.is_empty() {
+        println!("cargo::rustc-cfg=svj_chromium");
+    } else if env::var_os("SVJ_REQUIRE_CHROMIUM").is_some() {
+        eprintln!(
+            "SVJ_REQUIRE_CHROMIUM is set but {} is missing: apt-get install chromium chromium-driver",
+            missing.join(" and ")
+        );
+        std::process::exit(1);
+    } else {
+        println!(
+            "cargo::warning=the browser test will be ignored: {} is missing (apt-get install chromium chromium-driver)",
+            missing.join(" and ")
+        );
+    }
+}
+
+/// The program's path, watched so that installing or removing it rebuilds.
+fn program(variable: &str, default: &str) -> PathBuf {
+    println!("cargo::rerun-if-env-changed={variable}");
+    let path = env::var_os(variable).map_or_else(|| PathBuf::from(default), PathBuf::from);
+    let watched = match path.parent() {
+        Some(folder) if !path.exists() && !folder.as_os_str().is_empty() => folder.to_path_buf(),
+        _ => path.clone(),
+    };
+    println!("cargo::rerun-if-changed={}", watched.display());
+    path
+}

@@ -1,0 +1,376 @@
+//! The inspector at `/`, over HTTP: for every state a visitor can be in on
+//! each side (new, logged in, expired, tampered, logged out), the page says
+//! truthfully what the browser and the server hold, and shows nothing it
+//! must not: no refused cookie, no session id, no key, no other visitor.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::{Page, TestServer, Visitor, cookie_name};
+use reqwest::header;
+use sessions_vs_jwt::{
+    routes::{Mount, Route},
+    token_session::claims::LEEWAY_SECONDS,
+};
+
+/// The text inside the element with `id`, tags stripped and unescaped.
+fn text(page: &Page, id: &str) -> String {
+    let marker = format!("id=\"{id}\"");
+    let at = page
+        .body
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no element #{id} in {}", page.body));
+    let open = page.body[..at].rfind('<').unwrap();
+    let tag: String = page.body[open + 1..]
+        .chars()
+        .take_while(char::is_ascii_alphanumeric)
+        .collect();
+    let inner_start = at + page.body[at..].find('>').unwrap() + 1;
+    let inner_end = inner_start + page.body[inner_start..].find(&format!("</{tag}>")).unwrap();
+    let mut text = String::new();
+    let mut in_tag = false;
+    for c in page.body[inner_start..inner_end].chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            _ if !in_tag => text.push(c),
+            _ => {}
+        }
+    }
+    unescape(&text)
+}
+
+fn unescape(html: &str) -> String {
+    html.replace("&quot;", "\"")
+        .replace("&#x27;", "'")
+        .replace("&#x2f;", "/")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+/// `data-verdict` of one side's column.
+fn verdict(page: &Page, mount: Mount) -> String {
+    let marker = format!("id=\"{}\" data-verdict=\"", mount.name());
+    let start = page.body.find(&marker).expect("a column per side") + marker.len();
+    let end = start + page.body[start..].find('"').unwrap();
+    page.body[start..end].to_owned()
+}
+
+fn id(mount: Mount, field: &str) -> String {
+    format!("{}-{field}", mount.name())
+}
+
+async fn log_in(visitor: &mut Visitor, mount: Mount, username: &str) {
+    let page = visitor
+        .post(&mount.url(Route::SetSession), &[("username", username)])
+        .await;
+    assert_eq!(page.status, 200);
+}
+
+#[tokio::test]
+async fn a_new_visitor_is_a_guest_on_both_sides_and_nothing_is_held() {
+    let server = TestServer::start(&[]).await;
+    let page = server.visitor().get("/").await;
+    assert_eq!(page.status, 200);
+    assert!(page.set_cookies().is_empty(), "a Guest gets no cookie");
+    for mount in Mount::ALL {
+        assert_eq!(verdict(&page, mount), "guest");
+        assert!(text(&page, &id(mount, "verdict")).contains("you are a Guest"));
+        assert_eq!(text(&page, &id(mount, "username")), "Guest");
+        assert_eq!(text(&page, &id(mount, "logged-in")), "False");
+        assert_eq!(text(&page, &id(mount, "browser")), "Nothing.");
+    }
+    assert_eq!(text(&page, "server-store"), "memory");
+    assert_eq!(text(&page, "server-nothing"), "No record for this visitor.");
+    assert!(text(&page, "token-nothing").starts_with("Nothing."));
+}
+
+#[tokio::test]
+async fn after_a_server_login_the_page_shows_the_cookie_and_the_stored_record() {
+    let server = TestServer::start(&["--cookie-age", "3600"]).await;
+    let mut visitor = server.visitor();
+    log_in(&mut visitor, Mount::Server, "alice").await;
+    let session_id = visitor.cookie("sessionid").unwrap();
+
+    let page = visitor.get("/").await;
+    assert_eq!(page.status, 200);
+    assert_eq!(verdict(&page, Mount::Server), "valid");
+    assert_eq!(text(&page, "server-username"), "alice");
+    assert_eq!(text(&page, "server-logged-in"), "True");
+    assert_eq!(
+        text(&page, "server-cookie-bytes"),
+        format!("sessionid={session_id}").len().to_string()
+    );
+    let browser = text(&page, "server-browser");
+    for attribute in ["HttpOnly", "SameSite=Lax", "Path=/", "Max-Age=3600"] {
+        assert!(browser.contains(attribute), "{attribute} in {browser}");
+    }
+    assert!(browser.contains("(in 60 minutes)"), "{browser}");
+
+    let record: serde_json::Value = serde_json::from_str(&text(&page, "server-record")).unwrap();
+    assert_eq!(
+        record,
+        serde_json::json!({ "username": "alice", "is_logged_in": true })
+    );
+    assert_eq!(text(&page, "server-store"), "memory");
+
+    assert!(text(&page, "server-fingerprint").starts_with("sha256:"));
+    assert!(
+        !page.body.contains(&session_id),
+        "the session id itself is never shown"
+    );
+    assert_eq!(
+        verdict(&page, Mount::Token),
+        "guest",
+        "the other side is untouched"
+    );
+    assert!(page.set_cookies().is_empty(), "the page changes no cookie");
+}
+
+#[tokio::test]
+async fn after_a_token_login_the_page_shows_the_decoded_token_and_that_the_server_holds_nothing() {
+    let server = TestServer::start(&["--cookie-age", "3600"]).await;
+    let mut visitor = server.visitor();
+    log_in(&mut visitor, Mount::Token, "alice").await;
+    let token = visitor.cookie("token").unwrap();
+
+    let page = visitor.get("/").await;
+    assert_eq!(verdict(&page, Mount::Token), "valid");
+    assert_eq!(text(&page, "token-username"), "alice");
+    assert_eq!(
+        text(&page, "token-cookie-bytes"),
+        format!("token={token}").len().to_string()
+    );
+
+    let signing_kid = server.state.tokens.keys().signing_key().kid.clone();
+    assert_eq!(text(&page, "token-kid"), signing_kid);
+    assert_eq!(text(&page, "token-algorithm"), "EdDSA");
+    let header: serde_json::Value = serde_json::from_str(&text(&page, "token-header")).unwrap();
+    assert_eq!(
+        header,
+        serde_json::json!({ "alg": "EdDSA", "typ": "JWT", "kid": signing_kid })
+    );
+    let claims: serde_json::Value = serde_json::from_str(&text(&page, "token-claims")).unwrap();
+    assert_eq!(claims["username"], "alice");
+    assert_eq!(claims["is_logged_in"], true);
+    assert_eq!(
+        claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(),
+        3600
+    );
+    assert!(claims["jti"].is_string());
+
+    assert!(text(&page, "token-nothing").starts_with("Nothing."));
+    assert_eq!(server.stored_sessions().await, 0);
+    let signature = token.rsplit('.').next().unwrap();
+    assert!(
+        !page.body.contains(signature),
+        "the raw token is decoded, not echoed"
+    );
+}
+
+#[tokio::test]
+async fn the_fingerprint_changes_when_a_login_rotates_the_session_id() {
+    let server = TestServer::start(&[]).await;
+    let mut visitor = server.visitor();
+    log_in(&mut visitor, Mount::Server, "alice").await;
+    let first = text(&visitor.get("/").await, "server-fingerprint");
+    assert_eq!(
+        first,
+        text(&visitor.get("/").await, "server-fingerprint"),
+        "stable while the id is"
+    );
+    log_in(&mut visitor, Mount::Server, "bob").await;
+    assert_ne!(first, text(&visitor.get("/").await, "server-fingerprint"));
+}
+
+#[tokio::test]
+async fn an_expired_login_is_named_expired_on_both_sides_cleared_and_not_echoed() {
+    let server = TestServer::start(&["--cookie-age", "1"]).await;
+    let mut visitor = server.visitor();
+    for mount in Mount::ALL {
+        log_in(&mut visitor, mount, "alice").await;
+    }
+    let sent: Vec<String> = Mount::ALL
+        .into_iter()
+        .map(|mount| visitor.cookie(cookie_name(mount)).unwrap())
+        .collect();
+    // The test client keeps cookies past their Max-Age, as a copied cookie
+    // would be kept: the server itself must refuse them.
+    tokio::time::sleep(std::time::Duration::from_secs(1 + LEEWAY_SECONDS + 1)).await;
+
+    let page = visitor.get("/").await;
+    assert_eq!(page.status, 200);
+    for mount in Mount::ALL {
+        assert_eq!(verdict(&page, mount), "expired", "{mount:?}");
+        let message = text(&page, &id(mount, "verdict"));
+        assert!(message.contains("was refused: expired"), "{message}");
+        assert!(message.contains("It has been cleared."), "{message}");
+        assert_eq!(text(&page, &id(mount, "username")), "Guest");
+        assert_eq!(text(&page, &id(mount, "browser")), "Nothing.");
+        let removal = page.set_cookie(cookie_name(mount)).expect("cleared");
+        assert_eq!(removal.max_age(), Some(cookie::time::Duration::ZERO));
+    }
+    assert_eq!(
+        text(&page, "server-nothing"),
+        "No live record for the id the browser sent."
+    );
+    for value in sent {
+        assert!(
+            !page.body.contains(&value),
+            "a refused cookie is not echoed"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_forged_cookie_is_named_tampered_on_both_sides_cleared_and_not_echoed() {
+    let server = TestServer::start(&[]).await;
+    let mut visitor = server.visitor();
+    log_in(&mut visitor, Mount::Token, "alice").await;
+    let token = visitor.cookie("token").unwrap();
+    let (signed, signature) = token.rsplit_once('.').unwrap();
+    let forged_token = format!("{signed}.{}", signature.replace(|c| c != 'A', "A"));
+    visitor.set_cookie("token", &forged_token);
+    visitor.set_cookie("sessionid", "forged<b>id</b>");
+
+    let page = visitor.get("/").await;
+    assert_eq!(page.status, 200);
+    for mount in Mount::ALL {
+        assert_eq!(verdict(&page, mount), "tampered", "{mount:?}");
+        let message = text(&page, &id(mount, "verdict"));
+        assert!(message.contains("was refused: tampered"), "{message}");
+        assert!(message.contains("It has been cleared."), "{message}");
+        assert_eq!(text(&page, &id(mount, "username")), "Guest");
+        assert_eq!(text(&page, &id(mount, "browser")), "Nothing.");
+        let removal = page.set_cookie(cookie_name(mount)).expect("cleared");
+        assert_eq!(removal.max_age(), Some(cookie::time::Duration::ZERO));
+    }
+    assert!(!page.body.contains("forged"));
+    assert!(
+        !page.body.contains(signed),
+        "the forged token is not echoed"
+    );
+    assert!(
+        !page.body.contains("alice"),
+        "claims of a refused token are not shown"
+    );
+}
+
+#[tokio::test]
+async fn after_logout_both_sides_show_a_guest_and_nothing_held() {
+    let server = TestServer::start(&[]).await;
+    let mut visitor = server.visitor();
+    for mount in Mount::ALL {
+        log_in(&mut visitor, mount, "alice").await;
+        let page = visitor.post(&mount.url(Route::Logout), &[]).await;
+        assert_eq!(page.status, 303);
+    }
+    let page = visitor.get("/").await;
+    for mount in Mount::ALL {
+        assert_eq!(verdict(&page, mount), "guest", "{mount:?}");
+        assert_eq!(text(&page, &id(mount, "browser")), "Nothing.");
+    }
+    assert_eq!(text(&page, "server-nothing"), "No record for this visitor.");
+    assert_eq!(server.stored_sessions().await, 0);
+    assert!(!page.body.contains("alice"));
+}
+
+#[tokio::test]
+async fn one_visitor_never_sees_another_visitors_session() {
+    let server = TestServer::start(&[]).await;
+    let mut alice = server.visitor();
+    let mut bob = server.visitor();
+    for mount in Mount::ALL {
+        log_in(&mut alice, mount, "alice").await;
+        log_in(&mut bob, mount, "bob").await;
+    }
+    let alices_page = alice.get("/").await;
+    let alices_fingerprint = text(&alices_page, "server-fingerprint");
+    let alices_jti = serde_json::from_str::<serde_json::Value>(&text(&alices_page, "token-claims"))
+        .unwrap()["jti"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let bobs_page = bob.get("/").await;
+    for mount in Mount::ALL {
+        assert_eq!(text(&bobs_page, &id(mount, "username")), "bob");
+    }
+    assert!(!bobs_page.body.contains("alice"));
+    assert!(!bobs_page.body.contains(&alices_fingerprint));
+    assert!(!bobs_page.body.contains(&alices_jti));
+}
+
+#[tokio::test]
+async fn the_page_shows_no_key_material() {
+    let server = TestServer::start(&[]).await;
+    let mut visitor = server.visitor();
+    log_in(&mut visitor, Mount::Token, "alice").await;
+    let page = visitor.get("/").await;
+    let mut key_lines = 0;
+    for entry in std::fs::read_dir(server.keys_dir()).unwrap() {
+        let pem = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        for line in pem.lines().filter(|line| !line.starts_with("-----")) {
+            key_lines += 1;
+            assert!(!page.body.contains(line), "key material on the page");
+        }
+    }
+    assert!(key_lines > 0, "the keys folder was read");
+}
+
+#[tokio::test]
+async fn every_control_is_a_plain_form_that_works_without_javascript() {
+    let server = TestServer::start(&[]).await;
+    let page = server.visitor().get("/").await;
+    assert!(!page.body.contains("<script"), "the page runs no script");
+    for mount in Mount::ALL {
+        for (method, route) in [
+            ("post", Route::SetSession),
+            ("get", Route::GetSession),
+            ("post", Route::Logout),
+        ] {
+            let form = format!("<form method=\"{method}\" action=\"{}\"", mount.url(route));
+            assert!(page.body.contains(&form), "{form}");
+        }
+        assert!(page.body.contains(&format!(
+            "id=\"{}-username-input\" type=\"text\" name=\"username\"",
+            mount.name()
+        )));
+    }
+}
+
+#[tokio::test]
+async fn the_inspector_is_never_cached_for_someone_else() {
+    let server = TestServer::start(&[]).await;
+    let page = server.visitor().get("/").await;
+    assert_eq!(page.headers[header::VARY], "Cookie");
+    assert_eq!(page.headers[header::CACHE_CONTROL], "private, no-store");
+}
+
+#[tokio::test]
+async fn with_token_revocation_the_token_column_names_the_store_and_a_revoked_copy_is_named_revoked()
+ {
+    let server = TestServer::start(&["--token-revocation"]).await;
+    let mut visitor = server.visitor();
+    log_in(&mut visitor, Mount::Token, "alice").await;
+    let copy = visitor.cookie("token").unwrap();
+
+    let page = visitor.get("/").await;
+    assert!(
+        text(&page, "token-nothing").starts_with("No revocation entry"),
+        "{}",
+        page.body
+    );
+
+    visitor.post(&Mount::Token.url(Route::Logout), &[]).await;
+    let mut thief = server.visitor();
+    thief.set_cookie("token", &copy);
+    let page = thief.get("/").await;
+    assert_eq!(verdict(&page, Mount::Token), "revoked");
+    assert!(
+        !page.body.contains(&copy),
+        "the refused token is not echoed"
+    );
+}
