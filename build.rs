@@ -1,12 +1,29 @@
 //! Decides at build time which optional tests this machine can run, so that a
-//! test needing a program that is not installed is reported by `cargo test`
-//! as ignored, with its reason, instead of passing without having run.
+//! test needing a service or a program that is not there is reported by
+//! `cargo test` as ignored, with its reason, instead of passing without having
+//! run (see README, "Test").
 
 use std::{env, path::PathBuf};
 
 fn main() {
     println!("cargo::rerun-if-changed=build.rs");
+    services();
     chromium();
+}
+
+/// `cfg(svj_test_redis)` and `cfg(svj_test_postgres)` when the tests are told
+/// where the service is (`SVJ_TEST_REDIS_URL`, `SVJ_TEST_POSTGRES_URL`).
+fn services() {
+    for (variable, cfg) in [
+        ("SVJ_TEST_REDIS_URL", "svj_test_redis"),
+        ("SVJ_TEST_POSTGRES_URL", "svj_test_postgres"),
+    ] {
+        println!("cargo::rerun-if-env-changed={variable}");
+        println!("cargo::rustc-check-cfg=cfg({cfg})");
+        if env::var(variable).is_ok_and(|url| !url.is_empty()) {
+            println!("cargo::rustc-cfg={cfg}");
+        }
+    }
 }
 
 /// `cfg(svj_chromium)` when Chromium and chromedriver are installed (Debian's

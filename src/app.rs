@@ -43,7 +43,7 @@ pub struct AppState {
 /// Why the server could not start. `main` prints it as one line.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("session store {store}: {source}")]
+    #[error("session store {store}")]
     Store { store: String, source: StoreError },
     #[error("token keys: {0}")]
     Keys(#[from] KeyError),
@@ -65,6 +65,11 @@ impl AppState {
                 store: store.to_string(),
                 source,
             })?;
+        let records = server_session::cached(
+            records,
+            config.store_cache,
+            Duration::from_secs(config.store_cache_ttl),
+        );
         let keys = KeyRing::load_or_generate(&config.keys.dir, config.keys.algorithm)?;
         let revocations = config
             .token_revocation

@@ -39,6 +39,9 @@ fn help_documents_every_option_with_its_environment_variable() {
     for (option, variable) in [
         ("--bind", "SVJ_BIND"),
         ("--store", "SVJ_STORE"),
+        ("--store-cache", "SVJ_STORE_CACHE"),
+        ("--store-cache-ttl", "SVJ_STORE_CACHE_TTL"),
+        ("--cleanup-interval", "SVJ_CLEANUP_INTERVAL"),
         ("--keys-dir", "SVJ_KEYS_DIR"),
         ("--cookie-age", "SVJ_COOKIE_AGE"),
         ("--secure-cookies", "SVJ_SECURE_COOKIES"),
@@ -276,4 +279,51 @@ fn a_corrupt_key_stops_the_server_with_one_line_naming_it() {
         "{out}"
     );
     assert!(!out.contains("panicked"), "{out}");
+}
+
+/// A port on which nothing listens, so that connecting is refused.
+fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn an_unreachable_store_at_start_stops_the_server_with_one_line_and_no_password() {
+    let folder = tempfile::tempdir().unwrap();
+    for url in [
+        format!("redis://:hunter2@127.0.0.1:{}/0", closed_port()),
+        format!(
+            "postgres://postgres:hunter2@127.0.0.1:{}/test",
+            closed_port()
+        ),
+    ] {
+        let (code, out) = run(folder.path(), &["--bind", "127.0.0.1:0", "--store", &url]);
+        assert_eq!(code, 1, "{out}");
+        let last = out.lines().last().unwrap();
+        let shown = url.replace("hunter2", "***");
+        assert!(
+            last.starts_with(&format!("error: session store {shown}: ")),
+            "{out}"
+        );
+        assert!(!out.contains("hunter2"), "the password leaked: {out}");
+        assert!(!out.contains("panicked"), "{out}");
+    }
+}
+
+#[test]
+fn clearsessions_on_an_unreachable_store_fails_with_one_line() {
+    let folder = tempfile::tempdir().unwrap();
+    let url = format!("redis://127.0.0.1:{}/0", closed_port());
+    let (code, out) = run(folder.path(), &["clearsessions", "--store", &url]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.lines()
+            .last()
+            .unwrap()
+            .starts_with(&format!("error: session store {url}: ")),
+        "{out}"
+    );
 }

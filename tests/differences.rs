@@ -5,13 +5,62 @@
 
 mod common;
 
-use common::{TestServer, cookie_name};
+use common::{TestServer, cookie_name, stores::TestStore};
 use sessions_vs_jwt::routes::{Mount, Route};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-#[tokio::test]
-async fn after_logout_a_copied_session_cookie_is_worthless_but_a_copied_token_still_works() {
-    let server = TestServer::start(&[]).await;
+/// Makes each `$test(store)` a test on `$store`, in module `$module`.
+macro_rules! on_store {
+    (@test $store:expr, [$(#[$attr:meta])*], $test:ident) => {
+        #[tokio::test]
+        $(#[$attr])*
+        async fn $test() {
+            super::$test($store).await;
+        }
+    };
+    ($module:ident, $store:expr, $attrs:tt; $($test:ident),* $(,)?) => {
+        mod $module {
+            use super::*;
+            $(on_store!(@test $store, $attrs, $test);)*
+        }
+    };
+}
+
+/// What a logout means on `/server` holds on every store.
+macro_rules! on_every_store {
+    ($($test:ident),* $(,)?) => {
+        on_store!(on_memory, TestStore::Memory, []; $($test),*);
+        on_store!(on_sqlite, TestStore::Sqlite, []; $($test),*);
+        on_store!(on_sqlite_cached, TestStore::SqliteCached, []; $($test),*);
+        on_store!(on_redis, TestStore::Redis, [#[cfg_attr(
+            not(svj_test_redis),
+            ignore = "needs Redis: set SVJ_TEST_REDIS_URL=redis://127.0.0.1:6379 (see README, Test)"
+        )]]; $($test),*);
+        on_store!(on_redis_cached, TestStore::RedisCached, [#[cfg_attr(
+            not(svj_test_redis),
+            ignore = "needs Redis: set SVJ_TEST_REDIS_URL=redis://127.0.0.1:6379 (see README, Test)"
+        )]]; $($test),*);
+        on_store!(on_postgres, TestStore::Postgres, [#[cfg_attr(
+            not(svj_test_postgres),
+            ignore = "needs PostgreSQL: set SVJ_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test (see README, Test)"
+        )]]; $($test),*);
+        on_store!(on_postgres_cached, TestStore::PostgresCached, [#[cfg_attr(
+            not(svj_test_postgres),
+            ignore = "needs PostgreSQL: set SVJ_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test (see README, Test)"
+        )]]; $($test),*);
+    };
+}
+
+on_every_store!(
+    after_logout_a_copied_session_cookie_is_worthless_but_a_copied_token_still_works,
+    a_login_rotates_the_session_id_and_deletes_the_old_record,
+    a_login_racing_a_logout_is_refused_on_server_but_not_on_token,
+);
+
+async fn after_logout_a_copied_session_cookie_is_worthless_but_a_copied_token_still_works(
+    store: TestStore,
+) {
+    let server = TestServer::start_on(store, &[]).await;
     for (mount, still_logged_in) in [(Mount::Server, false), (Mount::Token, true)] {
         let mut visitor = server.visitor();
         visitor.get(&mount.url(Route::SetSession)).await;
@@ -59,9 +108,8 @@ async fn the_server_stores_one_record_per_login_and_the_token_side_stores_nothin
     assert_eq!(server.stored_sessions().await, 3);
 }
 
-#[tokio::test]
-async fn a_login_rotates_the_session_id_and_deletes_the_old_record() {
-    let server = TestServer::start(&[]).await;
+async fn a_login_rotates_the_session_id_and_deletes_the_old_record(store: TestStore) {
+    let server = TestServer::start_on(store, &[]).await;
     let mut visitor = server.visitor();
     visitor.get(&Mount::Server.url(Route::SetSession)).await;
     let first = visitor.cookie("sessionid").unwrap();
@@ -182,9 +230,8 @@ async fn with_sqlite_and_kept_keys_a_restart_keeps_both_logins() {
 /// A login whose request arrived before a logout of the same session, but
 /// finishes after it: the server notices and writes nothing back (as Django's
 /// `SessionInterrupted`); a token login cannot know, and logs in anyway.
-#[tokio::test]
-async fn a_login_racing_a_logout_is_refused_on_server_but_not_on_token() {
-    let server = TestServer::start(&[]).await;
+async fn a_login_racing_a_logout_is_refused_on_server_but_not_on_token(store: TestStore) {
+    let server = TestServer::start_on(store, &[]).await;
     for (mount, expected_status) in [(Mount::Server, 409), (Mount::Token, 200)] {
         let mut visitor = server.visitor();
         visitor.get(&mount.url(Route::SetSession)).await;

@@ -1,61 +1,109 @@
 //! The behaviour both routers share. Every scenario runs on `/server` and on
 //! `/token` against a real server, asserts what a visitor must see, and then
 //! the two transcripts (status, redirect, cookie change and page, with the
-//! router prefix normalised) must be equal.
+//! router prefix normalised) must be equal. The suite runs once per session
+//! store, with and without the in-process cache in front.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 
-use common::{Step, TestServer, Visitor, cookie_name};
+use common::{Step, TestServer, Visitor, cookie_name, stores::TestStore};
 use sessions_vs_jwt::routes::Mount;
 
-/// Runs `scenario` once per router on one server (started with `args`, if
-/// given) and demands equal transcripts.
+/// Runs `scenario` once per router on one server (on `$store`, started with
+/// `$args`) and demands equal transcripts; `$attrs` go on each test.
 macro_rules! on_both_routers {
-    ($($scenario:ident),* $(,)?) => {
-        on_both_routers!(args = []; $($scenario),*);
-    };
-    (args = $args:expr; $($scenario:ident),* $(,)?) => {$(
+    (@test $store:expr, [$(#[$attr:meta])*], $args:expr, $scenario:ident) => {
         #[tokio::test]
+        $(#[$attr])*
         async fn $scenario() {
-            let server = TestServer::start(&$args).await;
+            let server = TestServer::start_on($store, &$args).await;
             let (on_server, on_token) = tokio::join!(
-                scenarios::$scenario(&server, Mount::Server),
-                scenarios::$scenario(&server, Mount::Token),
+                crate::scenarios::$scenario(&server, Mount::Server),
+                crate::scenarios::$scenario(&server, Mount::Token),
             );
-            assert_same_transcript(&on_server, &on_token);
+            crate::assert_same_transcript(&on_server, &on_token);
         }
+    };
+    ($store:expr, $attrs:tt, $args:expr; $($scenario:ident),* $(,)?) => {$(
+        on_both_routers!(@test $store, $attrs, $args, $scenario);
     )*};
 }
 
-on_both_routers!(
-    a_new_visitor_is_a_guest,
-    set_session_logs_in_john_doe,
-    set_session_links_to_get_session_in_the_same_router,
-    get_session_links_back_to_set_session,
-    posting_a_name_logs_in_under_that_name,
-    an_empty_name_is_refused_and_the_login_kept,
-    a_name_over_150_characters_is_refused_and_the_login_kept,
-    a_name_with_control_characters_is_refused_and_the_login_kept,
-    a_form_without_a_username_field_is_refused,
-    a_name_with_markup_is_shown_as_text,
-    a_second_login_replaces_the_first,
-    logout_makes_the_visitor_a_guest_and_removes_the_cookie,
-    logout_without_a_cookie_sets_no_cookie,
-    a_tampered_cookie_makes_a_guest_and_is_removed,
-    a_garbage_cookie_makes_a_guest_and_is_removed,
-    an_empty_cookie_makes_a_guest_and_is_removed,
-    an_oversized_cookie_makes_a_guest_and_is_removed,
-    a_non_utf8_cookie_makes_a_guest_and_is_removed,
-    each_router_ignores_the_other_routers_login,
-    a_path_without_its_slash_redirects_permanently,
-);
+/// The whole suite, on one store.
+macro_rules! scenario_suite {
+    ($store:expr, $attrs:tt) => {
+        use super::*;
 
-on_both_routers!(
-    args = ["--cookie-age", "1"];
-    a_login_ends_after_the_cookie_age_even_if_the_cookie_is_replayed,
-);
+        on_both_routers!($store, $attrs, [];
+            a_new_visitor_is_a_guest,
+            set_session_logs_in_john_doe,
+            set_session_links_to_get_session_in_the_same_router,
+            get_session_links_back_to_set_session,
+            posting_a_name_logs_in_under_that_name,
+            an_empty_name_is_refused_and_the_login_kept,
+            a_name_over_150_characters_is_refused_and_the_login_kept,
+            a_name_with_control_characters_is_refused_and_the_login_kept,
+            a_form_without_a_username_field_is_refused,
+            a_name_with_markup_is_shown_as_text,
+            a_second_login_replaces_the_first,
+            logout_makes_the_visitor_a_guest_and_removes_the_cookie,
+            logout_without_a_cookie_sets_no_cookie,
+            a_tampered_cookie_makes_a_guest_and_is_removed,
+            a_garbage_cookie_makes_a_guest_and_is_removed,
+            an_empty_cookie_makes_a_guest_and_is_removed,
+            an_oversized_cookie_makes_a_guest_and_is_removed,
+            a_non_utf8_cookie_makes_a_guest_and_is_removed,
+            each_router_ignores_the_other_routers_login,
+            a_path_without_its_slash_redirects_permanently,
+        );
+
+        on_both_routers!($store, $attrs, ["--cookie-age", "1"];
+            a_login_ends_after_the_cookie_age_even_if_the_cookie_is_replayed,
+        );
+    };
+}
+
+mod on_memory {
+    scenario_suite!(TestStore::Memory, []);
+}
+
+mod on_sqlite {
+    scenario_suite!(TestStore::Sqlite, []);
+}
+
+mod on_sqlite_cached {
+    scenario_suite!(TestStore::SqliteCached, []);
+}
+
+mod on_redis {
+    scenario_suite!(TestStore::Redis, [#[cfg_attr(
+        not(svj_test_redis),
+        ignore = "needs Redis: set SVJ_TEST_REDIS_URL=redis://127.0.0.1:6379 (see README, Test)"
+    )]]);
+}
+
+mod on_redis_cached {
+    scenario_suite!(TestStore::RedisCached, [#[cfg_attr(
+        not(svj_test_redis),
+        ignore = "needs Redis: set SVJ_TEST_REDIS_URL=redis://127.0.0.1:6379 (see README, Test)"
+    )]]);
+}
+
+mod on_postgres {
+    scenario_suite!(TestStore::Postgres, [#[cfg_attr(
+        not(svj_test_postgres),
+        ignore = "needs PostgreSQL: set SVJ_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test (see README, Test)"
+    )]]);
+}
+
+mod on_postgres_cached {
+    scenario_suite!(TestStore::PostgresCached, [#[cfg_attr(
+        not(svj_test_postgres),
+        ignore = "needs PostgreSQL: set SVJ_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test (see README, Test)"
+    )]]);
+}
 
 fn assert_same_transcript(on_server: &[Step], on_token: &[Step]) {
     assert_eq!(

@@ -1,12 +1,20 @@
 //! What a visitor sees when the session store fails: a 503 page on
-//! `/server`, never an empty 500, while `/token` goes on working.
+//! `/server`, never an empty 500 or a hang, while `/token` goes on working;
+//! and how the server comes back when the store does.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 
-use common::TestServer;
-use sessions_vs_jwt::routes::{Mount, Route};
+use common::{
+    TestServer, Visitor,
+    process::{Instance, PrivateRedis},
+    stores::TestStore,
+};
+use sessions_vs_jwt::{
+    routes::{Mount, Route},
+    server_session::STORE_TIMEOUT,
+};
 
 /// Breaks the SQLite store from outside, as a botched migration or a
 /// restored backup of another schema would.
@@ -55,13 +63,11 @@ async fn a_failing_store_gives_503_pages_on_server_while_token_keeps_working() {
     assert!(health.body.contains("sqlite://"), "{}", health.body);
 }
 
-#[tokio::test]
-async fn an_undecodable_record_makes_a_guest_and_is_deleted() {
-    let server = TestServer::start(&["--store", "sqlite://{dir}/sessions.sqlite3"]).await;
+async fn an_undecodable_record_makes_a_guest_and_is_deleted(store: TestStore) {
+    let server = TestServer::start_on(store, &[]).await;
     let mut visitor = server.visitor();
     visitor.get(&Mount::Server.url(Route::SetSession)).await;
-    let database = server.dir.path().join("sessions.sqlite3");
-    run_sql(&database, "update tower_sessions set data = x'c1c1c1'").await;
+    server.store.as_ref().unwrap().corrupt_every_record().await;
 
     let page = visitor.get(&Mount::Server.url(Route::GetSession)).await;
     assert_eq!(page.status, 200);
@@ -71,6 +77,56 @@ async fn an_undecodable_record_makes_a_guest_and_is_deleted() {
         "the cookie naming it is cleared"
     );
     assert_eq!(server.stored_sessions().await, 0, "the record is gone");
+}
+
+mod on_sqlite {
+    #[tokio::test]
+    async fn an_undecodable_record_makes_a_guest_and_is_deleted() {
+        super::an_undecodable_record_makes_a_guest_and_is_deleted(super::TestStore::Sqlite).await;
+    }
+}
+
+mod on_redis {
+    #[tokio::test]
+    #[cfg_attr(
+        not(svj_test_redis),
+        ignore = "needs Redis: set SVJ_TEST_REDIS_URL=redis://127.0.0.1:6379 (see README, Test)"
+    )]
+    async fn an_undecodable_record_makes_a_guest_and_is_deleted() {
+        super::an_undecodable_record_makes_a_guest_and_is_deleted(super::TestStore::Redis).await;
+    }
+}
+
+mod on_postgres {
+    #[tokio::test]
+    #[cfg_attr(
+        not(svj_test_postgres),
+        ignore = "needs PostgreSQL: set SVJ_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test (see README, Test)"
+    )]
+    async fn an_undecodable_record_makes_a_guest_and_is_deleted() {
+        super::an_undecodable_record_makes_a_guest_and_is_deleted(super::TestStore::Postgres).await;
+    }
+}
+
+#[tokio::test]
+async fn an_undecodable_record_is_logged_as_a_warning() {
+    let folder = tempfile::tempdir().unwrap();
+    let database = folder.path().join("sessions.sqlite3");
+    let store = format!("sqlite://{}", database.display());
+    let keys = folder.path().join("keys");
+    let server = Instance::start(&["--store", &store, "--keys-dir", keys.to_str().unwrap()]);
+    let mut visitor = server.visitor();
+    visitor.get(&Mount::Server.url(Route::SetSession)).await;
+    common::stores::run_sqlite(&database, "update tower_sessions set data = x'c1c1c1'").await;
+
+    let page = visitor.get(&Mount::Server.url(Route::GetSession)).await;
+    assert_eq!(page.username(), "Guest");
+    let log = server.log();
+    let warning = log
+        .lines()
+        .find(|line| line.contains("undecodable session record"))
+        .unwrap_or_else(|| panic!("no warning in the log:\n{log}"));
+    assert!(warning.contains("WARN"), "{warning}");
 }
 
 #[tokio::test]
@@ -110,4 +166,96 @@ async fn a_failing_store_makes_the_inspector_a_503_that_still_shows_the_token_si
         page.set_cookie("sessionid").is_none(),
         "a cookie the store could not check is left alone"
     );
+}
+
+/// A real outage: the server's own Redis is killed under it and started
+/// again, while the server (the real binary) keeps running.
+#[tokio::test]
+#[cfg_attr(
+    not(svj_test_redis),
+    ignore = "needs redis-server: set SVJ_TEST_REDIS_URL=redis://127.0.0.1:6379 (see README, Test)"
+)]
+async fn a_redis_outage_gives_prompt_503s_on_server_only_and_the_server_recovers_by_itself() {
+    let mut redis = PrivateRedis::start();
+    let folder = tempfile::tempdir().unwrap();
+    let keys = folder.path().join("keys");
+    let mut server = Instance::start(&[
+        "--store",
+        &redis.url(),
+        "--keys-dir",
+        keys.to_str().unwrap(),
+    ]);
+    let mut visitor = server.visitor();
+    assert_eq!(
+        visitor
+            .get(&Mount::Server.url(Route::SetSession))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        visitor
+            .get(&Mount::Token.url(Route::SetSession))
+            .await
+            .status,
+        200
+    );
+
+    redis.kill();
+
+    // Not a measurement: a hang would trip this bound and fail the test.
+    let mut impatient = within_the_store_timeout(&server);
+    for cookie in ["sessionid", "token"] {
+        impatient.set_cookie(cookie, &visitor.cookie(cookie).unwrap());
+    }
+    for route in [Route::GetSession, Route::SetSession] {
+        let page = impatient.get(&Mount::Server.url(route)).await;
+        assert_eq!(page.status, 503, "{route:?}: {}", page.body);
+        assert!(
+            page.body
+                .contains("The session store (redis) is unavailable"),
+            "{}",
+            page.body
+        );
+    }
+    let page = impatient.get(&Mount::Token.url(Route::GetSession)).await;
+    assert_eq!(page.status, 200, "/token needs no store");
+    assert_eq!(page.username(), "john_doe");
+    let health = impatient.get("/healthz").await;
+    assert_eq!(health.status, 503);
+    assert!(health.body.contains(&redis.url()), "{}", health.body);
+    assert!(server.is_running(), "the outage did not stop the server");
+
+    redis.start_again();
+
+    let mut healthy = false;
+    for _ in 0..50 {
+        if impatient.get("/healthz").await.status == 200 {
+            healthy = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        healthy,
+        "the server reconnected by itself:\n{}",
+        server.log()
+    );
+    // The restarted Redis is empty: the old session is gone, and says so.
+    let page = impatient.get(&Mount::Server.url(Route::GetSession)).await;
+    assert_eq!(
+        (page.status.as_u16(), page.username().as_str()),
+        (200, "Guest")
+    );
+    impatient.get(&Mount::Server.url(Route::SetSession)).await;
+    let page = impatient.get(&Mount::Server.url(Route::GetSession)).await;
+    assert_eq!(page.username(), "john_doe", "logins work again");
+}
+
+/// A visitor that gives up a little after the store's own time limit.
+fn within_the_store_timeout(server: &Instance) -> Visitor {
+    Visitor::with_timeout(
+        server.url(""),
+        STORE_TIMEOUT + std::time::Duration::from_secs(1),
+    )
 }

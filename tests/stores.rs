@@ -5,9 +5,14 @@
 
 mod common;
 
+use common::{
+    TestServer,
+    stores::{FreshStore, TestStore},
+};
 use serde_json::json;
 use sessions_vs_jwt::{
     SessionStoreKind,
+    routes::{Mount, Route},
     server_session::{self, SharedRecords},
 };
 use time::{Duration, OffsetDateTime};
@@ -21,14 +26,20 @@ fn record(expires_in: Duration) -> Record {
     }
 }
 
-/// Instantiates every contract test for one store, opened by `$open`.
+/// Instantiates every contract test for one store; `$attrs` go on each
+/// test (the ignore attribute of tests that need a service).
 macro_rules! store_contract {
-    ($open:expr) => {
-        async fn store() -> (SharedRecords, Option<tempfile::TempDir>) {
-            $open.await
+    ($store:expr, [$(#[$attr:meta])*]) => {
+        /// A fresh store, and what must live as long as it: its folder and
+        /// its cleanup.
+        async fn store() -> (SharedRecords, (FreshStore, tempfile::TempDir)) {
+            let dir = tempfile::tempdir().unwrap();
+            let fresh = $store.fresh(dir.path());
+            (fresh.open().await, (fresh, dir))
         }
 
         #[tokio::test]
+        $(#[$attr])*
         async fn a_created_record_loads_back() {
             let (store, _dir) = store().await;
             let mut created = record(Duration::hours(1));
@@ -39,12 +50,14 @@ macro_rules! store_contract {
         }
 
         #[tokio::test]
+        $(#[$attr])*
         async fn an_unknown_id_loads_nothing() {
             let (store, _dir) = store().await;
             assert!(store.load(&Id::default()).await.unwrap().is_none());
         }
 
         #[tokio::test]
+        $(#[$attr])*
         async fn an_expired_record_loads_nothing() {
             let (store, _dir) = store().await;
             let mut expired = record(Duration::seconds(-1));
@@ -53,6 +66,7 @@ macro_rules! store_contract {
         }
 
         #[tokio::test]
+        $(#[$attr])*
         async fn creating_under_a_taken_id_picks_another() {
             let (store, _dir) = store().await;
             let mut first = record(Duration::hours(1));
@@ -71,6 +85,7 @@ macro_rules! store_contract {
         }
 
         #[tokio::test]
+        $(#[$attr])*
         async fn delete_says_whether_there_was_a_record() {
             let (store, _dir) = store().await;
             let mut created = record(Duration::hours(1));
@@ -81,6 +96,7 @@ macro_rules! store_contract {
         }
 
         #[tokio::test]
+        $(#[$attr])*
         async fn update_changes_a_live_record() {
             let (store, _dir) = store().await;
             let mut created = record(Duration::hours(1));
@@ -92,6 +108,7 @@ macro_rules! store_contract {
         }
 
         #[tokio::test]
+        $(#[$attr])*
         async fn update_never_resurrects_a_deleted_record() {
             let (store, _dir) = store().await;
             let mut created = record(Duration::hours(1));
@@ -103,6 +120,7 @@ macro_rules! store_contract {
         }
 
         #[tokio::test]
+        $(#[$attr])*
         async fn update_never_revives_an_expired_record() {
             let (store, _dir) = store().await;
             let mut expired = record(Duration::seconds(-1));
@@ -113,6 +131,7 @@ macro_rules! store_contract {
         }
 
         #[tokio::test]
+        $(#[$attr])*
         async fn delete_expired_removes_only_expired_records_and_counts_them() {
             let (store, _dir) = store().await;
             for expires_in in [
@@ -122,35 +141,66 @@ macro_rules! store_contract {
             ] {
                 store.create(&mut record(expires_in)).await.unwrap();
             }
-            assert_eq!(store.count().await.unwrap(), 3);
-            assert_eq!(store.delete_expired().await.unwrap(), 2);
-            assert_eq!(store.count().await.unwrap(), 1);
+            if $store.expires_by_itself() {
+                assert_eq!(store.count().await.unwrap(), 1, "the store dropped them itself");
+            } else {
+                assert_eq!(store.count().await.unwrap(), 3);
+                assert_eq!(store.delete_expired().await.unwrap(), 2);
+                assert_eq!(store.count().await.unwrap(), 1);
+            }
             assert_eq!(store.delete_expired().await.unwrap(), 0);
+        }
+    };
+}
+
+macro_rules! needs_redis {
+    ($macro:ident, $store:expr) => {
+        $macro!($store, [#[cfg_attr(
+            not(svj_test_redis),
+            ignore = "needs Redis: set SVJ_TEST_REDIS_URL=redis://127.0.0.1:6379 (see README, Test)"
+        )]]);
+    };
+}
+
+macro_rules! needs_postgres {
+    ($macro:ident, $store:expr) => {
+        $macro!($store, [#[cfg_attr(
+            not(svj_test_postgres),
+            ignore = "needs PostgreSQL: set SVJ_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test (see README, Test)"
+        )]]);
+    };
+}
+
+/// What a store that keeps bytes does with bytes it cannot decode.
+macro_rules! corrupt_record_contract {
+    ($store:expr, [$(#[$attr:meta])*]) => {
+        #[tokio::test]
+        $(#[$attr])*
+        async fn a_record_the_store_cannot_decode_is_reported_as_corrupt() {
+            let dir = tempfile::tempdir().unwrap();
+            let fresh = $store.fresh(dir.path());
+            let store = fresh.open().await;
+            let mut created = record(Duration::hours(1));
+            store.create(&mut created).await.unwrap();
+            fresh.corrupt_every_record().await;
+            assert!(matches!(
+                store.load(&created.id).await,
+                Err(server_session::StoreError::Corrupt(_))
+            ));
+            assert!(store.delete(&created.id).await.unwrap(), "it can still be deleted");
         }
     };
 }
 
 mod memory {
     use super::*;
-
-    store_contract!(async {
-        (
-            server_session::open(&SessionStoreKind::Memory)
-                .await
-                .unwrap(),
-            None,
-        )
-    });
+    store_contract!(TestStore::Memory, []);
 }
 
 mod sqlite {
     use super::*;
-
-    store_contract!(async {
-        let dir = tempfile::tempdir().unwrap();
-        let kind = SessionStoreKind::Sqlite(dir.path().join("nested/folder/sessions.sqlite3"));
-        (server_session::open(&kind).await.unwrap(), Some(dir))
-    });
+    store_contract!(TestStore::Sqlite, []);
+    corrupt_record_contract!(TestStore::Sqlite, []);
 
     #[tokio::test]
     async fn opening_twice_is_harmless() {
@@ -164,39 +214,225 @@ mod sqlite {
     }
 
     #[tokio::test]
-    async fn a_record_the_store_cannot_decode_is_reported_as_corrupt() {
+    async fn the_file_and_its_folders_are_created_on_first_open() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("sessions.sqlite3");
-        let store = server_session::open(&SessionStoreKind::Sqlite(path.clone()))
+        let path = dir.path().join("nested/folder/sessions.sqlite3");
+        server_session::open(&SessionStoreKind::Sqlite(path.clone()))
             .await
             .unwrap();
-        let mut created = record(Duration::hours(1));
-        store.create(&mut created).await.unwrap();
-        corrupt_every_record(&path).await;
-        assert!(matches!(
-            store.load(&created.id).await,
-            Err(server_session::StoreError::Corrupt(_))
-        ));
+        assert!(path.exists());
     }
 
-    async fn corrupt_every_record(path: &std::path::Path) {
-        use sqlx::ConnectOptions as _;
-        let mut connection = sqlx::sqlite::SqliteConnectOptions::new()
-            .filename(path)
-            .connect()
-            .await
-            .unwrap();
-        sqlx::query("update tower_sessions set data = x'c1c1c1'")
-            .execute(&mut connection)
-            .await
-            .unwrap();
+    /// WAL and a busy timeout: many first visits at once, each a write, must
+    /// all succeed rather than fail with "database is locked".
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_first_visits_never_fail_with_database_is_locked() {
+        let server = TestServer::start_on(TestStore::Sqlite, &[]).await;
+        let visits = (0..64).map(|_| {
+            let mut visitor = server.visitor();
+            async move { visitor.get(&Mount::Server.url(Route::SetSession)).await }
+        });
+        for page in futures_util::future::join_all(visits).await {
+            assert_eq!(page.status, 200, "{}", page.body);
+        }
+        assert_eq!(server.stored_sessions().await, 64);
     }
+}
+
+mod sqlite_cached {
+    use super::*;
+    store_contract!(TestStore::SqliteCached, []);
+}
+
+mod redis {
+    use super::*;
+    needs_redis!(store_contract, TestStore::Redis);
+    needs_redis!(corrupt_record_contract, TestStore::Redis);
+}
+
+mod redis_cached {
+    use super::*;
+    needs_redis!(store_contract, TestStore::RedisCached);
+}
+
+mod postgres {
+    use super::*;
+    needs_postgres!(store_contract, TestStore::Postgres);
+    needs_postgres!(corrupt_record_contract, TestStore::Postgres);
+
+    /// Two instances deploying at once both migrate the same fresh schema:
+    /// neither may fail on the other's half-made tables.
+    #[tokio::test]
+    #[cfg_attr(
+        not(svj_test_postgres),
+        ignore = "needs PostgreSQL: set SVJ_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test (see README, Test)"
+    )]
+    async fn instances_migrating_a_fresh_schema_at_once_all_succeed() {
+        let dir = tempfile::tempdir().unwrap();
+        let fresh = TestStore::Postgres.fresh(dir.path());
+        migrate_at_once(&fresh.kind()).await;
+    }
+
+    /// The same when an operator made the (empty) schema beforehand.
+    #[tokio::test]
+    #[cfg_attr(
+        not(svj_test_postgres),
+        ignore = "needs PostgreSQL: set SVJ_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test (see README, Test)"
+    )]
+    async fn instances_migrating_an_empty_schema_at_once_all_succeed() {
+        let dir = tempfile::tempdir().unwrap();
+        let fresh = TestStore::Postgres.fresh(dir.path());
+        let SessionStoreKind::Postgres(url) = fresh.kind() else {
+            unreachable!()
+        };
+        common::stores::run_postgres(
+            &url.connect,
+            &format!(r#"create schema "{}""#, url.namespace),
+        )
+        .await;
+        migrate_at_once(&fresh.kind()).await;
+    }
+
+    async fn migrate_at_once(kind: &SessionStoreKind) {
+        let opened =
+            futures_util::future::join_all((0..6).map(|_| server_session::open(kind))).await;
+        for store in opened {
+            assert_eq!(store.unwrap().count().await.unwrap(), 0);
+        }
+    }
+}
+
+/// `--store-cache`, on its own, over a memory store.
+mod cache {
+    use super::*;
+    use std::sync::Mutex;
+    use tokio::sync::oneshot;
+
+    /// Lets a test hold a load between reading the store and returning, to
+    /// order it against a logout deterministically.
+    #[derive(Debug)]
+    struct HeldLoad {
+        store: SharedRecords,
+        read: Mutex<Option<oneshot::Sender<()>>>,
+        release: tokio::sync::Mutex<Option<oneshot::Receiver<()>>>,
+    }
+
+    #[async_trait::async_trait]
+    impl server_session::SessionRecords for HeldLoad {
+        async fn load(&self, id: &Id) -> Result<Option<Record>, server_session::StoreError> {
+            let loaded = self.store.load(id).await;
+            let read = self.read.lock().unwrap().take();
+            if let Some(read) = read {
+                read.send(()).unwrap();
+                let release = self.release.lock().await.take().unwrap();
+                release.await.unwrap();
+            }
+            loaded
+        }
+        async fn create(&self, record: &mut Record) -> Result<(), server_session::StoreError> {
+            self.store.create(record).await
+        }
+        async fn update(&self, record: &Record) -> Result<bool, server_session::StoreError> {
+            self.store.update(record).await
+        }
+        async fn delete(&self, id: &Id) -> Result<bool, server_session::StoreError> {
+            self.store.delete(id).await
+        }
+        async fn delete_expired(&self) -> Result<u64, server_session::StoreError> {
+            self.store.delete_expired().await
+        }
+        async fn count(&self) -> Result<u64, server_session::StoreError> {
+            self.store.count().await
+        }
+    }
+
+    async fn memory() -> SharedRecords {
+        server_session::open(&SessionStoreKind::Memory)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_load_that_read_the_store_before_a_logout_does_not_put_the_session_back() {
+        let store = memory().await;
+        let mut created = record(Duration::hours(1));
+        store.create(&mut created).await.unwrap();
+        let (read, has_read) = oneshot::channel();
+        let (release, released) = oneshot::channel();
+        let held = std::sync::Arc::new(HeldLoad {
+            store,
+            read: Mutex::new(Some(read)),
+            release: tokio::sync::Mutex::new(Some(released)),
+        });
+        let cached = server_session::cached(held, 100, std::time::Duration::from_secs(60));
+
+        let in_flight = tokio::spawn({
+            let cached = std::sync::Arc::clone(&cached);
+            async move { cached.load(&created.id).await.unwrap() }
+        });
+        has_read.await.unwrap();
+        assert!(cached.delete(&created.id).await.unwrap(), "the logout");
+        release.send(()).unwrap();
+        assert!(
+            in_flight.await.unwrap().is_some(),
+            "the request in flight saw the session it read"
+        );
+
+        assert!(
+            cached.load(&created.id).await.unwrap().is_none(),
+            "but the cache did not keep it"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_expired_session_is_never_served_from_the_cache() {
+        let cached =
+            server_session::cached(memory().await, 100, std::time::Duration::from_secs(60));
+        let mut short = record(Duration::milliseconds(300));
+        cached.create(&mut short).await.unwrap();
+        assert!(cached.load(&short.id).await.unwrap().is_some());
+        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+        assert!(cached.load(&short.id).await.unwrap().is_none());
+    }
+
+    /// The trade-off of an in-process cache with several instances: each
+    /// instance's cache cannot hear of the other's logout, so it serves the
+    /// session until its TTL runs out, and no longer.
+    #[tokio::test]
+    async fn another_instances_logout_is_seen_once_the_ttl_has_passed() {
+        let shared = memory().await;
+        let ttl = std::time::Duration::from_secs(1);
+        let first = server_session::cached(std::sync::Arc::clone(&shared), 100, ttl);
+        let second = server_session::cached(shared, 100, ttl);
+        let mut created = record(Duration::hours(1));
+        first.create(&mut created).await.unwrap();
+        assert!(second.load(&created.id).await.unwrap().is_some());
+
+        assert!(first.delete(&created.id).await.unwrap());
+        assert!(
+            first.load(&created.id).await.unwrap().is_none(),
+            "at once where it happened"
+        );
+        assert!(
+            second.load(&created.id).await.unwrap().is_some(),
+            "still cached on the other instance"
+        );
+        tokio::time::sleep(ttl + std::time::Duration::from_millis(200)).await;
+        assert!(
+            second.load(&created.id).await.unwrap().is_none(),
+            "not after the TTL"
+        );
+    }
+}
+
+mod postgres_cached {
+    use super::*;
+    needs_postgres!(store_contract, TestStore::PostgresCached);
 }
 
 #[tokio::test]
 async fn the_server_sweeps_expired_sessions_in_the_background() {
-    use sessions_vs_jwt::routes::{Mount, Route};
-    let server = common::TestServer::start(&["--cookie-age", "1", "--cleanup-interval", "1"]).await;
+    let server = TestServer::start(&["--cookie-age", "1", "--cleanup-interval", "1"]).await;
     server
         .visitor()
         .get(&Mount::Server.url(Route::SetSession))

@@ -9,9 +9,13 @@
 //! login creates a record under a fresh id, a logout deletes it, and every store
 //! failure becomes a 503 page.
 
+mod cache;
 mod memory;
+mod postgres;
+mod redis;
 mod sqlite;
 mod store;
+mod store_url;
 
 use std::{convert::Infallible, sync::Arc};
 
@@ -24,10 +28,13 @@ use serde_json::Value;
 use time::OffsetDateTime;
 use tower_sessions::session::{Id, Record};
 
-pub use self::store::{STORE_TIMEOUT, SessionRecords, SharedRecords, StoreError, open};
+pub use self::{
+    store::{STORE_TIMEOUT, SessionRecords, SharedRecords, StoreError, cached, open},
+    store_url::{ServiceUrl, SessionStoreKind},
+};
 use crate::{
     app::AppState,
-    config::{Config, ExpiryPolicy, SessionStoreKind},
+    config::{Config, ExpiryPolicy},
     cookies::{CookiePolicy, CookieUpdate, SentCookie},
     error::AppError,
     routes::Mount,

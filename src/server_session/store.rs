@@ -15,8 +15,10 @@ use std::{fmt, sync::Arc, time::Duration};
 use async_trait::async_trait;
 use tower_sessions::session::{Id, Record};
 
-use super::{memory::MemoryRecords, sqlite::SqliteRecords};
-use crate::config::SessionStoreKind;
+use super::{
+    cache::CachedRecords, memory::MemoryRecords, postgres::PostgresRecords, redis::RedisRecords,
+    sqlite::SqliteRecords, store_url::SessionStoreKind,
+};
 
 #[async_trait]
 pub trait SessionRecords: Send + Sync + fmt::Debug {
@@ -75,12 +77,42 @@ impl From<sqlx::Error> for StoreError {
 /// a store that hangs must not hang the page.
 pub const STORE_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Opens (and for SQL stores, migrates) the store `kind` names.
+/// What each store's client is told to give up after (connecting, waiting
+/// for a pooled connection, one command): under [`STORE_TIMEOUT`], so that
+/// the client reports what went wrong before the outer bound cuts it off.
+pub const BACKEND_TIMEOUT: Duration = Duration::from_millis(1500);
+
+/// Opens (and for SQL stores, migrates) the store `kind` names. A store that
+/// cannot be reached is an error here, not at the first request.
 pub async fn open(kind: &SessionStoreKind) -> Result<SharedRecords, StoreError> {
     Ok(match kind {
         SessionStoreKind::Memory => Arc::new(MemoryRecords::default()),
         SessionStoreKind::Sqlite(path) => Arc::new(TimeLimited(SqliteRecords::open(path).await?)),
+        SessionStoreKind::Redis(url) => {
+            Arc::new(TimeLimited(opening(RedisRecords::open(url)).await?))
+        }
+        SessionStoreKind::Postgres(url) => {
+            Arc::new(TimeLimited(opening(PostgresRecords::open(url)).await?))
+        }
     })
+}
+
+/// Connecting and migrating may take a few round trips, but not forever.
+async fn opening<S>(open: impl Future<Output = Result<S, StoreError>>) -> Result<S, StoreError> {
+    const OPEN_TIMEOUT: Duration = Duration::from_secs(10);
+    tokio::time::timeout(OPEN_TIMEOUT, open)
+        .await
+        .unwrap_or(Err(StoreError::Timeout(OPEN_TIMEOUT)))
+}
+
+/// Puts an in-process cache of `capacity` records, each trusted for `ttl`,
+/// in front of `records` (`--store-cache`); a capacity of 0 means none.
+pub fn cached(records: SharedRecords, capacity: u64, ttl: Duration) -> SharedRecords {
+    if capacity == 0 {
+        records
+    } else {
+        Arc::new(CachedRecords::new(records, capacity, ttl))
+    }
 }
 
 /// Bounds every call to a store that does I/O by [`STORE_TIMEOUT`].

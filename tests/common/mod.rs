@@ -4,6 +4,9 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod process;
+pub mod stores;
+
 use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::Parser as _;
@@ -12,6 +15,8 @@ use reqwest::{StatusCode, header};
 use sessions_vs_jwt::{AppState, Cli, routes::Mount};
 use tempfile::TempDir;
 use tokio::{sync::oneshot, task::JoinHandle};
+
+use self::stores::{FreshStore, TestStore};
 
 /// The app, started in this process on 127.0.0.1:0 and stopped on drop.
 pub struct TestServer {
@@ -22,6 +27,8 @@ pub struct TestServer {
     args: Vec<String>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
+    /// The store a test chose with `start_on`, removed after the server.
+    pub store: Option<FreshStore>,
 }
 
 impl TestServer {
@@ -45,6 +52,21 @@ impl TestServer {
             ]);
         }
         Self::start_with(full, dir).await
+    }
+
+    /// Like `start`, on a fresh store of the kind given, private to this server.
+    pub async fn start_on(store: TestStore, args: &[&str]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let fresh = store.fresh(dir.path());
+        let mut full = fresh.args();
+        full.extend(args.iter().map(|arg| (*arg).to_owned()));
+        full.extend([
+            "--keys-dir".into(),
+            dir.path().join("keys").display().to_string(),
+        ]);
+        let mut server = Self::start_with(full, dir).await;
+        server.store = Some(fresh);
+        server
     }
 
     async fn start_with(args: Vec<String>, dir: TempDir) -> Self {
@@ -76,6 +98,7 @@ impl TestServer {
             args,
             stop: Some(stop),
             task: Some(task),
+            store: None,
         }
     }
 
@@ -85,7 +108,10 @@ impl TestServer {
         self.shut_down().await;
         let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
         let args = std::mem::take(&mut self.args);
-        Self::start_with(args, dir).await
+        let store = self.store.take();
+        let mut server = Self::start_with(args, dir).await;
+        server.store = store;
+        server
     }
 
     async fn shut_down(&mut self) {
@@ -161,9 +187,14 @@ pub struct Page {
 
 impl Visitor {
     pub fn new(base: String) -> Self {
+        Self::with_timeout(base, Duration::from_secs(10))
+    }
+
+    /// A visitor that fails its test if an answer takes longer than `timeout`.
+    pub fn with_timeout(base: String, timeout: Duration) -> Self {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(10))
+            .timeout(timeout)
             .build()
             .unwrap();
         Self {
@@ -246,6 +277,12 @@ impl Visitor {
     /// same one after a restart, which gets a new port).
     pub fn on(mut self, server: &TestServer) -> Self {
         self.base = server.url("");
+        self
+    }
+
+    /// The same browser pointed at another address, as behind a load balancer.
+    pub fn at(mut self, base: &str) -> Self {
+        base.clone_into(&mut self.base);
         self
     }
 

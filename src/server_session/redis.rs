@@ -1,0 +1,163 @@
+//! Redis: the store several instances share. Each record is one key,
+//! `PREFIX + id`, holding the record in MessagePack, and Redis itself drops
+//! it at its expiry.
+//!
+//! The published `tower-sessions-redis-store` is not used, only its client
+//! (fred) and its encoding, because it falls short in three ways: its keys are
+//! bare session ids, so sessions cannot be told apart from anything else in
+//! the same database (no count, no sharing a database, no isolated tests); its
+//! `delete` does not say whether a record existed, which the login path needs
+//! to notice a racing logout; and it rounds expiry down to whole seconds. What
+//! it does right is kept: `SET NX` to create and `SET XX` to update, so no
+//! write can bring back a deleted session. With `?prefix=` (empty) the keys
+//! and values are exactly the published store's.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use fred::{
+    prelude::{
+        ClientLike, Config, ConnectionConfig, Error as RedisError, KeysInterface,
+        PerformanceConfig, Pool, ReconnectPolicy,
+    },
+    types::{Expiration, SetOptions, config::UnresponsiveConfig, scan::Scanner},
+};
+use futures_util::TryStreamExt as _;
+use time::OffsetDateTime;
+use tower_sessions::session::{Id, Record};
+
+use super::{
+    store::{BACKEND_TIMEOUT, SessionRecords, StoreError},
+    store_url::ServiceUrl,
+};
+
+/// Connections per instance: fred pipelines on each, so a few go far.
+const POOL_SIZE: usize = 4;
+
+#[derive(Debug)]
+pub struct RedisRecords {
+    pool: Pool,
+    prefix: String,
+}
+
+impl RedisRecords {
+    /// Connects, failing at once if the server cannot be reached. Once
+    /// connected, a lost connection is retried every 250 ms for as long as
+    /// the process runs, and commands meanwhile fail after [`BACKEND_TIMEOUT`].
+    pub async fn open(url: &ServiceUrl) -> Result<Self, StoreError> {
+        let config = Config::from_url(&url.connect)?;
+        let connection = ConnectionConfig {
+            connection_timeout: BACKEND_TIMEOUT,
+            internal_command_timeout: BACKEND_TIMEOUT,
+            // A server that stops answering without closing the socket.
+            unresponsive: UnresponsiveConfig {
+                max_timeout: Some(BACKEND_TIMEOUT),
+                interval: Duration::from_millis(500),
+            },
+            ..ConnectionConfig::default()
+        };
+        let performance = PerformanceConfig {
+            default_command_timeout: BACKEND_TIMEOUT,
+            ..PerformanceConfig::default()
+        };
+        let reconnect = ReconnectPolicy::new_constant(0, 250);
+        let pool = Pool::new(
+            config,
+            Some(performance),
+            Some(connection),
+            Some(reconnect),
+            POOL_SIZE,
+        )?;
+        pool.init().await?;
+        Ok(Self {
+            pool,
+            prefix: url.namespace.clone(),
+        })
+    }
+
+    fn key(&self, id: &Id) -> String {
+        format!("{}{id}", self.prefix)
+    }
+
+    /// `SET key record PXAT expiry` with `NX` or `XX`; whether it was written.
+    async fn set(&self, record: &Record, only: SetOptions) -> Result<bool, StoreError> {
+        let value =
+            rmp_serde::to_vec(record).map_err(|err| StoreError::Backend(err.to_string()))?;
+        let expiry_ms = record.expiry_date.unix_timestamp_nanos() / 1_000_000;
+        let expiry_ms = i64::try_from(expiry_ms).unwrap_or(i64::MAX).max(1);
+        // `OK` when written, nil when NX or XX refused it.
+        let reply: Option<String> = self
+            .pool
+            .set(
+                self.key(&record.id),
+                value,
+                Some(Expiration::PXAT(expiry_ms)),
+                Some(only),
+                false,
+            )
+            .await?;
+        Ok(reply.is_some())
+    }
+}
+
+#[async_trait]
+impl SessionRecords for RedisRecords {
+    async fn load(&self, id: &Id) -> Result<Option<Record>, StoreError> {
+        let Some(bytes) = self.pool.get::<Option<Vec<u8>>, _>(self.key(id)).await? else {
+            return Ok(None);
+        };
+        let record: Record =
+            rmp_serde::from_slice(&bytes).map_err(|err| StoreError::Corrupt(err.to_string()))?;
+        Ok((record.expiry_date > OffsetDateTime::now_utc()).then_some(record))
+    }
+
+    async fn create(&self, record: &mut Record) -> Result<(), StoreError> {
+        while !self.set(record, SetOptions::NX).await? {
+            record.id = Id::default();
+        }
+        Ok(())
+    }
+
+    async fn update(&self, record: &Record) -> Result<bool, StoreError> {
+        self.set(record, SetOptions::XX).await
+    }
+
+    async fn delete(&self, id: &Id) -> Result<bool, StoreError> {
+        let deleted: i64 = self.pool.del(self.key(id)).await?;
+        Ok(deleted > 0)
+    }
+
+    /// Redis deletes expired keys itself: there is never anything left to sweep.
+    async fn delete_expired(&self) -> Result<u64, StoreError> {
+        Ok(0)
+    }
+
+    /// Walks the keyspace with `SCAN` (every primary, in a cluster): O(keys
+    /// in the database), for tests and `clearsessions`, not for requests.
+    async fn count(&self) -> Result<u64, StoreError> {
+        let client = self.pool.next();
+        let pattern = format!("{}*", self.prefix);
+        let counted = if client.is_clustered() {
+            client
+                .scan_cluster(pattern, Some(1000), None)
+                .try_fold(0_u64, |sum, mut page| async move {
+                    Ok(sum + page.take_results().map_or(0, |keys| keys.len() as u64))
+                })
+                .await?
+        } else {
+            client
+                .scan(pattern, Some(1000), None)
+                .try_fold(0_u64, |sum, mut page| async move {
+                    Ok(sum + page.take_results().map_or(0, |keys| keys.len() as u64))
+                })
+                .await?
+        };
+        Ok(counted)
+    }
+}
+
+impl From<RedisError> for StoreError {
+    fn from(err: RedisError) -> Self {
+        StoreError::Backend(format!("redis: {err}"))
+    }
+}

@@ -1,0 +1,161 @@
+//! Real processes: the `sessions-vs-jwt` binary as an operator runs it, and
+//! a private `redis-server` that a test may kill and start again.
+
+use std::{
+    io::{BufRead, BufReader},
+    net::TcpListener,
+    process::{Child, Command, Stdio},
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+/// The binary, with none of the developer's `SVJ_` settings leaking in.
+pub fn binary() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_sessions-vs-jwt"));
+    command.env_remove("RUST_LOG").env("NO_COLOR", "1");
+    for (name, _) in std::env::vars().filter(|(name, _)| name.starts_with("SVJ_")) {
+        command.env_remove(name);
+    }
+    command
+}
+
+/// One instance of the server in its own process, killed on drop.
+pub struct Instance {
+    child: Child,
+    pub address: String,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Instance {
+    /// Starts the binary with `args` on a free port and waits until it says
+    /// where it listens; panics with its log if it exits instead.
+    pub fn start(args: &[&str]) -> Self {
+        let mut child = binary()
+            .args(["--bind", "127.0.0.1:0"])
+            .args(args)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = BufReader::new(child.stderr.take().unwrap());
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (found, address) = std::sync::mpsc::channel();
+        std::thread::spawn({
+            let log = Arc::clone(&log);
+            move || {
+                for line in stderr.lines().map_while(Result::ok) {
+                    if let Some(rest) = line.split("listening on http://").nth(1) {
+                        let address = rest.split_whitespace().next().unwrap_or_default();
+                        let _ = found.send(address.to_owned());
+                    }
+                    log.lock().unwrap().push(line);
+                }
+            }
+        });
+        match address.recv_timeout(Duration::from_secs(30)) {
+            Ok(address) => Self {
+                child,
+                address,
+                log,
+            },
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "the server did not start:\n{}",
+                    log.lock().unwrap().join("\n")
+                )
+            }
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.address)
+    }
+
+    pub fn visitor(&self) -> super::Visitor {
+        super::Visitor::new(self.url(""))
+    }
+
+    /// Everything the server has logged so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A port nobody listens on (at the moment of asking).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A `redis-server` of this test's own, on a free port, without persistence.
+/// Unlike the shared Redis, it can be killed and started again.
+pub struct PrivateRedis {
+    pub port: u16,
+    child: Option<Child>,
+}
+
+impl PrivateRedis {
+    pub fn start() -> Self {
+        let mut redis = Self {
+            port: free_port(),
+            child: None,
+        };
+        redis.start_again();
+        redis
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    /// Kills the server at once, as a crash would.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+
+    /// Starts it on the same port, empty, and waits until it answers.
+    pub fn start_again(&mut self) {
+        assert!(self.child.is_none(), "already running");
+        let child = Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server is installed (see README, Test)");
+        self.child = Some(child);
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("redis-server did not start on port {}", self.port);
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}

@@ -1,0 +1,182 @@
+//! Several instances behind one store, as a deployment scales out: two real
+//! processes of the binary, on two ports, with the same `--store` and the
+//! same keys folder. A visitor who moves between them (as behind a load
+//! balancer) must not notice.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::{
+    cookie_name,
+    process::{Instance, binary},
+    stores::{FreshStore, TestStore},
+};
+use sessions_vs_jwt::routes::{Mount, Route};
+
+/// Two instances on one fresh store, sharing one keys folder.
+struct TwoInstances {
+    first: Instance,
+    second: Instance,
+    _store: FreshStore,
+    _folder: tempfile::TempDir,
+}
+
+impl TwoInstances {
+    fn start(store: TestStore) -> Self {
+        let (folder, fresh, args) = prepare(store);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        Self {
+            first: Instance::start(&args),
+            second: Instance::start(&args),
+            _store: fresh,
+            _folder: folder,
+        }
+    }
+}
+
+/// A folder with one signing key in it (so that neither instance makes its
+/// own), a fresh store, and the arguments that name both.
+fn prepare(store: TestStore) -> (tempfile::TempDir, FreshStore, Vec<String>) {
+    let folder = tempfile::tempdir().unwrap();
+    let fresh = store.fresh(folder.path());
+    let keys = folder.path().join("keys").display().to_string();
+    let made = binary()
+        .args(["keys", "generate", "--keys-dir", &keys])
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{made:?}");
+    let mut args = fresh.args();
+    args.extend(["--keys-dir".to_owned(), keys]);
+    (folder, fresh, args)
+}
+
+async fn a_session_created_on_one_instance_is_read_on_the_other(store: TestStore) {
+    let both = TwoInstances::start(store);
+    let mut visitor = both.first.visitor();
+    visitor
+        .post(
+            &Mount::Server.url(Route::SetSession),
+            &[("username", "ada")],
+        )
+        .await;
+    let mut visitor = visitor.at(&both.second.url(""));
+    let page = visitor.get(&Mount::Server.url(Route::GetSession)).await;
+    assert_eq!(page.username(), "ada");
+    assert_eq!(page.logged_in(), "True");
+}
+
+async fn a_logout_on_one_instance_is_seen_by_the_other(store: TestStore) {
+    let both = TwoInstances::start(store);
+    let mut visitor = both.first.visitor();
+    visitor.get(&Mount::Server.url(Route::SetSession)).await;
+    let copy = visitor.cookie(cookie_name(Mount::Server)).unwrap();
+    visitor.post(&Mount::Server.url(Route::Logout), &[]).await;
+
+    let mut elsewhere = both.second.visitor();
+    elsewhere.set_cookie(cookie_name(Mount::Server), &copy);
+    let page = elsewhere.get(&Mount::Server.url(Route::GetSession)).await;
+    assert_eq!(page.username(), "Guest");
+}
+
+async fn a_token_minted_by_one_instance_is_accepted_by_the_other(store: TestStore) {
+    let both = TwoInstances::start(store);
+    let mut visitor = both.first.visitor();
+    visitor
+        .post(&Mount::Token.url(Route::SetSession), &[("username", "ada")])
+        .await;
+    let mut visitor = visitor.at(&both.second.url(""));
+    let page = visitor.get(&Mount::Token.url(Route::GetSession)).await;
+    assert_eq!(page.username(), "ada");
+}
+
+/// Logins through both instances at once, on a store neither has used:
+/// every one lands, and each instance reads the other's.
+async fn logins_through_both_instances_at_once_all_land(store: TestStore) {
+    let both = TwoInstances::start(store);
+    let logins = (0..16).map(|n| {
+        let (here, there) = if n % 2 == 0 {
+            (&both.first, &both.second)
+        } else {
+            (&both.second, &both.first)
+        };
+        let mut visitor = here.visitor();
+        let there = there.url("");
+        async move {
+            let name = format!("user{n}");
+            let page = visitor
+                .post(
+                    &Mount::Server.url(Route::SetSession),
+                    &[("username", &name)],
+                )
+                .await;
+            assert_eq!(page.status, 200, "{}", page.body);
+            let mut visitor = visitor.at(&there);
+            assert_eq!(
+                visitor
+                    .get(&Mount::Server.url(Route::GetSession))
+                    .await
+                    .username(),
+                name
+            );
+        }
+    });
+    futures_util::future::join_all(logins).await;
+}
+
+/// A deploy starts every instance at the same moment on a store that has
+/// no schema yet: each migrates, and none fails on the other's doing.
+async fn two_instances_starting_at_once_on_a_new_store_both_start(store: TestStore) {
+    let (_folder, _fresh, args) = prepare(store);
+    let started: Vec<Instance> = std::thread::scope(|scope| {
+        let starting: Vec<_> = (0..2)
+            .map(|_| {
+                scope
+                    .spawn(|| Instance::start(&args.iter().map(String::as_str).collect::<Vec<_>>()))
+            })
+            .collect();
+        starting
+            .into_iter()
+            .map(|start| start.join().unwrap())
+            .collect()
+    });
+    for instance in &started {
+        let page = instance.visitor().get("/healthz").await;
+        assert_eq!(page.status, 200, "{}", page.body);
+    }
+}
+
+macro_rules! on_store {
+    ($module:ident, $store:expr, [$(#[$attr:meta])*]) => {
+        mod $module {
+            use super::*;
+            on_store!(@tests $store, [$(#[$attr])*];
+                a_session_created_on_one_instance_is_read_on_the_other,
+                a_logout_on_one_instance_is_seen_by_the_other,
+                a_token_minted_by_one_instance_is_accepted_by_the_other,
+                logins_through_both_instances_at_once_all_land,
+                two_instances_starting_at_once_on_a_new_store_both_start,
+            );
+        }
+    };
+    (@tests $store:expr, $attrs:tt; $($test:ident),* $(,)?) => {$(
+        on_store!(@test $store, $attrs, $test);
+    )*};
+    (@test $store:expr, [$(#[$attr:meta])*], $test:ident) => {
+        #[tokio::test]
+        $(#[$attr])*
+        async fn $test() {
+            super::$test($store).await;
+        }
+    };
+}
+
+on_store!(on_one_sqlite_file, TestStore::Sqlite, []);
+on_store!(on_redis, TestStore::Redis, [#[cfg_attr(
+    not(svj_test_redis),
+    ignore = "needs Redis: set SVJ_TEST_REDIS_URL=redis://127.0.0.1:6379 (see README, Test)"
+)]]);
+on_store!(on_postgres, TestStore::Postgres, [#[cfg_attr(
+    not(svj_test_postgres),
+    ignore = "needs PostgreSQL: set SVJ_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test (see README, Test)"
+)]]);
