@@ -187,6 +187,16 @@ fn every_scenario_is_measured_against_the_reference_in_every_round() {
 }
 
 #[test]
+fn the_reference_is_also_measured_against_itself() {
+    let a_a = rows("throughput", "reference");
+    assert_eq!(a_a.len(), 1);
+    assert_eq!(a_a[0]["scenario"], "reference_a_a");
+    assert_eq!(a_a[0]["rounds"].as_array().unwrap().len(), 2);
+    assert!(number(&a_a[0]["median_ratio"]) > 0.0);
+    assert!(number(&a_a[0]["median_client_cpu_us_per_request"]) >= 0.0);
+}
+
+#[test]
 fn a_smoke_load_gets_no_error_responses() {
     let checks = &results()["checks"];
     assert_eq!(checks["error_responses"], 0, "{checks}");

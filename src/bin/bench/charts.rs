@@ -230,7 +230,8 @@ fn configurations(results: &[ScenarioResult]) -> Vec<String> {
     names
 }
 
-const SCENARIOS: [(&str, &str); 4] = [
+const SCENARIOS: [(&str, &str); 5] = [
+    ("reference_a_a", "the reference itself (A/A check)"),
     ("get_session_returning", "get_session, returning visitor"),
     (
         "get_session_first_sight",

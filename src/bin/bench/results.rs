@@ -111,6 +111,8 @@ pub struct Round {
     /// 1.0 means as cheap as the reference, but counted in the server's CPU
     /// time alone, so the load generator's share of the machine drops out.
     pub cpu_ratio: f64,
+    /// The load generator's own CPU time per response (this program's).
+    pub client_cpu_us_per_request: f64,
     pub responses: u64,
     pub reference_responses: u64,
     pub seconds: f64,
@@ -135,6 +137,7 @@ pub struct ScenarioResult {
     pub median_cpu_us_per_request: f64,
     pub median_reference_cpu_us_per_request: f64,
     pub median_cpu_ratio: f64,
+    pub median_client_cpu_us_per_request: f64,
     /// Over all rounds.
     pub latency: Latency,
     pub reference_latency: Latency,

@@ -61,6 +61,11 @@ pub async fn run(
     let started = Instant::now();
     let mut records = Vec::new();
     let mut all = Measured::default();
+    eprintln!("[reference] the reference page against itself (A/A check)");
+    match a_a_check(binary, settings).await {
+        Ok(result) => all.throughput.push(result),
+        Err(err) => all.problems.push(format!("A/A check: {err:#}")),
+    }
     for configuration in configurations::all() {
         let mut record = ConfigurationRecord {
             name: configuration.name.to_owned(),
@@ -90,7 +95,8 @@ pub async fn run(
         }
         records.push(record);
     }
-    let checks = checks(&records, &all);
+    let mut checks = checks(&records, &all);
+    checks.problems.extend(all.problems.iter().cloned());
     Results {
         schema: SCHEMA_VERSION,
         date,
@@ -121,6 +127,27 @@ pub async fn run(
         flood: all.flood,
         checks,
     }
+}
+
+/// Name of the A/A row in the throughput results.
+pub const REFERENCE: &str = "reference";
+
+/// The reference measured against itself exactly as every scenario is: its
+/// ratio should be 1.00, and how far its rounds stray from it is the noise
+/// floor of this run on this machine.
+async fn a_a_check(binary: &Path, settings: &Settings) -> anyhow::Result<ScenarioResult> {
+    let workspace = tempfile::Builder::new()
+        .prefix("svj-bench-reference-")
+        .tempdir()?;
+    let keys = workspace.path().join("keys").display().to_string();
+    let args = ["--store", "memory", "--keys-dir", keys.as_str()].map(str::to_owned);
+    let server = ServerProcess::start(binary, &args, &workspace.path().join("server.log")).await?;
+    let scenario = Scenario {
+        id: "reference_a_a",
+        label: "the reference page itself (A/A check)",
+        load: throughput::reference_load(),
+    };
+    throughput::interleaved(&server, REFERENCE, &scenario, settings).await
 }
 
 fn merge(all: &mut Measured, measured: Measured) {

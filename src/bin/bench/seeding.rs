@@ -22,7 +22,7 @@ use sessions_vs_jwt::{
     server_session::{self, COOKIE_NAME, SharedRecords},
 };
 use sqlx::{
-    Connection as _,
+    Connection as _, QueryBuilder, Sqlite,
     sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteSynchronous},
 };
 use time::OffsetDateTime;
@@ -30,7 +30,10 @@ use tower_sessions::session::{Id, Record};
 
 /// The published SQLite store's table, which the app uses as is.
 const SQLITE_TABLE: &str = "tower_sessions";
-const ROWS_PER_TRANSACTION: u64 = 20_000;
+const ROWS_PER_TRANSACTION: u64 = 50_000;
+/// Rows per `insert` statement: three parameters each, well under SQLite's
+/// limit of 32766 parameters.
+const ROWS_PER_STATEMENT: u64 = 500;
 /// Cookies kept for the returning visitors: spread over the whole store, so
 /// that lookups land all over the index, not on a few hot pages.
 const SAMPLE: u64 = 10_000;
@@ -75,23 +78,38 @@ pub async fn sqlite(path: &Path, count: u64) -> anyhow::Result<Seeded> {
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Off);
     let mut connection = SqliteConnection::connect_with(&options).await?;
-    let insert = format!("insert into {SQLITE_TABLE} (id, data, expiry_date) values (?, ?, ?)");
+    // Random ids land all over the index: keep it in memory while filling.
+    sqlx::query("pragma cache_size = -262144")
+        .execute(&mut connection)
+        .await?;
     let mut cookies = Vec::new();
     let mut written = 0;
     while written < count {
         let mut transaction = connection.begin().await?;
         let batch_end = (written + ROWS_PER_TRANSACTION).min(count);
-        for index in written..batch_end {
-            let record = record();
-            sqlx::query(&insert)
-                .bind(record.id.to_string())
-                .bind(rmp_serde::to_vec(&record)?)
-                .bind(record.expiry_date)
-                .execute(&mut *transaction)
-                .await?;
-            if keep(index, count) {
-                cookies.push(format!("{COOKIE_NAME}={}", record.id));
+        let mut index = written;
+        while index < batch_end {
+            let rows = ROWS_PER_STATEMENT.min(batch_end - index);
+            let mut records = Vec::new();
+            for _ in 0..rows {
+                let record = record();
+                if keep(index, count) {
+                    cookies.push(format!("{COOKIE_NAME}={}", record.id));
+                }
+                records.push((
+                    record.id.to_string(),
+                    rmp_serde::to_vec(&record)?,
+                    record.expiry_date,
+                ));
+                index += 1;
             }
+            let mut insert = QueryBuilder::<Sqlite>::new(format!(
+                "insert into {SQLITE_TABLE} (id, data, expiry_date) "
+            ));
+            insert.push_values(records, |mut row, (id, data, expiry_date)| {
+                row.push_bind(id).push_bind(data).push_bind(expiry_date);
+            });
+            insert.build().execute(&mut *transaction).await?;
         }
         transaction.commit().await?;
         written = batch_end;

@@ -189,29 +189,34 @@ impl ServerProcess {
         Ok(kib * 1024)
     }
 
-    /// User plus system CPU time of all the server's threads so far, from
-    /// /proc/PID/stat.
+    /// User plus system CPU time of all the server's threads so far.
     pub fn cpu_time(&self) -> anyhow::Result<Duration> {
-        let stat = fs::read_to_string(format!("/proc/{}/stat", self.pid))
-            .context("cannot read the server's /proc stat")?;
-        // The command name, in parentheses, may hold spaces: count from after it.
-        let fields: Vec<&str> = stat
-            .rsplit_once(')')
-            .map(|(_, rest)| rest.split_whitespace().collect())
-            .unwrap_or_default();
-        let ticks = |index: usize| {
-            fields
-                .get(index)
-                .and_then(|field| field.parse::<u64>().ok())
-        };
-        // Fields 14 and 15 of stat(5); 11 and 12 once the pid and name are cut.
-        let (Some(user), Some(system)) = (ticks(11), ticks(12)) else {
-            bail!("unexpected /proc stat: {stat}");
-        };
-        Ok(Duration::from_millis(
-            (user + system) * 1000 / TICKS_PER_SECOND,
-        ))
+        cpu_time_of(&self.pid.to_string())
     }
+}
+
+/// User plus system CPU time of all of a process's threads so far, from
+/// /proc/PROCESS/stat; `self` is this program (the load generator).
+pub fn cpu_time_of(process: &str) -> anyhow::Result<Duration> {
+    let stat = fs::read_to_string(format!("/proc/{process}/stat"))
+        .with_context(|| format!("cannot read /proc/{process}/stat"))?;
+    // The command name, in parentheses, may hold spaces: count from after it.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |index: usize| {
+        fields
+            .get(index)
+            .and_then(|field| field.parse::<u64>().ok())
+    };
+    // Fields 14 and 15 of proc_pid_stat(5); 11 and 12 once the pid and name are cut.
+    let (Some(user), Some(system)) = (ticks(11), ticks(12)) else {
+        bail!("unexpected /proc stat: {stat}");
+    };
+    Ok(Duration::from_millis(
+        (user + system) * 1000 / TICKS_PER_SECOND,
+    ))
 }
 
 impl Drop for ServerProcess {

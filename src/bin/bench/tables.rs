@@ -164,7 +164,10 @@ fn throughput(results: &Results) -> Table {
          *ratio* is the median of the rounds' ratios and *range* their spread. *CPU µs/req* is the server's own \
          CPU time (user + system, from /proc) per response, and *CPU ratio* is reference CPU over configuration \
          CPU: it leaves out the load generator, which shares the machine's cores with the server. \
-         *errors* counts responses other than 2xx/3xx and requests that got no response.\n\n",
+         *errors* counts responses other than 2xx/3xx and requests that got no response. The first row, \
+         `reference`, measures the reference page against itself in the same way: its ratio should be 1.00, and \
+         its range is how far two identical measurements stray from each other in this run, the noise floor \
+         below which differences mean nothing.\n\n",
         method(results)
     );
     if rows.is_empty() {
@@ -604,6 +607,19 @@ fn checks(results: &Results) -> Table {
     }
 }
 
+/// The largest share of its threads' time the load generator spent on the
+/// CPU in any measurement: CPU per request × requests per second.
+fn busiest_client(results: &Results) -> f64 {
+    let threads = results.settings.client_threads.max(1) as f64;
+    results
+        .throughput
+        .iter()
+        .chain(results.scaling.iter().map(|point| &point.measurement))
+        .map(|result| result.median_client_cpu_us_per_request * result.median_rps / 1e6 / threads)
+        .filter(|share| share.is_finite())
+        .fold(0.0, f64::max)
+}
+
 fn run(results: &Results) -> Table {
     let machine = &results.machine;
     let settings = &results.settings;
@@ -632,6 +648,26 @@ fn run(results: &Results) -> Table {
         settings.flood_requests,
         settings.total_seconds,
     );
+    if let Some(a_a) = results
+        .throughput
+        .iter()
+        .find(|result| result.scenario == "reference_a_a")
+    {
+        let _ = writeln!(
+            body,
+            "The load generator shares the machine with the server: it used {} µs of CPU per request while the \
+             reference page cost the server {} µs (A/A check), so on a machine with few cores it takes a large \
+             share of them and pulls every requests-per-second ratio towards 1.00. The CPU ratios in \
+             [throughput.md](throughput.md) count the server alone. Its busiest measurement kept it busy {:.0}% \
+             of the time per thread (near 100% it, not the server, would be the limit). The A/A check's ratio \
+             ranged {}–{}.\n",
+            micros(a_a.median_client_cpu_us_per_request),
+            micros(a_a.median_reference_cpu_us_per_request),
+            busiest_client(results) * 100.0,
+            ratio(a_a.min_ratio),
+            ratio(a_a.max_ratio),
+        );
+    }
     let rows: Vec<Vec<String>> = results
         .configurations
         .iter()

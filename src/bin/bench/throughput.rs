@@ -13,7 +13,7 @@ use crate::{
     load::{self, Cookies, Limits, Load, Outcome},
     options::Settings,
     results::{Latency, Round, ScenarioResult, median},
-    servers::ServerProcess,
+    servers::{self, ServerProcess},
 };
 
 /// One kind of request to measure.
@@ -25,10 +25,11 @@ pub struct Scenario {
     pub load: Load,
 }
 
-/// What one measured load cost the server.
+/// What one measured load cost the server and the load generator.
 struct Measured {
     outcome: Outcome,
     cpu_us_per_request: f64,
+    client_cpu_us_per_request: f64,
 }
 
 async fn measure(
@@ -38,16 +39,21 @@ async fn measure(
     limits: Limits,
 ) -> anyhow::Result<Measured> {
     let cpu_before = server.cpu_time()?;
+    let client_before = servers::cpu_time_of("self")?;
     let outcome = load::run(server.address, load, settings.connections, limits).await;
+    let client = servers::cpu_time_of("self")?.saturating_sub(client_before);
     let cpu = server.cpu_time()?.saturating_sub(cpu_before);
-    let cpu_us_per_request = if outcome.responses > 0 {
-        cpu.as_secs_f64() * 1e6 / outcome.responses as f64
-    } else {
-        f64::NAN
+    let per_request = |time: std::time::Duration| {
+        if outcome.responses > 0 {
+            time.as_secs_f64() * 1e6 / outcome.responses as f64
+        } else {
+            f64::NAN
+        }
     };
     Ok(Measured {
+        cpu_us_per_request: per_request(cpu),
+        client_cpu_us_per_request: per_request(client),
         outcome,
-        cpu_us_per_request,
     })
 }
 
@@ -123,6 +129,7 @@ pub async fn interleaved(
             cpu_us_per_request: measured.cpu_us_per_request,
             reference_cpu_us_per_request: reference.cpu_us_per_request,
             cpu_ratio: reference.cpu_us_per_request / measured.cpu_us_per_request,
+            client_cpu_us_per_request: measured.client_cpu_us_per_request,
             responses: measured.outcome.responses,
             reference_responses: reference.outcome.responses,
             seconds: measured.outcome.elapsed.as_secs_f64(),
@@ -144,6 +151,7 @@ pub async fn interleaved(
         median_cpu_us_per_request: of(|round| round.cpu_us_per_request),
         median_reference_cpu_us_per_request: of(|round| round.reference_cpu_us_per_request),
         median_cpu_ratio: of(|round| round.cpu_ratio),
+        median_client_cpu_us_per_request: of(|round| round.client_cpu_us_per_request),
         latency: Latency::of(&latency),
         reference_latency: Latency::of(&reference_latency),
         responses: rounds.iter().map(|round| round.responses).sum(),
