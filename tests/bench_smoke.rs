@@ -22,7 +22,13 @@ const TABLES: [&str; 10] = [
     "checks",
     "run",
 ];
-const CHARTS: [&str; 4] = ["throughput", "latency", "cookie_bytes", "scaling"];
+const CHARTS: [&str; 5] = [
+    "throughput",
+    "cpu_ratio",
+    "latency",
+    "cookie_bytes",
+    "scaling",
+];
 const MEASURED: [&str; 3] = ["server-memory", "server-sqlite", "token-hs256"];
 
 struct SmokeRun {

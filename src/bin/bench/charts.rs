@@ -1,6 +1,7 @@
 //! The SVG charts, drawn with plotters' SVG backend from results.json's
-//! figures: requests per second per configuration, latency percentiles,
-//! cookie bytes against stored data, and cost against stored sessions.
+//! figures: requests per second and server CPU per request against the
+//! reference, latency percentiles, cookie bytes against stored data, and
+//! cost against stored sessions.
 //! Text is left to the SVG viewer's fonts, so nothing here needs a font file.
 
 use anyhow::anyhow;
@@ -24,6 +25,10 @@ pub fn all(results: &Results) -> anyhow::Result<Vec<Chart>> {
         Chart {
             name: "throughput",
             svg: throughput(results)?,
+        },
+        Chart {
+            name: "cpu_ratio",
+            svg: cpu_ratio(results)?,
         },
         Chart {
             name: "latency",
@@ -125,7 +130,8 @@ fn horizontal_bars(bars: &Bars<'_>) -> anyhow::Result<String> {
                 .margin(12)
                 .x_label_area_size(40)
                 .y_label_area_size(190)
-                .build_cartesian_2d(0.0..largest * 1.6, y_range)
+                // Room on the right for the legend.
+                .build_cartesian_2d(0.0..largest * 2.0, y_range)
                 .map_err(plot_error)?;
             draw_bars(chart, &root, bars, 0.0)?;
         }
@@ -241,12 +247,12 @@ const SCENARIOS: [(&str, &str); 5] = [
     ("set_session", "set_session, new login"),
 ];
 
-fn throughput(results: &Results) -> anyhow::Result<String> {
-    let title = "Requests per second as a ratio to the stateless reference (median of rounds)";
+/// `pick(result)` for every configuration (rows) and scenario (series).
+fn by_scenario(
+    results: &Results,
+    pick: fn(&ScenarioResult) -> f64,
+) -> (Vec<String>, Vec<Vec<Option<f64>>>) {
     let rows = configurations(&results.throughput);
-    if rows.is_empty() {
-        return empty(title, "No configuration was measured in this run.");
-    }
     let values = rows
         .iter()
         .map(|configuration| {
@@ -257,15 +263,28 @@ fn throughput(results: &Results) -> anyhow::Result<String> {
                         .throughput
                         .iter()
                         .find(|r| &r.configuration == configuration && r.scenario == *scenario)
-                        .map(|r| r.median_ratio)
+                        .map(pick)
                         .filter(|ratio| ratio.is_finite())
                 })
                 .collect()
         })
         .collect();
+    (rows, values)
+}
+
+fn ratio_bars(
+    results: &Results,
+    title: &str,
+    x_description: &str,
+    pick: fn(&ScenarioResult) -> f64,
+) -> anyhow::Result<String> {
+    let (rows, values) = by_scenario(results, pick);
+    if rows.is_empty() {
+        return empty(title, "No configuration was measured in this run.");
+    }
     horizontal_bars(&Bars {
         title,
-        x_description: "requests/s ÷ reference requests/s (1.0 = the session costs nothing)",
+        x_description,
         rows,
         series: SCENARIOS
             .iter()
@@ -276,6 +295,24 @@ fn throughput(results: &Results) -> anyhow::Result<String> {
         marker: Some((1.0, "stateless reference = 1.0")),
         value_format: |value| format!("{value:.2}"),
     })
+}
+
+fn throughput(results: &Results) -> anyhow::Result<String> {
+    ratio_bars(
+        results,
+        "Requests per second as a ratio to the stateless reference (median of rounds)",
+        "requests/s ÷ reference requests/s (1.0 = the session costs nothing)",
+        |result| result.median_ratio,
+    )
+}
+
+fn cpu_ratio(results: &Results) -> anyhow::Result<String> {
+    ratio_bars(
+        results,
+        "Server CPU per request: reference ÷ configuration (median of rounds)",
+        "reference CPU µs per request ÷ configuration CPU µs per request (1.0 = as cheap)",
+        |result| result.median_cpu_ratio,
+    )
 }
 
 fn latency(results: &Results) -> anyhow::Result<String> {

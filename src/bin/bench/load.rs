@@ -122,6 +122,10 @@ pub fn histogram() -> Histogram<u64> {
     }
 }
 
+/// Connections refused one after another (10 ms apart) before a
+/// connection gives up: the server has died.
+const MAX_REFUSALS_IN_A_ROW: u32 = 100;
+
 /// Shared by the connections of one run.
 #[derive(Debug)]
 struct Plan {
@@ -211,13 +215,19 @@ async fn connection(plan: Arc<Plan>) -> Outcome {
         latency: histogram(),
         collected: Vec::new(),
     };
+    let mut refused_in_a_row = 0;
     'connect: while Instant::now() < plan.deadline {
         let Ok(mut sender) = open(plan.address).await else {
             outcome.transport_errors += 1;
-            // Do not spin on a server that refuses connections.
+            refused_in_a_row += 1;
+            if refused_in_a_row >= MAX_REFUSALS_IN_A_ROW {
+                // The server is gone: stop rather than wait out the deadline.
+                break;
+            }
             tokio::time::sleep(Duration::from_millis(10)).await;
             continue;
         };
+        refused_in_a_row = 0;
         while let Some(cookie) = plan.next() {
             let mut request =
                 Request::get(plan.load.path.as_str()).header(header::HOST, plan.host.as_str());

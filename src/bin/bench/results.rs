@@ -211,16 +211,23 @@ pub struct LogoutEffect {
 pub struct FloodCheck {
     pub configuration: String,
     pub path: String,
+    /// Requests of each of the two floods.
     pub requests: u64,
+    /// In both floods.
     pub error_responses: u64,
     pub transport_errors: u64,
+    /// Growth during the first flood, which fills the server's caches.
+    pub first_flood_growth_bytes: i64,
+    /// Between the two floods.
     pub rss_before_bytes: u64,
     pub rss_after_bytes: u64,
+    /// Growth during the second, measured flood.
     pub rss_growth_bytes: i64,
-    /// Stored records before and after, where the store can be counted.
+    /// Stored records before the first flood and after the second, where
+    /// the store can be counted.
     pub records_before: Option<u64>,
     pub records_after: Option<u64>,
-    /// Growth under [`FLAT_LIMIT_BYTES`] and no record created.
+    /// Second flood's growth under [`FLAT_LIMIT_BYTES`] and no record created.
     pub flat: bool,
 }
 
