@@ -77,15 +77,23 @@ async fn bench(options: &Options, settings: &Settings) -> anyhow::Result<()> {
     eprintln!("measuring {} ({profile} build)", binary.display());
     let results = tokio::select! {
         results = run::run(settings, &binary, machine, date, command(&profile)) => results,
-        interrupted = tokio::signal::ctrl_c() => {
-            interrupted?;
+        signal = stop_signal() => {
             // Dropping the run has killed its servers and cleaned its stores.
-            anyhow::bail!("interrupted; nothing written");
+            anyhow::bail!("stopped by {}; nothing written", signal?);
         }
     };
     write(&results, settings)?;
     report(&results, &settings.out);
     Ok(())
+}
+
+/// Ctrl-C or SIGTERM, so that no server outlives the harness.
+async fn stop_signal() -> anyhow::Result<&'static str> {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        interrupted = tokio::signal::ctrl_c() => interrupted.map(|()| "Ctrl-C").map_err(Into::into),
+        _ = terminate.recv() => Ok("SIGTERM"),
+    }
 }
 
 /// The command line as the user would type it again.

@@ -60,7 +60,7 @@ fn record() -> Record {
 }
 
 fn keep(index: u64, count: u64) -> bool {
-    index.is_multiple_of((count / SAMPLE).max(1))
+    index.is_multiple_of(count.div_ceil(SAMPLE).max(1))
 }
 
 /// Fills a new SQLite file at `path` with `count` sessions, then
@@ -183,4 +183,66 @@ pub fn sqlite_bytes(path: &Path) -> u64 {
     let mut wal = path.as_os_str().to_owned();
     wal.push("-wal");
     size(path) + size(Path::new(&wal))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn stored(path: &Path) -> u64 {
+        let kind = SessionStoreKind::Sqlite(path.to_owned());
+        server_session::open(&kind)
+            .await
+            .unwrap()
+            .count()
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_filled_sqlite_store_holds_every_session_in_the_apps_format() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sessions.sqlite3");
+        let seeded = sqlite(&path, 1234).await.unwrap();
+        assert_eq!(stored(&path).await, 1234);
+        assert_eq!(seeded.cookies.len(), 1234);
+        let records = server_session::open(&SessionStoreKind::Sqlite(path.clone()))
+            .await
+            .unwrap();
+        for cookie in seeded.cookies.iter().step_by(100) {
+            let id: Id = cookie.strip_prefix("sessionid=").unwrap().parse().unwrap();
+            let record = records.load(&id).await.unwrap().expect("a live session");
+            assert_eq!(record.data["username"], "john_doe");
+            assert_eq!(record.data["is_logged_in"], true);
+        }
+        assert!(sqlite_bytes(&path) > 0);
+    }
+
+    #[tokio::test]
+    async fn a_large_store_keeps_a_bounded_sample_of_cookies_spread_over_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sessions.sqlite3");
+        let seeded = sqlite(&path, 3 * SAMPLE + 7).await.unwrap();
+        let kept = seeded.cookies.len() as u64;
+        assert!(kept <= SAMPLE, "{kept}");
+        assert!(kept >= SAMPLE * 3 / 4, "{kept}");
+    }
+
+    #[tokio::test]
+    async fn filling_through_the_app_uses_the_apps_own_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sessions.sqlite3");
+        let url = format!("sqlite://{}", path.display());
+        let seeded = through_the_app(&url, 300, 8).await.unwrap();
+        assert_eq!(seeded.cookies.len(), 300);
+        assert_eq!(stored(&path).await, 300);
+    }
+
+    #[tokio::test]
+    async fn a_store_this_build_cannot_open_is_an_error_that_says_so() {
+        let err = through_the_app("mongodb://127.0.0.1/x", 1, 1)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("cannot open"), "{err}");
+    }
 }
