@@ -20,7 +20,7 @@ use tokio::net::TcpListener;
 use crate::{
     config::Config,
     error::AppError,
-    routes::{Mount, Route},
+    routes::{self, Mount, Route},
     server_session::{self, ServerSession, ServerSessions, StoreError},
     templates,
     token_session::{
@@ -87,6 +87,10 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     let pages = Router::new()
         .route("/", get(views::index))
+        .route(
+            routes::REFERENCE_GET_SESSION,
+            get(views::reference_get_session),
+        )
         .nest(Mount::Server.prefix(), visitor_routes::<ServerSession>())
         .nest(Mount::Token.prefix(), visitor_routes::<TokenSession>())
         .layer(middleware::from_fn(refuse_cross_site_posts))

@@ -72,6 +72,12 @@ impl Route {
     }
 }
 
+/// The stateless reference: the `get_session` page of a logged-in
+/// `john_doe`, rendered from fixed data without reading any cookie. What a
+/// request costs when the state costs nothing, measured in the same run as
+/// both routers (the benchmark's physical-limit proxy).
+pub const REFERENCE_GET_SESSION: &str = "/reference/get_session/";
+
 /// Whether some page of either router lives at `path`: what APPEND_SLASH asks
 /// before redirecting `/server/get_session` to `/server/get_session/`.
 pub fn is_page(path: &str) -> bool {

@@ -16,7 +16,7 @@ use crate::{
     app::AppState,
     error::AppError,
     inspector::Inspection,
-    routes::{self, Route},
+    routes::{self, Mount, Route},
     server_session::ServerSession,
     templates,
     token_session::TokenSession,
@@ -69,6 +69,19 @@ pub async fn get_session<S: VisitorSession>(session: S) -> Result<impl IntoRespo
         },
     )?;
     Ok((session, page))
+}
+
+/// The reference page: `get_session` as `/server` renders it for a logged-in
+/// `john_doe`, from fixed data, with no cookie read and no state touched.
+pub async fn reference_get_session() -> Result<Html<String>, AppError> {
+    Ok(templates::render(
+        "get_session.html",
+        context! {
+            mount => Mount::Server.name(),
+            username => Username::seed().into_string(),
+            is_logged_in => true,
+        },
+    )?)
 }
 
 /// Django's `request.session.flush()`, then back to `get_session` (a 303, so

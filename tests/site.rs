@@ -7,7 +7,7 @@ mod common;
 
 use common::{TestServer, cookie_name};
 use reqwest::header;
-use sessions_vs_jwt::routes::{Mount, Route};
+use sessions_vs_jwt::routes::{Mount, REFERENCE_GET_SESSION, Route};
 
 #[tokio::test]
 async fn the_index_explains_both_sides_and_links_each() {
@@ -136,4 +136,42 @@ async fn a_huge_form_body_is_refused_before_the_session_is_touched() {
             .username(),
         "john_doe"
     );
+}
+
+#[tokio::test]
+async fn the_reference_page_is_the_logged_in_get_session_page_from_fixed_data() {
+    let server = TestServer::start(&[]).await;
+    let mut visitor = server.visitor();
+    visitor.get(&Mount::Server.url(Route::SetSession)).await;
+    let logged_in = visitor.get(&Mount::Server.url(Route::GetSession)).await;
+    let reference = visitor.get(REFERENCE_GET_SESSION).await;
+    assert_eq!(reference.status, 200);
+    assert_eq!(reference.username(), "john_doe");
+    assert_eq!(reference.logged_in(), "True");
+    assert_eq!(
+        reference.body, logged_in.body,
+        "the same page, byte for byte"
+    );
+    assert_eq!(reference.headers[header::VARY], "Cookie");
+    assert_eq!(
+        reference.headers[header::CACHE_CONTROL],
+        "private, no-store"
+    );
+}
+
+#[tokio::test]
+async fn the_reference_page_ignores_cookies_and_sets_none() {
+    let server = TestServer::start(&[]).await;
+    let mut visitor = server.visitor();
+    visitor.set_cookie("sessionid", "garbage");
+    visitor.set_cookie("token", "garbage");
+    let reference = visitor.get(REFERENCE_GET_SESSION).await;
+    assert_eq!(reference.status, 200);
+    assert_eq!(reference.username(), "john_doe");
+    assert!(
+        reference.set_cookies().is_empty(),
+        "{:?}",
+        reference.headers
+    );
+    assert_eq!(server.stored_sessions().await, 0);
 }

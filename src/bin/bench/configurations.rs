@@ -1,0 +1,167 @@
+//! Every configuration the harness measures: which side, which store or
+//! algorithm, and the exact server flags that make it.
+
+use std::path::Path;
+
+use sessions_vs_jwt::routes::{Mount, Route};
+
+/// Where `/server` keeps its records in a configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Store {
+    Memory,
+    Sqlite,
+    Redis,
+    Postgres,
+}
+
+/// The Redis database the harness uses: its own, emptied at the end.
+pub const REDIS_DATABASE: u32 = 15;
+pub const REDIS_URL: &str = "redis://127.0.0.1:6379/15";
+/// The PostgreSQL database the harness creates for itself and drops at the end.
+pub const POSTGRES_DATABASE: &str = "svj_bench";
+pub const POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/svj_bench";
+
+impl Store {
+    pub fn name(self) -> &'static str {
+        match self {
+            Store::Memory => "memory",
+            Store::Sqlite => "sqlite",
+            Store::Redis => "redis",
+            Store::Postgres => "postgres",
+        }
+    }
+
+    /// The `--store` value, with SQLite files inside `workspace`.
+    pub fn url(self, workspace: &Path) -> String {
+        match self {
+            Store::Memory => "memory".to_owned(),
+            Store::Sqlite => format!("sqlite://{}", workspace.join("sessions.sqlite3").display()),
+            Store::Redis => REDIS_URL.to_owned(),
+            Store::Postgres => POSTGRES_URL.to_owned(),
+        }
+    }
+
+    /// Stores that live outside the server process and must be reachable.
+    pub fn is_service(self) -> bool {
+        matches!(self, Store::Redis | Store::Postgres)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Configuration {
+    /// Stable, used in file contents, `--only` and results.json.
+    pub name: &'static str,
+    pub mount: Mount,
+    pub store: Store,
+    pub algorithm: &'static str,
+    /// Flags beyond `--store`, `--jwt-algorithm` and `--keys-dir`.
+    pub extra_args: &'static [&'static str],
+    pub description: &'static str,
+}
+
+impl Configuration {
+    /// The server's arguments, `--bind` aside.
+    pub fn server_args(&self, workspace: &Path, cookie_age: Option<u64>) -> Vec<String> {
+        let mut args = vec![
+            "--store".to_owned(),
+            self.store.url(workspace),
+            "--keys-dir".to_owned(),
+            workspace.join("keys").display().to_string(),
+            "--jwt-algorithm".to_owned(),
+            self.algorithm.to_owned(),
+        ];
+        args.extend(self.extra_args.iter().map(|arg| (*arg).to_owned()));
+        if let Some(age) = cookie_age {
+            args.extend(["--cookie-age".to_owned(), age.to_string()]);
+        }
+        args
+    }
+
+    pub fn path(&self, route: Route) -> String {
+        self.mount.url(route)
+    }
+
+    pub fn cookie_name(&self) -> &'static str {
+        match self.mount {
+            Mount::Server => sessions_vs_jwt::server_session::COOKIE_NAME,
+            Mount::Token => sessions_vs_jwt::token_session::COOKIE_NAME,
+        }
+    }
+
+    /// Whether the server's memory holds all the state, so that its RSS
+    /// shows what a stored session costs (or that a token costs nothing).
+    pub fn measures_memory_per_session(&self) -> bool {
+        matches!(self.name, "server-memory" | "token-eddsa")
+    }
+
+    /// Whether stored sessions can be seeded before the server starts, for
+    /// the measurement of cost against the number of stored sessions.
+    pub fn measures_scaling(&self) -> bool {
+        self.mount == Mount::Server
+            && self.extra_args.is_empty()
+            && matches!(self.store, Store::Sqlite | Store::Redis | Store::Postgres)
+    }
+}
+
+/// Every configuration, in the order they are measured and reported.
+pub fn all() -> Vec<Configuration> {
+    let token = |name, algorithm, description| Configuration {
+        name,
+        mount: Mount::Token,
+        store: Store::Memory,
+        algorithm,
+        extra_args: &[],
+        description,
+    };
+    let server = |name, store, extra_args, description| Configuration {
+        name,
+        mount: Mount::Server,
+        store,
+        algorithm: "EdDSA",
+        extra_args,
+        description,
+    };
+    vec![
+        token("token-eddsa", "EdDSA", "/token, Ed25519 signatures"),
+        token("token-es256", "ES256", "/token, ECDSA P-256 signatures"),
+        token("token-rs256", "RS256", "/token, RSA 2048 signatures"),
+        token(
+            "token-hs256",
+            "HS256",
+            "/token, HMAC-SHA256 (shared secret)",
+        ),
+        Configuration {
+            name: "token-eddsa-revocation",
+            mount: Mount::Token,
+            store: Store::Sqlite,
+            algorithm: "EdDSA",
+            extra_args: &["--token-revocation"],
+            description: "/token, Ed25519, logout records the token's jti in the SQLite store",
+        },
+        server(
+            "server-memory",
+            Store::Memory,
+            &[],
+            "/server, in-process memory store",
+        ),
+        server("server-sqlite", Store::Sqlite, &[], "/server, SQLite file"),
+        server(
+            "server-sqlite-cache",
+            Store::Sqlite,
+            &["--store-cache", "100000"],
+            "/server, SQLite with a 100000-entry cache in front",
+        ),
+        server(
+            "server-redis",
+            Store::Redis,
+            &[],
+            "/server, Redis on 127.0.0.1:6379, database 15",
+        ),
+        server(
+            "server-postgres",
+            Store::Postgres,
+            &[],
+            "/server, PostgreSQL on 127.0.0.1:5432, database svj_bench",
+        ),
+    ]
+}

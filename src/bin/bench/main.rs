@@ -1,0 +1,191 @@
+//! The benchmark harness: measures `/server` and `/token` against the
+//! stateless reference page and writes results.json, Markdown tables and
+//! SVG charts. See README.md ("Benchmark") and docs/performance.md.
+//!
+//! Reading order: `options` (what a run does), `run` (the order of
+//! measurements), then `throughput` and `measurements` (how each figure is
+//! taken), `load` (the load generator), `servers` (the processes under
+//! test), and `tables`, `charts`, `splice` (what is written).
+
+mod charts;
+mod configurations;
+mod load;
+mod machine;
+mod measurements;
+mod options;
+mod results;
+mod run;
+mod scaling;
+mod seeding;
+mod servers;
+mod services;
+mod splice;
+mod tables;
+mod throughput;
+mod wire;
+
+use std::{fs, path::Path, process::ExitCode};
+
+use anyhow::Context as _;
+use clap::Parser as _;
+
+use crate::{
+    machine::Machine,
+    options::{Options, Settings},
+    results::Results,
+};
+
+fn main() -> ExitCode {
+    let options = Options::parse();
+    let settings = Settings::from_options(&options);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(settings.client_threads)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => return fail(anyhow::Error::new(err).context("cannot start the async runtime")),
+    };
+    match runtime.block_on(bench(&options, &settings)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => fail(err),
+    }
+}
+
+fn fail(err: anyhow::Error) -> ExitCode {
+    eprintln!("error: {err:#}");
+    ExitCode::FAILURE
+}
+
+async fn bench(options: &Options, settings: &Settings) -> anyhow::Result<()> {
+    let names: Vec<&str> = configurations::all().iter().map(|c| c.name).collect();
+    for pattern in &settings.only {
+        if !names
+            .iter()
+            .any(|name| Settings::selects_with(pattern, name))
+        {
+            anyhow::bail!(
+                "--only {pattern} matches no configuration; they are: {}",
+                names.join(", ")
+            );
+        }
+    }
+    let binary = servers::server_binary(options.server_binary.as_deref())?;
+    let profile = servers::build_profile(&binary);
+    let machine = Machine::describe(&binary, &profile);
+    let date = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    eprintln!("measuring {} ({profile} build)", binary.display());
+    let results = tokio::select! {
+        results = run::run(settings, &binary, machine, date, command(&profile)) => results,
+        signal = stop_signal() => {
+            // Dropping the run has killed its servers and cleaned its stores.
+            anyhow::bail!("stopped by {}; nothing written", signal?);
+        }
+    };
+    write(&results, settings)?;
+    report(&results, &settings.out);
+    Ok(())
+}
+
+/// Ctrl-C or SIGTERM, so that no server outlives the harness.
+async fn stop_signal() -> anyhow::Result<&'static str> {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        interrupted = tokio::signal::ctrl_c() => interrupted.map(|()| "Ctrl-C").map_err(Into::into),
+        _ = terminate.recv() => Ok("SIGTERM"),
+    }
+}
+
+/// The command line as the user would type it again.
+fn command(profile: &str) -> String {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .map(|arg| {
+            if arg.contains(char::is_whitespace) || arg.is_empty() {
+                format!("'{arg}'")
+            } else {
+                arg
+            }
+        })
+        .collect();
+    let program = if std::env::var_os("CARGO").is_some() {
+        match profile {
+            "release" => "cargo run --release --bin bench --".to_owned(),
+            "debug" => "cargo run --bin bench --".to_owned(),
+            other => format!("cargo run --profile {other} --bin bench --"),
+        }
+    } else {
+        "bench".to_owned()
+    };
+    if args.is_empty() {
+        program.trim_end_matches(" --").to_owned()
+    } else {
+        format!("{program} {}", args.join(" "))
+    }
+}
+
+fn write(results: &Results, settings: &Settings) -> anyhow::Result<()> {
+    let out = &settings.out;
+    fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let save = |name: String, contents: &str| {
+        let path = out.join(name);
+        fs::write(&path, contents).with_context(|| format!("cannot write {}", path.display()))
+    };
+    save(
+        "results.json".to_owned(),
+        &(serde_json::to_string_pretty(results)? + "\n"),
+    )?;
+    let footer = tables::footer(results);
+    let tables = tables::all(results);
+    for table in &tables {
+        save(format!("{}.md", table.name), &table.file(&footer))?;
+    }
+    for chart in charts::all(results)? {
+        save(format!("{}.svg", chart.name), &chart.svg)?;
+    }
+    if let Some(page) = &settings.splice {
+        let text =
+            fs::read_to_string(page).with_context(|| format!("cannot read {}", page.display()))?;
+        let spliced: Vec<(&str, String)> = tables
+            .iter()
+            .map(|table| (table.name, table.spliced(&footer)))
+            .collect();
+        let (text, replaced) = splice::splice(&text, &spliced)
+            .with_context(|| format!("cannot splice tables into {}", page.display()))?;
+        fs::write(page, text).with_context(|| format!("cannot write {}", page.display()))?;
+        eprintln!(
+            "spliced {} table(s) into {}: {}",
+            replaced.len(),
+            page.display(),
+            replaced.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// A few lines on stderr: where the results are, and what went wrong.
+fn report(results: &Results, out: &Path) {
+    eprintln!(
+        "\nwrote {} in {:.0} s",
+        out.display(),
+        results.settings.total_seconds
+    );
+    for result in &results.throughput {
+        eprintln!(
+            "  {:<24} {:<40} ratio {:>5.2}  ({:.0} req/s; reference {:.0})",
+            result.configuration,
+            result.label,
+            result.median_ratio,
+            result.median_rps,
+            result.median_reference_rps
+        );
+    }
+    for record in &results.configurations {
+        if let Some(reason) = &record.reason {
+            eprintln!("  skipped {}: {reason}", record.name);
+        }
+    }
+    for problem in &results.checks.problems {
+        eprintln!("  problem: {problem}");
+    }
+}

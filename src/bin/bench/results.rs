@@ -1,0 +1,261 @@
+//! Every figure a run produces, as written to results.json. The tables and
+//! charts are made from this and nothing else.
+
+use std::collections::BTreeMap;
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use crate::machine::Machine;
+
+/// Bumped when a field changes meaning or goes away.
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Results {
+    pub schema: u32,
+    /// RFC 3339, UTC, when the run started.
+    pub date: String,
+    /// The command that produced these results, to run again.
+    pub command: String,
+    pub machine: Machine,
+    pub settings: RunSettings,
+    pub configurations: Vec<ConfigurationRecord>,
+    pub throughput: Vec<ScenarioResult>,
+    pub cookie_bytes: Vec<CookieBytes>,
+    pub memory: Vec<MemoryPerSession>,
+    pub disk: Vec<DiskPerSession>,
+    pub scaling: Vec<ScalingPoint>,
+    pub logout: Vec<LogoutEffect>,
+    pub flood: Vec<FloodCheck>,
+    pub checks: Checks,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunSettings {
+    pub quick: bool,
+    pub round_seconds: f64,
+    pub warmup_seconds: f64,
+    pub rounds: usize,
+    pub connections: usize,
+    pub client_threads: usize,
+    pub only: Vec<String>,
+    pub session_counts: Vec<u64>,
+    pub memory_logins: u64,
+    pub flood_requests: u64,
+    pub returning_visitors: usize,
+    pub logout_cookie_age_seconds: u64,
+    pub total_seconds: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Measured,
+    Skipped,
+    NotSelected,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ConfigurationRecord {
+    pub name: String,
+    /// `server` or `token`.
+    pub side: String,
+    pub store: String,
+    pub algorithm: String,
+    pub description: String,
+    /// The server's flags, temporary paths shown as `$WORKSPACE`.
+    pub server_args: Vec<String>,
+    pub status: Status,
+    /// Why it was skipped, in the words of whatever refused.
+    pub reason: Option<String>,
+    /// Measurements of this configuration that failed while others succeeded.
+    pub problems: Vec<String>,
+}
+
+/// Percentiles of a latency histogram, in microseconds.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Latency {
+    pub p50_us: u64,
+    pub p99_us: u64,
+    pub p999_us: u64,
+    pub max_us: u64,
+    pub mean_us: f64,
+    pub samples: u64,
+}
+
+impl Latency {
+    pub fn of(histogram: &Histogram<u64>) -> Self {
+        Self {
+            p50_us: histogram.value_at_quantile(0.5),
+            p99_us: histogram.value_at_quantile(0.99),
+            p999_us: histogram.value_at_quantile(0.999),
+            max_us: histogram.max(),
+            mean_us: histogram.mean(),
+            samples: histogram.len(),
+        }
+    }
+}
+
+/// One round: the configuration and the reference, back to back.
+#[derive(Debug, Clone, Serialize)]
+pub struct Round {
+    pub rps: f64,
+    pub reference_rps: f64,
+    /// `rps / reference_rps`.
+    pub ratio: f64,
+    /// Server CPU time (user + system) per response, in microseconds.
+    pub cpu_us_per_request: f64,
+    pub reference_cpu_us_per_request: f64,
+    /// `reference_cpu_us_per_request / cpu_us_per_request`: like `ratio`,
+    /// 1.0 means as cheap as the reference, but counted in the server's CPU
+    /// time alone, so the load generator's share of the machine drops out.
+    pub cpu_ratio: f64,
+    /// The load generator's own CPU time per response (this program's).
+    pub client_cpu_us_per_request: f64,
+    pub responses: u64,
+    pub reference_responses: u64,
+    pub seconds: f64,
+    /// Whether the configuration ran first in this round.
+    pub configuration_first: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ScenarioResult {
+    pub configuration: String,
+    /// Stable: `get_session_returning`, `get_session_new_visitor`,
+    /// `set_session`, `get_session_first_sight`.
+    pub scenario: String,
+    pub label: String,
+    pub path: String,
+    pub rounds: Vec<Round>,
+    pub median_rps: f64,
+    pub median_reference_rps: f64,
+    pub median_ratio: f64,
+    pub min_ratio: f64,
+    pub max_ratio: f64,
+    pub median_cpu_us_per_request: f64,
+    pub median_reference_cpu_us_per_request: f64,
+    pub median_cpu_ratio: f64,
+    pub median_client_cpu_us_per_request: f64,
+    /// Over all rounds.
+    pub latency: Latency,
+    pub reference_latency: Latency,
+    pub responses: u64,
+    /// Responses other than 2xx/3xx, in the configuration's and the reference's rounds.
+    pub error_responses: u64,
+    /// Requests that got no response at all.
+    pub transport_errors: u64,
+    pub statuses: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CookieBytes {
+    pub configuration: String,
+    /// What was stored, e.g. `username of 64 characters`.
+    pub stored: String,
+    pub username_chars: usize,
+    pub username_bytes: usize,
+    /// The cookie's value alone.
+    pub cookie_value_bytes: usize,
+    /// `cookie: name=value\r\n`, sent with every request.
+    pub cookie_header_bytes: usize,
+    /// The `set-cookie` header line of the login response.
+    pub set_cookie_header_bytes: usize,
+    /// A returning visitor's `GET get_session`, as the harness sends it.
+    pub get_session_request_bytes: usize,
+    pub get_session_response_bytes: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MemoryPerSession {
+    pub configuration: String,
+    pub logins: u64,
+    pub rss_before_bytes: u64,
+    pub rss_after_bytes: u64,
+    /// `(after - before) / logins`; may be negative when the allocator gives memory back.
+    pub bytes_per_login: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DiskPerSession {
+    pub configuration: String,
+    pub sessions: u64,
+    pub bytes: u64,
+    pub bytes_per_session: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ScalingPoint {
+    pub configuration: String,
+    pub sessions: u64,
+    pub seed_seconds: f64,
+    /// This size's `median_ratio` over the smallest size's: 1.0 means no slower.
+    pub ratio_to_smallest: f64,
+    pub measurement: ScenarioResult,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LogoutEffect {
+    pub configuration: String,
+    pub cookie_age_seconds: u64,
+    /// For how long a copy of the cookie taken before logout still showed
+    /// the logged-in page after it (0 when the first try was a Guest).
+    pub copied_cookie_worked_seconds: f64,
+    /// Whether it still worked when the harness stopped looking.
+    pub still_working_at_end: bool,
+    pub tries: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FloodCheck {
+    pub configuration: String,
+    pub path: String,
+    /// Requests of each of the two floods.
+    pub requests: u64,
+    /// In both floods.
+    pub error_responses: u64,
+    pub transport_errors: u64,
+    /// Growth during the first flood, which fills the server's caches.
+    pub first_flood_growth_bytes: i64,
+    /// Between the two floods.
+    pub rss_before_bytes: u64,
+    pub rss_after_bytes: u64,
+    /// Growth during the second, measured flood.
+    pub rss_growth_bytes: i64,
+    /// Stored records before the first flood and after the second, where
+    /// the store can be counted.
+    pub records_before: Option<u64>,
+    pub records_after: Option<u64>,
+    /// Second flood's growth under [`FLAT_LIMIT_BYTES`] and no record created.
+    pub flat: bool,
+}
+
+/// Growth of the server's memory that a flood may cause without being
+/// called a leak: allocator arenas and connection buffers settle within it.
+pub const FLAT_LIMIT_BYTES: i64 = 4 * 1024 * 1024;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Checks {
+    /// Responses other than 2xx/3xx in every throughput measurement.
+    pub error_responses: u64,
+    pub transport_errors: u64,
+    /// Whether every flood left memory flat and created no record.
+    pub flood_flat: bool,
+    /// Everything that went wrong, one line each.
+    pub problems: Vec<String>,
+}
+
+pub fn median(values: &[f64]) -> f64 {
+    let mut sorted: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted.sort_by(f64::total_cmp);
+    let middle = sorted.len() / 2;
+    if sorted.len() % 2 == 1 {
+        sorted[middle]
+    } else {
+        (sorted[middle - 1] + sorted[middle]) / 2.0
+    }
+}

@@ -1,0 +1,248 @@
+//! Stored sessions made before a server starts, for the measurement of cost
+//! against the number of stored sessions: a million logins over HTTP would
+//! take longer than the whole rest of the run.
+//!
+//! SQLite rows are inserted in large transactions in exactly the format the
+//! app's store writes (tower-sessions' `Record`, MessagePack-encoded, in the
+//! published store's table), after the app's own code has created the
+//! schema, and one row is read back through the app's store to prove it.
+//! Other stores are filled through the app's own `SessionRecords::create`.
+
+use std::{
+    path::Path,
+    str::FromStr,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, bail};
+use serde_json::Value;
+use sessions_vs_jwt::{
+    SessionStoreKind,
+    server_session::{self, COOKIE_NAME, SharedRecords},
+};
+use sqlx::{
+    Connection as _, QueryBuilder, Sqlite,
+    sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteSynchronous},
+};
+use time::OffsetDateTime;
+use tower_sessions::session::{Id, Record};
+
+/// The published SQLite store's table, which the app uses as is.
+const SQLITE_TABLE: &str = "tower_sessions";
+const ROWS_PER_TRANSACTION: u64 = 50_000;
+/// Rows per `insert` statement: three parameters each, well under SQLite's
+/// limit of 32766 parameters.
+const ROWS_PER_STATEMENT: u64 = 500;
+/// Cookies kept for the returning visitors: spread over the whole store, so
+/// that lookups land all over the index, not on a few hot pages.
+const SAMPLE: u64 = 10_000;
+
+#[derive(Debug)]
+pub struct Seeded {
+    /// `sessionid=...` header values of seeded sessions.
+    pub cookies: Vec<String>,
+    pub elapsed: Duration,
+}
+
+/// A logged-in `john_doe`, as `/server/set_session/` stores one.
+fn record() -> Record {
+    let mut record = Record {
+        id: Id::default(),
+        data: Default::default(),
+        expiry_date: OffsetDateTime::now_utc() + time::Duration::days(14),
+    };
+    record
+        .data
+        .insert("username".into(), Value::from("john_doe"));
+    record.data.insert("is_logged_in".into(), Value::from(true));
+    record
+}
+
+fn keep(index: u64, count: u64) -> bool {
+    index.is_multiple_of(count.div_ceil(SAMPLE).max(1))
+}
+
+/// Fills a new SQLite file at `path` with `count` sessions, then
+/// checkpoints the WAL so that the file's size is the store's size.
+pub async fn sqlite(path: &Path, count: u64) -> anyhow::Result<Seeded> {
+    let started = Instant::now();
+    let kind = SessionStoreKind::Sqlite(path.to_owned());
+    drop(
+        server_session::open(&kind)
+            .await
+            .context("the app could not create the SQLite store")?,
+    );
+    let options = SqliteConnectOptions::from_str("sqlite://")?
+        .filename(path)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Off);
+    let mut connection = SqliteConnection::connect_with(&options).await?;
+    // Random ids land all over the index: keep it in memory while filling.
+    sqlx::query("pragma cache_size = -262144")
+        .execute(&mut connection)
+        .await?;
+    let mut cookies = Vec::new();
+    let mut written = 0;
+    while written < count {
+        let mut transaction = connection.begin().await?;
+        let batch_end = (written + ROWS_PER_TRANSACTION).min(count);
+        let mut index = written;
+        while index < batch_end {
+            let rows = ROWS_PER_STATEMENT.min(batch_end - index);
+            let mut records = Vec::new();
+            for _ in 0..rows {
+                let record = record();
+                if keep(index, count) {
+                    cookies.push(format!("{COOKIE_NAME}={}", record.id));
+                }
+                records.push((
+                    record.id.to_string(),
+                    rmp_serde::to_vec(&record)?,
+                    record.expiry_date,
+                ));
+                index += 1;
+            }
+            let mut insert = QueryBuilder::<Sqlite>::new(format!(
+                "insert into {SQLITE_TABLE} (id, data, expiry_date) "
+            ));
+            insert.push_values(records, |mut row, (id, data, expiry_date)| {
+                row.push_bind(id).push_bind(data).push_bind(expiry_date);
+            });
+            insert.build().execute(&mut *transaction).await?;
+        }
+        transaction.commit().await?;
+        written = batch_end;
+    }
+    sqlx::query("pragma wal_checkpoint(truncate)")
+        .execute(&mut connection)
+        .await?;
+    connection.close().await?;
+    check_readable(&kind, &cookies).await?;
+    Ok(Seeded {
+        cookies,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// Fills the store at `url` through the app's own store code, with
+/// `parallel` logins in flight at a time.
+pub async fn through_the_app(url: &str, count: u64, parallel: u64) -> anyhow::Result<Seeded> {
+    let started = Instant::now();
+    let kind = SessionStoreKind::from_str(url)
+        .map_err(|reason| anyhow::anyhow!("this build cannot open {url}: {reason}"))?;
+    let records = server_session::open(&kind).await?;
+    let workers: Vec<_> = (0..parallel)
+        .map(|worker| {
+            let records: SharedRecords = Arc::clone(&records);
+            tokio::spawn(async move {
+                let mut cookies = Vec::new();
+                let mut index = worker;
+                while index < count {
+                    let mut record = record();
+                    records.create(&mut record).await?;
+                    if keep(index, count) {
+                        cookies.push(format!("{COOKIE_NAME}={}", record.id));
+                    }
+                    index += parallel;
+                }
+                anyhow::Ok(cookies)
+            })
+        })
+        .collect();
+    let mut cookies = Vec::new();
+    for worker in workers {
+        cookies.extend(worker.await??);
+    }
+    check_readable(&kind, &cookies).await?;
+    Ok(Seeded {
+        cookies,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// Reads one seeded session back through the app's store.
+async fn check_readable(kind: &SessionStoreKind, cookies: &[String]) -> anyhow::Result<()> {
+    let Some(cookie) = cookies.first() else {
+        return Ok(());
+    };
+    let id: Id = cookie
+        .trim_start_matches(&format!("{COOKIE_NAME}="))
+        .parse()
+        .context("a seeded id does not parse")?;
+    let records = server_session::open(kind).await?;
+    match records.load(&id).await? {
+        Some(record) if record.data.get("username") == Some(&Value::from("john_doe")) => Ok(()),
+        other => bail!("a seeded session reads back wrong through the app's store: {other:?}"),
+    }
+}
+
+/// Bytes a SQLite store takes on disk: the file and what is left in its WAL.
+pub fn sqlite_bytes(path: &Path) -> u64 {
+    let size = |path: &Path| std::fs::metadata(path).map(|meta| meta.len()).unwrap_or(0);
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    size(path) + size(Path::new(&wal))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn stored(path: &Path) -> u64 {
+        let kind = SessionStoreKind::Sqlite(path.to_owned());
+        server_session::open(&kind)
+            .await
+            .unwrap()
+            .count()
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_filled_sqlite_store_holds_every_session_in_the_apps_format() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sessions.sqlite3");
+        let seeded = sqlite(&path, 1234).await.unwrap();
+        assert_eq!(stored(&path).await, 1234);
+        assert_eq!(seeded.cookies.len(), 1234);
+        let records = server_session::open(&SessionStoreKind::Sqlite(path.clone()))
+            .await
+            .unwrap();
+        for cookie in seeded.cookies.iter().step_by(100) {
+            let id: Id = cookie.strip_prefix("sessionid=").unwrap().parse().unwrap();
+            let record = records.load(&id).await.unwrap().expect("a live session");
+            assert_eq!(record.data["username"], "john_doe");
+            assert_eq!(record.data["is_logged_in"], true);
+        }
+        assert!(sqlite_bytes(&path) > 0);
+    }
+
+    #[tokio::test]
+    async fn a_large_store_keeps_a_bounded_sample_of_cookies_spread_over_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sessions.sqlite3");
+        let seeded = sqlite(&path, 3 * SAMPLE + 7).await.unwrap();
+        let kept = seeded.cookies.len() as u64;
+        assert!(kept <= SAMPLE, "{kept}");
+        assert!(kept >= SAMPLE * 3 / 4, "{kept}");
+    }
+
+    #[tokio::test]
+    async fn filling_through_the_app_uses_the_apps_own_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sessions.sqlite3");
+        let url = format!("sqlite://{}", path.display());
+        let seeded = through_the_app(&url, 300, 8).await.unwrap();
+        assert_eq!(seeded.cookies.len(), 300);
+        assert_eq!(stored(&path).await, 300);
+    }
+
+    #[tokio::test]
+    async fn a_store_this_build_cannot_open_is_an_error_that_says_so() {
+        let err = through_the_app("mongodb://127.0.0.1/x", 1, 1)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("cannot open"), "{err}");
+    }
+}
