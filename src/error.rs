@@ -46,7 +46,7 @@ pub enum AppError {
     },
 
     #[error("The token could not be signed.")]
-    TokenSigning(#[source] jsonwebtoken::errors::Error),
+    TokenSigning(#[source] jsonwebtoken::signature::Error),
 
     #[error("The page could not be rendered.")]
     Template(#[from] minijinja::Error),

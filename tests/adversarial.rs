@@ -14,7 +14,7 @@ use proptest::{prelude::*, test_runner::TestRunner};
 use serde_json::{Value, json};
 use sessions_vs_jwt::{
     routes::{Mount, Route},
-    token_session::claims::{ISSUER, now},
+    token_session::claims::{self, ISSUER, now},
 };
 
 /// Visits get_session with `cookie` as the named cookie and checks the
@@ -77,7 +77,7 @@ fn signed_by_server(server: &TestServer, claims: &Value) -> String {
     let mut header = Header::new(key.algorithm.jwt());
     header.kid = Some(key.kid.clone());
     header.typ = Some("JWT".into());
-    encode(&header, claims, &key.encoding).unwrap()
+    claims::encode(&header, claims, key).unwrap()
 }
 
 fn with(claim: &str, value: Value) -> Value {
@@ -212,7 +212,7 @@ async fn assert_kid_refused(kid: &str) {
     let mut header = Header::new(key.algorithm.jwt());
     header.kid = Some(kid.to_owned());
     header.typ = Some("JWT".into());
-    let token = encode(&header, &valid_claims(), &key.encoding).unwrap();
+    let token = claims::encode(&header, &valid_claims(), key).unwrap();
     assert_bad_token(&server, &token).await;
 }
 

@@ -18,8 +18,9 @@ use std::{
 use ed25519_dalek::pkcs8::{
     DecodePrivateKey, EncodePrivateKey, EncodePublicKey, spki::der::pem::LineEnding,
 };
+use hmac::{Hmac, Mac as _};
 use jsonwebtoken::{
-    Algorithm, DecodingKey, EncodingKey,
+    Algorithm, DecodingKey,
     jwk::{Jwk, JwkSet, PublicKeyUse},
 };
 use rand::{RngCore, rngs::OsRng};
@@ -74,10 +75,45 @@ const RSA_BITS: usize = 2048;
 pub struct Key {
     pub kid: String,
     pub algorithm: KeyAlgorithm,
-    pub encoding: EncodingKey,
+    /// Parsed once, at load: jsonwebtoken would parse the private key (and
+    /// for Ed25519 derive its public half) on every signature, which costs
+    /// as much again as the signature itself.
+    signer: Signer,
     pub decoding: DecodingKey,
     /// Derived from the private key; `None` for HS256.
     pub public_pem: Option<String>,
+}
+
+/// A private key, ready to sign.
+enum Signer {
+    EdDsa(ed25519_dalek::SigningKey),
+    Es256(p256::ecdsa::SigningKey),
+    Rs256(rsa::pkcs1v15::SigningKey<sha2::Sha256>),
+    Hs256(Hmac<sha2::Sha256>),
+}
+
+pub type SignatureError = jsonwebtoken::signature::Error;
+
+impl Key {
+    /// The JWS signature of `message` (RFC 7518 §3): Ed25519, ECDSA P-256
+    /// with SHA-256 as `r || s`, RSASSA-PKCS1-v1_5 with SHA-256 (blinded),
+    /// or HMAC-SHA256.
+    pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignatureError> {
+        use jsonwebtoken::signature::{RandomizedSigner as _, SignatureEncoding as _, Signer as _};
+        Ok(match &self.signer {
+            Signer::EdDsa(key) => key.sign(message).to_vec(),
+            Signer::Es256(key) => {
+                let signature: p256::ecdsa::Signature = key.try_sign(message)?;
+                signature.to_vec()
+            }
+            Signer::Rs256(key) => key.try_sign_with_rng(&mut OsRng, message)?.to_vec(),
+            Signer::Hs256(mac) => {
+                let mut mac = mac.clone();
+                mac.update(message);
+                mac.finalize().into_bytes().to_vec()
+            }
+        })
+    }
 }
 
 impl std::fmt::Debug for Key {
@@ -401,70 +437,63 @@ fn load_key(path: &Path, kid: &str, algorithm: KeyAlgorithm) -> Result<Key, KeyE
                 len: bytes.len(),
             });
         }
+        let mac = Hmac::new_from_slice(&bytes).map_err(|err| invalid(err.to_string()))?;
         return Ok(Key {
             kid: kid.to_owned(),
             algorithm,
-            encoding: EncodingKey::from_secret(&bytes),
+            signer: Signer::Hs256(mac),
             decoding: DecodingKey::from_secret(&bytes),
             public_pem: None,
         });
     }
     let pem = std::str::from_utf8(&bytes).map_err(|_| invalid("not a PEM file".into()))?;
-    let public = public_pem(pem, algorithm).map_err(invalid)?;
-    let (encoding, decoding) = keys_from_pem(&bytes, public.as_bytes(), algorithm)
-        .map_err(|err| invalid(err.to_string()))?;
+    let (signer, public) = parse_private_pem(pem, algorithm).map_err(invalid)?;
+    let decoding = match algorithm {
+        KeyAlgorithm::EdDsa => DecodingKey::from_ed_pem(public.as_bytes()),
+        KeyAlgorithm::Es256 => DecodingKey::from_ec_pem(public.as_bytes()),
+        _ => DecodingKey::from_rsa_pem(public.as_bytes()),
+    }
+    .map_err(|err| invalid(err.to_string()))?;
     Ok(Key {
         kid: kid.to_owned(),
         algorithm,
-        encoding,
+        signer,
         decoding,
         public_pem: Some(public),
     })
 }
 
-/// The public half of a private key, derived rather than trusted from a file.
-fn public_pem(private_pem: &str, algorithm: KeyAlgorithm) -> Result<String, String> {
-    let public = match algorithm {
-        KeyAlgorithm::EdDsa => ed25519_dalek::SigningKey::from_pkcs8_pem(private_pem)
-            .map_err(|err| err.to_string())?
-            .verifying_key()
-            .to_public_key_pem(LineEnding::LF),
-        KeyAlgorithm::Es256 => p256::SecretKey::from_pkcs8_pem(private_pem)
-            .map_err(|err| err.to_string())?
-            .public_key()
-            .to_public_key_pem(LineEnding::LF),
-        KeyAlgorithm::Rs256 => rsa::RsaPrivateKey::from_pkcs8_pem(private_pem)
-            .map_err(|err| err.to_string())?
-            .to_public_key()
-            .to_public_key_pem(LineEnding::LF),
-        KeyAlgorithm::Hs256 => return Err("HS256 keys have no public half".into()),
-    };
-    public.map_err(|err| err.to_string())
-}
-
-fn keys_from_pem(
-    private: &[u8],
-    public: &[u8],
-    algorithm: KeyAlgorithm,
-) -> jsonwebtoken::errors::Result<(EncodingKey, DecodingKey)> {
-    Ok(match algorithm {
-        KeyAlgorithm::EdDsa => (
-            EncodingKey::from_ed_pem(private)?,
-            DecodingKey::from_ed_pem(public)?,
-        ),
-        KeyAlgorithm::Es256 => (
-            EncodingKey::from_ec_pem(private)?,
-            DecodingKey::from_ec_pem(public)?,
-        ),
-        KeyAlgorithm::Rs256 => (
-            EncodingKey::from_rsa_pem(private)?,
-            DecodingKey::from_rsa_pem(public)?,
-        ),
-        KeyAlgorithm::Hs256 => (
-            EncodingKey::from_secret(private),
-            DecodingKey::from_secret(private),
-        ),
-    })
+/// The signer of a PKCS#8 private key, and its public half as PEM (derived,
+/// not trusted from a file).
+fn parse_private_pem(pem: &str, algorithm: KeyAlgorithm) -> Result<(Signer, String), String> {
+    let text = |err: &dyn std::fmt::Display| err.to_string();
+    match algorithm {
+        KeyAlgorithm::EdDsa => {
+            let key = ed25519_dalek::SigningKey::from_pkcs8_pem(pem).map_err(|err| text(&err))?;
+            let public = key
+                .verifying_key()
+                .to_public_key_pem(LineEnding::LF)
+                .map_err(|err| text(&err))?;
+            Ok((Signer::EdDsa(key), public))
+        }
+        KeyAlgorithm::Es256 => {
+            let key = p256::SecretKey::from_pkcs8_pem(pem).map_err(|err| text(&err))?;
+            let public = key
+                .public_key()
+                .to_public_key_pem(LineEnding::LF)
+                .map_err(|err| text(&err))?;
+            Ok((Signer::Es256(key.into()), public))
+        }
+        KeyAlgorithm::Rs256 => {
+            let key = rsa::RsaPrivateKey::from_pkcs8_pem(pem).map_err(|err| text(&err))?;
+            let public = key
+                .to_public_key()
+                .to_public_key_pem(LineEnding::LF)
+                .map_err(|err| text(&err))?;
+            Ok((Signer::Rs256(rsa::pkcs1v15::SigningKey::new(key)), public))
+        }
+        KeyAlgorithm::Hs256 => Err("HS256 keys are secrets, not PEM files".into()),
+    }
 }
 
 fn check_public_file(path: &Path, key: &Key, dir: &Path) -> Result<(), KeyError> {
