@@ -20,7 +20,7 @@ use tokio::net::TcpListener;
 use crate::{
     config::Config,
     error::AppError,
-    routes::{self, Route},
+    routes::{self, Mount, Route},
     server_session::{self, ServerSession, ServerSessions, StoreError},
     templates,
     token_session::{
@@ -28,7 +28,7 @@ use crate::{
         keys::{KeyError, KeyRing},
     },
     views,
-    visitor::{SessionOutcome, SessionOutcomes, VisitorSession},
+    visitor::{CookieVerdict, SessionOutcomes, VisitorSession},
 };
 
 /// What handlers share: one part per mechanism.
@@ -171,6 +171,9 @@ fn is_cross_site(headers: &HeaderMap) -> bool {
 /// `router=server,token cookie=valid,guest`). Never a cookie value or a
 /// session id.
 async fn access_log(request: Request, next: Next) -> Response {
+    if !tracing::enabled!(target: "access", tracing::Level::INFO) {
+        return next.run(request).await;
+    }
     let started = Instant::now();
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
@@ -178,18 +181,26 @@ async fn access_log(request: Request, next: Next) -> Response {
     let outcomes = response
         .extensions()
         .get::<SessionOutcomes>()
-        .map_or(&[][..], |outcomes| &outcomes.0);
-    let listed = |field: fn(&SessionOutcome) -> String| match outcomes {
-        [] => "-".to_owned(),
-        _ => outcomes.iter().map(field).collect::<Vec<_>>().join(","),
+        .copied()
+        .unwrap_or_default();
+    let listed = |field: fn(Mount, CookieVerdict) -> String| {
+        let listed: Vec<String> = outcomes
+            .iter()
+            .map(|(mount, verdict)| field(mount, verdict))
+            .collect();
+        if listed.is_empty() {
+            "-".to_owned()
+        } else {
+            listed.join(",")
+        }
     };
     tracing::info!(
         target: "access",
         %method,
         %path,
         status = response.status().as_u16(),
-        router = %listed(|outcome| outcome.mount.name().to_owned()),
-        cookie = %listed(|outcome| outcome.verdict.to_string()),
+        router = %listed(|mount, _| mount.name().to_owned()),
+        cookie = %listed(|_, verdict| verdict.to_string()),
         micros = started.elapsed().as_micros() as u64,
     );
     response

@@ -80,25 +80,31 @@ impl fmt::Display for CookieVerdict {
     }
 }
 
-/// Left in the response's extensions for the access log.
-#[derive(Clone, Copy, Debug)]
-pub struct SessionOutcome {
-    pub mount: Mount,
-    pub verdict: CookieVerdict,
+/// What each mechanism a response went through found in the request's
+/// cookie: one for a router's pages, both for the inspector at `/`. Left in
+/// the response's extensions for the access log.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SessionOutcomes {
+    pub server: Option<CookieVerdict>,
+    pub token: Option<CookieVerdict>,
 }
 
-/// Every mechanism a response went through, in order: one for a router's
-/// pages, both for the inspector at `/`.
-#[derive(Clone, Debug, Default)]
-pub struct SessionOutcomes(pub Vec<SessionOutcome>);
-
-impl SessionOutcome {
-    /// Adds this outcome to the response's, beside any other mechanism's.
-    pub fn report(self, parts: &mut ResponseParts) {
-        parts
+impl SessionOutcomes {
+    /// Records `verdict` for `mount`, beside the other mechanism's.
+    pub fn report(parts: &mut ResponseParts, mount: Mount, verdict: CookieVerdict) {
+        let outcomes = parts
             .extensions_mut()
-            .get_or_insert_default::<SessionOutcomes>()
-            .0
-            .push(self);
+            .get_or_insert_default::<SessionOutcomes>();
+        match mount {
+            Mount::Server => outcomes.server = Some(verdict),
+            Mount::Token => outcomes.token = Some(verdict),
+        }
+    }
+
+    /// Each mechanism's verdict, `/server` first.
+    pub fn iter(&self) -> impl Iterator<Item = (Mount, CookieVerdict)> {
+        [(Mount::Server, self.server), (Mount::Token, self.token)]
+            .into_iter()
+            .filter_map(|(mount, verdict)| Some((mount, verdict?)))
     }
 }

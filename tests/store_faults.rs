@@ -23,13 +23,7 @@ async fn drop_the_sessions_table(database: &std::path::Path) {
 }
 
 async fn run_sql(database: &std::path::Path, sql: &str) {
-    use sqlx::ConnectOptions as _;
-    let mut connection = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(database)
-        .connect()
-        .await
-        .unwrap();
-    sqlx::query(sql).execute(&mut connection).await.unwrap();
+    common::stores::run_sqlite(database, sql).await;
 }
 
 #[tokio::test]

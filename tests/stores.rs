@@ -319,7 +319,10 @@ mod cache {
 
     #[async_trait::async_trait]
     impl server_session::SessionRecords for HeldLoad {
-        async fn load(&self, id: &Id) -> Result<Option<Record>, server_session::StoreError> {
+        async fn load(
+            &self,
+            id: &Id,
+        ) -> Result<Option<std::sync::Arc<Record>>, server_session::StoreError> {
             let loaded = self.store.load(id).await;
             let read = self.read.lock().unwrap().take();
             if let Some(read) = read {

@@ -13,7 +13,7 @@
 //! only fills the cache if none happened while it was reading.
 
 use std::{
-    sync::{Mutex, MutexGuard, PoisonError},
+    sync::{Arc, Mutex, MutexGuard, PoisonError},
     time::Duration,
 };
 
@@ -27,7 +27,7 @@ use super::store::{SessionRecords, SharedRecords, StoreError};
 #[derive(Debug)]
 pub struct CachedRecords {
     store: SharedRecords,
-    cache: Cache<Id, Record>,
+    cache: Cache<Id, Arc<Record>>,
     /// How many deletes and updates this instance has made: a load fills
     /// the cache only if this did not change while it read the store.
     changes: Mutex<u64>,
@@ -59,7 +59,7 @@ impl CachedRecords {
 
 #[async_trait]
 impl SessionRecords for CachedRecords {
-    async fn load(&self, id: &Id) -> Result<Option<Record>, StoreError> {
+    async fn load(&self, id: &Id) -> Result<Option<Arc<Record>>, StoreError> {
         if let Some(record) = self.cache.get(id)
             && record.expiry_date > OffsetDateTime::now_utc()
         {
@@ -69,7 +69,7 @@ impl SessionRecords for CachedRecords {
         let loaded = self.store.load(id).await?;
         let changes = self.changes();
         match &loaded {
-            Some(record) if *changes == before => self.cache.insert(*id, record.clone()),
+            Some(record) if *changes == before => self.cache.insert(*id, Arc::clone(record)),
             _ => self.cache.invalidate(id),
         }
         Ok(loaded)
@@ -78,7 +78,7 @@ impl SessionRecords for CachedRecords {
     async fn create(&self, record: &mut Record) -> Result<(), StoreError> {
         self.store.create(record).await?;
         // A fresh id: no other request can have changed it yet.
-        self.cache.insert(record.id, record.clone());
+        self.cache.insert(record.id, Arc::new(record.clone()));
         Ok(())
     }
 

@@ -5,7 +5,7 @@
 
 use std::{
     collections::HashMap,
-    sync::{Mutex, MutexGuard, PoisonError},
+    sync::{Arc, Mutex, MutexGuard, PoisonError},
 };
 
 use async_trait::async_trait;
@@ -16,11 +16,11 @@ use super::store::{SessionRecords, StoreError};
 
 #[derive(Debug, Default)]
 pub struct MemoryRecords {
-    records: Mutex<HashMap<Id, Record>>,
+    records: Mutex<HashMap<Id, Arc<Record>>>,
 }
 
 impl MemoryRecords {
-    fn records(&self) -> MutexGuard<'_, HashMap<Id, Record>> {
+    fn records(&self) -> MutexGuard<'_, HashMap<Id, Arc<Record>>> {
         // No code holding this lock can panic half-way through a change.
         self.records.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -28,7 +28,7 @@ impl MemoryRecords {
 
 #[async_trait]
 impl SessionRecords for MemoryRecords {
-    async fn load(&self, id: &Id) -> Result<Option<Record>, StoreError> {
+    async fn load(&self, id: &Id) -> Result<Option<Arc<Record>>, StoreError> {
         let now = OffsetDateTime::now_utc();
         Ok(self
             .records()
@@ -42,7 +42,7 @@ impl SessionRecords for MemoryRecords {
         while records.contains_key(&record.id) {
             record.id = Id::default();
         }
-        records.insert(record.id, record.clone());
+        records.insert(record.id, Arc::new(record.clone()));
         Ok(())
     }
 
@@ -50,7 +50,7 @@ impl SessionRecords for MemoryRecords {
         let now = OffsetDateTime::now_utc();
         match self.records().get_mut(&record.id) {
             Some(live) if live.expiry_date > now => {
-                live.clone_from(record);
+                *live = Arc::new(record.clone());
                 Ok(true)
             }
             _ => Ok(false),

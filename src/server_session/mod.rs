@@ -29,6 +29,7 @@ use time::OffsetDateTime;
 use tower_sessions::session::{Id, Record};
 
 pub use self::{
+    sqlite::SqliteRecords,
     store::{STORE_TIMEOUT, SessionRecords, SharedRecords, StoreError, cached, open},
     store_url::{ServiceUrl, SessionStoreKind},
 };
@@ -38,7 +39,7 @@ use crate::{
     cookies::{CookiePolicy, CookieUpdate, SentCookie},
     error::AppError,
     routes::Mount,
-    visitor::{CookieVerdict, SessionOutcome, VisitorSession, VisitorState},
+    visitor::{CookieVerdict, SessionOutcomes, VisitorSession, VisitorState},
 };
 
 pub const COOKIE_NAME: &str = "sessionid";
@@ -98,7 +99,7 @@ impl ServerSessions {
 
     /// The live session that a cookie value names, and what the cookie was.
     /// Under `--expiry inactivity` this use extends the session.
-    async fn find(&self, cookie: &str) -> Result<(Option<Record>, CookieVerdict), AppError> {
+    async fn find(&self, cookie: &str) -> Result<(Option<Arc<Record>>, CookieVerdict), AppError> {
         let Ok(id) = cookie.parse::<Id>() else {
             tracing::warn!(router = "server", "malformed session id in cookie");
             return Ok((None, CookieVerdict::Tampered));
@@ -123,16 +124,18 @@ impl ServerSessions {
             Err(err) => return Err(self.unavailable(err)),
         };
         if self.expiry == ExpiryPolicy::Inactivity {
-            record.expiry_date = self.expiry_from_now();
+            let mut extended = Arc::unwrap_or_clone(record);
+            extended.expiry_date = self.expiry_from_now();
             // Never an upsert: a session deleted meanwhile stays deleted.
             if !self
                 .records
-                .update(&record)
+                .update(&extended)
                 .await
                 .map_err(|err| self.unavailable(err))?
             {
                 return Ok((None, CookieVerdict::Expired));
             }
+            record = Arc::new(extended);
         }
         Ok((Some(record), CookieVerdict::Valid))
     }
@@ -182,7 +185,7 @@ pub struct ServerSession {
     sessions: Arc<ServerSessions>,
     cookie_sent: bool,
     /// The live record the cookie named when the request arrived.
-    record: Option<Record>,
+    record: Option<Arc<Record>>,
     state: VisitorState,
     verdict: CookieVerdict,
     update: Option<CookieUpdate>,
@@ -198,7 +201,7 @@ impl ServerSession {
 
     /// The live record: the one the cookie named, or the one a login just created.
     pub fn record(&self) -> Option<&Record> {
-        self.record.as_ref()
+        self.record.as_deref()
     }
 
     pub fn store_kind(&self) -> &SessionStoreKind {
@@ -246,7 +249,7 @@ impl FromRequestParts<AppState> for ServerSession {
             _ => None,
         };
         Ok(Self {
-            state: record.as_ref().map(state_of).unwrap_or_default(),
+            state: record.as_deref().map(state_of).unwrap_or_default(),
             update,
             sessions,
             cookie_sent,
@@ -277,7 +280,7 @@ impl VisitorSession for ServerSession {
             {
                 return Err(AppError::SessionInterrupted);
             }
-            data = old.data;
+            data = Arc::unwrap_or_clone(old).data;
         }
         let mut record = Record {
             id: Id::default(),
@@ -301,7 +304,7 @@ impl VisitorSession for ServerSession {
             .map_err(|err| sessions.unavailable(err))?;
         self.update = Some(sessions.cookie_for(&record));
         self.state = state_of(&record);
-        self.record = Some(record);
+        self.record = Some(Arc::new(record));
         Ok(())
     }
 
@@ -329,11 +332,7 @@ impl IntoResponseParts for ServerSession {
         if let Some(update) = &self.update {
             self.sessions.cookie.write(update, &mut parts);
         }
-        SessionOutcome {
-            mount: Mount::Server,
-            verdict: self.verdict,
-        }
-        .report(&mut parts);
+        SessionOutcomes::report(&mut parts, Mount::Server, self.verdict);
         Ok(parts)
     }
 }

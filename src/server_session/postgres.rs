@@ -9,7 +9,7 @@
 //! trip over: its `create schema/table if not exists` can fail on a duplicate
 //! key when run concurrently, so it runs under an advisory lock.
 
-use std::str::FromStr;
+use std::{str::FromStr, sync::Arc};
 
 use async_trait::async_trait;
 use sqlx::{
@@ -80,8 +80,8 @@ impl PostgresRecords {
 
 #[async_trait]
 impl SessionRecords for PostgresRecords {
-    async fn load(&self, id: &Id) -> Result<Option<Record>, StoreError> {
-        Ok(self.store.load(id).await?)
+    async fn load(&self, id: &Id) -> Result<Option<Arc<Record>>, StoreError> {
+        Ok(self.store.load(id).await?.map(Arc::new))
     }
 
     async fn create(&self, record: &mut Record) -> Result<(), StoreError> {

@@ -12,7 +12,7 @@
 //! write can bring back a deleted session. With `?prefix=` (empty) the keys
 //! and values are exactly the published store's.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use fred::{
@@ -102,13 +102,13 @@ impl RedisRecords {
 
 #[async_trait]
 impl SessionRecords for RedisRecords {
-    async fn load(&self, id: &Id) -> Result<Option<Record>, StoreError> {
+    async fn load(&self, id: &Id) -> Result<Option<Arc<Record>>, StoreError> {
         let Some(bytes) = self.pool.get::<Option<Vec<u8>>, _>(self.key(id)).await? else {
             return Ok(None);
         };
         let record: Record =
             rmp_serde::from_slice(&bytes).map_err(|err| StoreError::Corrupt(err.to_string()))?;
-        Ok((record.expiry_date > OffsetDateTime::now_utc()).then_some(record))
+        Ok((record.expiry_date > OffsetDateTime::now_utc()).then(|| Arc::new(record)))
     }
 
     async fn create(&self, record: &mut Record) -> Result<(), StoreError> {

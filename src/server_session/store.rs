@@ -22,8 +22,9 @@ use super::{
 
 #[async_trait]
 pub trait SessionRecords: Send + Sync + fmt::Debug {
-    /// The record under `id`, if it exists and has not expired.
-    async fn load(&self, id: &Id) -> Result<Option<Record>, StoreError>;
+    /// The record under `id`, if it exists and has not expired. Shared, so
+    /// that the memory store and the cache hand it out without copying it.
+    async fn load(&self, id: &Id) -> Result<Option<Arc<Record>>, StoreError>;
 
     /// Stores a new record, replacing its id first if that id is taken.
     async fn create(&self, record: &mut Record) -> Result<(), StoreError>;
@@ -132,7 +133,7 @@ impl<S> TimeLimited<S> {
 
 #[async_trait]
 impl<S: SessionRecords> SessionRecords for TimeLimited<S> {
-    async fn load(&self, id: &Id) -> Result<Option<Record>, StoreError> {
+    async fn load(&self, id: &Id) -> Result<Option<Arc<Record>>, StoreError> {
         self.run(self.0.load(id)).await
     }
 

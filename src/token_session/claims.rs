@@ -5,7 +5,7 @@
 //! `exp`, `iss` and `aud` are required, `nbf` is checked when present, and
 //! clock leeway is explicit and small.
 
-use jsonwebtoken::{Header, Validation, errors::ErrorKind};
+use jsonwebtoken::{Validation, errors::ErrorKind};
 use serde::{Deserialize, Serialize};
 use tower_sessions::session::Id;
 
@@ -107,10 +107,7 @@ impl Claims {
     /// Signs with the ring's signing key, naming it in the header.
     pub fn sign(&self, keys: &KeyRing) -> Result<String, SignatureError> {
         let key = keys.signing_key();
-        let mut header = Header::new(key.algorithm.jwt());
-        header.kid = Some(key.kid.clone());
-        header.typ = Some("JWT".to_owned());
-        encode(&header, self, key)
+        compact(key.jws_header(), &json_part(self)?, key)
     }
 
     /// Checks everything, and also that the token claims no more than this
@@ -167,7 +164,11 @@ pub fn encode(
     claims: &impl Serialize,
     key: &Key,
 ) -> Result<String, SignatureError> {
-    let signing_input = format!("{}.{}", json_part(header)?, json_part(claims)?);
+    compact(&json_part(header)?, &json_part(claims)?, key)
+}
+
+fn compact(header: &str, payload: &str, key: &Key) -> Result<String, SignatureError> {
+    let signing_input = format!("{header}.{payload}");
     let signature = key.sign(signing_input.as_bytes())?;
     Ok(format!("{signing_input}.{}", base64_url(&signature)))
 }
@@ -200,7 +201,7 @@ pub fn now() -> u64 {
 
 #[cfg(test)]
 mod tests {
-    use jsonwebtoken::{Algorithm, EncodingKey};
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
     use serde_json::json;
 
     use super::*;

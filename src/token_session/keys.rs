@@ -15,6 +15,7 @@ use std::{
     sync::Arc,
 };
 
+use base64::Engine as _;
 use ed25519_dalek::pkcs8::{
     DecodePrivateKey, EncodePrivateKey, EncodePublicKey, spki::der::pem::LineEnding,
 };
@@ -79,6 +80,8 @@ pub struct Key {
     /// for Ed25519 derive its public half) on every signature, which costs
     /// as much again as the signature itself.
     signer: Signer,
+    /// The JWS header of every token this key signs, base64url-encoded once.
+    jws_header: String,
     pub decoding: DecodingKey,
     /// Derived from the private key; `None` for HS256.
     pub public_pem: Option<String>,
@@ -95,6 +98,33 @@ enum Signer {
 pub type SignatureError = jsonwebtoken::signature::Error;
 
 impl Key {
+    fn new(
+        kid: &str,
+        algorithm: KeyAlgorithm,
+        signer: Signer,
+        decoding: DecodingKey,
+        public_pem: Option<String>,
+    ) -> Self {
+        let mut header = jsonwebtoken::Header::new(algorithm.jwt());
+        header.kid = Some(kid.to_owned());
+        header.typ = Some("JWT".to_owned());
+        let json = serde_json::to_vec(&header).unwrap_or_default();
+        Self {
+            kid: kid.to_owned(),
+            algorithm,
+            signer,
+            jws_header: base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json),
+            decoding,
+            public_pem,
+        }
+    }
+
+    /// `{"typ":"JWT","alg":…,"kid":…}`, base64url-encoded: the first part
+    /// of every token this key signs.
+    pub fn jws_header(&self) -> &str {
+        &self.jws_header
+    }
+
     /// The JWS signature of `message` (RFC 7518 §3): Ed25519, ECDSA P-256
     /// with SHA-256 as `r || s`, RSASSA-PKCS1-v1_5 with SHA-256 (blinded),
     /// or HMAC-SHA256.
@@ -438,13 +468,13 @@ fn load_key(path: &Path, kid: &str, algorithm: KeyAlgorithm) -> Result<Key, KeyE
             });
         }
         let mac = Hmac::new_from_slice(&bytes).map_err(|err| invalid(err.to_string()))?;
-        return Ok(Key {
-            kid: kid.to_owned(),
+        return Ok(Key::new(
+            kid,
             algorithm,
-            signer: Signer::Hs256(mac),
-            decoding: DecodingKey::from_secret(&bytes),
-            public_pem: None,
-        });
+            Signer::Hs256(mac),
+            DecodingKey::from_secret(&bytes),
+            None,
+        ));
     }
     let pem = std::str::from_utf8(&bytes).map_err(|_| invalid("not a PEM file".into()))?;
     let (signer, public) = parse_private_pem(pem, algorithm).map_err(invalid)?;
@@ -454,13 +484,7 @@ fn load_key(path: &Path, kid: &str, algorithm: KeyAlgorithm) -> Result<Key, KeyE
         _ => DecodingKey::from_rsa_pem(public.as_bytes()),
     }
     .map_err(|err| invalid(err.to_string()))?;
-    Ok(Key {
-        kid: kid.to_owned(),
-        algorithm,
-        signer,
-        decoding,
-        public_pem: Some(public),
-    })
+    Ok(Key::new(kid, algorithm, signer, decoding, Some(public)))
 }
 
 /// The signer of a PKCS#8 private key, and its public half as PEM (derived,

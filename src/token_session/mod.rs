@@ -24,7 +24,7 @@ use crate::{
     cookies::{CookiePolicy, CookieUpdate, SentCookie},
     error::AppError,
     routes::Mount,
-    visitor::{CookieVerdict, SessionOutcome, VisitorSession, VisitorState},
+    visitor::{CookieVerdict, SessionOutcomes, VisitorSession, VisitorState},
 };
 
 pub const COOKIE_NAME: &str = "token";
@@ -265,11 +265,7 @@ impl IntoResponseParts for TokenSession {
         if let Some(update) = &self.update {
             self.tokens.cookie.write(update, &mut parts);
         }
-        SessionOutcome {
-            mount: Mount::Token,
-            verdict: self.verdict,
-        }
-        .report(&mut parts);
+        SessionOutcomes::report(&mut parts, Mount::Token, self.verdict);
         Ok(parts)
     }
 }

@@ -267,12 +267,11 @@ pub async fn run_postgres(url: &str, sql: &str) {
     connection.close().await.unwrap();
 }
 
+/// Runs `sql` on the SQLite file from outside the server, as an operator would.
 pub async fn run_sqlite(database: &Path, sql: &str) {
-    use sqlx::ConnectOptions as _;
-    let mut connection = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(database)
-        .connect()
-        .await
+    let connection = rusqlite::Connection::open(database).unwrap();
+    connection
+        .busy_timeout(std::time::Duration::from_secs(5))
         .unwrap();
-    sqlx::query(sql).execute(&mut connection).await.unwrap();
+    connection.execute_batch(sql).unwrap();
 }

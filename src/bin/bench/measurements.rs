@@ -4,7 +4,6 @@
 
 use std::{
     path::PathBuf,
-    str::FromStr as _,
     time::{Duration, Instant},
 };
 
@@ -12,10 +11,6 @@ use anyhow::{Context as _, bail};
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use rand::RngCore as _;
 use sessions_vs_jwt::routes::{Mount, Route};
-use sqlx::{
-    Connection as _,
-    sqlite::{SqliteConnectOptions, SqliteConnection},
-};
 use tower_sessions::session::Id;
 
 use crate::{
@@ -247,14 +242,13 @@ impl RecordCounter<'_> {
             RecordCounter::Uncountable => None,
             RecordCounter::Service(database) => database.count(),
             RecordCounter::Sqlite(path) => {
-                let options = SqliteConnectOptions::from_str("sqlite://")
-                    .ok()?
-                    .filename(path)
-                    .read_only(true);
-                let mut connection = SqliteConnection::connect_with(&options).await.ok()?;
-                let (count,): (i64,) = sqlx::query_as("select count(*) from tower_sessions")
-                    .fetch_one(&mut connection)
-                    .await
+                let connection = rusqlite::Connection::open_with_flags(
+                    path,
+                    rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+                )
+                .ok()?;
+                let count: i64 = connection
+                    .query_row("select count(*) from tower_sessions", [], |row| row.get(0))
                     .ok()?;
                 u64::try_from(count).ok()
             }

@@ -2,11 +2,10 @@
 //! against the number of stored sessions: a million logins over HTTP would
 //! take longer than the whole rest of the run.
 //!
-//! SQLite rows are inserted in large transactions in exactly the format the
-//! app's store writes (tower-sessions' `Record`, MessagePack-encoded, in the
-//! published store's table), after the app's own code has created the
-//! schema, and one row is read back through the app's store to prove it.
-//! Other stores are filled through the app's own `SessionRecords::create`.
+//! SQLite is filled by the app's own store in large transactions
+//! (`SqliteRecords::insert_many`), and a sample is read back through the
+//! store the server uses to prove it. Other stores are filled through the
+//! app's own `SessionRecords::create`.
 
 use std::{
     path::Path,
@@ -19,21 +18,12 @@ use anyhow::{Context as _, bail};
 use serde_json::Value;
 use sessions_vs_jwt::{
     SessionStoreKind,
-    server_session::{self, COOKIE_NAME, SharedRecords},
-};
-use sqlx::{
-    Connection as _, QueryBuilder, Sqlite,
-    sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteSynchronous},
+    server_session::{self, COOKIE_NAME, SharedRecords, SqliteRecords},
 };
 use time::OffsetDateTime;
 use tower_sessions::session::{Id, Record};
 
-/// The published SQLite store's table, which the app uses as is.
-const SQLITE_TABLE: &str = "tower_sessions";
 const ROWS_PER_TRANSACTION: u64 = 50_000;
-/// Rows per `insert` statement: three parameters each, well under SQLite's
-/// limit of 32766 parameters.
-const ROWS_PER_STATEMENT: u64 = 500;
 /// Cookies kept for the returning visitors: spread over the whole store, so
 /// that lookups land all over the index, not on a few hot pages.
 const SAMPLE: u64 = 10_000;
@@ -68,56 +58,32 @@ fn keep(index: u64, count: u64) -> bool {
 pub async fn sqlite(path: &Path, count: u64) -> anyhow::Result<Seeded> {
     let started = Instant::now();
     let kind = SessionStoreKind::Sqlite(path.to_owned());
-    drop(
-        server_session::open(&kind)
+    let store = Arc::new(
+        SqliteRecords::open(path)
             .await
             .context("the app could not create the SQLite store")?,
     );
-    let options = SqliteConnectOptions::from_str("sqlite://")?
-        .filename(path)
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Off);
-    let mut connection = SqliteConnection::connect_with(&options).await?;
-    // Random ids land all over the index: keep it in memory while filling.
-    sqlx::query("pragma cache_size = -262144")
-        .execute(&mut connection)
-        .await?;
     let mut cookies = Vec::new();
     let mut written = 0;
     while written < count {
-        let mut transaction = connection.begin().await?;
         let batch_end = (written + ROWS_PER_TRANSACTION).min(count);
-        let mut index = written;
-        while index < batch_end {
-            let rows = ROWS_PER_STATEMENT.min(batch_end - index);
-            let mut records = Vec::new();
-            for _ in 0..rows {
+        let records: Vec<Record> = (written..batch_end)
+            .map(|index| {
                 let record = record();
                 if keep(index, count) {
                     cookies.push(format!("{COOKIE_NAME}={}", record.id));
                 }
-                records.push((
-                    record.id.to_string(),
-                    rmp_serde::to_vec(&record)?,
-                    record.expiry_date,
-                ));
-                index += 1;
-            }
-            let mut insert = QueryBuilder::<Sqlite>::new(format!(
-                "insert into {SQLITE_TABLE} (id, data, expiry_date) "
-            ));
-            insert.push_values(records, |mut row, (id, data, expiry_date)| {
-                row.push_bind(id).push_bind(data).push_bind(expiry_date);
-            });
-            insert.build().execute(&mut *transaction).await?;
-        }
-        transaction.commit().await?;
+                record
+            })
+            .collect();
+        let filling = Arc::clone(&store);
+        tokio::task::spawn_blocking(move || filling.insert_many(&records)).await??;
         written = batch_end;
     }
-    sqlx::query("pragma wal_checkpoint(truncate)")
-        .execute(&mut connection)
-        .await?;
-    connection.close().await?;
+    drop(store);
+    let connection = rusqlite::Connection::open(path)?;
+    connection.execute_batch("pragma wal_checkpoint(truncate)")?;
+    drop(connection);
     check_readable(&kind, &cookies).await?;
     Ok(Seeded {
         cookies,
