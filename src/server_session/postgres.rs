@@ -1,13 +1,14 @@
 //! PostgreSQL, the other store several instances share, through the
 //! published `tower-sessions-sqlx-store`.
 //!
-//! That store loads, creates and migrates (table `SCHEMA.session`); this
-//! wrapper adds what it lacks, as for SQLite: a delete that reports whether it
-//! found a record, an update that never inserts (its `save` is an upsert that
-//! would resurrect a session a concurrent logout deleted), counts for
-//! `clearsessions`, and migrations that two instances starting at once cannot
-//! trip over: its `create schema/table if not exists` can fail on a duplicate
-//! key when run concurrently, so it runs under an advisory lock.
+//! That store loads and migrates (table `SCHEMA.session`); this wrapper adds
+//! what it lacks, as for SQLite: a create in one round trip, a delete that
+//! reports whether it found a record, an update that never inserts (its
+//! `save` is an upsert that would resurrect a session a concurrent logout
+//! deleted), counts for `clearsessions`, and migrations that two instances
+//! starting at once cannot trip over: its `create schema/table if not
+//! exists` can fail on a duplicate key when run concurrently, so it runs
+//! under an advisory lock.
 
 use std::{str::FromStr, sync::Arc};
 
@@ -84,8 +85,26 @@ impl SessionRecords for PostgresRecords {
         Ok(self.store.load(id).await?.map(Arc::new))
     }
 
+    /// One statement per attempt, where the published store's `create` takes
+    /// four round trips (begin, a lookup of the id, an upsert, commit).
     async fn create(&self, record: &mut Record) -> Result<(), StoreError> {
-        Ok(self.store.create(record).await?)
+        loop {
+            let data =
+                rmp_serde::to_vec(record).map_err(|err| StoreError::Backend(err.to_string()))?;
+            let inserted = sqlx::query(&format!(
+                "insert into {} (id, data, expiry_date) values ($1, $2, $3) on conflict (id) do nothing",
+                self.table
+            ))
+            .bind(record.id.to_string())
+            .bind(data)
+            .bind(record.expiry_date)
+            .execute(&self.pool)
+            .await?;
+            if inserted.rows_affected() > 0 {
+                return Ok(());
+            }
+            record.id = Id::default();
+        }
     }
 
     async fn update(&self, record: &Record) -> Result<bool, StoreError> {
