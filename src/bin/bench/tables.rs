@@ -574,7 +574,7 @@ fn checks(results: &Results) -> Table {
         "The flood sends `get_session` requests from new visitors with random cookies no server issued \
          (on `/server` half are well-formed random session ids, so each is looked up in the store; on `/token`, \
          random strings shaped like a JWT), twice. The first flood fills what the server rightly keeps \
-         (SQLite's page cache on each pooled connection, allocator arenas); its growth is shown for the record. \
+         (the pages of the SQLite file that lookups read through its memory map, allocator arenas); its growth is shown for the record. \
          The second, as large (*requests*), is the check: *RSS before* and *after* frame it, and *flat* means \
          it grew the resident memory by less than {} MiB and no record was created over both floods. Records \
          are counted where the store can be counted cheaply (SQLite, Redis); *errors* covers both floods.\n\n",
