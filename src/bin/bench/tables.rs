@@ -92,10 +92,15 @@ fn is_number(cell: &str) -> bool {
             .is_some_and(|rest| rest.parse::<f64>().is_ok())
 }
 
-fn none_measured(what: &str) -> String {
-    format!(
-        "Not measured in this run: {what}. See [run.md](run.md) for what was selected and skipped.\n"
-    )
+/// The table, or, when nothing was measured, a line that says what is missing.
+fn grid_or_absence(header: &[&str], rows: &[Vec<String>], missing: &str) -> String {
+    if rows.is_empty() {
+        format!(
+            "Not measured in this run: {missing}. See [run.md](run.md) for what was selected and skipped.\n"
+        )
+    } else {
+        grid(header, rows)
+    }
 }
 
 fn rate(value: f64) -> String {
@@ -170,25 +175,22 @@ fn throughput(results: &Results) -> Table {
          below which differences mean nothing.\n\n",
         method(results)
     );
-    if rows.is_empty() {
-        body.push_str(&none_measured("no configuration was measured"));
-    } else {
-        body.push_str(&grid(
-            &[
-                "configuration",
-                "scenario",
-                "req/s",
-                "reference req/s",
-                "ratio",
-                "range",
-                "CPU µs/req",
-                "reference CPU µs/req",
-                "CPU ratio",
-                "errors",
-            ],
-            &rows,
-        ));
-    }
+    body.push_str(&grid_or_absence(
+        &[
+            "configuration",
+            "scenario",
+            "req/s",
+            "reference req/s",
+            "ratio",
+            "range",
+            "CPU µs/req",
+            "reference CPU µs/req",
+            "CPU ratio",
+            "errors",
+        ],
+        &rows,
+        "no configuration was measured",
+    ));
     Table {
         name: "throughput",
         title: "Requests per second against the stateless reference",
@@ -221,25 +223,22 @@ fn latency(results: &Results) -> Table {
          shows queueing, scheduling and pauses, not network (all on 127.0.0.1).\n\n",
         method(results)
     );
-    if rows.is_empty() {
-        body.push_str(&none_measured("no configuration was measured"));
-    } else {
-        body.push_str(&grid(
-            &[
-                "configuration",
-                "scenario",
-                "p50",
-                "p99",
-                "p99.9",
-                "max",
-                "reference p50",
-                "reference p99",
-                "reference p99.9",
-                "samples",
-            ],
-            &rows,
-        ));
-    }
+    body.push_str(&grid_or_absence(
+        &[
+            "configuration",
+            "scenario",
+            "p50",
+            "p99",
+            "p99.9",
+            "max",
+            "reference p50",
+            "reference p99",
+            "reference p99.9",
+            "samples",
+        ],
+        &rows,
+        "no configuration was measured",
+    ));
     Table {
         name: "latency",
         title: "Latency percentiles (µs)",
@@ -280,22 +279,19 @@ fn first_sight(results: &Results) -> Table {
          sight's server CPU per request minus the returning visitor's. *requests* is how many first sights were \
          measured: a round ends early when its share of minted tokens runs out.\n\n",
     );
-    if rows.is_empty() {
-        body.push_str(&none_measured("no token configuration was measured"));
-    } else {
-        body.push_str(&grid(
-            &[
-                "configuration",
-                "returning ratio",
-                "first-sight ratio",
-                "returning CPU µs/req",
-                "first-sight CPU µs/req",
-                "extra CPU µs",
-                "requests",
-            ],
-            &rows,
-        ));
-    }
+    body.push_str(&grid_or_absence(
+        &[
+            "configuration",
+            "returning ratio",
+            "first-sight ratio",
+            "returning CPU µs/req",
+            "first-sight CPU µs/req",
+            "extra CPU µs",
+            "requests",
+        ],
+        &rows,
+        "no token configuration was measured",
+    ));
     Table {
         name: "first_sight",
         title: "Tokens seen for the first time",
@@ -328,22 +324,19 @@ fn cookie_bytes(results: &Results) -> Table {
          `cookie`; a browser adds its own headers, the same on both sides). Browsers refuse cookies over 4096 \
          bytes.\n\n",
     );
-    if rows.is_empty() {
-        body.push_str(&none_measured("no configuration was measured"));
-    } else {
-        body.push_str(&grid(
-            &[
-                "configuration",
-                "stored",
-                "cookie",
-                "cookie header",
-                "set-cookie",
-                "request",
-                "response",
-            ],
-            &rows,
-        ));
-    }
+    body.push_str(&grid_or_absence(
+        &[
+            "configuration",
+            "stored",
+            "cookie",
+            "cookie header",
+            "set-cookie",
+            "request",
+            "response",
+        ],
+        &rows,
+        "no configuration was measured",
+    ));
     Table {
         name: "cookie_bytes",
         title: "Bytes on the wire as stored data grows",
@@ -373,23 +366,18 @@ fn memory(results: &Results) -> Table {
          floor. RSS counts memory the allocator holds, not only what is live, so this is what the operating \
          system sees the server cost.\n\n",
     );
-    if rows.is_empty() {
-        body.push_str(&none_measured(
-            "neither `server-memory` nor `token-eddsa` was measured",
-        ));
-    } else {
-        body.push_str(&grid(
-            &[
-                "configuration",
-                "logins",
-                "RSS before (MiB)",
-                "RSS after (MiB)",
-                "bytes per login",
-                "MiB per 100k logins",
-            ],
-            &rows,
-        ));
-    }
+    body.push_str(&grid_or_absence(
+        &[
+            "configuration",
+            "logins",
+            "RSS before (MiB)",
+            "RSS after (MiB)",
+            "bytes per login",
+            "MiB per 100k logins",
+        ],
+        &rows,
+        "neither `server-memory` nor `token-eddsa` was measured",
+    ));
     Table {
         name: "memory",
         title: "Server memory per stored session",
@@ -415,19 +403,16 @@ fn disk(results: &Results) -> Table {
          the sessions in it (each a logged-in `john_doe` with a two-week expiry, in the app's own record format). \
          Small stores are dominated by the file's fixed pages.\n\n",
     );
-    if rows.is_empty() {
-        body.push_str(&none_measured("`server-sqlite` was not measured"));
-    } else {
-        body.push_str(&grid(
-            &[
-                "configuration",
-                "sessions",
-                "size (MiB)",
-                "bytes per session",
-            ],
-            &rows,
-        ));
-    }
+    body.push_str(&grid_or_absence(
+        &[
+            "configuration",
+            "sessions",
+            "size (MiB)",
+            "bytes per session",
+        ],
+        &rows,
+        "`server-sqlite` was not measured",
+    ));
     Table {
         name: "disk",
         title: "Store size on disk per session",
@@ -462,12 +447,7 @@ fn scaling(results: &Results) -> Table {
          load).\n\n",
         method(results)
     );
-    if rows.is_empty() {
-        body.push_str(&none_measured(
-            "no configuration with a store that can be filled beforehand (`server-sqlite`, `server-redis`, `server-postgres`) was measured",
-        ));
-    } else {
-        body.push_str(&grid(
+    body.push_str(&grid_or_absence(
             &[
                 "configuration",
                 "stored sessions",
@@ -480,8 +460,8 @@ fn scaling(results: &Results) -> Table {
                 "fill s",
             ],
             &rows,
+            "no configuration with a store that can be filled beforehand (`server-sqlite`, `server-redis`, `server-postgres`) was measured",
         ));
-    }
     Table {
         name: "scaling",
         title: "Cost against the number of stored sessions",
@@ -514,19 +494,16 @@ fn logout(results: &Results) -> Table {
          token keeps working for up to two weeks (plus the 2-second clock leeway). 0.0 means the first replay \
          after the logout was already a Guest.\n\n",
     );
-    if rows.is_empty() {
-        body.push_str(&none_measured("no configuration was measured"));
-    } else {
-        body.push_str(&grid(
-            &[
-                "configuration",
-                "cookie age (s)",
-                "copied cookie worked for (s)",
-                "replays",
-            ],
-            &rows,
-        ));
-    }
+    body.push_str(&grid_or_absence(
+        &[
+            "configuration",
+            "cookie age (s)",
+            "copied cookie worked for (s)",
+            "replays",
+        ],
+        &rows,
+        "no configuration was measured",
+    ));
     Table {
         name: "logout",
         title: "How long a copied cookie works after logout",
@@ -580,24 +557,21 @@ fn checks(results: &Results) -> Table {
          are counted where the store can be counted cheaply (SQLite, Redis); *errors* covers both floods.\n\n",
         FLAT_LIMIT_BYTES / 1_048_576
     );
-    if rows.is_empty() {
-        body.push_str(&none_measured("no configuration was measured"));
-    } else {
-        body.push_str(&grid(
-            &[
-                "configuration",
-                "requests",
-                "errors",
-                "first flood growth (KiB)",
-                "RSS before (MiB)",
-                "RSS after (MiB)",
-                "growth (KiB)",
-                "records",
-                "flat",
-            ],
-            &rows,
-        ));
-    }
+    body.push_str(&grid_or_absence(
+        &[
+            "configuration",
+            "requests",
+            "errors",
+            "first flood growth (KiB)",
+            "RSS before (MiB)",
+            "RSS after (MiB)",
+            "growth (KiB)",
+            "records",
+            "flat",
+        ],
+        &rows,
+        "no configuration was measured",
+    ));
     if !checks.problems.is_empty() {
         body.push_str("\nProblems:\n\n");
         for problem in &checks.problems {
