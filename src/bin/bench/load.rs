@@ -104,6 +104,18 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    fn empty() -> Self {
+        Self {
+            responses: 0,
+            error_responses: 0,
+            transport_errors: 0,
+            statuses: BTreeMap::new(),
+            elapsed: Duration::ZERO,
+            latency: histogram(),
+            collected: Vec::new(),
+        }
+    }
+
     pub fn requests_per_second(&self) -> f64 {
         let seconds = self.elapsed.as_secs_f64();
         if seconds > 0.0 {
@@ -176,15 +188,7 @@ pub async fn run(address: SocketAddr, load: &Load, connections: usize, limits: L
     let tasks: Vec<_> = (0..connections.max(1))
         .map(|_| tokio::spawn(connection(Arc::clone(&plan))))
         .collect();
-    let mut total = Outcome {
-        responses: 0,
-        error_responses: 0,
-        transport_errors: 0,
-        statuses: BTreeMap::new(),
-        elapsed: Duration::ZERO,
-        latency: histogram(),
-        collected: Vec::new(),
-    };
+    let mut total = Outcome::empty();
     for task in tasks {
         match task.await {
             Ok(part) => {
@@ -206,15 +210,7 @@ pub async fn run(address: SocketAddr, load: &Load, connections: usize, limits: L
 
 /// One connection's loop. A broken connection is counted and replaced.
 async fn connection(plan: Arc<Plan>) -> Outcome {
-    let mut outcome = Outcome {
-        responses: 0,
-        error_responses: 0,
-        transport_errors: 0,
-        statuses: BTreeMap::new(),
-        elapsed: Duration::ZERO,
-        latency: histogram(),
-        collected: Vec::new(),
-    };
+    let mut outcome = Outcome::empty();
     let mut refused_in_a_row = 0;
     'connect: while Instant::now() < plan.deadline {
         let Ok(mut sender) = open(plan.address).await else {
