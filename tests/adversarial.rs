@@ -97,13 +97,7 @@ async fn the_control_case_a_token_signed_by_the_server_is_accepted() {
     let server = TestServer::start(&[]).await;
     let mut visitor = server.visitor();
     visitor.set_cookie("token", &signed_by_server(&server, &valid_claims()));
-    assert_eq!(
-        visitor
-            .get(&Mount::Token.url(Route::GetSession))
-            .await
-            .username(),
-        "admin"
-    );
+    assert_eq!(visitor.username_on(Mount::Token).await, "admin");
 }
 
 #[tokio::test]

@@ -67,10 +67,7 @@ async fn after_logout_a_copied_session_cookie_is_worthless_but_a_copied_token_st
         let copy = visitor.cookie(cookie_name(mount)).unwrap();
 
         visitor.post(&mount.url(Route::Logout), &[]).await;
-        assert_eq!(
-            visitor.get(&mount.url(Route::GetSession)).await.username(),
-            "Guest"
-        );
+        assert_eq!(visitor.username_on(mount).await, "Guest");
 
         let mut thief = server.visitor();
         thief.set_cookie(cookie_name(mount), &copy);
@@ -126,13 +123,7 @@ async fn a_login_rotates_the_session_id_and_deletes_the_old_record(store: TestSt
 
     let mut holder_of_old_id = server.visitor();
     holder_of_old_id.set_cookie("sessionid", &first);
-    assert_eq!(
-        holder_of_old_id
-            .get(&Mount::Server.url(Route::GetSession))
-            .await
-            .username(),
-        "Guest"
-    );
+    assert_eq!(holder_of_old_id.username_on(Mount::Server).await, "Guest");
 }
 
 #[tokio::test]
@@ -179,20 +170,8 @@ async fn with_the_memory_store_a_restart_forgets_sessions_but_not_tokens() {
 
     let server = server.restart().await;
     let mut visitor = visitor.on(&server);
-    assert_eq!(
-        visitor
-            .get(&Mount::Server.url(Route::GetSession))
-            .await
-            .username(),
-        "Guest"
-    );
-    assert_eq!(
-        visitor
-            .get(&Mount::Token.url(Route::GetSession))
-            .await
-            .username(),
-        "john_doe"
-    );
+    assert_eq!(visitor.username_on(Mount::Server).await, "Guest");
+    assert_eq!(visitor.username_on(Mount::Token).await, "john_doe");
 }
 
 #[tokio::test]
@@ -211,20 +190,8 @@ async fn with_sqlite_and_kept_keys_a_restart_keeps_both_logins() {
 
     let server = server.restart().await;
     let mut visitor = visitor.on(&server);
-    assert_eq!(
-        visitor
-            .get(&Mount::Server.url(Route::GetSession))
-            .await
-            .username(),
-        "ada"
-    );
-    assert_eq!(
-        visitor
-            .get(&Mount::Token.url(Route::GetSession))
-            .await
-            .username(),
-        "ada"
-    );
+    assert_eq!(visitor.username_on(Mount::Server).await, "ada");
+    assert_eq!(visitor.username_on(Mount::Token).await, "ada");
 }
 
 /// A login whose request arrived before a logout of the same session, but

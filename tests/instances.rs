@@ -112,13 +112,7 @@ async fn logins_through_both_instances_at_once_all_land(store: TestStore) {
                 .await;
             assert_eq!(page.status, 200, "{}", page.body);
             let mut visitor = visitor.at(&there);
-            assert_eq!(
-                visitor
-                    .get(&Mount::Server.url(Route::GetSession))
-                    .await
-                    .username(),
-                name
-            );
+            assert_eq!(visitor.username_on(Mount::Server).await, name);
         }
     });
     futures_util::future::join_all(logins).await;

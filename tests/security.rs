@@ -38,10 +38,7 @@ async fn secure_cookies_take_the_host_prefix_and_are_removed_with_the_same_attri
             (cookie.secure(), cookie.path(), cookie.domain()),
             (Some(true), Some("/"), None)
         );
-        assert_eq!(
-            visitor.get(&mount.url(Route::GetSession)).await.username(),
-            "john_doe"
-        );
+        assert_eq!(visitor.username_on(mount).await, "john_doe");
 
         let page = visitor.post(&mount.url(Route::Logout), &[]).await;
         let removal = page
@@ -78,10 +75,7 @@ async fn a_post_from_another_site_is_refused_and_changes_nothing() {
             );
             assert!(page.set_cookies().is_empty());
         }
-        assert_eq!(
-            visitor.get(&mount.url(Route::GetSession)).await.username(),
-            "john_doe"
-        );
+        assert_eq!(visitor.username_on(mount).await, "john_doe");
     }
     assert_eq!(
         server.stored_sessions().await,
@@ -139,10 +133,7 @@ async fn a_post_from_the_same_origin_is_accepted() {
                 .status,
             200
         );
-        assert_eq!(
-            visitor.get(&mount.url(Route::GetSession)).await.username(),
-            "alice"
-        );
+        assert_eq!(visitor.username_on(mount).await, "alice");
     }
 }
 
@@ -174,13 +165,7 @@ async fn the_largest_username_with_the_largest_key_fits_in_the_token_cookie() {
     );
     let length = cookie.to_string().len();
     assert!(length < 4096, "the cookie is {length} bytes");
-    assert_eq!(
-        visitor
-            .get(&Mount::Token.url(Route::GetSession))
-            .await
-            .username(),
-        name
-    );
+    assert_eq!(visitor.username_on(Mount::Token).await, name);
 }
 
 fn write_rsa_key(dir: &std::path::Path, kid: &str, bits: usize) {
@@ -260,13 +245,7 @@ async fn each_algorithm_signs_tokens_that_name_it_and_its_key() {
         assert_eq!(header.typ.as_deref(), Some("JWT"));
         let kid = header.kid.unwrap();
         assert!(server.state.tokens.keys().get(&kid).is_some());
-        assert_eq!(
-            visitor
-                .get(&Mount::Token.url(Route::GetSession))
-                .await
-                .username(),
-            "john_doe"
-        );
+        assert_eq!(visitor.username_on(Mount::Token).await, "john_doe");
     }
 }
 
@@ -282,13 +261,7 @@ async fn after_a_rotation_old_tokens_still_work_and_new_ones_use_the_new_key() {
     let new_kid = keys::generate(&server.keys_dir(), KeyAlgorithm::EdDsa).unwrap();
     let server = server.restart().await;
     let mut visitor = visitor.on(&server);
-    assert_eq!(
-        visitor
-            .get(&Mount::Token.url(Route::GetSession))
-            .await
-            .username(),
-        "john_doe"
-    );
+    assert_eq!(visitor.username_on(Mount::Token).await, "john_doe");
 
     let mut newcomer = server.visitor();
     let page = newcomer.get(&Mount::Token.url(Route::SetSession)).await;
@@ -466,11 +439,7 @@ async fn with_inactivity_expiry_an_idle_login_ends_on_both_sides() {
     }
     tokio::time::sleep(Duration::from_secs(1 + LEEWAY_SECONDS + 1)).await;
     for mount in Mount::ALL {
-        assert_eq!(
-            visitor.get(&mount.url(Route::GetSession)).await.username(),
-            "Guest",
-            "{mount:?}"
-        );
+        assert_eq!(visitor.username_on(mount).await, "Guest", "{mount:?}");
     }
 }
 

@@ -129,13 +129,7 @@ async fn a_huge_form_body_is_refused_before_the_session_is_touched() {
         )
         .await;
     assert!(page.status.is_client_error(), "{}", page.status);
-    assert_eq!(
-        visitor
-            .get(&Mount::Server.url(Route::GetSession))
-            .await
-            .username(),
-        "john_doe"
-    );
+    assert_eq!(visitor.username_on(Mount::Server).await, "john_doe");
 }
 
 #[tokio::test]

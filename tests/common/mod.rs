@@ -12,7 +12,10 @@ use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf, time::Duration}
 use clap::Parser as _;
 use cookie::Cookie;
 use reqwest::{StatusCode, header};
-use sessions_vs_jwt::{AppState, Cli, routes::Mount};
+use sessions_vs_jwt::{
+    AppState, Cli,
+    routes::{Mount, Route},
+};
 use tempfile::TempDir;
 use tokio::{sync::oneshot, task::JoinHandle};
 
@@ -209,6 +212,11 @@ impl Visitor {
     pub async fn get(&mut self, path: &str) -> Page {
         let request = self.client.get(format!("{}{path}", self.base));
         self.send(format!("GET {path}"), request).await
+    }
+
+    /// Who `mount`'s `get_session` page says this visitor is.
+    pub async fn username_on(&mut self, mount: Mount) -> String {
+        self.get(&mount.url(Route::GetSession)).await.username()
     }
 
     pub async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
