@@ -2,19 +2,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::{
-    io::{BufRead, BufReader},
-    process::{Child, Command, Stdio},
-    time::Duration,
-};
+mod common;
 
-fn binary() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_sessions-vs-jwt"));
-    command.env_remove("RUST_LOG");
-    for (name, _) in std::env::vars().filter(|(name, _)| name.starts_with("SVJ_")) {
-        command.env_remove(name);
-    }
-    command
+use std::time::Duration;
+
+use common::process::{Instance, binary};
+
+/// A page of `server`, as its status and body.
+async fn get(server: &Instance, path: &str) -> (u16, String) {
+    let response = reqwest::get(server.url(path)).await.unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
 }
 
 #[test]
@@ -58,87 +55,11 @@ fn options_fall_back_to_environment_variables() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("unknown session store `bogus`"));
 }
 
-/// The binary in a fresh folder, as after `git clone`: no keys, no data.
-struct Running {
-    child: Child,
-    address: String,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Running {
-    fn start(folder: &std::path::Path) -> Self {
-        Self::start_logging(folder, true)
-    }
-
-    /// With `keep_reading_log` false, the log pipe is closed once the server
-    /// has said where it listens, as when a log collector goes away.
-    fn start_logging(folder: &std::path::Path, keep_reading_log: bool) -> Self {
-        let mut child = binary()
-            .current_dir(folder)
-            .args(["--bind", "127.0.0.1:0"])
-            .env("NO_COLOR", "1")
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        // Drain the log for the server's whole life, as a terminal would.
-        let stderr = BufReader::new(child.stderr.take().unwrap());
-        let (found, address) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in stderr.lines().map_while(Result::ok) {
-                if let Some(rest) = line.split("listening on http://").nth(1) {
-                    let _ = found.send(
-                        rest.split_whitespace()
-                            .next()
-                            .unwrap_or_default()
-                            .to_owned(),
-                    );
-                    if !keep_reading_log {
-                        return;
-                    }
-                }
-            }
-        });
-        let address = address
-            .recv_timeout(Duration::from_secs(30))
-            .expect("the server says where it listens");
-        Self { child, address }
-    }
-
-    async fn get(&self, path: &str) -> (u16, String) {
-        let response = reqwest::get(format!("http://{}{path}", self.address))
-            .await
-            .unwrap();
-        (response.status().as_u16(), response.text().await.unwrap())
-    }
-
-    /// SIGTERM, then the exit status.
-    fn stop(&mut self) -> std::process::ExitStatus {
-        Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status()
-            .unwrap();
-        for _ in 0..100 {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("the server did not stop on SIGTERM");
-    }
-}
-
 #[tokio::test]
 async fn a_first_run_creates_the_sqlite_file_and_a_private_key_then_stops_cleanly_on_sigterm() {
     let folder = tempfile::tempdir().unwrap();
-    let mut server = Running::start(folder.path());
-    let (status, body) = server.get("/healthz").await;
+    let mut server = Instance::start_in(folder.path());
+    let (status, body) = get(&server, "/healthz").await;
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("sqlite://data/sessions.sqlite3"), "{body}");
     assert!(folder.path().join("data/sessions.sqlite3").exists());
@@ -173,10 +94,10 @@ async fn a_first_run_creates_the_sqlite_file_and_a_private_key_then_stops_cleanl
 #[tokio::test]
 async fn the_server_keeps_answering_when_its_log_output_goes_away() {
     let folder = tempfile::tempdir().unwrap();
-    let server = Running::start_logging(folder.path(), false);
+    let server = Instance::start_in_losing_its_log(folder.path());
     tokio::time::sleep(Duration::from_millis(100)).await;
     for _ in 0..3 {
-        let (status, _) = server.get("/token/set_session/").await;
+        let (status, _) = get(&server, "/token/set_session/").await;
         assert_eq!(status, 200);
     }
 }

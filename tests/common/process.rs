@@ -4,7 +4,8 @@
 use std::{
     io::{BufRead, BufReader},
     net::TcpListener,
-    process::{Child, Command, Stdio},
+    path::Path,
+    process::{Child, Command, ExitStatus, Stdio},
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -30,9 +31,29 @@ impl Instance {
     /// Starts the binary with `args` on a free port and waits until it says
     /// where it listens; panics with its log if it exits instead.
     pub fn start(args: &[&str]) -> Self {
-        let mut child = binary()
+        let mut command = binary();
+        command.args(args);
+        Self::launch(command, true)
+    }
+
+    /// Starts the binary in `folder`, as a user does after `git clone`.
+    pub fn start_in(folder: &Path) -> Self {
+        let mut command = binary();
+        command.current_dir(folder);
+        Self::launch(command, true)
+    }
+
+    /// Like [`Instance::start_in`], but the log pipe is closed once the
+    /// server has said where it listens, as when a log collector goes away.
+    pub fn start_in_losing_its_log(folder: &Path) -> Self {
+        let mut command = binary();
+        command.current_dir(folder);
+        Self::launch(command, false)
+    }
+
+    fn launch(mut command: Command, keep_reading_log: bool) -> Self {
+        let mut child = command
             .args(["--bind", "127.0.0.1:0"])
-            .args(args)
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
@@ -43,11 +64,19 @@ impl Instance {
             let log = Arc::clone(&log);
             move || {
                 for line in stderr.lines().map_while(Result::ok) {
-                    if let Some(rest) = line.split("listening on http://").nth(1) {
-                        let address = rest.split_whitespace().next().unwrap_or_default();
-                        let _ = found.send(address.to_owned());
-                    }
+                    let listening = line.split("listening on http://").nth(1).map(|rest| {
+                        rest.split_whitespace()
+                            .next()
+                            .unwrap_or_default()
+                            .to_owned()
+                    });
                     log.lock().unwrap().push(line);
+                    if let Some(address) = listening {
+                        let _ = found.send(address);
+                        if !keep_reading_log {
+                            return;
+                        }
+                    }
                 }
             }
         });
@@ -66,6 +95,22 @@ impl Instance {
                 )
             }
         }
+    }
+
+    /// SIGTERM, then the exit status.
+    pub fn stop(&mut self) -> ExitStatus {
+        Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        for _ in 0..100 {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("the server did not stop on SIGTERM");
     }
 
     pub fn url(&self, path: &str) -> String {
