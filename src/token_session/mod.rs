@@ -60,18 +60,6 @@ impl TokenSessions {
         &self.keys
     }
 
-    pub fn lifetime(&self) -> u64 {
-        self.lifetime
-    }
-
-    pub fn cookie_name(&self) -> &str {
-        self.cookie.name()
-    }
-
-    pub fn revocations(&self) -> Option<&Revocations> {
-        self.revocations.as_ref()
-    }
-
     /// The claims a cookie value carries, and what the cookie was.
     async fn read(&self, token: &str) -> Result<(Option<Arc<Claims>>, CookieVerdict), AppError> {
         let claims = match self.verified.get(token, claims::now()) {
@@ -115,7 +103,9 @@ impl TokenSessions {
     }
 
     /// Signs `claims` into the cookie that carries them, or refuses a token
-    /// the browser would silently drop.
+    /// the browser would silently drop. The new token counts as verified, so
+    /// that the visitor's next request does not check a signature this
+    /// server has just made.
     fn issue(&self, claims: Claims) -> Result<(VerifiedToken, CookieUpdate), AppError> {
         let token = claims.sign(&self.keys).map_err(AppError::TokenSigning)?;
         let update = CookieUpdate::Set {
@@ -125,11 +115,9 @@ impl TokenSessions {
         if !self.cookie.fits(&update) {
             return Err(AppError::TooLargeForCookie);
         }
-        let issued = VerifiedToken {
-            token,
-            claims: Arc::new(claims),
-        };
-        Ok((issued, update))
+        let claims = Arc::new(claims);
+        self.verified.insert(&token, Arc::clone(&claims));
+        Ok((VerifiedToken { token, claims }, update))
     }
 }
 
@@ -297,5 +285,23 @@ mod tests {
             tokens.issue(huge),
             Err(AppError::TooLargeForCookie)
         ));
+    }
+
+    #[test]
+    fn a_token_this_server_issues_is_already_known_as_verified() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Cli::try_parse_from(["sessions-vs-jwt"]).unwrap().serve;
+        let keys = KeyRing::load_or_generate(dir.path(), KeyAlgorithm::EdDsa).unwrap();
+        let tokens = TokenSessions::new(keys, None, &config);
+        let claims = Claims::new(
+            &VisitorState::logged_in(Username::seed()),
+            claims::now(),
+            60,
+        );
+        let (issued, _) = tokens.issue(claims).unwrap();
+        assert_eq!(
+            tokens.verified.get(&issued.token, claims::now()),
+            Some(issued.claims)
+        );
     }
 }
