@@ -510,6 +510,12 @@ fn parse_private_pem(pem: &str, algorithm: KeyAlgorithm) -> Result<(Signer, Stri
         }
         KeyAlgorithm::Rs256 => {
             let key = rsa::RsaPrivateKey::from_pkcs8_pem(pem).map_err(|err| text(&err))?;
+            let bits = rsa::traits::PublicKeyParts::size(&key) * 8;
+            if bits < RSA_BITS {
+                return Err(format!(
+                    "an RSA key of {bits} bits is too weak; RS256 keys need at least {RSA_BITS}"
+                ));
+            }
             let public = key
                 .to_public_key()
                 .to_public_key_pem(LineEnding::LF)
@@ -661,6 +667,16 @@ mod tests {
             load_all(dir.path()),
             Err(KeyError::ShortSecret { len: 31, .. })
         ));
+    }
+
+    #[test]
+    fn an_rsa_key_shorter_than_2048_bits_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let weak = rsa::RsaPrivateKey::new(&mut OsRng, 1024).unwrap();
+        let pem = rsa::pkcs8::EncodePrivateKey::to_pkcs8_pem(&weak, LineEnding::LF).unwrap();
+        fs::write(dir.path().join("weak.rs256.pem"), pem.as_bytes()).unwrap();
+        let err = load_all(dir.path()).unwrap_err();
+        assert!(err.to_string().contains("1024 bits"), "{err}");
     }
 
     #[test]
