@@ -173,7 +173,7 @@ fn compact(header: &str, payload: &str, key: &Key) -> Result<String, SignatureEr
     Ok(format!("{signing_input}.{}", base64_url(&signature)))
 }
 
-fn json_part(value: &impl Serialize) -> Result<String, SignatureError> {
+pub(super) fn json_part(value: &impl Serialize) -> Result<String, SignatureError> {
     let json = serde_json::to_vec(value).map_err(SignatureError::from_source)?;
     Ok(base64_url(&json))
 }

@@ -15,7 +15,6 @@ use std::{
     sync::Arc,
 };
 
-use base64::Engine as _;
 use ed25519_dalek::pkcs8::{
     DecodePrivateKey, EncodePrivateKey, EncodePublicKey, spki::der::pem::LineEnding,
 };
@@ -104,19 +103,18 @@ impl Key {
         signer: Signer,
         decoding: DecodingKey,
         public_pem: Option<String>,
-    ) -> Self {
+    ) -> Result<Self, SignatureError> {
         let mut header = jsonwebtoken::Header::new(algorithm.jwt());
         header.kid = Some(kid.to_owned());
         header.typ = Some("JWT".to_owned());
-        let json = serde_json::to_vec(&header).unwrap_or_default();
-        Self {
+        Ok(Self {
             kid: kid.to_owned(),
             algorithm,
             signer,
-            jws_header: base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json),
+            jws_header: super::claims::json_part(&header)?,
             decoding,
             public_pem,
-        }
+        })
     }
 
     /// `{"typ":"JWT","alg":…,"kid":…}`, base64url-encoded: the first part
@@ -468,13 +466,14 @@ fn load_key(path: &Path, kid: &str, algorithm: KeyAlgorithm) -> Result<Key, KeyE
             });
         }
         let mac = Hmac::new_from_slice(&bytes).map_err(|err| invalid(err.to_string()))?;
-        return Ok(Key::new(
+        return Key::new(
             kid,
             algorithm,
             Signer::Hs256(mac),
             DecodingKey::from_secret(&bytes),
             None,
-        ));
+        )
+        .map_err(|err| invalid(err.to_string()));
     }
     let pem = std::str::from_utf8(&bytes).map_err(|_| invalid("not a PEM file".into()))?;
     let (signer, public) = parse_private_pem(pem, algorithm).map_err(invalid)?;
@@ -484,7 +483,7 @@ fn load_key(path: &Path, kid: &str, algorithm: KeyAlgorithm) -> Result<Key, KeyE
         _ => DecodingKey::from_rsa_pem(public.as_bytes()),
     }
     .map_err(|err| invalid(err.to_string()))?;
-    Ok(Key::new(kid, algorithm, signer, decoding, Some(public)))
+    Key::new(kid, algorithm, signer, decoding, Some(public)).map_err(|err| invalid(err.to_string()))
 }
 
 /// The signer of a PKCS#8 private key, and its public half as PEM (derived,
