@@ -66,16 +66,22 @@ impl AppError {
             AppError::TokenSigning(_) | AppError::Template(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
+
+    /// Server errors are logged with their cause; a refused request only at
+    /// debug level, since the visitor is told why.
+    pub fn log(&self) {
+        if self.status().is_server_error() {
+            tracing::error!(error = %self, cause = ?std::error::Error::source(self), "request failed");
+        } else {
+            tracing::debug!(error = %self, "request refused");
+        }
+    }
 }
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
+        self.log();
         let status = self.status();
-        if status.is_server_error() {
-            tracing::error!(error = %self, cause = ?std::error::Error::source(&self), "request failed");
-        } else {
-            tracing::debug!(error = %self, "request refused");
-        }
         let page = templates::render(
             "error.html",
             minijinja::context! {

@@ -104,16 +104,22 @@ pub struct Moment {
 }
 
 impl Inspection {
-    /// `server` is an error when the session store did not answer: that
-    /// column says so, and the token column is shown all the same.
-    pub fn of(server: Result<&ServerSession, &AppError>, token: &TokenSession) -> Self {
+    /// A side is an error when its store did not answer: its column says
+    /// so, and the other column is shown all the same.
+    pub fn of(
+        server: Result<&ServerSession, &AppError>,
+        token: Result<&TokenSession, &AppError>,
+    ) -> Self {
         let now = chrono::Utc::now().timestamp();
         Self {
             server: match server {
                 Ok(session) => server_column(session, now),
                 Err(err) => unavailable_column(Mount::Server, err),
             },
-            token: token_column(token, now),
+            token: match token {
+                Ok(session) => token_column(session, now),
+                Err(err) => unavailable_column(Mount::Token, err),
+            },
         }
     }
 }

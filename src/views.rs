@@ -93,13 +93,14 @@ pub async fn logout<S: VisitorSession>(mut session: S) -> Result<impl IntoRespon
 
 /// The inspector: both sides at once for this visitor (`src/inspector.rs`).
 /// Both sessions are extracted, so a refused cookie on either side is cleared
-/// here as on any page of its router. A store that does not answer turns the
-/// page into a 503 whose token column still shows.
+/// here as on any page of its router. A store that does not answer (the
+/// session store, or the revocation list under `--token-revocation`) turns
+/// the page into a 503 whose other column still shows.
 pub async fn index(
     server: Result<ServerSession, AppError>,
-    token: TokenSession,
+    token: Result<TokenSession, AppError>,
 ) -> Result<Response, AppError> {
-    let inspection = Inspection::of(server.as_ref(), &token);
+    let inspection = Inspection::of(server.as_ref(), token.as_ref());
     let page = templates::render(
         "index.html",
         context! {
@@ -107,13 +108,14 @@ pub async fn index(
             token => Value::from(Serde(inspection.token)),
         },
     )?;
-    Ok(match server {
-        Ok(server) => (server, token, page).into_response(),
-        Err(err) => {
-            tracing::error!(error = %err, cause = ?std::error::Error::source(&err), "inspector: the server side failed");
-            (err.status(), token, page).into_response()
+    let status = match (&server, &token) {
+        (Err(err), _) | (_, Err(err)) => {
+            err.log();
+            err.status()
         }
-    })
+        _ => StatusCode::OK,
+    };
+    Ok((status, server.ok(), token.ok(), page).into_response())
 }
 
 /// 200 when the session store answers, 503 naming it when it does not.

@@ -162,6 +162,34 @@ async fn a_failing_store_makes_the_inspector_a_503_that_still_shows_the_token_si
     );
 }
 
+#[tokio::test]
+async fn with_token_revocation_a_failing_store_makes_the_inspector_a_503_that_still_shows_the_server_side()
+ {
+    let server = TestServer::start(&[
+        "--store",
+        "sqlite://{dir}/sessions.sqlite3",
+        "--token-revocation",
+    ])
+    .await;
+    let mut visitor = server.visitor();
+    visitor.get(&Mount::Token.url(Route::SetSession)).await;
+    drop_the_sessions_table(&server.dir.path().join("sessions.sqlite3")).await;
+
+    let page = visitor.get("/").await;
+    assert_eq!(page.status, 503);
+    assert!(
+        page.body
+            .contains("id=\"token\" data-verdict=\"unavailable\""),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("id=\"server\" data-verdict=\"guest\""));
+    assert!(
+        page.set_cookie("token").is_none(),
+        "a token the revocation list could not check is left alone"
+    );
+}
+
 /// A real outage: the server's own Redis is killed under it and started
 /// again, while the server (the real binary) keeps running.
 #[tokio::test]
