@@ -42,7 +42,8 @@ pub struct Column {
 
 #[derive(Debug, Serialize)]
 pub struct Verdict {
-    /// `guest`, `valid`, `expired`, `tampered`, or `unavailable` (store down).
+    /// `guest`, `valid`, `expired`, `tampered`, `revoked`, or `unavailable`
+    /// (store down).
     pub name: String,
     pub message: String,
 }
