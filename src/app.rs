@@ -143,18 +143,17 @@ async fn refuse_cross_site_posts(request: Request, next: Next) -> Result<Respons
     Ok(next.run(request).await)
 }
 
+/// `Sec-Fetch-Site` decides when the browser sends it: only `same-origin`
+/// and `none` (typed by the user) pass, whatever a proxy did to `Host`.
+/// Older browsers send only `Origin`, which must then name the `Host` asked
+/// for; `Origin: null` (sandboxed frames, privacy redirects) never does.
 fn is_cross_site(headers: &HeaderMap) -> bool {
-    if headers
-        .get("sec-fetch-site")
-        .is_some_and(|site| site == "cross-site")
-    {
-        return true;
+    if let Some(site) = headers.get("sec-fetch-site") {
+        return site != "same-origin" && site != "none";
     }
     let Some(origin) = headers.get(header::ORIGIN) else {
         return false;
     };
-    // Same origin when the Origin's host[:port] is the Host asked for;
-    // `Origin: null` (sandboxed frames, privacy redirects) is not.
     let origin_authority = origin
         .to_str()
         .ok()

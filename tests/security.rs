@@ -137,6 +137,40 @@ async fn a_post_from_the_same_origin_is_accepted() {
     }
 }
 
+#[tokio::test]
+async fn a_post_the_browser_marks_same_origin_is_accepted_behind_a_proxy_that_rewrites_host() {
+    let server = TestServer::start(&[]).await;
+    for mount in Mount::ALL {
+        let mut visitor = server.visitor();
+        let request = visitor
+            .request(Method::POST, &mount.url(Route::SetSession))
+            .header(header::ORIGIN, "https://sessions.example")
+            .header("sec-fetch-site", "same-origin")
+            .form(&[("username", "alice")]);
+        let page = visitor
+            .send("proxied same-origin POST".into(), request)
+            .await;
+        assert_eq!(page.status, 200, "{mount:?}");
+        assert_eq!(visitor.username_on(mount).await, "alice");
+    }
+}
+
+#[tokio::test]
+async fn a_post_the_browser_marks_same_site_is_refused() {
+    let server = TestServer::start(&[]).await;
+    for mount in Mount::ALL {
+        let mut visitor = server.visitor();
+        let request = visitor
+            .request(Method::POST, &mount.url(Route::SetSession))
+            .header(header::ORIGIN, format!("http://{}", server.address))
+            .header("sec-fetch-site", "same-site")
+            .form(&[("username", "mallory")]);
+        let page = visitor.send("same-site POST".into(), request).await;
+        assert_eq!(page.status, 403, "{mount:?}");
+        assert_eq!(visitor.cookie(cookie_name(mount)), None);
+    }
+}
+
 /// The biggest state a visitor can ask for (150 four-byte characters) under
 /// the biggest signature we accept (RSA-4096): the token still fits.
 #[tokio::test]
