@@ -25,7 +25,7 @@ use tower_sessions::{
 use tower_sessions_sqlx_store::PostgresStore;
 
 use super::{
-    store::{BACKEND_TIMEOUT, SessionRecords, StoreError},
+    store::{BACKEND_TIMEOUT, SessionRecords, StoreError, encode},
     store_url::ServiceUrl,
 };
 
@@ -89,8 +89,7 @@ impl SessionRecords for PostgresRecords {
     /// four round trips (begin, a lookup of the id, an upsert, commit).
     async fn create(&self, record: &mut Record) -> Result<(), StoreError> {
         loop {
-            let data =
-                rmp_serde::to_vec(record).map_err(|err| StoreError::Backend(err.to_string()))?;
+            let data = encode(record)?;
             let inserted = sqlx::query(&format!(
                 "insert into {} (id, data, expiry_date) values ($1, $2, $3) on conflict (id) do nothing",
                 self.table
@@ -108,7 +107,7 @@ impl SessionRecords for PostgresRecords {
     }
 
     async fn update(&self, record: &Record) -> Result<bool, StoreError> {
-        let data = rmp_serde::to_vec(record).map_err(|err| StoreError::Backend(err.to_string()))?;
+        let data = encode(record)?;
         let updated = sqlx::query(&format!(
             "update {} set data = $1, expiry_date = $2 where id = $3 and expiry_date > $4",
             self.table

@@ -27,7 +27,7 @@ use time::OffsetDateTime;
 use tower_sessions::session::{Id, Record};
 
 use super::{
-    store::{BACKEND_TIMEOUT, SessionRecords, StoreError},
+    store::{BACKEND_TIMEOUT, SessionRecords, StoreError, decode, encode, unix_millis},
     store_url::ServiceUrl,
 };
 
@@ -81,10 +81,8 @@ impl RedisRecords {
 
     /// `SET key record PXAT expiry` with `NX` or `XX`; whether it was written.
     async fn set(&self, record: &Record, only: SetOptions) -> Result<bool, StoreError> {
-        let value =
-            rmp_serde::to_vec(record).map_err(|err| StoreError::Backend(err.to_string()))?;
-        let expiry_ms = record.expiry_date.unix_timestamp_nanos() / 1_000_000;
-        let expiry_ms = i64::try_from(expiry_ms).unwrap_or(i64::MAX).max(1);
+        let value = encode(record)?;
+        let expiry_ms = unix_millis(record.expiry_date).max(1);
         // `OK` when written, nil when NX or XX refused it.
         let reply: Option<String> = self
             .pool
@@ -106,8 +104,7 @@ impl SessionRecords for RedisRecords {
         let Some(bytes) = self.pool.get::<Option<Vec<u8>>, _>(self.key(id)).await? else {
             return Ok(None);
         };
-        let record: Record =
-            rmp_serde::from_slice(&bytes).map_err(|err| StoreError::Corrupt(err.to_string()))?;
+        let record = decode(&bytes)?;
         Ok((record.expiry_date > OffsetDateTime::now_utc()).then(|| Arc::new(record)))
     }
 

@@ -29,7 +29,7 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension as _, params}
 use time::OffsetDateTime;
 use tower_sessions::session::{Id, Record};
 
-use super::store::{BACKEND_TIMEOUT, SessionRecords, StoreError};
+use super::store::{BACKEND_TIMEOUT, SessionRecords, StoreError, decode, encode, unix_millis};
 
 const SCHEMA: &str = "
     create table if not exists tower_sessions (
@@ -117,7 +117,7 @@ impl SqliteRecords {
                 insert.execute(params![
                     record.id.to_string(),
                     encode(record)?,
-                    millis(record.expiry_date)
+                    unix_millis(record.expiry_date)
                 ])?;
             }
         }
@@ -179,14 +179,6 @@ fn lock(connection: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
     connection.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-fn encode(record: &Record) -> Result<Vec<u8>, StoreError> {
-    rmp_serde::to_vec(record).map_err(|err| StoreError::Backend(err.to_string()))
-}
-
-fn millis(moment: OffsetDateTime) -> i64 {
-    i64::try_from(moment.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
-}
-
 #[async_trait]
 impl SessionRecords for SqliteRecords {
     async fn load(&self, id: &Id) -> Result<Option<Arc<Record>>, StoreError> {
@@ -196,15 +188,10 @@ impl SessionRecords for SqliteRecords {
                 .prepare_cached(
                     "select data from tower_sessions where id = ?1 and expiry_date > ?2",
                 )?
-                .query_row(params![id.to_string(), millis(now)], |row| row.get(0))
+                .query_row(params![id.to_string(), unix_millis(now)], |row| row.get(0))
                 .optional()
         })?;
-        let Some(data) = data else {
-            return Ok(None);
-        };
-        let record: Record =
-            rmp_serde::from_slice(&data).map_err(|err| StoreError::Corrupt(err.to_string()))?;
-        Ok((record.expiry_date > now).then(|| Arc::new(record)))
+        data.map(|data| decode(&data).map(Arc::new)).transpose()
     }
 
     async fn create(&self, record: &mut Record) -> Result<(), StoreError> {
@@ -216,7 +203,7 @@ impl SessionRecords for SqliteRecords {
                     match insert.execute(params![
                         new.id.to_string(),
                         encode(&new)?,
-                        millis(new.expiry_date)
+                        unix_millis(new.expiry_date)
                     ]) {
                         Ok(_) => return Ok(new),
                         Err(err)
@@ -237,14 +224,14 @@ impl SessionRecords for SqliteRecords {
         let (id, data, expiry) = (
             record.id.to_string(),
             encode(record)?,
-            millis(record.expiry_date),
+            unix_millis(record.expiry_date),
         );
         self.write(move |connection| {
             let updated = connection
                 .prepare_cached(
                     "update tower_sessions set data = ?1, expiry_date = ?2 where id = ?3 and expiry_date > ?4",
                 )?
-                .execute(params![data, expiry, id, millis(OffsetDateTime::now_utc())])?;
+                .execute(params![data, expiry, id, unix_millis(OffsetDateTime::now_utc())])?;
             Ok(updated > 0)
         })
         .await
@@ -265,7 +252,7 @@ impl SessionRecords for SqliteRecords {
         self.write(|connection| {
             let deleted = connection
                 .prepare_cached("delete from tower_sessions where expiry_date <= ?1")?
-                .execute(params![millis(OffsetDateTime::now_utc())])?;
+                .execute(params![unix_millis(OffsetDateTime::now_utc())])?;
             Ok(deleted as u64)
         })
         .await

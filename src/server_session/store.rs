@@ -58,6 +58,21 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+/// A record as the persistent stores keep it: MessagePack, as the published
+/// tower-sessions stores encode it.
+pub(super) fn encode(record: &Record) -> Result<Vec<u8>, StoreError> {
+    rmp_serde::to_vec(record).map_err(|err| StoreError::Backend(err.to_string()))
+}
+
+pub(super) fn decode(bytes: &[u8]) -> Result<Record, StoreError> {
+    rmp_serde::from_slice(bytes).map_err(|err| StoreError::Corrupt(err.to_string()))
+}
+
+/// An expiry as Unix milliseconds, as SQLite's column and Redis's `PXAT` hold it.
+pub(super) fn unix_millis(moment: time::OffsetDateTime) -> i64 {
+    i64::try_from(moment.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
 impl From<tower_sessions::session_store::Error> for StoreError {
     fn from(err: tower_sessions::session_store::Error) -> Self {
         use tower_sessions::session_store::Error;
