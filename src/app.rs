@@ -73,7 +73,7 @@ impl AppState {
         let keys = KeyRing::load_or_generate(&config.keys.dir, config.keys.algorithm)?;
         let revocations = config
             .token_revocation
-            .then(|| Revocations::new(Arc::clone(&records), store.clone()));
+            .then(|| Revocations::new(Arc::clone(&records), store));
         Ok(Self {
             server: Arc::new(ServerSessions::new(records, config)),
             tokens: Arc::new(TokenSessions::new(keys, revocations, config)),

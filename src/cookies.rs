@@ -7,6 +7,8 @@ use axum::{
 };
 use axum_extra::extract::cookie::{Cookie, SameSite};
 
+use crate::config::{Config, ExpiryPolicy};
+
 /// One cookie's name and attributes: HttpOnly so page scripts cannot read it,
 /// SameSite=Lax so other sites cannot post with it, Path=/ so both routers
 /// see it, and Secure when the site is served over HTTPS. Secure cookies also
@@ -46,6 +48,15 @@ pub enum SentCookie<'a> {
 }
 
 impl CookiePolicy {
+    /// The policy `--secure-cookies` and `--expiry` ask of both sides' cookies.
+    pub fn configured(name: &str, config: &Config) -> Self {
+        Self::new(
+            name,
+            config.secure_cookies,
+            config.expiry != ExpiryPolicy::BrowserSession,
+        )
+    }
+
     pub fn new(name: &str, secure: bool, persistent: bool) -> Self {
         let name = if secure {
             format!("__Host-{name}")

@@ -63,11 +63,7 @@ impl ServerSessions {
         Self {
             records,
             kind: config.store.url.clone(),
-            cookie: CookiePolicy::new(
-                COOKIE_NAME,
-                config.secure_cookies,
-                config.expiry != ExpiryPolicy::BrowserSession,
-            ),
+            cookie: CookiePolicy::configured(COOKIE_NAME, config),
             lifetime: time::Duration::seconds(i64::try_from(config.cookie_age).unwrap_or(i64::MAX)),
             expiry: config.expiry,
         }
@@ -79,10 +75,6 @@ impl ServerSessions {
 
     pub fn store_kind(&self) -> &SessionStoreKind {
         &self.kind
-    }
-
-    pub fn cookie_name(&self) -> &str {
-        self.cookie.name()
     }
 
     /// Whether the store answers: `/healthz` asks this.

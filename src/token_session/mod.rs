@@ -44,11 +44,7 @@ impl TokenSessions {
     pub fn new(keys: KeyRing, revocations: Option<Revocations>, config: &Config) -> Self {
         Self {
             keys,
-            cookie: CookiePolicy::new(
-                COOKIE_NAME,
-                config.secure_cookies,
-                config.expiry != ExpiryPolicy::BrowserSession,
-            ),
+            cookie: CookiePolicy::configured(COOKIE_NAME, config),
             lifetime: config.cookie_age,
             expiry: config.expiry,
             revocations,

@@ -21,17 +21,20 @@ pub const REVOKED_JTI: &str = "revoked_jti";
 #[derive(Debug)]
 pub struct Revocations {
     records: SharedRecords,
-    kind: SessionStoreKind,
+    /// The kind of store the entries live in, as errors and the inspector name it.
+    store: &'static str,
 }
 
 impl Revocations {
-    pub fn new(records: SharedRecords, kind: SessionStoreKind) -> Self {
-        Self { records, kind }
+    pub fn new(records: SharedRecords, store: &SessionStoreKind) -> Self {
+        Self {
+            records,
+            store: store.name(),
+        }
     }
 
-    /// The kind of store the entries live in, as the inspector names it.
     pub fn store_name(&self) -> &'static str {
-        self.kind.name()
+        self.store
     }
 
     pub async fn is_revoked(&self, claims: &Claims) -> Result<bool, AppError> {
@@ -74,7 +77,7 @@ impl Revocations {
 
     fn unavailable(&self, source: StoreError) -> AppError {
         AppError::StoreUnavailable {
-            store: self.kind.name(),
+            store: self.store,
             source,
         }
     }
