@@ -70,6 +70,11 @@ impl CookiePolicy {
         }
     }
 
+    /// Whether cookies outlive the browser (a Max-Age), or end when it closes.
+    pub fn persistent(&self) -> bool {
+        self.persistent
+    }
+
     pub fn name(&self) -> &str {
         &self.name
     }

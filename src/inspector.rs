@@ -61,7 +61,9 @@ pub struct BrowserCookie {
     /// `name=value` as the browser sends it with every request.
     pub bytes: usize,
     pub attributes: Vec<String>,
-    pub expires: Moment,
+    /// `None` under `--expiry browser-session`: the browser drops the cookie
+    /// when it closes.
+    pub expires: Option<Moment>,
     /// `/server`: a short fingerprint of the session id, never the id.
     pub fingerprint: Option<String>,
     /// `/token`: what the token says, decoded.
@@ -136,7 +138,9 @@ fn server_column(session: &ServerSession, now: i64) -> Column {
             bytes: cookie_bytes(policy, value_bytes),
             attributes: attributes(policy, session.cookie_age()),
             // The cookie's Max-Age and the record's expiry start at the same login.
-            expires: Moment::at(record.expiry_date.unix_timestamp(), now),
+            expires: policy
+                .persistent()
+                .then(|| Moment::at(record.expiry_date.unix_timestamp(), now)),
             fingerprint: Some(fingerprint(&record.id.to_string())),
             token: None,
         });
@@ -170,7 +174,9 @@ fn token_column(session: &TokenSession, now: i64) -> Column {
         bytes: cookie_bytes(policy, verified.token.len()),
         attributes: attributes(policy, session.cookie_age()),
         // The cookie's Max-Age was set when the token was signed, to its lifetime.
-        expires: Moment::at(i64::try_from(verified.claims.exp).unwrap_or(i64::MAX), now),
+        expires: policy
+            .persistent()
+            .then(|| Moment::at(i64::try_from(verified.claims.exp).unwrap_or(i64::MAX), now)),
         fingerprint: None,
         token: Some(TokenContents::of(verified)),
     });

@@ -171,6 +171,30 @@ async fn after_a_token_login_the_page_shows_the_decoded_token_and_that_the_serve
 }
 
 #[tokio::test]
+async fn the_cookies_expiry_is_shown_as_the_login_ends_and_as_the_browser_closes_under_browser_session()
+ {
+    for (flags, persistent) in [
+        (&[][..], true),
+        (&["--expiry", "browser-session"][..], false),
+    ] {
+        let server = TestServer::start(flags).await;
+        let mut visitor = server.visitor();
+        for mount in Mount::ALL {
+            log_in(&mut visitor, mount, "alice").await;
+        }
+        let page = visitor.get("/").await;
+        for mount in Mount::ALL {
+            let expires = text(&page, &id(mount, "cookie-expires"));
+            if persistent {
+                assert!(expires.contains("in 14 days"), "{mount:?}: {expires}");
+            } else {
+                assert_eq!(expires, "when the browser closes", "{mount:?}");
+            }
+        }
+    }
+}
+
+#[tokio::test]
 async fn the_fingerprint_changes_when_a_login_rotates_the_session_id() {
     let server = TestServer::start(&[]).await;
     let mut visitor = server.visitor();
