@@ -90,10 +90,9 @@ pub struct ServerHolds {
     pub nothing: String,
 }
 
+/// The session record the store holds for this visitor.
 #[derive(Debug, Serialize)]
 pub struct StoredEntry {
-    /// What kind of entry: a session record (or, with revocation, a revocation entry).
-    pub kind: &'static str,
     /// Its data, as JSON.
     pub data: String,
     pub expires: Moment,
@@ -146,7 +145,6 @@ fn server_column(session: &ServerSession, now: i64) -> Column {
         });
     let store = session.store_kind().name();
     let entry = record.map(|record| StoredEntry {
-        kind: "session record",
         data: pretty(&record.data.iter().collect::<BTreeMap<_, _>>()),
         expires: Moment::at(record.expiry_date.unix_timestamp(), now),
     });
