@@ -9,7 +9,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{TestServer, cookie_name, token_claims, token_header};
+use common::{Page, TestServer, Visitor, cookie_name, token_claims, token_header};
 use reqwest::{Method, header};
 use sessions_vs_jwt::{
     routes::{Mount, Route},
@@ -84,16 +84,36 @@ async fn a_post_from_another_site_is_refused_and_changes_nothing() {
     );
 }
 
+/// A login form posted to `mount` with the provenance headers a browser
+/// would add (`Origin`, `Sec-Fetch-Site`).
+async fn post_login(
+    visitor: &mut Visitor,
+    mount: Mount,
+    provenance: &[(&str, &str)],
+    username: &str,
+) -> Page {
+    let mut request = visitor.request(Method::POST, &mount.url(Route::SetSession));
+    for (name, value) in provenance {
+        request = request.header(*name, *value);
+    }
+    let request = request.form(&[("username", username)]);
+    visitor
+        .send(format!("POST with {provenance:?}"), request)
+        .await
+}
+
 #[tokio::test]
 async fn a_post_the_browser_marks_cross_site_is_refused() {
     let server = TestServer::start(&[]).await;
     for mount in Mount::ALL {
         let mut visitor = server.visitor();
-        let request = visitor
-            .request(Method::POST, &mount.url(Route::SetSession))
-            .header("sec-fetch-site", "cross-site")
-            .form(&[("username", "mallory")]);
-        let page = visitor.send("POST marked cross-site".into(), request).await;
+        let page = post_login(
+            &mut visitor,
+            mount,
+            &[("sec-fetch-site", "cross-site")],
+            "mallory",
+        )
+        .await;
         assert_eq!(page.status, 403);
         assert_eq!(visitor.cookie(cookie_name(mount)), None);
     }
@@ -103,36 +123,22 @@ async fn a_post_the_browser_marks_cross_site_is_refused() {
 async fn a_post_with_origin_null_is_refused() {
     let server = TestServer::start(&[]).await;
     let mut visitor = server.visitor();
-    let request = visitor
-        .request(Method::POST, &Mount::Token.url(Route::SetSession))
-        .header(header::ORIGIN, "null")
-        .form(&[("username", "mallory")]);
-    assert_eq!(
-        visitor
-            .send("POST from a sandboxed frame".into(), request)
-            .await
-            .status,
-        403
-    );
+    let page = post_login(&mut visitor, Mount::Token, &[("origin", "null")], "mallory").await;
+    assert_eq!(page.status, 403);
 }
 
 #[tokio::test]
 async fn a_post_from_the_same_origin_is_accepted() {
     let server = TestServer::start(&[]).await;
+    let origin = format!("http://{}", server.address);
     for mount in Mount::ALL {
         let mut visitor = server.visitor();
-        let request = visitor
-            .request(Method::POST, &mount.url(Route::SetSession))
-            .header(header::ORIGIN, format!("http://{}", server.address))
-            .header("sec-fetch-site", "same-origin")
-            .form(&[("username", "alice")]);
-        assert_eq!(
-            visitor
-                .send("same-origin POST".into(), request)
-                .await
-                .status,
-            200
-        );
+        let provenance = [
+            ("origin", origin.as_str()),
+            ("sec-fetch-site", "same-origin"),
+        ];
+        let page = post_login(&mut visitor, mount, &provenance, "alice").await;
+        assert_eq!(page.status, 200);
         assert_eq!(visitor.username_on(mount).await, "alice");
     }
 }
@@ -142,14 +148,11 @@ async fn a_post_the_browser_marks_same_origin_is_accepted_behind_a_proxy_that_re
     let server = TestServer::start(&[]).await;
     for mount in Mount::ALL {
         let mut visitor = server.visitor();
-        let request = visitor
-            .request(Method::POST, &mount.url(Route::SetSession))
-            .header(header::ORIGIN, "https://sessions.example")
-            .header("sec-fetch-site", "same-origin")
-            .form(&[("username", "alice")]);
-        let page = visitor
-            .send("proxied same-origin POST".into(), request)
-            .await;
+        let provenance = [
+            ("origin", "https://sessions.example"),
+            ("sec-fetch-site", "same-origin"),
+        ];
+        let page = post_login(&mut visitor, mount, &provenance, "alice").await;
         assert_eq!(page.status, 200, "{mount:?}");
         assert_eq!(visitor.username_on(mount).await, "alice");
     }
@@ -158,14 +161,11 @@ async fn a_post_the_browser_marks_same_origin_is_accepted_behind_a_proxy_that_re
 #[tokio::test]
 async fn a_post_the_browser_marks_same_site_is_refused() {
     let server = TestServer::start(&[]).await;
+    let origin = format!("http://{}", server.address);
     for mount in Mount::ALL {
         let mut visitor = server.visitor();
-        let request = visitor
-            .request(Method::POST, &mount.url(Route::SetSession))
-            .header(header::ORIGIN, format!("http://{}", server.address))
-            .header("sec-fetch-site", "same-site")
-            .form(&[("username", "mallory")]);
-        let page = visitor.send("same-site POST".into(), request).await;
+        let provenance = [("origin", origin.as_str()), ("sec-fetch-site", "same-site")];
+        let page = post_login(&mut visitor, mount, &provenance, "mallory").await;
         assert_eq!(page.status, 403, "{mount:?}");
         assert_eq!(visitor.cookie(cookie_name(mount)), None);
     }
