@@ -261,12 +261,17 @@ mod tests {
     use super::*;
     use crate::{config::Cli, token_session::keys::KeyAlgorithm, username::Username};
 
-    #[test]
-    fn a_login_too_big_for_a_cookie_is_refused_not_dropped() {
+    /// The default configuration's token side, with a fresh Ed25519 key.
+    fn token_sessions() -> (tempfile::TempDir, TokenSessions) {
         let dir = tempfile::tempdir().unwrap();
         let config = Cli::try_parse_from(["sessions-vs-jwt"]).unwrap().serve;
         let keys = KeyRing::load_or_generate(dir.path(), KeyAlgorithm::EdDsa).unwrap();
-        let tokens = TokenSessions::new(keys, None, &config);
+        (dir, TokenSessions::new(keys, None, &config))
+    }
+
+    #[test]
+    fn a_login_too_big_for_a_cookie_is_refused_not_dropped() {
+        let (_dir, tokens) = token_sessions();
         let fitting = Claims::new(
             &VisitorState::logged_in(Username::seed()),
             claims::now(),
@@ -285,10 +290,7 @@ mod tests {
 
     #[test]
     fn a_token_this_server_issues_is_already_known_as_verified() {
-        let dir = tempfile::tempdir().unwrap();
-        let config = Cli::try_parse_from(["sessions-vs-jwt"]).unwrap().serve;
-        let keys = KeyRing::load_or_generate(dir.path(), KeyAlgorithm::EdDsa).unwrap();
-        let tokens = TokenSessions::new(keys, None, &config);
+        let (_dir, tokens) = token_sessions();
         let claims = Claims::new(
             &VisitorState::logged_in(Username::seed()),
             claims::now(),
