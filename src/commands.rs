@@ -7,13 +7,13 @@ use anyhow::Context as _;
 
 use crate::{
     config::{KeysAction, StoreOptions},
-    server_session,
+    stores,
     token_session::keys,
 };
 
 /// Django's `clearsessions`: deletes expired sessions and says how many.
 pub async fn clear_sessions(store: &StoreOptions, out: &mut impl Write) -> anyhow::Result<()> {
-    let records = server_session::open(&store.url)
+    let records = stores::open(&store.url)
         .await
         .with_context(|| format!("session store {}", store.url))?;
     let deleted = records

@@ -1,15 +1,26 @@
 //! Command line and environment configuration: every option lives here, and its
-//! doc comment is its `--help` text.
+//! doc comment is its `--help` text. This is the top layer: it opens the
+//! store, builds every mechanism from its options, and registers each with
+//! the site.
 
-use std::{net::SocketAddr, path::PathBuf};
+use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
 
-pub use crate::server_session::SessionStoreKind;
-use crate::token_session::keys::KeyAlgorithm;
+use crate::{
+    server_session::ServerSessions,
+    session::{ExpiryPolicy, SessionPolicy},
+    stores::{self, StoreError, StoreUrl},
+    token_session::{
+        Revocations, TokenSessions,
+        keys::{KeyAlgorithm, KeyError, KeyRing},
+    },
+    web::{Site, SiteError},
+};
 
-/// Serves the same two views under server-side sessions (`/server/...`) and
-/// signed tokens (`/token/...`), so that the two can be compared side by side.
+/// Serves the same two views under several state mechanisms (server-side
+/// sessions at `/server/...`, signed tokens at `/token/...`), so that they
+/// can be compared side by side.
 #[derive(Debug, Parser)]
 #[command(
     name = "sessions-vs-jwt",
@@ -82,7 +93,7 @@ pub struct Config {
     #[command(flatten)]
     pub keys: KeyOptions,
 
-    /// How long a login lasts, in seconds, on both sides: the session record's
+    /// How long a login lasts, in seconds, on every side: the session record's
     /// expiry, the token's `exp`, and the cookies' Max-Age (Django's
     /// SESSION_COOKIE_AGE; the default is two weeks, the cap 400 days).
     #[arg(
@@ -93,7 +104,7 @@ pub struct Config {
     )]
     pub cookie_age: u64,
 
-    /// When a login ends, on both sides alike: `absolute` (--cookie-age after
+    /// When a login ends, on every side alike: `absolute` (--cookie-age after
     /// the login, Django's default), `inactivity` (--cookie-age after its last
     /// use, Django's SESSION_SAVE_EVERY_REQUEST) or `browser-session` (cookies
     /// without Max-Age, dropped when the browser closes, and still ended after
@@ -109,7 +120,7 @@ pub struct Config {
     /// How many verified tokens to remember, so that a returning visitor's
     /// token is not verified again until it expires (0: verify every time).
     #[arg(long, env = "SVJ_TOKEN_CACHE", default_value_t = 10_000)]
-    pub token_cache: usize,
+    pub token_cache: u64,
 
     /// Make token logouts stick: a logout records the token's id (`jti`) in the
     /// session store until the token expires, and such tokens are Guests from
@@ -150,7 +161,7 @@ pub struct Config {
     pub store_cache_ttl: u64,
 }
 
-/// Which session store `/server` uses; shared by the server and `clearsessions`.
+/// Which session store the app uses; shared by the server and `clearsessions`.
 #[derive(Debug, Clone, Args)]
 pub struct StoreOptions {
     /// Where `/server` keeps its sessions: `memory` (in this process, lost on
@@ -164,7 +175,7 @@ pub struct StoreOptions {
         env = "SVJ_STORE",
         default_value = "sqlite://data/sessions.sqlite3"
     )]
-    pub url: SessionStoreKind,
+    pub url: StoreUrl,
 }
 
 /// The token side's keys.
@@ -186,17 +197,64 @@ pub struct KeyOptions {
     pub algorithm: KeyAlgorithm,
 }
 
-/// When a login ends; both mechanisms follow the same policy.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum ExpiryPolicy {
-    Absolute,
-    Inactivity,
-    BrowserSession,
-}
-
 /// Browsers cap a cookie's lifetime at 400 days (RFC 6265bis), so a longer
 /// login could never be kept by them.
 const MAX_COOKIE_AGE: u64 = 400 * 24 * 60 * 60;
+
+/// Why the server could not start. `main` prints it as one line.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    // The causes are printed by `main`, which walks the chain.
+    #[error("session store {store}")]
+    Store { store: String, source: StoreError },
+    #[error("token keys")]
+    Keys(#[from] KeyError),
+    #[error(transparent)]
+    Site(#[from] SiteError),
+}
+
+impl Config {
+    /// The login policy every mechanism follows.
+    pub fn session_policy(&self) -> SessionPolicy {
+        SessionPolicy {
+            lifetime: self.cookie_age,
+            expiry: self.expiry,
+            secure_cookies: self.secure_cookies,
+        }
+    }
+
+    /// Opens the store and the keys this configuration names (generating a
+    /// key on first run), and builds the site with every mechanism.
+    pub async fn open_site(&self) -> Result<Site, StartError> {
+        let store = &self.store.url;
+        let records = stores::open(store)
+            .await
+            .map_err(|source| StartError::Store {
+                store: store.to_string(),
+                source,
+            })?;
+        let records = stores::cached(
+            records,
+            self.store_cache,
+            Duration::from_secs(self.store_cache_ttl),
+        );
+        let policy = self.session_policy();
+        let keys = KeyRing::load_or_generate(&self.keys.dir, self.keys.algorithm)?;
+        let revocations = self
+            .token_revocation
+            .then(|| Revocations::new(Arc::clone(&records), store));
+        let server = ServerSessions::new(Arc::clone(&records), store, policy);
+        let token = TokenSessions::new(keys, revocations, self.token_cache, policy);
+        let site = Site::new(
+            records,
+            store.clone(),
+            Duration::from_secs(self.cleanup_interval),
+        )
+        .serving(Arc::new(server))
+        .serving(Arc::new(token));
+        Ok(site.ready()?)
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -209,7 +267,7 @@ mod tests {
         assert_eq!(cli.serve.bind, "127.0.0.1:8000".parse().unwrap());
         assert_eq!(
             cli.serve.store.url,
-            SessionStoreKind::Sqlite("data/sessions.sqlite3".into())
+            StoreUrl::Sqlite("data/sessions.sqlite3".into())
         );
         assert_eq!(cli.serve.keys.dir, PathBuf::from("keys"));
         assert_eq!(cli.serve.keys.algorithm, KeyAlgorithm::EdDsa);
@@ -234,7 +292,7 @@ mod tests {
         let cli =
             Cli::try_parse_from(["sessions-vs-jwt", "clearsessions", "--store", "memory"]).unwrap();
         assert!(
-            matches!(cli.command, Some(Command::Clearsessions { store }) if store.url == SessionStoreKind::Memory)
+            matches!(cli.command, Some(Command::Clearsessions { store }) if store.url == StoreUrl::Memory)
         );
         let cli = Cli::try_parse_from([
             "sessions-vs-jwt",

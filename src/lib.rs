@@ -1,26 +1,32 @@
-//! sessions-vs-jwt: the two views of Django's session example, served twice
-//! from one process, once on server-side sessions (`/server`) and once on
-//! signed tokens (`/token`), so that the two can be compared on measurements.
+//! sessions-vs-jwt: the two views of Django's session example, served from
+//! one process under several state mechanisms, one router each, so that
+//! they can be compared on measurements.
 //!
-//! Reading order: `config` (what can be set), `routes` (the route table),
-//! `visitor` (the interface both mechanisms implement), `views` (written once
-//! against it), then the two mechanisms, `server_session` and
-//! `token_session`, and `app`, which puts them together. `inspector` is the
-//! start page's model of both sides at once.
+//! Layers, bottom up; a module only imports from layers below it:
+//! 1. `routes` (the route table) and `username` (the one piece of input);
+//! 2. `stores`: where session records live, behind one interface;
+//! 3. `session`: the `Mechanism` trait every mechanism implements, and what
+//!    they share (visitor state, cookie policy, errors, inspection);
+//! 4. the mechanisms, one module each: `server_session` (`/server`) and
+//!    `token_session` (`/token`);
+//! 5. `web`: the site, the one request flow around any mechanism, the views
+//!    (written once), the inspector, error pages and middleware;
+//! 6. `config` (every option, and the assembly of the site) and `commands`.
 
-pub mod app;
+pub mod routes;
+pub mod username;
+
+pub mod stores;
+
+pub mod session;
+
+pub mod server_session;
+pub mod token_session;
+
+pub mod web;
+
 pub mod commands;
 pub mod config;
-pub mod cookies;
-pub mod error;
-pub mod inspector;
-pub mod routes;
-pub mod server_session;
-pub mod templates;
-pub mod token_session;
-pub mod username;
-pub mod views;
-pub mod visitor;
 
-pub use app::{AppState, StartError, router, serve};
-pub use config::{Cli, Config, SessionStoreKind};
+pub use config::{Cli, Config, StartError};
+pub use web::{Site, serve};

@@ -1,11 +1,11 @@
 //! The `sessions-vs-jwt` binary: parses the command line, then serves or
 //! runs the command given.
 
-use std::process::ExitCode;
+use std::{process::ExitCode, sync::Arc};
 
 use anyhow::Context as _;
 use clap::Parser as _;
-use sessions_vs_jwt::{AppState, Cli, Config, commands, config::Command};
+use sessions_vs_jwt::{Cli, Config, commands, config::Command};
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
@@ -51,7 +51,7 @@ fn fail(err: anyhow::Error) -> ExitCode {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
-    let state = AppState::new(&config).await?;
+    let site = Arc::new(config.open_site().await?);
     let listener = TcpListener::bind(config.bind)
         .await
         .with_context(|| format!("cannot listen on {}", config.bind))?;
@@ -61,7 +61,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         keys = %config.keys.dir.display(),
         "listening on http://{address}"
     );
-    sessions_vs_jwt::serve(listener, state, shutdown_signal()).await?;
+    sessions_vs_jwt::serve(listener, site, shutdown_signal()).await?;
     tracing::info!("shut down");
     Ok(())
 }

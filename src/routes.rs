@@ -1,8 +1,9 @@
-//! The route table: the two routers and the pages each serves, by name and
-//! path, in one place. The app builds its routers from it and templates
-//! reverse names through it, so a path is never spelled twice.
+//! The route table: the routers, one per state mechanism, and the pages each
+//! serves, by name and path, in one place. The app builds its routers from it
+//! and templates reverse names through it, so a path is never spelled twice.
+//! It depends on nothing, so every layer may name a router.
 
-/// One of the two routers, each serving the same views under its own state mechanism.
+/// One router per state mechanism, each serving the same views.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Mount {
     /// Server-side sessions: an opaque id in the cookie, the data in a store.
@@ -12,7 +13,13 @@ pub enum Mount {
 }
 
 impl Mount {
+    /// Every router, in the order pages list them.
     pub const ALL: [Mount; 2] = [Mount::Server, Mount::Token];
+
+    /// The position of this router in [`Mount::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
 
     pub fn name(self) -> &'static str {
         match self {
@@ -38,7 +45,7 @@ impl Mount {
     }
 }
 
-/// A page that both routers serve. Paths end in a slash, as Django's do.
+/// A page that every router serves. Paths end in a slash, as Django's do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Route {
     SetSession,
@@ -75,10 +82,10 @@ impl Route {
 /// The stateless reference: the `get_session` page of a logged-in
 /// `john_doe`, rendered from fixed data without reading any cookie. What a
 /// request costs when the state costs nothing, measured in the same run as
-/// both routers (the benchmark's physical-limit proxy).
+/// every router.
 pub const REFERENCE_GET_SESSION: &str = "/reference/get_session/";
 
-/// Whether some page of either router lives at `path`: what APPEND_SLASH asks
+/// Whether some page of any router lives at `path`: what APPEND_SLASH asks
 /// before redirecting `/server/get_session` to `/server/get_session/`.
 pub fn is_page(path: &str) -> bool {
     Mount::ALL.into_iter().any(|mount| {
@@ -99,6 +106,13 @@ mod tests {
     }
 
     #[test]
+    fn a_routers_index_is_its_place_in_the_list() {
+        for (index, mount) in Mount::ALL.into_iter().enumerate() {
+            assert_eq!(mount.index(), index);
+        }
+    }
+
+    #[test]
     fn every_name_round_trips() {
         for route in Route::ALL {
             assert_eq!(Route::from_name(route.name()), Some(route));
@@ -107,7 +121,7 @@ mod tests {
             assert_eq!(Mount::from_name(mount.name()), Some(mount));
         }
         assert_eq!(Route::from_name("admin"), None);
-        assert_eq!(Mount::from_name("cookie"), None);
+        assert_eq!(Mount::from_name("elsewhere"), None);
     }
 
     #[test]

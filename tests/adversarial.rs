@@ -60,7 +60,7 @@ async fn genuine_token(server: &TestServer) -> (String, [String; 3]) {
 }
 
 fn our_kid(server: &TestServer) -> String {
-    server.state.tokens.keys().signing_key().kid.clone()
+    server.token_keys().signing_key().kid.clone()
 }
 
 fn valid_claims() -> Value {
@@ -73,7 +73,8 @@ fn valid_claims() -> Value {
 
 /// Signs `claims` with the server's own signing key.
 fn signed_by_server(server: &TestServer, claims: &Value) -> String {
-    let key = server.state.tokens.keys().signing_key();
+    let keys = server.token_keys();
+    let key = keys.signing_key();
     let mut header = Header::new(key.algorithm.jwt());
     header.kid = Some(key.kid.clone());
     header.typ = Some("JWT".into());
@@ -116,9 +117,7 @@ async fn alg_none_is_refused() {
 async fn hs256_signed_with_the_public_key_as_secret_is_refused() {
     let server = TestServer::start(&[]).await;
     let public_pem = server
-        .state
-        .tokens
-        .keys()
+        .token_keys()
         .signing_key()
         .public_pem
         .clone()
@@ -202,7 +201,8 @@ async fn a_token_with_whitespace_inside_is_refused() {
 
 async fn assert_kid_refused(kid: &str) {
     let server = TestServer::start(&[]).await;
-    let key = server.state.tokens.keys().signing_key();
+    let keys = server.token_keys();
+    let key = keys.signing_key();
     let mut header = Header::new(key.algorithm.jwt());
     header.kid = Some(kid.to_owned());
     header.typ = Some("JWT".into());

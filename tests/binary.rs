@@ -129,9 +129,9 @@ fn clearsessions_deletes_expired_sessions_and_says_how_many() {
 fn insert_expired_sessions(database: &std::path::Path, count: usize) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        let store = sessions_vs_jwt::server_session::open(
-            &sessions_vs_jwt::SessionStoreKind::Sqlite(database.to_owned()),
-        )
+        let store = sessions_vs_jwt::stores::open(&sessions_vs_jwt::stores::StoreUrl::Sqlite(
+            database.to_owned(),
+        ))
         .await
         .unwrap();
         for _ in 0..count {

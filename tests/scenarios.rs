@@ -1,8 +1,9 @@
-//! The behaviour both routers share. Every scenario runs on `/server` and on
-//! `/token` against a real server, asserts what a visitor must see, and then
-//! the two transcripts (status, redirect, cookie change and page, with the
-//! router prefix normalised) must be equal. The suite runs once per session
-//! store, with and without the in-process cache in front.
+//! The behaviour every router shares. Every scenario runs on each router of
+//! the route table (`/server`, `/token`, ...) against a real server, asserts
+//! what a visitor must see, and then the transcripts (status, redirect,
+//! cookie change and page, with the router prefix normalised) must all be
+//! equal. The suite runs once per session store, with and without the
+//! in-process cache in front.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -11,23 +12,24 @@ mod common;
 use common::{Step, TestServer, Visitor, cookie_name, stores::TestStore};
 use sessions_vs_jwt::routes::Mount;
 
-/// Runs `scenario` once per router on one server (on `$store`, started with
-/// `$args`) and demands equal transcripts; `$attrs` go on each test.
-macro_rules! on_both_routers {
+/// Runs `scenario` at once on every router of one server (on `$store`,
+/// started with `$args`) and demands equal transcripts; `$attrs` go on each
+/// test.
+macro_rules! on_every_router {
     (@test $store:expr, [$(#[$attr:meta])*], $args:expr, $scenario:ident) => {
         #[tokio::test]
         $(#[$attr])*
         async fn $scenario() {
             let server = TestServer::start_on($store, &$args).await;
-            let (on_server, on_token) = tokio::join!(
-                crate::scenarios::$scenario(&server, Mount::Server),
-                crate::scenarios::$scenario(&server, Mount::Token),
-            );
-            crate::assert_same_transcript(&on_server, &on_token);
+            let transcripts = futures_util::future::join_all(
+                Mount::ALL.map(|mount| crate::scenarios::$scenario(&server, mount)),
+            )
+            .await;
+            crate::assert_same_transcripts(&transcripts);
         }
     };
     ($store:expr, $attrs:tt, $args:expr; $($scenario:ident),* $(,)?) => {$(
-        on_both_routers!(@test $store, $attrs, $args, $scenario);
+        on_every_router!(@test $store, $attrs, $args, $scenario);
     )*};
 }
 
@@ -36,7 +38,7 @@ macro_rules! scenario_suite {
     ($store:expr, $attrs:tt) => {
         use super::*;
 
-        on_both_routers!($store, $attrs, [];
+        on_every_router!($store, $attrs, [];
             a_new_visitor_is_a_guest,
             set_session_logs_in_john_doe,
             set_session_links_to_get_session_in_the_same_router,
@@ -59,7 +61,7 @@ macro_rules! scenario_suite {
             a_path_without_its_slash_redirects_permanently,
         );
 
-        on_both_routers!($store, $attrs, ["--cookie-age", "1"];
+        on_every_router!($store, $attrs, ["--cookie-age", "1"];
             a_login_ends_after_the_cookie_age_even_if_the_cookie_is_replayed,
         );
     };
@@ -105,18 +107,26 @@ mod on_postgres_cached {
     )]]);
 }
 
-fn assert_same_transcript(on_server: &[Step], on_token: &[Step]) {
-    assert_eq!(
-        on_server.len(),
-        on_token.len(),
-        "different number of requests"
-    );
-    for (server, token) in on_server.iter().zip(on_token) {
+fn assert_same_transcripts(transcripts: &[Vec<Step>]) {
+    let (first, others) = transcripts.split_first().expect("at least one router");
+    for (other, mount) in others.iter().zip(&Mount::ALL[1..]) {
         assert_eq!(
-            server, token,
-            "/server and /token differ at {}",
-            server.request
+            first.len(),
+            other.len(),
+            "/{} and /{} made different numbers of requests",
+            Mount::ALL[0].name(),
+            mount.name()
         );
+        for (expected, step) in first.iter().zip(other) {
+            assert_eq!(
+                expected,
+                step,
+                "/{} and /{} differ at {}",
+                Mount::ALL[0].name(),
+                mount.name(),
+                expected.request
+            );
+        }
     }
 }
 

@@ -278,7 +278,7 @@ async fn each_algorithm_signs_tokens_that_name_it_and_its_key() {
         assert_eq!(format!("{:?}", header.alg), alg);
         assert_eq!(header.typ.as_deref(), Some("JWT"));
         let kid = header.kid.unwrap();
-        assert!(server.state.tokens.keys().get(&kid).is_some());
+        assert!(server.token_keys().get(&kid).is_some());
         assert_eq!(visitor.username_on(Mount::Token).await, "john_doe");
     }
 }

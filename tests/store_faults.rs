@@ -13,7 +13,7 @@ use common::{
 };
 use sessions_vs_jwt::{
     routes::{Mount, Route},
-    server_session::STORE_TIMEOUT,
+    stores::STORE_TIMEOUT,
 };
 
 /// Breaks the SQLite store from outside, as a botched migration or a

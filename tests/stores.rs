@@ -11,9 +11,8 @@ use common::{
 };
 use serde_json::json;
 use sessions_vs_jwt::{
-    SessionStoreKind,
     routes::{Mount, Route},
-    server_session::{self, SharedRecords},
+    stores::{self, SharedRecords, StoreUrl},
 };
 use time::{Duration, OffsetDateTime};
 use tower_sessions::session::{Id, Record};
@@ -185,7 +184,7 @@ macro_rules! corrupt_record_contract {
             fresh.corrupt_every_record().await;
             assert!(matches!(
                 store.load(&created.id).await,
-                Err(server_session::StoreError::Corrupt(_))
+                Err(stores::StoreError::Corrupt(_))
             ));
             assert!(store.delete(&created.id).await.unwrap(), "it can still be deleted");
         }
@@ -205,11 +204,11 @@ mod sqlite {
     #[tokio::test]
     async fn opening_twice_is_harmless() {
         let dir = tempfile::tempdir().unwrap();
-        let kind = SessionStoreKind::Sqlite(dir.path().join("sessions.sqlite3"));
-        let first = server_session::open(&kind).await.unwrap();
+        let kind = StoreUrl::Sqlite(dir.path().join("sessions.sqlite3"));
+        let first = stores::open(&kind).await.unwrap();
         let mut created = record(Duration::hours(1));
         first.create(&mut created).await.unwrap();
-        let second = server_session::open(&kind).await.unwrap();
+        let second = stores::open(&kind).await.unwrap();
         assert!(second.load(&created.id).await.unwrap().is_some());
     }
 
@@ -217,9 +216,7 @@ mod sqlite {
     async fn the_file_and_its_folders_are_created_on_first_open() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("nested/folder/sessions.sqlite3");
-        server_session::open(&SessionStoreKind::Sqlite(path.clone()))
-            .await
-            .unwrap();
+        stores::open(&StoreUrl::Sqlite(path.clone())).await.unwrap();
         assert!(path.exists());
     }
 
@@ -282,20 +279,19 @@ mod postgres {
     async fn instances_migrating_an_empty_schema_at_once_all_succeed() {
         let dir = tempfile::tempdir().unwrap();
         let fresh = TestStore::Postgres.fresh(dir.path());
-        let SessionStoreKind::Postgres(url) = fresh.kind() else {
+        let StoreUrl::Postgres(url) = fresh.kind() else {
             unreachable!()
         };
         common::stores::run_postgres(
-            &url.connect,
+            url.connect(),
             &format!(r#"create schema "{}""#, url.namespace),
         )
         .await;
         migrate_at_once(&fresh.kind()).await;
     }
 
-    async fn migrate_at_once(kind: &SessionStoreKind) {
-        let opened =
-            futures_util::future::join_all((0..6).map(|_| server_session::open(kind))).await;
+    async fn migrate_at_once(kind: &StoreUrl) {
+        let opened = futures_util::future::join_all((0..6).map(|_| stores::open(kind))).await;
         for store in opened {
             assert_eq!(store.unwrap().count().await.unwrap(), 0);
         }
@@ -318,11 +314,11 @@ mod cache {
     }
 
     #[async_trait::async_trait]
-    impl server_session::SessionRecords for HeldLoad {
+    impl stores::SessionRecords for HeldLoad {
         async fn load(
             &self,
             id: &Id,
-        ) -> Result<Option<std::sync::Arc<Record>>, server_session::StoreError> {
+        ) -> Result<Option<std::sync::Arc<Record>>, stores::StoreError> {
             let loaded = self.store.load(id).await;
             let read = self.read.lock().unwrap().take();
             if let Some(read) = read {
@@ -332,27 +328,25 @@ mod cache {
             }
             loaded
         }
-        async fn create(&self, record: &mut Record) -> Result<(), server_session::StoreError> {
+        async fn create(&self, record: &mut Record) -> Result<(), stores::StoreError> {
             self.store.create(record).await
         }
-        async fn update(&self, record: &Record) -> Result<bool, server_session::StoreError> {
+        async fn update(&self, record: &Record) -> Result<bool, stores::StoreError> {
             self.store.update(record).await
         }
-        async fn delete(&self, id: &Id) -> Result<bool, server_session::StoreError> {
+        async fn delete(&self, id: &Id) -> Result<bool, stores::StoreError> {
             self.store.delete(id).await
         }
-        async fn delete_expired(&self) -> Result<u64, server_session::StoreError> {
+        async fn delete_expired(&self) -> Result<u64, stores::StoreError> {
             self.store.delete_expired().await
         }
-        async fn count(&self) -> Result<u64, server_session::StoreError> {
+        async fn count(&self) -> Result<u64, stores::StoreError> {
             self.store.count().await
         }
     }
 
     async fn memory() -> SharedRecords {
-        server_session::open(&SessionStoreKind::Memory)
-            .await
-            .unwrap()
+        stores::open(&StoreUrl::Memory).await.unwrap()
     }
 
     #[tokio::test]
@@ -367,7 +361,7 @@ mod cache {
             read: Mutex::new(Some(read)),
             release: tokio::sync::Mutex::new(Some(released)),
         });
-        let cached = server_session::cached(held, 100, std::time::Duration::from_secs(60));
+        let cached = stores::cached(held, 100, std::time::Duration::from_secs(60));
 
         let in_flight = tokio::spawn({
             let cached = std::sync::Arc::clone(&cached);
@@ -389,8 +383,7 @@ mod cache {
 
     #[tokio::test]
     async fn an_expired_session_is_never_served_from_the_cache() {
-        let cached =
-            server_session::cached(memory().await, 100, std::time::Duration::from_secs(60));
+        let cached = stores::cached(memory().await, 100, std::time::Duration::from_secs(60));
         let mut short = record(Duration::milliseconds(300));
         cached.create(&mut short).await.unwrap();
         assert!(cached.load(&short.id).await.unwrap().is_some());
@@ -405,8 +398,8 @@ mod cache {
     async fn another_instances_logout_is_seen_once_the_ttl_has_passed() {
         let shared = memory().await;
         let ttl = std::time::Duration::from_secs(1);
-        let first = server_session::cached(std::sync::Arc::clone(&shared), 100, ttl);
-        let second = server_session::cached(shared, 100, ttl);
+        let first = stores::cached(std::sync::Arc::clone(&shared), 100, ttl);
+        let second = stores::cached(shared, 100, ttl);
         let mut created = record(Duration::hours(1));
         first.create(&mut created).await.unwrap();
         assert!(second.load(&created.id).await.unwrap().is_some());

@@ -9,8 +9,11 @@ use jsonwebtoken::{Validation, errors::ErrorKind};
 use serde::{Deserialize, Serialize};
 use tower_sessions::session::Id;
 
-use super::keys::{Key, KeyRing, SignatureError};
-use crate::visitor::VisitorState;
+use super::{
+    jws::{base64_url, json_part},
+    keys::{Key, KeyRing, SignatureError},
+};
+use crate::session::VisitorState;
 
 /// The claims of this app's tokens. `username` and `is_logged_in` are the
 /// session data; the rest are the registered claims RFC 7519 defines.
@@ -171,16 +174,6 @@ fn compact(header: &str, payload: &str, key: &Key) -> Result<String, SignatureEr
     let signing_input = format!("{header}.{payload}");
     let signature = key.sign(signing_input.as_bytes())?;
     Ok(format!("{signing_input}.{}", base64_url(&signature)))
-}
-
-pub(super) fn json_part(value: &impl Serialize) -> Result<String, SignatureError> {
-    let json = serde_json::to_vec(value).map_err(SignatureError::from_source)?;
-    Ok(base64_url(&json))
-}
-
-fn base64_url(bytes: &[u8]) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
 /// The rules for one key: its algorithm only, and the claims this app requires.

@@ -111,7 +111,7 @@ impl Key {
             kid: kid.to_owned(),
             algorithm,
             signer,
-            jws_header: super::claims::json_part(&header)?,
+            jws_header: super::jws::json_part(&header)?,
             decoding,
             public_pem,
         })

@@ -1,132 +1,61 @@
 //! `/token`: stateless sessions. The browser holds a signed JWT in the
 //! `token` cookie, carrying `username` and `is_logged_in` itself; the server
-//! keeps nothing but its keys (and, with `--token-revocation`, the ids of
-//! tokens logged out before their time).
+//! keeps nothing per visitor but a bounded memory of tokens it has already
+//! verified (`--token-cache`), and, with `--token-revocation`, the ids of
+//! tokens logged out before their time.
 
 pub mod claims;
+mod jws;
 pub mod keys;
 mod revocation;
 mod verified;
 
-use std::{convert::Infallible, sync::Arc};
+use std::sync::Arc;
 
 use axum::{
-    extract::FromRequestParts,
-    http::request::Parts,
-    response::{IntoResponseParts, ResponseParts},
+    Json, Router,
+    extract::State,
+    http::header,
+    response::{IntoResponse, Response},
+    routing::get,
 };
+use base64::Engine as _;
+use serde_json::Value;
 
-pub use self::revocation::{REVOKED_JTI, Revocations};
+pub use self::revocation::Revocations;
 use self::{claims::Claims, keys::KeyRing, verified::VerifiedTokens};
 use crate::{
-    app::AppState,
-    config::{Config, ExpiryPolicy},
-    cookies::{CookiePolicy, CookieUpdate, SentCookie},
-    error::AppError,
     routes::Mount,
-    visitor::{CookieVerdict, SessionOutcomes, VisitorSession, VisitorState},
+    session::{
+        CookiePolicy, CookieVerdict, Description, ExpiryPolicy, Mechanism, Opened, Refusal,
+        SessionError, SessionPolicy, SetCookie, VisitorState,
+        inspection::{BrowserCookie, Detail, DetailForm, Holdings, ServerHolds, pretty},
+    },
 };
 
 pub const COOKIE_NAME: &str = "token";
 
-/// What every `/token` request shares: the keys and the cookie policy.
+/// The `/token` mechanism: the keys and the cookie policy every request shares.
 #[derive(Debug)]
 pub struct TokenSessions {
     keys: KeyRing,
     cookie: CookiePolicy,
-    lifetime: u64,
-    expiry: ExpiryPolicy,
+    policy: SessionPolicy,
     revocations: Option<Revocations>,
     verified: VerifiedTokens,
 }
 
-impl TokenSessions {
-    pub fn new(keys: KeyRing, revocations: Option<Revocations>, config: &Config) -> Self {
-        Self {
-            keys,
-            cookie: CookiePolicy::configured(COOKIE_NAME, config),
-            lifetime: config.cookie_age,
-            expiry: config.expiry,
-            revocations,
-            verified: VerifiedTokens::new(config.token_cache),
-        }
-    }
-
-    pub fn keys(&self) -> &KeyRing {
-        &self.keys
-    }
-
-    /// The claims a cookie value carries, and what the cookie was.
-    async fn read(&self, token: &str) -> Result<(Option<Arc<Claims>>, CookieVerdict), AppError> {
-        let claims = match self.verified.get(token, claims::now()) {
-            Some(claims) => claims,
-            None => match Claims::verify(token, &self.keys, self.lifetime) {
-                Ok(claims) => {
-                    let claims = Arc::new(claims);
-                    self.verified.insert(token, Arc::clone(&claims));
-                    claims
-                }
-                Err(rejection) => {
-                    tracing::warn!(router = "token", %rejection, "token refused; treating the visitor as a Guest");
-                    let verdict = if rejection.is_expiry() {
-                        CookieVerdict::Expired
-                    } else {
-                        CookieVerdict::Tampered
-                    };
-                    return Ok((None, verdict));
-                }
-            },
-        };
-        if let Some(revocations) = &self.revocations
-            && revocations.is_revoked(&claims).await?
-        {
-            tracing::warn!(
-                router = "token",
-                "token revoked by a logout; treating the visitor as a Guest"
-            );
-            self.verified.forget(token);
-            return Ok((None, CookieVerdict::Revoked));
-        }
-        Ok((Some(claims), CookieVerdict::Valid))
-    }
-
-    /// Under `--expiry inactivity`, a token used past half its life is
-    /// re-issued for a full one (the same login, the same `jti`).
-    fn renewal(&self, claims: &Claims) -> Option<Claims> {
-        let now = claims::now();
-        (self.expiry == ExpiryPolicy::Inactivity && claims.seconds_left(now) <= self.lifetime / 2)
-            .then(|| claims.renewed(now, self.lifetime))
-    }
-
-    /// Signs `claims` into the cookie that carries them, or refuses a token
-    /// the browser would silently drop. The new token counts as verified, so
-    /// that the visitor's next request does not check a signature this
-    /// server has just made.
-    fn issue(&self, claims: Claims) -> Result<(VerifiedToken, CookieUpdate), AppError> {
-        let token = claims.sign(&self.keys).map_err(AppError::TokenSigning)?;
-        let update = CookieUpdate::Set {
-            value: token.clone(),
-            max_age: claims.seconds_left(claims::now()),
-        };
-        if !self.cookie.fits(&update) {
-            return Err(AppError::TooLargeForCookie);
-        }
-        let claims = Arc::new(claims);
-        self.verified.insert(&token, Arc::clone(&claims));
-        Ok((VerifiedToken { token, claims }, update))
-    }
+/// What one request knows of its visitor: their valid token (the one sent,
+/// or the one this response sets). `None` for a Guest.
+#[derive(Debug, Default)]
+pub struct TokenSession {
+    verified: Option<VerifiedToken>,
 }
 
-/// A visitor's token session, verified when the request arrives.
-#[derive(Debug)]
-pub struct TokenSession {
-    tokens: Arc<TokenSessions>,
-    cookie_sent: bool,
-    state: VisitorState,
-    verdict: CookieVerdict,
-    update: Option<CookieUpdate>,
-    /// The visitor's valid token: the one sent, or the one this response sets.
-    verified: Option<VerifiedToken>,
+impl TokenSession {
+    pub fn verified(&self) -> Option<&VerifiedToken> {
+        self.verified.as_ref()
+    }
 }
 
 /// A token that passed verification (or that this server just signed).
@@ -137,136 +66,279 @@ pub struct VerifiedToken {
     pub claims: Arc<Claims>,
 }
 
-/// What the inspector (`src/inspector.rs`) shows; nothing here changes state.
-impl TokenSession {
-    pub fn verdict(&self) -> CookieVerdict {
-        self.verdict
-    }
-
-    pub fn verified(&self) -> Option<&VerifiedToken> {
-        self.verified.as_ref()
-    }
-
-    pub fn cookie_policy(&self) -> &CookiePolicy {
-        &self.tokens.cookie
-    }
-
-    /// The Max-Age a login's cookie is given, in seconds.
-    pub fn cookie_age(&self) -> u64 {
-        self.tokens.lifetime
-    }
-
-    pub fn revocations(&self) -> Option<&Revocations> {
-        self.tokens.revocations.as_ref()
-    }
-}
-
-impl FromRequestParts<AppState> for TokenSession {
-    type Rejection = AppError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        app: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let tokens = Arc::clone(&app.tokens);
-        let (mut verified, verdict) = match tokens.cookie.read(&parts.headers) {
-            SentCookie::Absent => (None, CookieVerdict::Guest),
-            SentCookie::Unreadable => {
-                tracing::warn!(
-                    router = "token",
-                    "token cookie is not text; treating the visitor as a Guest"
-                );
-                (None, CookieVerdict::Tampered)
-            }
-            SentCookie::Value(token) => {
-                let (claims, verdict) = tokens.read(token).await?;
-                let verified = claims.map(|claims| VerifiedToken {
-                    token: token.to_owned(),
-                    claims,
-                });
-                (verified, verdict)
-            }
-        };
-        let cookie_sent = verdict != CookieVerdict::Guest;
-        let mut update = (cookie_sent && verified.is_none()).then_some(CookieUpdate::Remove);
-        if let Some(renewed) = verified
-            .as_ref()
-            .and_then(|verified| tokens.renewal(&verified.claims))
-        {
-            let (issued, renewal) = tokens.issue(renewed)?;
-            verified = Some(issued);
-            update = Some(renewal);
+impl TokenSessions {
+    /// `token_cache` is how many verified tokens to remember (0: none).
+    pub fn new(
+        keys: KeyRing,
+        revocations: Option<Revocations>,
+        token_cache: u64,
+        policy: SessionPolicy,
+    ) -> Self {
+        Self {
+            keys,
+            cookie: policy.cookie(COOKIE_NAME),
+            policy,
+            revocations,
+            verified: VerifiedTokens::new(token_cache),
         }
-        Ok(Self {
-            state: verified
-                .as_ref()
-                .map(|verified| verified.claims.state())
-                .unwrap_or_default(),
-            tokens,
-            cookie_sent,
-            verdict,
-            update,
-            verified,
-        })
+    }
+
+    pub fn keys(&self) -> &KeyRing {
+        &self.keys
+    }
+
+    /// Under `--expiry inactivity`, a token used past half its life is
+    /// re-issued for a full one (the same login, the same `jti`).
+    fn renewal(&self, claims: &Claims) -> Option<Claims> {
+        let now = claims::now();
+        let lifetime = self.policy.lifetime;
+        (self.policy.expiry == ExpiryPolicy::Inactivity && claims.seconds_left(now) <= lifetime / 2)
+            .then(|| claims.renewed(now, lifetime))
+    }
+
+    /// Signs `claims` into the cookie that carries them, or refuses a token
+    /// the browser would silently drop. The new token counts as verified, so
+    /// that the visitor's next request does not check a signature this
+    /// server has just made.
+    fn issue(&self, claims: Claims) -> Result<(VerifiedToken, SetCookie), SessionError> {
+        let token = claims
+            .sign(&self.keys)
+            .map_err(|err| SessionError::Sealing(Box::new(err)))?;
+        let cookie = self
+            .cookie
+            .set(&token, claims.seconds_left(claims::now()))?;
+        let claims = Arc::new(claims);
+        self.verified.insert(&token, Arc::clone(&claims));
+        Ok((VerifiedToken { token, claims }, cookie))
+    }
+
+    fn verdict_message(verdict: CookieVerdict) -> String {
+        match verdict {
+            CookieVerdict::Guest => "No token cookie: you are a Guest on this side.".to_owned(),
+            CookieVerdict::Valid => {
+                "Your token's signature verifies and it has not expired.".to_owned()
+            }
+            CookieVerdict::Expired => format!(
+                "Your token was refused: expired. Its `exp` has passed (with \
+                 {} s of leeway). It has been cleared.",
+                claims::LEEWAY_SECONDS
+            ),
+            CookieVerdict::Tampered => "Your token was refused: tampered. It is malformed, or \
+                its signature does not verify. It has been cleared."
+                .to_owned(),
+            CookieVerdict::Revoked => "Your token was refused: revoked. Its signature verifies \
+                and it has not expired, but a logout recorded its id in the store. It has been \
+                cleared."
+                .to_owned(),
+        }
+    }
+
+    /// What the server keeps about a token: no entry, which is the point of
+    /// tokens; with `--token-revocation`, a revocation entry in the session
+    /// store once the token is logged out (and a valid token has none, or it
+    /// would have been refused).
+    fn server_holds(&self) -> ServerHolds {
+        match &self.revocations {
+            None => ServerHolds::nothing(
+                "Nothing stored for this visitor. Each request is checked by the token's signature \
+                 and expiry; a token already verified or signed here is remembered in memory \
+                 until it expires (--token-cache), so its signature is not checked again.",
+            ),
+            Some(revocations) => ServerHolds {
+                store: Some(revocations.store_name()),
+                entry: None,
+                nothing: "No revocation entry for this visitor's token. With \
+                    --token-revocation, a logout stores one under the token's jti until it \
+                    expires, and every request checks the store for it."
+                    .to_owned(),
+            },
+        }
     }
 }
 
-impl VisitorSession for TokenSession {
+impl Mechanism for TokenSessions {
+    type Session = TokenSession;
+
     const MOUNT: Mount = Mount::Token;
 
-    fn state(&self) -> &VisitorState {
-        &self.state
+    const DESCRIPTION: Description = Description {
+        title: "signed token (JWT)",
+        about: "The browser holds the data itself, signed by the server. The server keeps \
+            nothing per visitor: it checks the signature (or remembers a token it has already \
+            checked) and the expiry. A logout only asks the browser to drop the cookie: a copy \
+            of it stays valid until it expires.",
+    };
+
+    fn cookie(&self) -> &CookiePolicy {
+        &self.cookie
     }
 
-    async fn log_in(&mut self, state: VisitorState) -> Result<(), AppError> {
-        let (issued, update) =
-            self.tokens
-                .issue(Claims::new(&state, claims::now(), self.tokens.lifetime))?;
-        self.state = issued.claims.state();
-        self.verified = Some(issued);
-        self.update = Some(update);
-        Ok(())
+    async fn open(&self, token: &str) -> Result<Opened<TokenSession>, SessionError> {
+        let claims = match self.verified.get(token, claims::now()) {
+            Some(claims) => claims,
+            None => match Claims::verify(token, &self.keys, self.policy.lifetime) {
+                Ok(claims) => {
+                    let claims = Arc::new(claims);
+                    self.verified.insert(token, Arc::clone(&claims));
+                    claims
+                }
+                Err(rejection) => {
+                    let verdict = if rejection.is_expiry() {
+                        CookieVerdict::Expired
+                    } else {
+                        CookieVerdict::Tampered
+                    };
+                    return Ok(Opened::Refused(Refusal::new(verdict, rejection)));
+                }
+            },
+        };
+        if let Some(revocations) = &self.revocations
+            && revocations.is_revoked(&claims).await?
+        {
+            self.verified.forget(token);
+            return Ok(Opened::Refused(Refusal::new(
+                CookieVerdict::Revoked,
+                "token revoked by a logout",
+            )));
+        }
+        let (verified, renewed) = match self.renewal(&claims) {
+            Some(renewed) => {
+                let (issued, cookie) = self.issue(renewed)?;
+                (issued, Some(cookie))
+            }
+            None => (
+                VerifiedToken {
+                    token: token.to_owned(),
+                    claims,
+                },
+                None,
+            ),
+        };
+        Ok(Opened::Valid {
+            session: TokenSession {
+                verified: Some(verified),
+            },
+            renewed,
+        })
     }
 
-    async fn log_out(&mut self) -> Result<(), AppError> {
-        if let (Some(revocations), Some(verified)) = (&self.tokens.revocations, &self.verified) {
+    fn state(&self, session: &TokenSession) -> VisitorState {
+        session
+            .verified
+            .as_ref()
+            .map(|verified| verified.claims.state())
+            .unwrap_or_default()
+    }
+
+    async fn log_in(
+        &self,
+        session: &mut TokenSession,
+        state: VisitorState,
+    ) -> Result<SetCookie, SessionError> {
+        let (issued, cookie) =
+            self.issue(Claims::new(&state, claims::now(), self.policy.lifetime))?;
+        session.verified = Some(issued);
+        Ok(cookie)
+    }
+
+    async fn log_out(&self, session: &mut TokenSession) -> Result<(), SessionError> {
+        if let (Some(revocations), Some(verified)) = (&self.revocations, &session.verified) {
             revocations.revoke(&verified.claims).await?;
-            self.tokens.verified.forget(&verified.token);
+            self.verified.forget(&verified.token);
         }
-        self.verified = None;
-        self.state = VisitorState::default();
-        if self.cookie_sent {
-            self.update = Some(CookieUpdate::Remove);
-        }
+        session.verified = None;
         Ok(())
+    }
+
+    /// The token is decoded from its own text rather than taken from the
+    /// verified claims: the page shows what the browser holds, extra fields
+    /// included.
+    fn holdings(&self, session: &TokenSession, verdict: CookieVerdict, now: i64) -> Holdings {
+        let browser = session.verified.as_ref().map(|verified| {
+            let mut parts = verified.token.split('.').map(decode_json);
+            let header = parts.next().flatten().unwrap_or(Value::Null);
+            let claims = parts.next().flatten().unwrap_or(Value::Null);
+            let field = |name: &str| {
+                header
+                    .get(name)
+                    .and_then(Value::as_str)
+                    .unwrap_or("?")
+                    .to_owned()
+            };
+            // The cookie's Max-Age was set when the token was signed, to its lifetime.
+            BrowserCookie::new(
+                &self.cookie,
+                verified.token.len(),
+                self.policy.lifetime,
+                i64::try_from(verified.claims.exp).unwrap_or(i64::MAX),
+                now,
+            )
+            .with(Detail::new("Key id", "kid", DetailForm::Code, field("kid")))
+            .with(Detail::new(
+                "Algorithm",
+                "algorithm",
+                DetailForm::Code,
+                field("alg"),
+            ))
+            .with(Detail::new(
+                "Header",
+                "header",
+                DetailForm::Pre,
+                pretty(&header),
+            ))
+            .with(Detail::new(
+                "Claims",
+                "claims",
+                DetailForm::Pre,
+                pretty(&claims),
+            ))
+        });
+        Holdings {
+            verdict_message: Self::verdict_message(verdict),
+            browser,
+            server: self.server_holds(),
+        }
+    }
+
+    fn public_routes(self: Arc<Self>) -> Router {
+        Router::new()
+            .route("/.well-known/jwks.json", get(jwks))
+            .with_state(self)
     }
 }
 
-impl IntoResponseParts for TokenSession {
-    type Error = Infallible;
+/// The public keys as a JWK Set (RFC 7517), so that other services can
+/// verify this side's tokens.
+async fn jwks(State(tokens): State<Arc<TokenSessions>>) -> Response {
+    (
+        [(header::CACHE_CONTROL, "public, max-age=300")],
+        Json(tokens.keys.jwks()),
+    )
+        .into_response()
+}
 
-    fn into_response_parts(self, mut parts: ResponseParts) -> Result<ResponseParts, Self::Error> {
-        if let Some(update) = &self.update {
-            self.tokens.cookie.write(update, &mut parts);
-        }
-        SessionOutcomes::report(&mut parts, Mount::Token, self.verdict);
-        Ok(parts)
-    }
+fn decode_json(segment: &str) -> Option<Value> {
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(segment)
+        .ok()?;
+    serde_json::from_slice(&bytes).ok()
 }
 
 #[cfg(test)]
 mod tests {
-    use clap::Parser as _;
-
     use super::*;
-    use crate::{config::Cli, token_session::keys::KeyAlgorithm, username::Username};
+    use crate::{token_session::keys::KeyAlgorithm, username::Username};
 
-    /// The default configuration's token side, with a fresh Ed25519 key.
+    /// The default policy's token side, with a fresh Ed25519 key.
     fn token_sessions() -> (tempfile::TempDir, TokenSessions) {
         let dir = tempfile::tempdir().unwrap();
-        let config = Cli::try_parse_from(["sessions-vs-jwt"]).unwrap().serve;
         let keys = KeyRing::load_or_generate(dir.path(), KeyAlgorithm::EdDsa).unwrap();
-        (dir, TokenSessions::new(keys, None, &config))
+        let policy = SessionPolicy {
+            lifetime: 1_209_600,
+            expiry: ExpiryPolicy::Absolute,
+            secure_cookies: false,
+        };
+        (dir, TokenSessions::new(keys, None, 10_000, policy))
     }
 
     #[test]
@@ -284,7 +356,7 @@ mod tests {
         assert!(tokens.issue(fitting).is_ok());
         assert!(matches!(
             tokens.issue(huge),
-            Err(AppError::TooLargeForCookie)
+            Err(SessionError::TooLargeForCookie)
         ));
     }
 

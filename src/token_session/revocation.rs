@@ -10,13 +10,9 @@ use tower_sessions::session::{Id, Record};
 
 use super::claims::{Claims, LEEWAY_SECONDS};
 use crate::{
-    config::SessionStoreKind,
-    error::AppError,
-    server_session::{SharedRecords, StoreError},
+    session::SessionError,
+    stores::{REVOCATION_MARKER, SharedRecords, StoreError, StoreUrl},
 };
-
-/// The data key that marks a record as a revocation entry, not a session.
-pub const REVOKED_JTI: &str = "revoked_jti";
 
 #[derive(Debug)]
 pub struct Revocations {
@@ -26,7 +22,7 @@ pub struct Revocations {
 }
 
 impl Revocations {
-    pub fn new(records: SharedRecords, store: &SessionStoreKind) -> Self {
+    pub fn new(records: SharedRecords, store: &StoreUrl) -> Self {
         Self {
             records,
             store: store.name(),
@@ -37,25 +33,25 @@ impl Revocations {
         self.store
     }
 
-    pub async fn is_revoked(&self, claims: &Claims) -> Result<bool, AppError> {
+    pub async fn is_revoked(&self, claims: &Claims) -> Result<bool, SessionError> {
         let Some(id) = entry_id(claims) else {
             return Ok(false);
         };
         match self.records.load(&id).await {
-            Ok(entry) => Ok(entry.is_some_and(|entry| entry.data.contains_key(REVOKED_JTI))),
+            Ok(entry) => Ok(entry.is_some_and(|entry| entry.data.contains_key(REVOCATION_MARKER))),
             Err(err) => Err(self.unavailable(err)),
         }
     }
 
     /// Records the revocation until the token would stop verifying anyway.
-    pub async fn revoke(&self, claims: &Claims) -> Result<(), AppError> {
+    pub async fn revoke(&self, claims: &Claims) -> Result<(), SessionError> {
         let Some(id) = entry_id(claims) else {
             return Ok(());
         };
         let until = claims.exp.saturating_add(LEEWAY_SECONDS);
         let mut entry = Record {
             id,
-            data: [(REVOKED_JTI.to_owned(), Value::Bool(true))].into(),
+            data: [(REVOCATION_MARKER.to_owned(), Value::Bool(true))].into(),
             expiry_date: OffsetDateTime::from_unix_timestamp(
                 i64::try_from(until).unwrap_or(i64::MAX),
             )
@@ -75,8 +71,8 @@ impl Revocations {
         Ok(())
     }
 
-    fn unavailable(&self, source: StoreError) -> AppError {
-        AppError::StoreUnavailable {
+    fn unavailable(&self, source: StoreError) -> SessionError {
+        SessionError::StoreUnavailable {
             store: self.store,
             source,
         }

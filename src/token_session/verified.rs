@@ -7,150 +7,145 @@
 //! retired key's tokens leave with the restart that retires it. Revocation
 //! is not cached: with `--token-revocation` every request still asks the
 //! store, and a logout here forgets the token at once. Failures are never
-//! cached.
-//!
-//! The bound is kept with two generations: lookups search the young one, then
-//! the old one (moving a hit back to the young); when the young one is full it
-//! becomes the old one, and the previous old one is dropped. Recently used
-//! tokens stay; at most twice the capacity is ever held.
+//! cached. The bound and the expiry are moka's (TinyLFU: a token in use is
+//! kept over one seen once).
 
 use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex, MutexGuard, PoisonError},
+    sync::Arc,
+    time::{Duration, Instant},
 };
 
-use super::claims::{Claims, LEEWAY_SECONDS};
+use moka::{Expiry, sync::Cache};
+
+use super::claims::{self, Claims, LEEWAY_SECONDS};
 
 #[derive(Debug)]
 pub struct VerifiedTokens {
-    capacity: usize,
-    generations: Mutex<Generations>,
+    /// `None` when the capacity is 0: every token is verified every time.
+    cache: Option<Cache<Box<str>, Arc<Claims>>>,
 }
 
-#[derive(Debug, Default)]
-struct Generations {
-    young: HashMap<Box<str>, Arc<Claims>>,
-    old: HashMap<Box<str>, Arc<Claims>>,
+/// An entry lives until its token stops verifying.
+struct UntilExpiry;
+
+impl Expiry<Box<str>, Arc<Claims>> for UntilExpiry {
+    fn expire_after_create(
+        &self,
+        _token: &Box<str>,
+        claims: &Arc<Claims>,
+        _created_at: Instant,
+    ) -> Option<Duration> {
+        let end = claims.exp.saturating_add(LEEWAY_SECONDS);
+        Some(Duration::from_secs(end.saturating_sub(claims::now())))
+    }
 }
 
 impl VerifiedTokens {
-    /// Remembers up to `capacity` recently used tokens (0: remembers none).
-    pub fn new(capacity: usize) -> Self {
+    /// Remembers up to `capacity` tokens (0: remembers none).
+    pub fn new(capacity: u64) -> Self {
         Self {
-            capacity,
-            generations: Mutex::default(),
+            cache: (capacity > 0).then(|| {
+                Cache::builder()
+                    .max_capacity(capacity)
+                    .expire_after(UntilExpiry)
+                    .build()
+            }),
         }
     }
 
-    fn generations(&self) -> MutexGuard<'_, Generations> {
-        // No code holding this lock can panic half-way through a change.
-        self.generations
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// The claims of `token` if it was verified before and has not expired.
+    /// The claims of `token` if it was verified before and has not expired
+    /// by `now` (Unix seconds).
     pub fn get(&self, token: &str, now: u64) -> Option<Arc<Claims>> {
-        if self.capacity == 0 {
-            return None;
-        }
-        let mut generations = self.generations();
-        let claims = match generations.young.get(token) {
-            Some(claims) => Arc::clone(claims),
-            None => {
-                let (token, claims) = generations.old.remove_entry(token)?;
-                generations.insert(token, Arc::clone(&claims), self.capacity);
-                claims
-            }
-        };
+        let cache = self.cache.as_ref()?;
+        let claims = cache.get(token)?;
         if claims.exp.saturating_add(LEEWAY_SECONDS) < now {
-            generations.young.remove(token);
+            cache.invalidate(token);
             return None;
         }
         Some(claims)
     }
 
     pub fn insert(&self, token: &str, claims: Arc<Claims>) {
-        if self.capacity > 0 {
-            self.generations()
-                .insert(token.into(), claims, self.capacity);
+        if let Some(cache) = &self.cache {
+            cache.insert(token.into(), claims);
         }
     }
 
     pub fn forget(&self, token: &str) {
-        let mut generations = self.generations();
-        generations.young.remove(token);
-        generations.old.remove(token);
-    }
-
-    #[cfg(test)]
-    fn len(&self) -> usize {
-        let generations = self.generations();
-        generations.young.len() + generations.old.len()
-    }
-
-    #[cfg(test)]
-    fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
-impl Generations {
-    fn insert(&mut self, token: Box<str>, claims: Arc<Claims>, capacity: usize) {
-        if self.young.len() >= capacity {
-            self.old = std::mem::take(&mut self.young);
+        if let Some(cache) = &self.cache {
+            cache.invalidate(token);
         }
-        self.young.insert(token, claims);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{username::Username, visitor::VisitorState};
+    use crate::{session::VisitorState, username::Username};
 
-    fn claims(exp: u64) -> Arc<Claims> {
-        let mut claims = Claims::new(&VisitorState::logged_in(Username::seed()), 0, 0);
-        claims.exp = exp;
-        Arc::new(claims)
+    /// Claims that expire `seconds` from now.
+    fn claims(seconds: u64) -> Arc<Claims> {
+        Arc::new(Claims::new(
+            &VisitorState::logged_in(Username::seed()),
+            claims::now(),
+            seconds,
+        ))
+    }
+
+    fn held(tokens: &VerifiedTokens) -> u64 {
+        let cache = tokens.cache.as_ref().unwrap();
+        cache.run_pending_tasks();
+        cache.entry_count()
     }
 
     #[test]
     fn a_remembered_token_is_found_by_its_exact_text_only() {
         let cache = VerifiedTokens::new(10);
         cache.insert("a.b.c", claims(100));
-        assert!(cache.get("a.b.c", 50).is_some());
-        assert!(cache.get("a.b.d", 50).is_none());
-        assert!(cache.get("a.b.c ", 50).is_none());
+        let now = claims::now();
+        assert!(cache.get("a.b.c", now).is_some());
+        assert!(cache.get("a.b.d", now).is_none());
+        assert!(cache.get("a.b.c ", now).is_none());
     }
 
     #[test]
     fn an_expired_token_is_forgotten() {
         let cache = VerifiedTokens::new(10);
-        cache.insert("t", claims(100));
-        assert!(cache.get("t", 100 + LEEWAY_SECONDS).is_some());
-        assert!(cache.get("t", 101 + LEEWAY_SECONDS).is_none());
-        assert!(cache.is_empty());
+        let claims = claims(100);
+        cache.insert("t", Arc::clone(&claims));
+        assert!(cache.get("t", claims.exp + LEEWAY_SECONDS).is_some());
+        assert!(cache.get("t", claims.exp + LEEWAY_SECONDS + 1).is_none());
+        assert_eq!(held(&cache), 0);
     }
 
     #[test]
-    fn it_never_holds_more_than_twice_its_capacity() {
+    fn an_entry_ends_when_its_token_does() {
+        let cache = VerifiedTokens::new(10);
+        let mut expired = Claims::clone(&claims(0));
+        expired.exp = claims::now().saturating_sub(LEEWAY_SECONDS + 1);
+        cache.insert("t", Arc::new(expired));
+        assert!(cache.cache.as_ref().unwrap().get("t").is_none());
+    }
+
+    #[test]
+    fn it_never_holds_more_than_its_capacity() {
         let cache = VerifiedTokens::new(100);
         for n in 0..1000 {
             cache.insert(&format!("token-{n}"), claims(100));
         }
-        assert!(cache.len() <= 200, "{}", cache.len());
-        assert!(cache.get("token-999", 0).is_some(), "the newest are kept");
-        assert!(cache.get("token-0", 0).is_none(), "the oldest are dropped");
+        assert!(held(&cache) <= 100, "{}", held(&cache));
     }
 
     #[test]
-    fn a_token_in_use_survives_generations() {
+    fn a_token_in_use_survives_a_flood_of_others() {
         let cache = VerifiedTokens::new(10);
         cache.insert("busy", claims(100));
         for n in 0..100 {
             cache.insert(&format!("other-{n}"), claims(100));
-            assert!(cache.get("busy", 0).is_some(), "lost after {n} others");
+            assert!(
+                cache.get("busy", claims::now()).is_some(),
+                "lost after {n} others"
+            );
         }
     }
 
@@ -159,13 +154,13 @@ mod tests {
         let cache = VerifiedTokens::new(10);
         cache.insert("t", claims(100));
         cache.forget("t");
-        assert!(cache.get("t", 0).is_none());
+        assert!(cache.get("t", claims::now()).is_none());
     }
 
     #[test]
     fn a_zero_capacity_remembers_nothing() {
         let cache = VerifiedTokens::new(0);
         cache.insert("t", claims(100));
-        assert!(cache.get("t", 0).is_none());
+        assert!(cache.get("t", claims::now()).is_none());
     }
 }

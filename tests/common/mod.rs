@@ -7,14 +7,15 @@
 pub mod process;
 pub mod stores;
 
-use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf, time::Duration};
+use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use clap::Parser as _;
 use cookie::Cookie;
 use reqwest::{StatusCode, header};
 use sessions_vs_jwt::{
-    AppState, Cli,
+    Cli, Config, Site,
     routes::{Mount, Route},
+    token_session::keys::KeyRing,
 };
 use tempfile::TempDir;
 use tokio::{sync::oneshot, task::JoinHandle};
@@ -24,7 +25,8 @@ use self::stores::{FreshStore, TestStore};
 /// The app, started in this process on 127.0.0.1:0 and stopped on drop.
 pub struct TestServer {
     pub address: SocketAddr,
-    pub state: AppState,
+    pub site: Arc<Site>,
+    pub config: Config,
     /// Keys (and SQLite files) live here unless the test chose folders.
     pub dir: TempDir,
     args: Vec<String>,
@@ -80,14 +82,14 @@ impl TestServer {
                 .chain(args.iter().cloned()),
         )
         .expect("test arguments parse");
-        let state = AppState::new(&cli.serve).await.expect("the app starts");
+        let site = Arc::new(cli.serve.open_site().await.expect("the app starts"));
         let listener = tokio::net::TcpListener::bind(cli.serve.bind).await.unwrap();
         let address = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn({
-            let state = state.clone();
+            let site = Arc::clone(&site);
             async move {
-                sessions_vs_jwt::serve(listener, state, async {
+                sessions_vs_jwt::serve(listener, site, async {
                     let _ = stopped.await;
                 })
                 .await
@@ -96,7 +98,8 @@ impl TestServer {
         });
         Self {
             address,
-            state,
+            site,
+            config: cli.serve,
             dir,
             args,
             stop: Some(stop),
@@ -138,9 +141,14 @@ impl TestServer {
         self.dir.path().join("keys")
     }
 
-    /// How many session records the `/server` store holds.
+    /// How many records the session store holds.
     pub async fn stored_sessions(&self) -> u64 {
-        self.state.server.records().count().await.unwrap()
+        self.site.records().count().await.unwrap()
+    }
+
+    /// The token keys this server loaded: the same files, the same signing key.
+    pub fn token_keys(&self) -> KeyRing {
+        KeyRing::load_or_generate(&self.config.keys.dir, self.config.keys.algorithm).unwrap()
     }
 }
 

@@ -10,10 +10,7 @@ use std::{
     sync::atomic::{AtomicU32, Ordering},
 };
 
-use sessions_vs_jwt::{
-    SessionStoreKind,
-    server_session::{self, SharedRecords},
-};
+use sessions_vs_jwt::stores::{self, SharedRecords, StoreUrl};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TestStore {
@@ -103,15 +100,15 @@ impl FreshStore {
         args
     }
 
-    pub fn kind(&self) -> SessionStoreKind {
+    pub fn kind(&self) -> StoreUrl {
         self.url.parse().unwrap()
     }
 
     /// The store as the server opens it, cache included.
     pub async fn open(&self) -> SharedRecords {
-        let records = server_session::open(&self.kind()).await.unwrap();
+        let records = stores::open(&self.kind()).await.unwrap();
         if self.store.is_cached() {
-            server_session::cached(records, 1000, std::time::Duration::from_secs(5))
+            stores::cached(records, 1000, std::time::Duration::from_secs(5))
         } else {
             records
         }

@@ -24,10 +24,7 @@ use tower_sessions::{
 };
 use tower_sessions_sqlx_store::PostgresStore;
 
-use super::{
-    store::{BACKEND_TIMEOUT, SessionRecords, StoreError, encode},
-    store_url::ServiceUrl,
-};
+use super::{BACKEND_TIMEOUT, SessionRecords, StoreError, encode, store_url::ServiceUrl};
 
 /// The published store's table, inside the schema the URL names.
 const TABLE: &str = "session";
@@ -49,7 +46,7 @@ impl PostgresRecords {
     /// the pool. A connection that fails later is replaced on the next
     /// request; until then, requests fail after [`BACKEND_TIMEOUT`].
     pub async fn open(url: &ServiceUrl) -> Result<Self, StoreError> {
-        let options = PgConnectOptions::from_str(&url.connect)?;
+        let options = PgConnectOptions::from_str(url.connect())?;
         let mut connection = tokio::time::timeout(BACKEND_TIMEOUT, options.connect())
             .await
             .map_err(|_| StoreError::Timeout(BACKEND_TIMEOUT))??;

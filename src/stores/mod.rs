@@ -1,6 +1,7 @@
-//! Where `/server` keeps session records, behind one small interface that
-//! every store implements, and the one function that opens the store
-//! `--store` names.
+//! The bottom layer: where session records live. One small interface that
+//! every store implements, the stores themselves, and the one function that
+//! opens the store a `--store` URL names. Nothing here knows about cookies,
+//! tokens or HTTP; the mechanisms above use it.
 //!
 //! Records and ids are tower-sessions' own (`Record`, `Id`), so the published
 //! stores plug in. The interface asks two things tower-sessions' `SessionStore`
@@ -10,15 +11,30 @@
 //! Nothing here upserts, so no request can write back a session that a
 //! logout deleted while the request was in flight.
 
+mod cache;
+mod memory;
+mod postgres;
+mod redis;
+mod sqlite;
+mod store_url;
+
 use std::{fmt, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use tower_sessions::session::{Id, Record};
 
-use super::{
+use self::{
     cache::CachedRecords, memory::MemoryRecords, postgres::PostgresRecords, redis::RedisRecords,
-    sqlite::SqliteRecords, store_url::SessionStoreKind,
 };
+pub use self::{
+    sqlite::SqliteRecords,
+    store_url::{DEFAULT_POSTGRES_SCHEMA, DEFAULT_REDIS_PREFIX, ServiceUrl, StoreUrl},
+};
+
+/// The data key that marks a record as a token revocation entry rather than
+/// a session: under `--token-revocation` both live in one store, and a
+/// cookie that names a revocation entry must not be adopted as a session.
+pub const REVOCATION_MARKER: &str = "revoked_jti";
 
 #[async_trait]
 pub trait SessionRecords: Send + Sync + fmt::Debug {
@@ -42,6 +58,11 @@ pub trait SessionRecords: Send + Sync + fmt::Debug {
 
     /// How many records the store holds, expired ones included.
     async fn count(&self) -> Result<u64, StoreError>;
+
+    /// Whether the store answers (`/healthz`): a lookup of an id nobody holds.
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.load(&Id::default()).await.map(|_| ())
+    }
 }
 
 pub type SharedRecords = Arc<dyn SessionRecords>;
@@ -60,16 +81,16 @@ pub enum StoreError {
 
 /// A record as the persistent stores keep it: MessagePack, as the published
 /// tower-sessions stores encode it.
-pub(super) fn encode(record: &Record) -> Result<Vec<u8>, StoreError> {
+fn encode(record: &Record) -> Result<Vec<u8>, StoreError> {
     rmp_serde::to_vec(record).map_err(|err| StoreError::Backend(err.to_string()))
 }
 
-pub(super) fn decode(bytes: &[u8]) -> Result<Record, StoreError> {
+fn decode(bytes: &[u8]) -> Result<Record, StoreError> {
     rmp_serde::from_slice(bytes).map_err(|err| StoreError::Corrupt(err.to_string()))
 }
 
 /// An expiry as Unix milliseconds, as SQLite's column and Redis's `PXAT` hold it.
-pub(super) fn unix_millis(moment: time::OffsetDateTime) -> i64 {
+fn unix_millis(moment: time::OffsetDateTime) -> i64 {
     i64::try_from(moment.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
 }
 
@@ -98,16 +119,14 @@ pub const STORE_TIMEOUT: Duration = Duration::from_secs(2);
 /// the client reports what went wrong before the outer bound cuts it off.
 pub const BACKEND_TIMEOUT: Duration = Duration::from_millis(1500);
 
-/// Opens (and for SQL stores, migrates) the store `kind` names. A store that
+/// Opens (and for SQL stores, migrates) the store `url` names. A store that
 /// cannot be reached is an error here, not at the first request.
-pub async fn open(kind: &SessionStoreKind) -> Result<SharedRecords, StoreError> {
-    Ok(match kind {
-        SessionStoreKind::Memory => Arc::new(MemoryRecords::default()),
-        SessionStoreKind::Sqlite(path) => Arc::new(TimeLimited(SqliteRecords::open(path).await?)),
-        SessionStoreKind::Redis(url) => {
-            Arc::new(TimeLimited(opening(RedisRecords::open(url)).await?))
-        }
-        SessionStoreKind::Postgres(url) => {
+pub async fn open(url: &StoreUrl) -> Result<SharedRecords, StoreError> {
+    Ok(match url {
+        StoreUrl::Memory => Arc::new(MemoryRecords::default()),
+        StoreUrl::Sqlite(path) => Arc::new(TimeLimited(SqliteRecords::open(path).await?)),
+        StoreUrl::Redis(url) => Arc::new(TimeLimited(opening(RedisRecords::open(url)).await?)),
+        StoreUrl::Postgres(url) => {
             Arc::new(TimeLimited(opening(PostgresRecords::open(url)).await?))
         }
     })
@@ -128,6 +147,28 @@ pub fn cached(records: SharedRecords, capacity: u64, ttl: Duration) -> SharedRec
         records
     } else {
         Arc::new(CachedRecords::new(records, capacity, ttl))
+    }
+}
+
+/// Deletes expired records every `period` (tower-sessions' `ExpiredDeletion`
+/// task, for any store) until `stop` is dropped; a sweep under way finishes.
+pub async fn delete_expired_periodically(
+    records: SharedRecords,
+    period: Duration,
+    mut stop: tokio::sync::watch::Receiver<()>,
+) {
+    let mut ticks = tokio::time::interval(period);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await;
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => match records.delete_expired().await {
+                Ok(0) => {}
+                Ok(deleted) => tracing::info!(deleted, "deleted expired sessions"),
+                Err(err) => tracing::warn!(%err, "could not delete expired sessions"),
+            },
+            _ = stop.changed() => return,
+        }
     }
 }
 

@@ -1,13 +1,14 @@
-//! The app's one error type. Every failure a request can meet ends here and
-//! becomes a page in the site's layout with the right status: the visitor
-//! learns what went wrong, the log learns why.
+//! The web layer's one error type. Every failure a request can meet ends
+//! here and becomes a page in the site's layout with the right status: the
+//! visitor learns what went wrong, the log learns why.
 
 use axum::{
     http::StatusCode,
     response::{Html, IntoResponse, Response},
 };
 
-use crate::{server_session::StoreError, templates, username::InvalidUsername};
+use super::templates;
+use crate::{session::SessionError, username::InvalidUsername};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -17,36 +18,17 @@ pub enum AppError {
     #[error("{0}")]
     InvalidForm(String),
 
-    #[error(
-        "This login would make a cookie larger than browsers keep (4096 bytes); use a shorter username."
-    )]
-    TooLargeForCookie,
-
     #[error("Refused: this form was posted from another site.")]
     CrossSite,
 
-    /// A login raced a logout of the same session and lost, as Django's
-    /// `SessionInterrupted`: the logout stands and nothing is written back.
-    #[error(
-        "This session ended (probably a logout in another tab) while the request was on its way. Nothing was changed; log in again."
-    )]
-    SessionInterrupted,
+    #[error(transparent)]
+    Session(#[from] SessionError),
 
     #[error("There is no page at {0}.")]
     NotFound(String),
 
     #[error("{0} does not accept this method; use the buttons on the page.")]
     MethodNotAllowed(String),
-
-    #[error("The session store ({store}) is unavailable. Try again in a moment.")]
-    StoreUnavailable {
-        store: &'static str,
-        #[source]
-        source: StoreError,
-    },
-
-    #[error("The token could not be signed.")]
-    TokenSigning(#[source] jsonwebtoken::signature::Error),
 
     #[error("The page could not be rendered.")]
     Template(#[from] minijinja::Error),
@@ -57,13 +39,17 @@ impl AppError {
         match self {
             AppError::InvalidUsername(_)
             | AppError::InvalidForm(_)
-            | AppError::TooLargeForCookie => StatusCode::BAD_REQUEST,
+            | AppError::Session(SessionError::TooLargeForCookie) => StatusCode::BAD_REQUEST,
             AppError::CrossSite => StatusCode::FORBIDDEN,
-            AppError::SessionInterrupted => StatusCode::CONFLICT,
+            AppError::Session(SessionError::Interrupted) => StatusCode::CONFLICT,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            AppError::StoreUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            AppError::TokenSigning(_) | AppError::Template(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            AppError::Session(SessionError::StoreUnavailable { .. }) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            AppError::Session(SessionError::Sealing(_)) | AppError::Template(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
         }
     }
 

@@ -1,17 +1,12 @@
-//! The cookie policy both mechanisms share: which attributes a cookie gets,
+//! The cookie policy every mechanism shares: which attributes a cookie gets,
 //! how it is removed, and how it is found in a request.
 
-use axum::{
-    http::{HeaderMap, HeaderValue, header},
-    response::ResponseParts,
-};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum_extra::extract::cookie::{Cookie, SameSite};
 
-use crate::config::{Config, ExpiryPolicy};
-
 /// One cookie's name and attributes: HttpOnly so page scripts cannot read it,
-/// SameSite=Lax so other sites cannot post with it, Path=/ so both routers
-/// see it, and Secure when the site is served over HTTPS. Secure cookies also
+/// SameSite=Lax so other sites cannot post with it, Path=/ so every router
+/// sees it, and Secure when the site is served over HTTPS. Secure cookies also
 /// take the `__Host-` prefix, which makes browsers refuse the cookie unless it
 /// is Secure, host-only and Path=/ (no subdomain can plant or shadow it).
 #[derive(Clone, Debug)]
@@ -21,22 +16,28 @@ pub struct CookiePolicy {
     /// `false` under `--expiry browser-session`: no Max-Age, so the browser
     /// drops the cookie when it closes.
     persistent: bool,
+    /// The `Set-Cookie` that removes this cookie, formatted once.
+    removal: SetCookie,
 }
 
-/// What a response does to the visitor's cookie.
+/// A `Set-Cookie` header value, formatted once when it is made.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum CookieUpdate {
-    /// Stores `value` for `max_age` seconds: what is left of the login it carries.
-    Set {
-        value: String,
-        max_age: u64,
-    },
-    Remove,
+pub struct SetCookie(HeaderValue);
+
+impl SetCookie {
+    pub fn header_value(&self) -> &HeaderValue {
+        &self.0
+    }
 }
 
 /// Browsers drop a cookie larger than this (RFC 6265 §6.1 counts name, value
 /// and attributes), silently: a login that would not fit must be refused.
 pub const MAX_COOKIE_BYTES: usize = 4096;
+
+/// A cookie that browsers would silently drop: the login must be refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the cookie would be longer than {MAX_COOKIE_BYTES} bytes")]
+pub struct CookieTooLarge;
 
 /// The cookie a request carried, if any.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,25 +49,21 @@ pub enum SentCookie<'a> {
 }
 
 impl CookiePolicy {
-    /// The policy `--secure-cookies` and `--expiry` ask of both sides' cookies.
-    pub fn configured(name: &str, config: &Config) -> Self {
-        Self::new(
-            name,
-            config.secure_cookies,
-            config.expiry != ExpiryPolicy::BrowserSession,
-        )
-    }
-
     pub fn new(name: &str, secure: bool, persistent: bool) -> Self {
         let name = if secure {
             format!("__Host-{name}")
         } else {
             name.to_owned()
         };
+        let mut removal = build(&name, String::new(), secure);
+        removal.set_max_age(time::Duration::ZERO);
+        removal.set_expires(time::OffsetDateTime::UNIX_EPOCH);
+        let removal = SetCookie(header_value(&removal));
         Self {
             name,
             secure,
             persistent,
+            removal,
         }
     }
 
@@ -101,53 +98,65 @@ impl CookiePolicy {
         SentCookie::Absent
     }
 
-    /// Appends the `Set-Cookie` header for `update`.
-    pub fn write(&self, update: &CookieUpdate, parts: &mut ResponseParts) {
-        match HeaderValue::try_from(self.cookie(update).to_string()) {
-            Ok(value) => {
-                parts.headers_mut().append(header::SET_COOKIE, value);
-            }
-            Err(err) => {
-                tracing::error!(cookie = %self.name, %err, "cookie value is not a valid header")
-            }
+    /// The cookie that stores `value` for `max_age` seconds (what is left of
+    /// the login it carries), or an error if browsers would drop it.
+    pub fn set(&self, value: &str, max_age: u64) -> Result<SetCookie, CookieTooLarge> {
+        let cookie = self.cookie(value.to_owned(), max_age);
+        let text = cookie.to_string();
+        if text.len() > MAX_COOKIE_BYTES {
+            return Err(CookieTooLarge);
         }
+        // Cookie values the mechanisms make are base64 or ids: always valid.
+        HeaderValue::try_from(text)
+            .map(SetCookie)
+            .map_err(|_| CookieTooLarge)
     }
 
-    /// Whether a browser would keep the cookie that carries `update`.
-    pub fn fits(&self, update: &CookieUpdate) -> bool {
-        self.cookie(update).to_string().len() <= MAX_COOKIE_BYTES
-    }
-
-    /// The cookie that carries `update`. A removal keeps the Path, Secure and
+    /// The cookie that removes this one. It keeps the Path, Secure and
     /// HttpOnly of the cookie it removes, or browsers ignore it.
-    pub fn cookie(&self, update: &CookieUpdate) -> Cookie<'static> {
-        match update {
-            CookieUpdate::Set { value, max_age } => {
-                let mut cookie = self.build(value.clone());
-                if self.persistent {
-                    cookie.set_max_age(time::Duration::seconds(
-                        i64::try_from(*max_age).unwrap_or(i64::MAX),
-                    ));
-                }
-                cookie
-            }
-            CookieUpdate::Remove => {
-                let mut cookie = self.build(String::new());
-                cookie.set_max_age(time::Duration::ZERO);
-                cookie.set_expires(time::OffsetDateTime::UNIX_EPOCH);
-                cookie
-            }
-        }
+    pub fn removal(&self) -> SetCookie {
+        self.removal.clone()
     }
 
-    fn build(&self, value: String) -> Cookie<'static> {
-        Cookie::build((self.name.clone(), value))
-            .http_only(true)
-            .same_site(SameSite::Lax)
-            .path("/")
-            .secure(self.secure)
-            .build()
+    /// The attributes a login's cookie is set with (`HttpOnly`, `Max-Age=…`),
+    /// as the inspector lists them.
+    pub fn attributes(&self, max_age: u64) -> Vec<String> {
+        self.cookie(String::new(), max_age)
+            .to_string()
+            .split("; ")
+            .skip(1)
+            .map(str::to_owned)
+            .collect()
     }
+
+    /// The bytes a browser sends back for a cookie whose value has `value_bytes`.
+    pub fn sent_bytes(&self, value_bytes: usize) -> usize {
+        self.name.len() + 1 + value_bytes
+    }
+
+    fn cookie(&self, value: String, max_age: u64) -> Cookie<'static> {
+        let mut cookie = build(&self.name, value, self.secure);
+        if self.persistent {
+            cookie.set_max_age(time::Duration::seconds(
+                i64::try_from(max_age).unwrap_or(i64::MAX),
+            ));
+        }
+        cookie
+    }
+}
+
+fn build(name: &str, value: String, secure: bool) -> Cookie<'static> {
+    Cookie::build((name.to_owned(), value))
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .path("/")
+        .secure(secure)
+        .build()
+}
+
+fn header_value(cookie: &Cookie<'_>) -> HeaderValue {
+    HeaderValue::try_from(cookie.to_string())
+        .unwrap_or_else(|_| HeaderValue::from_static("invalid=; Max-Age=0"))
 }
 
 #[cfg(test)]
@@ -160,15 +169,8 @@ mod tests {
         headers
     }
 
-    fn written(policy: &CookiePolicy, update: CookieUpdate) -> String {
-        policy.cookie(&update).to_string()
-    }
-
-    fn set(value: &str, max_age: u64) -> CookieUpdate {
-        CookieUpdate::Set {
-            value: value.into(),
-            max_age,
-        }
+    fn written(cookie: SetCookie) -> String {
+        cookie.header_value().to_str().unwrap().to_owned()
     }
 
     #[test]
@@ -199,8 +201,9 @@ mod tests {
     #[test]
     fn a_set_cookie_carries_the_security_attributes() {
         let cookie = written(
-            &CookiePolicy::new("sessionid", false, true),
-            set("abc", 1209600),
+            CookiePolicy::new("sessionid", false, true)
+                .set("abc", 1209600)
+                .unwrap(),
         );
         for attribute in [
             "sessionid=abc",
@@ -218,24 +221,25 @@ mod tests {
     fn secure_cookies_are_secure_and_host_prefixed() {
         let policy = CookiePolicy::new("token", true, true);
         assert_eq!(policy.name(), "__Host-token");
-        let cookie = written(&policy, set("v", 60));
+        let cookie = written(policy.set("v", 60).unwrap());
         assert!(cookie.starts_with("__Host-token=v;"), "{cookie}");
         assert!(cookie.contains("Secure"), "{cookie}");
     }
 
     #[test]
     fn a_browser_session_cookie_has_no_max_age() {
-        let cookie = written(&CookiePolicy::new("token", false, false), set("v", 60));
+        let cookie = written(
+            CookiePolicy::new("token", false, false)
+                .set("v", 60)
+                .unwrap(),
+        );
         assert!(!cookie.contains("Max-Age"), "{cookie}");
         assert!(!cookie.contains("Expires"), "{cookie}");
     }
 
     #[test]
     fn a_removal_keeps_the_attributes_of_the_cookie_it_removes() {
-        let cookie = written(
-            &CookiePolicy::new("token", true, true),
-            CookieUpdate::Remove,
-        );
+        let cookie = written(CookiePolicy::new("token", true, true).removal());
         for attribute in [
             "__Host-token=",
             "Max-Age=0",
@@ -251,7 +255,24 @@ mod tests {
     #[test]
     fn a_cookie_over_4096_bytes_does_not_fit() {
         let policy = CookiePolicy::new("token", false, true);
-        assert!(policy.fits(&set(&"a".repeat(3900), 60)));
-        assert!(!policy.fits(&set(&"a".repeat(4096), 60)));
+        assert!(policy.set(&"a".repeat(3900), 60).is_ok());
+        assert_eq!(policy.set(&"a".repeat(4096), 60), Err(CookieTooLarge));
+    }
+
+    #[test]
+    fn attributes_are_those_a_login_cookie_is_set_with() {
+        let attributes = CookiePolicy::new("token", true, true).attributes(60);
+        for expected in ["HttpOnly", "SameSite=Lax", "Path=/", "Secure", "Max-Age=60"] {
+            assert!(
+                attributes.iter().any(|attribute| attribute == expected),
+                "{attributes:?} lacks {expected}"
+            );
+        }
+        assert!(
+            !attributes
+                .iter()
+                .any(|attribute| attribute.starts_with("__Host-token=")),
+            "the name=value pair is not an attribute: {attributes:?}"
+        );
     }
 }

@@ -27,8 +27,7 @@ use time::OffsetDateTime;
 use tower_sessions::session::{Id, Record};
 
 use super::{
-    store::{BACKEND_TIMEOUT, SessionRecords, StoreError, decode, encode, unix_millis},
-    store_url::ServiceUrl,
+    BACKEND_TIMEOUT, SessionRecords, StoreError, decode, encode, store_url::ServiceUrl, unix_millis,
 };
 
 /// Connections per instance: fred pipelines on each, so a few go far.
@@ -45,7 +44,7 @@ impl RedisRecords {
     /// connected, a lost connection is retried every 250 ms for as long as
     /// the process runs, and commands meanwhile fail after [`BACKEND_TIMEOUT`].
     pub async fn open(url: &ServiceUrl) -> Result<Self, StoreError> {
-        let config = Config::from_url(&url.connect)?;
+        let config = Config::from_url(url.connect())?;
         let connection = ConnectionConfig {
             connection_timeout: BACKEND_TIMEOUT,
             internal_command_timeout: BACKEND_TIMEOUT,

@@ -3,16 +3,14 @@
 //! tower-sessions' `MemoryStore` cannot say whether a delete found a record
 //! and never drops expired ones, so this small map replaces it.
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex, MutexGuard, PoisonError},
-};
+use std::{collections::HashMap, sync::Arc};
 
 use async_trait::async_trait;
+use parking_lot::{Mutex, MutexGuard};
 use time::OffsetDateTime;
 use tower_sessions::session::{Id, Record};
 
-use super::store::{SessionRecords, StoreError};
+use super::{SessionRecords, StoreError};
 
 #[derive(Debug, Default)]
 pub struct MemoryRecords {
@@ -21,8 +19,7 @@ pub struct MemoryRecords {
 
 impl MemoryRecords {
     fn records(&self) -> MutexGuard<'_, HashMap<Id, Arc<Record>>> {
-        // No code holding this lock can panic half-way through a change.
-        self.records.lock().unwrap_or_else(PoisonError::into_inner)
+        self.records.lock()
     }
 }
 

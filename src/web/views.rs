@@ -1,35 +1,37 @@
-//! The views, written once. Each is generic over the visitor's session, so
-//! the same function serves `/server` and `/token`; none of them sees a
-//! cookie, a store or a key. The index shows both sessions through the
-//! inspector's read-only model.
+//! The views, written once. Each page view is generic over the mechanism,
+//! so the same function serves every router; none of them sees a cookie, a
+//! store or a key. The index shows every mechanism through the inspector.
+
+use std::sync::Arc;
 
 use axum::{
-    Form, Json,
+    Form,
     extract::{State, rejection::FormRejection},
-    http::{StatusCode, Uri, header},
+    http::{HeaderMap, StatusCode, Uri},
     response::{Html, IntoResponse, Redirect, Response},
 };
 use minijinja::{Value, context, value::Serde};
 use serde::Deserialize;
 
-use crate::{
-    app::AppState,
+use super::{
+    Site,
+    cross_site::SameSitePost,
     error::AppError,
-    inspector::Inspection,
-    routes::{self, Mount, Route},
-    server_session::ServerSession,
     templates,
-    token_session::TokenSession,
+    visit::{Visit, WriteBacks},
+};
+use crate::{
+    routes::{self, Mount, Route},
+    session::{Mechanism, VisitorState},
     username::Username,
-    visitor::{VisitorSession, VisitorState},
 };
 
 /// The reference `set_session_data`: stores `john_doe` as logged in.
-pub async fn set_session<S: VisitorSession>(mut session: S) -> Result<impl IntoResponse, AppError> {
-    session
+pub async fn set_session<M: Mechanism>(mut visit: Visit<M>) -> Result<impl IntoResponse, AppError> {
+    visit
         .log_in(VisitorState::logged_in(Username::seed()))
         .await?;
-    Ok((session, set_session_page::<S>()?))
+    Ok((visit, set_session_page::<M>()?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -40,35 +42,36 @@ pub struct LoginForm {
 
 /// Like `set_session`, with a name from the form. The name is checked before
 /// the session is touched, so bad input leaves the visitor as they were.
-pub async fn set_session_from_form<S: VisitorSession>(
-    mut session: S,
+pub async fn set_session_from_form<M: Mechanism>(
+    _: SameSitePost,
+    mut visit: Visit<M>,
     form: Result<Form<LoginForm>, FormRejection>,
 ) -> Result<impl IntoResponse, AppError> {
     let Form(form) = form.map_err(|rejection| AppError::InvalidForm(rejection.body_text()))?;
     let username = Username::parse(&form.username)?;
-    session.log_in(VisitorState::logged_in(username)).await?;
-    Ok((session, set_session_page::<S>()?))
+    visit.log_in(VisitorState::logged_in(username)).await?;
+    Ok((visit, set_session_page::<M>()?))
 }
 
-fn set_session_page<S: VisitorSession>() -> Result<Html<String>, AppError> {
+fn set_session_page<M: Mechanism>() -> Result<Html<String>, AppError> {
     Ok(templates::render(
         "set_session.html",
-        context! { mount => S::MOUNT.name(), message => "Session data set!" },
+        context! { mount => M::MOUNT.name(), message => "Session data set!" },
     )?)
 }
 
 /// The reference `get_session_data`, with its defaults `Guest` and `False`.
-pub async fn get_session<S: VisitorSession>(session: S) -> Result<impl IntoResponse, AppError> {
-    let state = session.state();
+pub async fn get_session<M: Mechanism>(visit: Visit<M>) -> Result<impl IntoResponse, AppError> {
+    let state = visit.state();
     let page = templates::render(
         "get_session.html",
         context! {
-            mount => S::MOUNT.name(),
+            mount => M::MOUNT.name(),
             username => state.username.as_deref().unwrap_or("Guest"),
             is_logged_in => state.is_logged_in.unwrap_or(false),
         },
     )?;
-    Ok((session, page))
+    Ok((visit, page))
 }
 
 /// The reference page: `get_session` as `/server` renders it for a logged-in
@@ -86,42 +89,51 @@ pub async fn reference_get_session() -> Result<Html<String>, AppError> {
 
 /// Django's `request.session.flush()`, then back to `get_session` (a 303, so
 /// that reloading the page does not post again).
-pub async fn logout<S: VisitorSession>(mut session: S) -> Result<impl IntoResponse, AppError> {
-    session.log_out().await?;
-    Ok((session, Redirect::to(&S::MOUNT.url(Route::GetSession))))
+pub async fn logout<M: Mechanism>(
+    _: SameSitePost,
+    mut visit: Visit<M>,
+) -> Result<impl IntoResponse, AppError> {
+    visit.log_out().await?;
+    Ok((visit, Redirect::to(&M::MOUNT.url(Route::GetSession))))
 }
 
-/// The inspector: both sides at once for this visitor (`src/inspector.rs`).
-/// Both sessions are extracted, so a refused cookie on either side is cleared
-/// here as on any page of its router. A store that does not answer (the
-/// session store, or the revocation list under `--token-revocation`) turns
-/// the page into a 503 whose other column still shows.
+/// The inspector: every side at once for this visitor. Every mechanism
+/// reads the request, so a refused cookie on any side is cleared here as on
+/// any page of its router. A store that does not answer turns the page into
+/// a 503 whose other columns still show.
 pub async fn index(
-    server: Result<ServerSession, AppError>,
-    token: Result<TokenSession, AppError>,
+    State(site): State<Arc<Site>>,
+    headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    let inspection = Inspection::of(server.as_ref(), token.as_ref());
+    let now = chrono::Utc::now().timestamp();
+    let mut columns = Vec::with_capacity(site.mechanisms.len());
+    let mut write_backs = Vec::with_capacity(site.mechanisms.len());
+    let mut status = StatusCode::OK;
+    for mechanism in &site.mechanisms {
+        match mechanism.inspect(&headers, now).await {
+            Ok((column, write_back)) => {
+                columns.push(column);
+                write_backs.push(write_back);
+            }
+            Err((column, err)) => {
+                let err = AppError::from(err);
+                err.log();
+                status = err.status();
+                columns.push(column);
+            }
+        }
+    }
     let page = templates::render(
         "index.html",
-        context! {
-            server => Value::from(Serde(inspection.server)),
-            token => Value::from(Serde(inspection.token)),
-        },
+        context! { columns => Value::from(Serde(&columns)) },
     )?;
-    let status = match (&server, &token) {
-        (Err(err), _) | (_, Err(err)) => {
-            err.log();
-            err.status()
-        }
-        _ => StatusCode::OK,
-    };
-    Ok((status, server.ok(), token.ok(), page).into_response())
+    Ok((status, WriteBacks(write_backs), page).into_response())
 }
 
 /// 200 when the session store answers, 503 naming it when it does not.
-pub async fn healthz(State(app): State<AppState>) -> Response {
-    let store = app.server.store_kind();
-    match app.server.ping().await {
+pub async fn healthz(State(site): State<Arc<Site>>) -> Response {
+    let store = &site.store;
+    match site.records.ping().await {
         Ok(()) => (
             StatusCode::OK,
             format!("ok: session store {store} answers\n"),
@@ -133,16 +145,6 @@ pub async fn healthz(State(app): State<AppState>) -> Response {
         )
             .into_response(),
     }
-}
-
-/// The token side's public keys as a JWK Set (RFC 7517), so that other
-/// services can verify its tokens.
-pub async fn jwks(State(app): State<AppState>) -> Response {
-    (
-        [(header::CACHE_CONTROL, "public, max-age=300")],
-        Json(app.tokens.keys().jwks()),
-    )
-        .into_response()
 }
 
 /// Django's APPEND_SLASH: a page path without its slash is redirected to

@@ -19,17 +19,18 @@
 use std::{
     path::Path,
     sync::{
-        Arc, Mutex, MutexGuard, PoisonError,
+        Arc,
         atomic::{AtomicUsize, Ordering},
     },
 };
 
 use async_trait::async_trait;
+use parking_lot::Mutex;
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension as _, params};
 use time::OffsetDateTime;
 use tower_sessions::session::{Id, Record};
 
-use super::store::{BACKEND_TIMEOUT, SessionRecords, StoreError, decode, encode, unix_millis};
+use super::{BACKEND_TIMEOUT, SessionRecords, StoreError, decode, encode, unix_millis};
 
 const SCHEMA: &str = "
     create table if not exists tower_sessions (
@@ -81,16 +82,11 @@ impl SqliteRecords {
     ) -> Result<T, StoreError> {
         let readers = &self.connections.readers;
         let first = self.next_reader.fetch_add(1, Ordering::Relaxed);
-        let free = (0..readers.len()).find_map(|offset| {
-            match readers[(first + offset) % readers.len()].try_lock() {
-                Ok(connection) => Some(connection),
-                Err(std::sync::TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
-                Err(std::sync::TryLockError::WouldBlock) => None,
-            }
-        });
+        let free = (0..readers.len())
+            .find_map(|offset| readers[(first + offset) % readers.len()].try_lock());
         let connection = match free {
             Some(connection) => connection,
-            None => lock(&readers[first % readers.len()]),
+            None => readers[first % readers.len()].lock(),
         };
         Ok(read(&connection)?)
     }
@@ -101,7 +97,7 @@ impl SqliteRecords {
         write: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let connections = Arc::clone(&self.connections);
-        tokio::task::spawn_blocking(move || write(&lock(&connections.writer)))
+        tokio::task::spawn_blocking(move || write(&connections.writer.lock()))
             .await
             .map_err(|err| StoreError::Backend(err.to_string()))?
     }
@@ -109,7 +105,7 @@ impl SqliteRecords {
     /// Stores many new records in one transaction: what filling a store for
     /// a benchmark needs. Ids must be free.
     pub fn insert_many(&self, records: &[Record]) -> Result<(), StoreError> {
-        let mut connection = lock(&self.connections.writer);
+        let mut connection = self.connections.writer.lock();
         let transaction = connection.transaction()?;
         {
             let mut insert = transaction.prepare_cached(INSERT)?;
@@ -172,11 +168,6 @@ fn connect(path: &Path) -> Result<Connection, StoreError> {
     connection.pragma_update(None, "mmap_size", MMAP_BYTES)?;
     connection.set_prepared_statement_cache_capacity(16);
     Ok(connection)
-}
-
-/// Nothing holding these locks can panic half-way through a change.
-fn lock(connection: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
-    connection.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 #[async_trait]

@@ -1,4 +1,4 @@
-//! `--store URL`: which session store `/server` uses, chosen by the URL's
+//! `--store URL`: which session store the app uses, chosen by the URL's
 //! scheme, parsed here and nowhere else.
 //!
 //! A URL may carry a password. It is kept for connecting, but every way a URL
@@ -7,6 +7,7 @@
 
 use std::{fmt, path::PathBuf, str::FromStr};
 
+use secrecy::{ExposeSecret as _, SecretString};
 use url::Url;
 
 /// The Redis key prefix when the URL names none: session keys do not mix with
@@ -17,8 +18,10 @@ pub const DEFAULT_REDIS_PREFIX: &str = "svj:session:";
 /// tower-sessions-sqlx-store's own default, so its tables are ours.
 pub const DEFAULT_POSTGRES_SCHEMA: &str = "tower_sessions";
 
+/// Where session records live, as `--store` names it. It may hold a
+/// password, so it is only ever shown through `Display`, which hides it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SessionStoreKind {
+pub enum StoreUrl {
     Memory,
     Sqlite(PathBuf),
     Redis(ServiceUrl),
@@ -26,14 +29,30 @@ pub enum SessionStoreKind {
 }
 
 /// A network store's address. `connect` is what the client library is given
-/// (the URL without our own query parameter); `namespace` is that parameter:
-/// the Redis key prefix, or the PostgreSQL schema.
-#[derive(Clone, PartialEq, Eq)]
+/// (the URL without our own query parameter), kept as a secret because it
+/// may carry a password; `namespace` is that parameter: the Redis key
+/// prefix, or the PostgreSQL schema.
+#[derive(Clone)]
 pub struct ServiceUrl {
-    pub connect: String,
+    connect: SecretString,
     pub namespace: String,
     shown: String,
 }
+
+impl ServiceUrl {
+    /// The URL to hand to the client library, password and all.
+    pub fn connect(&self) -> &str {
+        self.connect.expose_secret()
+    }
+}
+
+impl PartialEq for ServiceUrl {
+    fn eq(&self, other: &Self) -> bool {
+        self.connect() == other.connect() && self.namespace == other.namespace
+    }
+}
+
+impl Eq for ServiceUrl {}
 
 impl fmt::Debug for ServiceUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -53,7 +72,7 @@ impl fmt::Display for ServiceUrl {
 const EXPECTED: &str =
     "expected `memory`, `sqlite://PATH`, `redis://HOST:PORT[/DB]` or `postgres://USER@HOST/DB`";
 
-impl FromStr for SessionStoreKind {
+impl FromStr for StoreUrl {
     type Err = String;
 
     fn from_str(url: &str) -> Result<Self, Self::Err> {
@@ -128,7 +147,7 @@ fn service_url(
         parsed.query_pairs_mut().clear().extend_pairs(others);
     }
     Ok(ServiceUrl {
-        connect: parsed.into(),
+        connect: SecretString::from(String::from(parsed)),
         namespace,
         shown,
     })
@@ -171,7 +190,7 @@ fn is_sql_identifier(name: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
-impl SessionStoreKind {
+impl StoreUrl {
     /// The kind alone, without path or address: what a visitor may be told.
     pub fn name(&self) -> &'static str {
         match self {
@@ -184,7 +203,7 @@ impl SessionStoreKind {
 }
 
 /// The URL as given, with any password shown as `***`.
-impl fmt::Display for SessionStoreKind {
+impl fmt::Display for StoreUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Memory => f.write_str("memory"),
@@ -198,16 +217,16 @@ impl fmt::Display for SessionStoreKind {
 mod tests {
     use super::*;
 
-    fn parse(url: &str) -> SessionStoreKind {
+    fn parse(url: &str) -> StoreUrl {
         url.parse().unwrap()
     }
 
     #[test]
     fn store_urls_are_chosen_by_scheme() {
-        assert_eq!(parse("memory"), SessionStoreKind::Memory);
+        assert_eq!(parse("memory"), StoreUrl::Memory);
         assert_eq!(
             parse("sqlite:///var/lib/s.db"),
-            SessionStoreKind::Sqlite("/var/lib/s.db".into())
+            StoreUrl::Sqlite("/var/lib/s.db".into())
         );
         for (url, name) in [
             ("redis://127.0.0.1:6379", "redis"),
@@ -230,15 +249,13 @@ mod tests {
             "redis://",
             "postgres:///test",
         ] {
-            assert!(url.parse::<SessionStoreKind>().is_err(), "{url}");
+            assert!(url.parse::<StoreUrl>().is_err(), "{url}");
         }
     }
 
     #[test]
     fn redis_over_tls_is_refused_rather_than_sent_in_plain_text() {
-        let err = "rediss://cache:6380"
-            .parse::<SessionStoreKind>()
-            .unwrap_err();
+        let err = "rediss://cache:6380".parse::<StoreUrl>().unwrap_err();
         assert!(err.contains("not supported"), "{err}");
     }
 
@@ -267,33 +284,33 @@ mod tests {
             assert!(kind.to_string().contains(":***@"), "{kind}");
             assert!(!format!("{kind:?}").contains("hunter2"), "{kind:?}");
         }
-        let err = "ftp://u:hunter2@h".parse::<SessionStoreKind>().unwrap_err();
+        let err = "ftp://u:hunter2@h".parse::<StoreUrl>().unwrap_err();
         assert!(!err.contains("hunter2"), "{err}");
     }
 
     #[test]
     fn the_password_still_reaches_the_client() {
-        let SessionStoreKind::Redis(url) = parse("redis://:hunter2@127.0.0.1:6379/0") else {
+        let StoreUrl::Redis(url) = parse("redis://:hunter2@127.0.0.1:6379/0") else {
             panic!("a redis URL");
         };
-        assert!(url.connect.contains("hunter2"));
+        assert!(url.connect().contains("hunter2"));
     }
 
     #[test]
     fn our_own_parameter_is_taken_off_what_the_client_sees() {
-        let SessionStoreKind::Redis(url) = parse("redis://h:1/0?prefix=t1:&node=x:2") else {
+        let StoreUrl::Redis(url) = parse("redis://h:1/0?prefix=t1:&node=x:2") else {
             panic!("a redis URL");
         };
         assert_eq!(url.namespace, "t1:");
-        assert_eq!(url.connect, "redis://h:1/0?node=x%3A2");
-        let SessionStoreKind::Postgres(url) = parse("postgres://u@h/db?schema=s1") else {
+        assert_eq!(url.connect(), "redis://h:1/0?node=x%3A2");
+        let StoreUrl::Postgres(url) = parse("postgres://u@h/db?schema=s1") else {
             panic!("a postgres URL");
         };
         assert_eq!(
-            (url.connect.as_str(), url.namespace.as_str()),
+            (url.connect(), url.namespace.as_str()),
             ("postgres://u@h/db", "s1")
         );
-        let SessionStoreKind::Postgres(url) = parse("postgres://u@h/db") else {
+        let StoreUrl::Postgres(url) = parse("postgres://u@h/db") else {
             panic!("a postgres URL");
         };
         assert_eq!(url.namespace, DEFAULT_POSTGRES_SCHEMA);
@@ -307,7 +324,7 @@ mod tests {
             "postgres://u@h/db?schema=x\";drop",
             "postgres://u@h/db?schema=Upper",
         ] {
-            assert!(url.parse::<SessionStoreKind>().is_err(), "{url}");
+            assert!(url.parse::<StoreUrl>().is_err(), "{url}");
         }
     }
 }

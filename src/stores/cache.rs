@@ -12,17 +12,15 @@
 //! must not put its stale copy back: `forget` counts such changes, and a load
 //! only fills the cache if none happened while it was reading.
 
-use std::{
-    sync::{Arc, Mutex, MutexGuard, PoisonError},
-    time::Duration,
-};
+use std::{sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use moka::sync::Cache;
+use parking_lot::Mutex;
 use time::OffsetDateTime;
 use tower_sessions::session::{Id, Record};
 
-use super::store::{SessionRecords, SharedRecords, StoreError};
+use super::{SessionRecords, SharedRecords, StoreError};
 
 #[derive(Debug)]
 pub struct CachedRecords {
@@ -45,13 +43,8 @@ impl CachedRecords {
         }
     }
 
-    fn changes(&self) -> MutexGuard<'_, u64> {
-        // Nothing that holds this lock can panic half-way.
-        self.changes.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     fn forget(&self, id: &Id) {
-        let mut changes = self.changes();
+        let mut changes = self.changes.lock();
         *changes += 1;
         self.cache.invalidate(id);
     }
@@ -65,9 +58,9 @@ impl SessionRecords for CachedRecords {
         {
             return Ok(Some(record));
         }
-        let before = *self.changes();
+        let before = *self.changes.lock();
         let loaded = self.store.load(id).await?;
-        let changes = self.changes();
+        let changes = self.changes.lock();
         match &loaded {
             Some(record) if *changes == before => self.cache.insert(*id, Arc::clone(record)),
             _ => self.cache.invalidate(id),

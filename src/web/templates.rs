@@ -1,6 +1,6 @@
 //! The HTML pages. Templates are compiled into the binary from `templates/`,
-//! so the server runs from any folder, and both routers render the same files.
-//! Names end in `.html`, which turns minijinja's autoescaping on.
+//! so the server runs from any folder, and every router renders the same
+//! files. Names end in `.html`, which turns minijinja's autoescaping on.
 
 use std::sync::LazyLock;
 
@@ -10,17 +10,17 @@ use minijinja::{Environment, Error, ErrorKind, State, UndefinedBehavior, Value};
 use crate::routes::{Mount, Route};
 
 const TEMPLATES: [(&str, &str); 5] = [
-    ("base.html", include_str!("../templates/base.html")),
-    ("index.html", include_str!("../templates/index.html")),
+    ("base.html", include_str!("../../templates/base.html")),
+    ("index.html", include_str!("../../templates/index.html")),
     (
         "set_session.html",
-        include_str!("../templates/set_session.html"),
+        include_str!("../../templates/set_session.html"),
     ),
     (
         "get_session.html",
-        include_str!("../templates/get_session.html"),
+        include_str!("../../templates/get_session.html"),
     ),
-    ("error.html", include_str!("../templates/error.html")),
+    ("error.html", include_str!("../../templates/error.html")),
 ];
 
 /// Compiled once, on first use; `check` runs at start so that a broken
@@ -31,6 +31,11 @@ fn environment() -> Result<Environment<'static>, Error> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.add_function("url_for", url_for);
+    // The site header links to every router, in the route table's order.
+    env.add_global(
+        "mounts",
+        Value::from_iter(Mount::ALL.into_iter().map(Mount::name)),
+    );
     for (name, source) in TEMPLATES {
         env.add_template(name, source)?;
     }
@@ -140,7 +145,7 @@ mod tests {
     #[test]
     fn url_for_outside_a_router_is_an_error() {
         assert!(render_str("{{ url_for('get_session') }}", context! {}).is_err());
-        assert!(render_str("{{ url_for('get_session', 'cookie') }}", context! {}).is_err());
+        assert!(render_str("{{ url_for('get_session', 'elsewhere') }}", context! {}).is_err());
     }
 
     #[test]

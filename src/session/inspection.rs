@@ -1,0 +1,206 @@
+//! What a mechanism shows the inspector at `/` about one visitor: what the
+//! browser holds and what the server holds. Each mechanism fills these in;
+//! the web layer lays them out side by side. Nothing here may carry a secret:
+//! a refused cookie is named by its verdict and never echoed, a session id
+//! is shown only as a fingerprint, and no key material is shown.
+
+use serde::Serialize;
+use sha2::{Digest as _, Sha256};
+
+use super::CookiePolicy;
+
+/// One mechanism's view of one visitor.
+#[derive(Debug, Serialize)]
+pub struct Holdings {
+    /// What the cookie's verdict means on this side, in a sentence or two.
+    pub verdict_message: String,
+    /// `None` when the browser holds no cookie for this side after this page.
+    pub browser: Option<BrowserCookie>,
+    pub server: ServerHolds,
+}
+
+/// The cookie the browser holds for one side.
+#[derive(Debug, Serialize)]
+pub struct BrowserCookie {
+    pub name: String,
+    /// `name=value` as the browser sends it with every request.
+    pub bytes: usize,
+    pub attributes: Vec<String>,
+    /// `None` under `--expiry browser-session`: the browser drops the cookie
+    /// when it closes.
+    pub expires: Option<Moment>,
+    /// What this side can say about the value: a fingerprint, a decoded token.
+    pub details: Vec<Detail>,
+}
+
+impl BrowserCookie {
+    /// The cookie `policy` names, whose value is `value_bytes` long, as a
+    /// login with `max_age` seconds sets it, ending at `expires` (Unix seconds).
+    pub fn new(
+        policy: &CookiePolicy,
+        value_bytes: usize,
+        max_age: u64,
+        expires: i64,
+        now: i64,
+    ) -> Self {
+        Self {
+            name: policy.name().to_owned(),
+            bytes: policy.sent_bytes(value_bytes),
+            attributes: policy.attributes(max_age),
+            expires: policy.persistent().then(|| Moment::at(expires, now)),
+            details: Vec::new(),
+        }
+    }
+
+    pub fn with(mut self, detail: Detail) -> Self {
+        self.details.push(detail);
+        self
+    }
+}
+
+/// One labelled line about a cookie's value. `id` names it on the page
+/// (`{mount}-{id}`), so that tests and readers can find it.
+#[derive(Debug, Serialize)]
+pub struct Detail {
+    pub label: &'static str,
+    pub id: &'static str,
+    pub text: String,
+    pub form: DetailForm,
+}
+
+#[derive(Clone, Copy, Debug, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DetailForm {
+    /// Plain words.
+    Text,
+    /// A short machine value: an id, a fingerprint.
+    Code,
+    /// Pretty-printed JSON.
+    Pre,
+}
+
+impl Detail {
+    pub fn new(
+        label: &'static str,
+        id: &'static str,
+        form: DetailForm,
+        text: impl Into<String>,
+    ) -> Self {
+        Self {
+            label,
+            id,
+            text: text.into(),
+            form,
+        }
+    }
+}
+
+/// What the server keeps for this visitor on one side.
+#[derive(Debug, Serialize)]
+pub struct ServerHolds {
+    /// The kind of store (`memory`, `sqlite`), when this side uses one.
+    pub store: Option<&'static str>,
+    pub entry: Option<StoredEntry>,
+    /// What the page says when there is no entry.
+    pub nothing: String,
+}
+
+impl ServerHolds {
+    /// A side that keeps nothing on the server, and says why.
+    pub fn nothing(reason: impl Into<String>) -> Self {
+        Self {
+            store: None,
+            entry: None,
+            nothing: reason.into(),
+        }
+    }
+}
+
+/// The record the store holds for this visitor.
+#[derive(Debug, Serialize)]
+pub struct StoredEntry {
+    /// Its data, as JSON.
+    pub data: String,
+    pub expires: Moment,
+}
+
+/// A point in time, in UTC and relative to the page.
+#[derive(Debug, Serialize)]
+pub struct Moment {
+    pub utc: String,
+    pub from_now: String,
+}
+
+impl Moment {
+    pub fn at(unix_seconds: i64, now: i64) -> Self {
+        let utc = chrono::DateTime::from_timestamp(unix_seconds, 0).map_or_else(
+            || "far in the future".to_owned(),
+            |moment| moment.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+        );
+        Self {
+            utc,
+            from_now: from_now(unix_seconds.saturating_sub(now)),
+        }
+    }
+}
+
+/// "in 14 days", "in 59 seconds", "3 seconds ago": to the nearest whole unit,
+/// so that a two-week login read a second later is still "in 14 days".
+fn from_now(seconds: i64) -> String {
+    let amount = seconds.unsigned_abs();
+    let nearest = |unit: u64| (amount + unit / 2) / unit;
+    let (count, unit) = match amount {
+        0..120 => (amount, "second"),
+        120..7_200 => (nearest(60), "minute"),
+        7_200..172_800 => (nearest(3_600), "hour"),
+        _ => (nearest(86_400), "day"),
+    };
+    let span = format!("{count} {unit}{}", if count == 1 { "" } else { "s" });
+    if seconds < 0 {
+        format!("{span} ago")
+    } else {
+        format!("in {span}")
+    }
+}
+
+/// Enough to tell two secrets apart (and see one change at login), useless
+/// for taking over the session.
+pub fn fingerprint(secret: &str) -> String {
+    let digest = Sha256::digest(secret.as_bytes());
+    let hex: String = digest[..4]
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    format!("sha256:{hex}")
+}
+
+pub fn pretty(value: &impl Serialize) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_else(|err| format!("(cannot show: {err})"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_said_in_the_largest_whole_unit() {
+        assert_eq!(from_now(1), "in 1 second");
+        assert_eq!(from_now(59), "in 59 seconds");
+        assert_eq!(from_now(-3), "3 seconds ago");
+        assert_eq!(from_now(600), "in 10 minutes");
+        assert_eq!(from_now(3 * 3_600), "in 3 hours");
+        assert_eq!(from_now(1_209_600), "in 14 days");
+        assert_eq!(from_now(1_209_600 - 1), "in 14 days");
+        assert_eq!(from_now(3_599), "in 60 minutes");
+    }
+
+    #[test]
+    fn a_fingerprint_is_short_and_does_not_contain_the_secret() {
+        let id = "q7mX0b5n1Fh2kzJ9bQWc2w";
+        let print = fingerprint(id);
+        assert_eq!(print.len(), "sha256:".len() + 8);
+        assert!(!print.contains(id));
+        assert_eq!(print, fingerprint(id), "the same id, the same fingerprint");
+        assert_ne!(print, fingerprint("q7mX0b5n1Fh2kzJ9bQWc2x"));
+    }
+}

@@ -1,0 +1,221 @@
+//! The one abstraction every state mechanism implements, and what they
+//! share: the visitor's state, the login policy, the cookie policy, the
+//! error type, and what a mechanism shows the inspector.
+//!
+//! A mechanism only says how to read a visitor from the cookie they sent,
+//! how to log them in and out, and what it holds; the web layer runs the
+//! same flow around every mechanism (read the cookie, give a verdict, clear a
+//! refused cookie, write back what changed), so that the views are written
+//! once and never see a cookie, a store or a key.
+
+pub mod cookies;
+pub mod inspection;
+
+use std::{fmt, future::Future, sync::Arc};
+
+use axum::Router;
+use serde::Serialize;
+
+pub use self::cookies::{CookiePolicy, CookieTooLarge, SentCookie, SetCookie};
+use self::inspection::Holdings;
+use crate::{routes::Mount, stores::StoreError, username::Username};
+
+/// What a visitor's session holds, key by key, like Django's `request.session`:
+/// a key never set is `None`, and the view picks the default.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct VisitorState {
+    pub username: Option<String>,
+    pub is_logged_in: Option<bool>,
+}
+
+impl VisitorState {
+    pub fn logged_in(username: Username) -> Self {
+        Self {
+            username: Some(username.into_string()),
+            is_logged_in: Some(true),
+        }
+    }
+}
+
+/// When a login ends; every mechanism follows the same policy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExpiryPolicy {
+    Absolute,
+    Inactivity,
+    BrowserSession,
+}
+
+/// How long a login lasts and how its cookies are marked: the same for
+/// every mechanism, so that they can be compared like for like.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SessionPolicy {
+    /// Seconds a login lasts (Django's SESSION_COOKIE_AGE).
+    pub lifetime: u64,
+    pub expiry: ExpiryPolicy,
+    /// Cookies marked Secure and named with the `__Host-` prefix.
+    pub secure_cookies: bool,
+}
+
+impl SessionPolicy {
+    /// The cookie called `name` under this policy.
+    pub fn cookie(&self, name: &str) -> CookiePolicy {
+        CookiePolicy::new(
+            name,
+            self.secure_cookies,
+            self.expiry != ExpiryPolicy::BrowserSession,
+        )
+    }
+}
+
+/// What the request's cookie turned out to be. The access log reports it, so
+/// that a flood of tampered cookies is visible without logging any of them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CookieVerdict {
+    /// No cookie: a new visitor, or one who logged out.
+    Guest,
+    Valid,
+    /// Well-formed but over: expired, logged out elsewhere, or unknown to the store.
+    Expired,
+    /// Malformed, wrongly signed or sealed, oversized or undecodable.
+    Tampered,
+    /// A token whose id a logout recorded (`--token-revocation`).
+    Revoked,
+}
+
+impl fmt::Display for CookieVerdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CookieVerdict::Guest => "guest",
+            CookieVerdict::Valid => "valid",
+            CookieVerdict::Expired => "expired",
+            CookieVerdict::Tampered => "tampered",
+            CookieVerdict::Revoked => "revoked",
+        })
+    }
+}
+
+/// Why a mechanism could not do what a request asked. Each variant is a
+/// different page for the visitor: the web layer picks the status.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error(
+        "This login would make a cookie larger than browsers keep (4096 bytes); use a shorter username."
+    )]
+    TooLargeForCookie,
+
+    /// A login raced a logout of the same session and lost, as Django's
+    /// `SessionInterrupted`: the logout stands and nothing is written back.
+    #[error(
+        "This session ended (probably a logout in another tab) while the request was on its way. Nothing was changed; log in again."
+    )]
+    Interrupted,
+
+    #[error("The session store ({store}) is unavailable. Try again in a moment.")]
+    StoreUnavailable {
+        store: &'static str,
+        #[source]
+        source: StoreError,
+    },
+
+    /// Signing a token or sealing a cookie failed: a fault of the server's
+    /// keys, never of the visitor's input.
+    #[error("The session could not be sealed.")]
+    Sealing(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl From<CookieTooLarge> for SessionError {
+    fn from(_: CookieTooLarge) -> Self {
+        SessionError::TooLargeForCookie
+    }
+}
+
+/// What a cookie turned out to hold.
+#[derive(Debug)]
+pub enum Opened<S> {
+    /// A live login. `renewed` is a new cookie for it, when the expiry
+    /// policy extends a login on use.
+    Valid {
+        session: S,
+        renewed: Option<SetCookie>,
+    },
+    /// Not a login this server will honour: the visitor is a Guest and the
+    /// cookie is cleared.
+    Refused(Refusal),
+}
+
+/// Why a cookie was refused: the verdict, and a reason for the log (never
+/// the cookie's value).
+#[derive(Debug)]
+pub struct Refusal {
+    pub verdict: CookieVerdict,
+    pub reason: String,
+}
+
+impl Refusal {
+    pub fn new(verdict: CookieVerdict, reason: impl fmt::Display) -> Self {
+        Self {
+            verdict,
+            reason: reason.to_string(),
+        }
+    }
+}
+
+/// The column header the inspector gives a mechanism.
+#[derive(Clone, Copy, Debug)]
+pub struct Description {
+    /// e.g. "server-side session".
+    pub title: &'static str,
+    /// One paragraph: where the state lives and what a logout does.
+    pub about: &'static str,
+}
+
+/// A state mechanism: one way of remembering a visitor between requests.
+///
+/// Its `Session` is what one request learned from the visitor's cookie; a
+/// Guest's session is `Default`. Adding a mechanism is implementing this,
+/// giving it a [`Mount`] in the route table, and registering it where the
+/// app is assembled (`config.rs`).
+pub trait Mechanism: fmt::Debug + Send + Sync + 'static {
+    type Session: Default + fmt::Debug + Send + Sync + 'static;
+
+    /// The router this mechanism serves.
+    const MOUNT: Mount;
+
+    const DESCRIPTION: Description;
+
+    /// The cookie that carries the visitor's state (or the key to it).
+    fn cookie(&self) -> &CookiePolicy;
+
+    /// Reads the visitor from the text value of their cookie.
+    fn open(
+        &self,
+        value: &str,
+    ) -> impl Future<Output = Result<Opened<Self::Session>, SessionError>> + Send;
+
+    fn state(&self, session: &Self::Session) -> VisitorState;
+
+    /// Stores `state` as a fresh login and gives the cookie that carries it.
+    /// A login replaces whatever the session held, and must leave it as it
+    /// was when it fails.
+    fn log_in(
+        &self,
+        session: &mut Self::Session,
+        state: VisitorState,
+    ) -> impl Future<Output = Result<SetCookie, SessionError>> + Send;
+
+    /// Forgets the visitor (Django's `flush()`), wherever the state lives.
+    fn log_out(
+        &self,
+        session: &mut Self::Session,
+    ) -> impl Future<Output = Result<(), SessionError>> + Send;
+
+    /// What the browser and the server hold for this visitor, for the
+    /// inspector; `now` is Unix seconds.
+    fn holdings(&self, session: &Self::Session, verdict: CookieVerdict, now: i64) -> Holdings;
+
+    /// Routes this mechanism serves outside its router's pages, such as the
+    /// token side's public keys; none by default.
+    fn public_routes(self: Arc<Self>) -> Router {
+        Router::new()
+    }
+}

@@ -1,0 +1,159 @@
+//! The web layer: the site that serves every registered mechanism under its
+//! own router, the inspector, the error pages, and the middleware around
+//! them. It knows mechanisms only through `session::Mechanism`.
+
+mod access_log;
+mod cross_site;
+pub mod error;
+pub mod inspector;
+mod mounted;
+pub mod templates;
+pub mod views;
+pub mod visit;
+
+use std::{future::Future, sync::Arc, time::Duration};
+
+use axum::{
+    Router,
+    extract::DefaultBodyLimit,
+    http::{HeaderValue, header},
+    middleware,
+    routing::get,
+};
+use tokio::net::TcpListener;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+pub use self::{access_log::SessionOutcomes, mounted::MountedMechanism};
+use crate::{
+    routes::{Mount, REFERENCE_GET_SESSION},
+    session::Mechanism,
+    stores::{self, SharedRecords, StoreUrl},
+};
+
+/// Everything the site serves: the mechanisms in the route table's order,
+/// and the session store they share (for `/healthz` and the sweep of
+/// expired sessions).
+#[derive(Debug)]
+pub struct Site {
+    mechanisms: Vec<Box<dyn MountedMechanism>>,
+    records: SharedRecords,
+    store: StoreUrl,
+    /// How often expired sessions are swept from the store.
+    cleanup_interval: Duration,
+}
+
+/// Why the site could not be assembled.
+#[derive(Debug, thiserror::Error)]
+pub enum SiteError {
+    #[error("no mechanism is registered for /{0}")]
+    Unregistered(&'static str),
+    #[error("the mechanism for /{0} is registered twice")]
+    RegisteredTwice(&'static str),
+    #[error("templates: {0}")]
+    Templates(#[from] minijinja::Error),
+}
+
+impl Site {
+    /// A site over `records` (the store `store` names); add every mechanism
+    /// with [`Site::serving`], then check it with [`Site::ready`].
+    pub fn new(records: SharedRecords, store: StoreUrl, cleanup_interval: Duration) -> Self {
+        Self {
+            mechanisms: Vec::new(),
+            records,
+            store,
+            cleanup_interval,
+        }
+    }
+
+    /// Registers `mechanism` under its router.
+    pub fn serving<M: Mechanism>(mut self, mechanism: Arc<M>) -> Self {
+        self.mechanisms.push(Box::new(mechanism));
+        self
+    }
+
+    /// Checks that every router in the route table has exactly one
+    /// mechanism and that the templates compile, and orders the mechanisms
+    /// as the table does.
+    pub fn ready(mut self) -> Result<Self, SiteError> {
+        templates::check()?;
+        for mount in Mount::ALL {
+            match self
+                .mechanisms
+                .iter()
+                .filter(|m| m.mount() == mount)
+                .count()
+            {
+                0 => return Err(SiteError::Unregistered(mount.name())),
+                1 => {}
+                _ => return Err(SiteError::RegisteredTwice(mount.name())),
+            }
+        }
+        self.mechanisms
+            .sort_by_key(|mechanism| mechanism.mount().index());
+        Ok(self)
+    }
+
+    pub fn records(&self) -> &SharedRecords {
+        &self.records
+    }
+}
+
+/// The largest form the app accepts: a username is 150 characters.
+const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// The whole site: the inspector, every router, the reference page, the
+/// health check, each mechanism's public routes, and pages for everything
+/// else.
+pub fn router(site: Arc<Site>) -> Router {
+    let mut pages = Router::new()
+        .route("/", get(views::index))
+        .route(REFERENCE_GET_SESSION, get(views::reference_get_session))
+        .with_state(Arc::clone(&site));
+    let mut public = Router::new()
+        .route("/healthz", get(views::healthz))
+        .with_state(Arc::clone(&site));
+    for mechanism in &site.mechanisms {
+        pages = pages.merge(mechanism.pages());
+        public = public.merge(mechanism.public_routes());
+    }
+    // Pages depend on the visitor's cookie: never cached for anyone else.
+    let pages = pages
+        .layer(SetResponseHeaderLayer::overriding(
+            header::VARY,
+            HeaderValue::from_static("Cookie"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("private, no-store"),
+        ));
+    Router::new()
+        .merge(pages)
+        .merge(public)
+        .fallback(views::not_found)
+        .method_not_allowed_fallback(views::method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn(access_log::access_log))
+}
+
+/// Serves until `shutdown` completes, then finishes the requests in flight
+/// and the sweep of expired sessions, if one is under way.
+pub async fn serve(
+    listener: TcpListener,
+    site: Arc<Site>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (stop_sweeping, stopped) = tokio::sync::watch::channel(());
+    let sweeper = tokio::spawn(stores::delete_expired_periodically(
+        Arc::clone(&site.records),
+        site.cleanup_interval,
+        stopped,
+    ));
+    let served = axum::serve(listener, router(site))
+        .with_graceful_shutdown(shutdown)
+        .await;
+    drop(stop_sweeping);
+    if let Err(err) = sweeper.await {
+        tracing::error!(%err, "the sweep of expired sessions failed");
+    }
+    served
+}

@@ -1,0 +1,85 @@
+//! A mechanism as the site serves it: its router's pages, its public
+//! routes, and its column on the inspector. The site keeps every mechanism
+//! behind this one object-safe interface, so that it can list them; each
+//! page still runs its mechanism's code directly, through [`Visit`].
+
+use std::{fmt, sync::Arc};
+
+use axum::{
+    Router,
+    http::HeaderMap,
+    routing::{get, post},
+};
+use futures_util::future::BoxFuture;
+
+use super::{
+    inspector::Column,
+    views,
+    visit::{Visit, WriteBack},
+};
+use crate::{
+    routes::{Mount, Route},
+    session::{Mechanism, SessionError},
+};
+
+pub trait MountedMechanism: fmt::Debug + Send + Sync {
+    fn mount(&self) -> Mount;
+
+    /// The three pages of this mechanism's router. Full paths rather than
+    /// `nest`: a nested router costs every request a boxed service.
+    fn pages(&self) -> Router;
+
+    fn public_routes(&self) -> Router;
+
+    /// This visitor's column on the inspector, and the cookie change the
+    /// page must carry (a refused cookie is cleared there as on any page).
+    fn inspect<'a>(
+        &'a self,
+        headers: &'a HeaderMap,
+        now: i64,
+    ) -> BoxFuture<'a, Result<(Column, WriteBack), (Column, SessionError)>>;
+}
+
+impl<M: Mechanism> MountedMechanism for Arc<M> {
+    fn mount(&self) -> Mount {
+        M::MOUNT
+    }
+
+    fn pages(&self) -> Router {
+        let mount = M::MOUNT;
+        Router::new()
+            .route(
+                &mount.url(Route::SetSession),
+                get(views::set_session::<M>).post(views::set_session_from_form::<M>),
+            )
+            .route(&mount.url(Route::GetSession), get(views::get_session::<M>))
+            .route(&mount.url(Route::Logout), post(views::logout::<M>))
+            .with_state(Arc::clone(self))
+    }
+
+    fn public_routes(&self) -> Router {
+        Arc::clone(self).public_routes()
+    }
+
+    fn inspect<'a>(
+        &'a self,
+        headers: &'a HeaderMap,
+        now: i64,
+    ) -> BoxFuture<'a, Result<(Column, WriteBack), (Column, SessionError)>> {
+        Box::pin(async move {
+            match Visit::open(Arc::clone(self), headers).await {
+                Ok(visit) => {
+                    let column = Column::new(
+                        M::MOUNT,
+                        M::DESCRIPTION,
+                        visit.verdict(),
+                        &visit.state(),
+                        visit.holdings(now),
+                    );
+                    Ok((column, visit.write_back()))
+                }
+                Err(err) => Err((Column::unavailable(M::MOUNT, M::DESCRIPTION, &err), err)),
+            }
+        })
+    }
+}
