@@ -10,8 +10,8 @@ mod common;
 use std::time::Duration;
 
 use common::{
-    Page, TestServer, Visitor, cookie_name, token_claims, token_header, wait_until,
-    wait_until_unix_time,
+    Page, TestServer, Visitor, cookie_name, process::Instance, token_claims, token_header,
+    wait_until, wait_until_unix_time,
 };
 use reqwest::{Method, header};
 use sessions_vs_jwt::{
@@ -657,4 +657,55 @@ async fn logging_in_on_one_router_leaves_the_other_routers_cookie_alone() {
         let page = visitor.get(&mount.url(Route::SetSession)).await;
         assert!(page.set_cookie(cookie_name(other(mount))).is_none());
     }
+}
+
+/// Every refused cookie, on either side, leaves one warning in the log of
+/// the real binary, naming the router and never the cookie's value.
+#[tokio::test]
+async fn every_refused_cookie_is_logged_as_a_warning_without_its_value() {
+    let folder = tempfile::tempdir().unwrap();
+    let keys = folder.path().join("keys");
+    let server = Instance::start(&["--store", "memory", "--keys-dir", keys.to_str().unwrap()]);
+    let well_formed_unknown_id = "AAAAAAAAAAAAAAAAAAAAAA";
+    let cases: [(Mount, &[u8]); 6] = [
+        (Mount::Server, b"short-and-malformed"),
+        (Mount::Server, well_formed_unknown_id.as_bytes()),
+        (Mount::Server, b"\xff\xfe-not-utf8"),
+        (Mount::Token, b"garbage-not-a-token"),
+        (Mount::Token, well_formed_unknown_id.as_bytes()),
+        (Mount::Token, b"\xff\xfe-not-utf8"),
+    ];
+    let client = reqwest::Client::new();
+    for (mount, value) in cases {
+        let warnings_before = warnings(&server.log()).len();
+        let mut cookie = format!("{}=", cookie_name(mount)).into_bytes();
+        cookie.extend_from_slice(value);
+        let response = client
+            .get(server.url(&mount.url(Route::GetSession)))
+            .header(
+                header::COOKIE,
+                header::HeaderValue::from_bytes(&cookie).unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let what = format!("{mount:?} with {}", String::from_utf8_lossy(value));
+        wait_until(&format!("a warning for {what}"), || async {
+            warnings(&server.log()).len() > warnings_before
+        })
+        .await;
+        let log = server.log();
+        let new = &warnings(&log)[warnings_before..];
+        assert_eq!(new.len(), 1, "{what}: {new:?}");
+        let router = format!("router=\"{}\"", mount.prefix().trim_start_matches('/'));
+        assert!(new[0].contains(&router), "{what}: {}", new[0]);
+        if let Ok(value) = std::str::from_utf8(value) {
+            assert!(!log.contains(value), "{what}: the value is in the log");
+        }
+    }
+}
+
+fn warnings(log: &str) -> Vec<&str> {
+    log.lines().filter(|line| line.contains(" WARN ")).collect()
 }

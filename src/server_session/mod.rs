@@ -105,7 +105,13 @@ impl ServerSessions {
                 );
                 return Ok((None, CookieVerdict::Tampered));
             }
-            Ok(None) => return Ok((None, CookieVerdict::Expired)),
+            Ok(None) => {
+                tracing::warn!(
+                    router = "server",
+                    "no live session has this id; treating the visitor as a Guest"
+                );
+                return Ok((None, CookieVerdict::Expired));
+            }
             Err(StoreError::Corrupt(reason)) => {
                 tracing::warn!(router = "server", %reason, "undecodable session record; treating the visitor as a Guest");
                 if let Err(err) = self.records.delete(&id).await {
@@ -125,6 +131,10 @@ impl ServerSessions {
                 .await
                 .map_err(|err| self.unavailable(err))?
             {
+                tracing::warn!(
+                    router = "server",
+                    "session ended while in use; treating the visitor as a Guest"
+                );
                 return Ok((None, CookieVerdict::Expired));
             }
             record = Arc::new(extended);
@@ -225,7 +235,13 @@ impl FromRequestParts<AppState> for ServerSession {
         let sent = sessions.cookie.read(&parts.headers);
         let (record, verdict) = match sent {
             SentCookie::Absent => (None, CookieVerdict::Guest),
-            SentCookie::Unreadable => (None, CookieVerdict::Tampered),
+            SentCookie::Unreadable => {
+                tracing::warn!(
+                    router = "server",
+                    "session cookie is not text; treating the visitor as a Guest"
+                );
+                (None, CookieVerdict::Tampered)
+            }
             SentCookie::Value(value) => sessions.find(value).await?,
         };
         let sent_bytes = match sent {
