@@ -5,6 +5,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod process;
+pub mod proxy;
 pub mod stores;
 
 use std::{
