@@ -46,7 +46,8 @@ impl Instance {
     }
 
     /// Like [`Instance::start_in`], but the log pipe is closed once the
-    /// server has said where it listens, as when a log collector goes away.
+    /// server has said where it listens, as when a log collector goes away;
+    /// it is closed by the time this returns.
     pub fn start_in_losing_its_log(folder: &Path) -> Self {
         let mut command = binary();
         command.current_dir(folder);
@@ -65,7 +66,8 @@ impl Instance {
         std::thread::spawn({
             let log = Arc::clone(&log);
             move || {
-                for line in stderr.lines().map_while(Result::ok) {
+                let mut lines = stderr.lines();
+                for line in lines.by_ref().map_while(Result::ok) {
                     let listening = line.split("listening on http://").nth(1).map(|rest| {
                         rest.split_whitespace()
                             .next()
@@ -74,10 +76,12 @@ impl Instance {
                     });
                     log.lock().unwrap().push(line);
                     if let Some(address) = listening {
-                        let _ = found.send(address);
                         if !keep_reading_log {
+                            drop(lines);
+                            let _ = found.send(address);
                             return;
                         }
+                        let _ = found.send(address);
                     }
                 }
             }
