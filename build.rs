@@ -8,6 +8,7 @@ use std::{env, path::PathBuf};
 fn main() {
     println!("cargo::rerun-if-changed=build.rs");
     services();
+    redis_server();
     chromium();
 }
 
@@ -23,6 +24,26 @@ fn services() {
         if env::var(variable).is_ok_and(|url| !url.is_empty()) {
             println!("cargo::rustc-cfg={cfg}");
         }
+    }
+}
+
+/// `cfg(svj_redis_server)` when `redis-server` is on the `PATH`: the Redis
+/// outage test starts and kills one of its own.
+fn redis_server() {
+    println!("cargo::rustc-check-cfg=cfg(svj_redis_server)");
+    println!("cargo::rerun-if-env-changed=PATH");
+    let folders: Vec<PathBuf> = env::var_os("PATH")
+        .map(|path| env::split_paths(&path).collect())
+        .unwrap_or_default();
+    // A folder that does not exist would make every build rerun this.
+    for folder in folders.iter().filter(|folder| folder.is_dir()) {
+        println!("cargo::rerun-if-changed={}", folder.display());
+    }
+    if folders
+        .iter()
+        .any(|folder| folder.join("redis-server").is_file())
+    {
+        println!("cargo::rustc-cfg=svj_redis_server");
     }
 }
 

@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::process::{Instance, binary};
 
 /// A page of `server`, as its status and body.
@@ -30,21 +28,41 @@ fn an_unknown_store_scheme_exits_with_usage_error_2() {
 
 #[test]
 fn help_documents_every_option_with_its_environment_variable() {
-    let output = binary().arg("--help").output().unwrap();
-    assert!(output.status.success());
-    let help = String::from_utf8_lossy(&output.stdout);
-    for (option, variable) in [
+    let options = [
         ("--bind", "SVJ_BIND"),
         ("--store", "SVJ_STORE"),
         ("--store-cache", "SVJ_STORE_CACHE"),
         ("--store-cache-ttl", "SVJ_STORE_CACHE_TTL"),
         ("--cleanup-interval", "SVJ_CLEANUP_INTERVAL"),
         ("--keys-dir", "SVJ_KEYS_DIR"),
+        ("--jwt-algorithm", "SVJ_JWT_ALGORITHM"),
         ("--cookie-age", "SVJ_COOKIE_AGE"),
+        ("--expiry", "SVJ_EXPIRY"),
         ("--secure-cookies", "SVJ_SECURE_COOKIES"),
-    ] {
-        assert!(help.contains(option), "--help lacks {option}");
-        assert!(help.contains(variable), "--help lacks {variable}");
+        ("--token-cache", "SVJ_TOKEN_CACHE"),
+        ("--token-revocation", "SVJ_TOKEN_REVOCATION"),
+    ];
+    let defined: Vec<String> = <sessions_vs_jwt::Cli as clap::CommandFactory>::command()
+        .get_arguments()
+        .filter_map(|arg| arg.get_long().map(|long| format!("--{long}")))
+        .filter(|long| !["--help", "--version"].contains(&long.as_str()))
+        .collect();
+    for long in &defined {
+        assert!(
+            options.iter().any(|(option, _)| option == long),
+            "{long} is missing from this test's list"
+        );
+    }
+
+    let output = binary().arg("--help").output().unwrap();
+    assert!(output.status.success());
+    let help = String::from_utf8_lossy(&output.stdout);
+    let words: Vec<&str> = help
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+        .collect();
+    for (option, variable) in options {
+        assert!(words.contains(&option), "--help lacks {option}");
+        assert!(words.contains(&variable), "--help lacks {variable}");
     }
 }
 
@@ -94,12 +112,35 @@ async fn a_first_run_creates_the_sqlite_file_and_a_private_key_then_stops_cleanl
 #[tokio::test]
 async fn the_server_keeps_answering_when_its_log_output_goes_away() {
     let folder = tempfile::tempdir().unwrap();
-    let server = Instance::start_in_losing_its_log(folder.path());
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut server = Instance::start_in_losing_its_log(folder.path());
     for _ in 0..3 {
         let (status, _) = get(&server, "/token/set_session/").await;
         assert_eq!(status, 200);
     }
+    assert!(server.is_running(), "{}", server.log());
+}
+
+#[test]
+fn a_private_key_readable_by_others_is_warned_about_at_start() {
+    use std::os::unix::fs::PermissionsExt;
+    let folder = tempfile::tempdir().unwrap();
+    let keys = folder.path().join("keys");
+    let kid = sessions_vs_jwt::token_session::keys::generate(
+        &keys,
+        sessions_vs_jwt::token_session::keys::KeyAlgorithm::EdDsa,
+    )
+    .unwrap();
+    let key = keys.join(format!("{kid}.eddsa.pem"));
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+
+    let server = Instance::start_in(folder.path());
+    let log = server.log();
+    let warning = log
+        .lines()
+        .find(|line| line.contains("readable by other users"))
+        .unwrap_or_else(|| panic!("no warning in the log:\n{log}"));
+    assert!(warning.contains("WARN"), "{warning}");
+    assert!(warning.contains(&format!("{kid}.eddsa.pem")), "{warning}");
 }
 
 fn run(folder: &std::path::Path, args: &[&str]) -> (i32, String) {
@@ -202,24 +243,24 @@ fn a_corrupt_key_stops_the_server_with_one_line_naming_it() {
     assert!(!out.contains("panicked"), "{out}");
 }
 
-/// A port on which nothing listens, so that connecting is refused.
-fn closed_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// A port this test holds bound without listening on it, so that
+/// connecting to it is refused until the socket is dropped, and no other
+/// program can take the port meanwhile.
+fn refusing_port() -> (tokio::net::TcpSocket, u16) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let port = socket.local_addr().unwrap().port();
+    (socket, port)
 }
 
 #[test]
 fn an_unreachable_store_at_start_stops_the_server_with_one_line_and_no_password() {
     let folder = tempfile::tempdir().unwrap();
+    let (_redis_socket, redis_port) = refusing_port();
+    let (_postgres_socket, postgres_port) = refusing_port();
     for url in [
-        format!("redis://:hunter2@127.0.0.1:{}/0", closed_port()),
-        format!(
-            "postgres://postgres:hunter2@127.0.0.1:{}/test",
-            closed_port()
-        ),
+        format!("redis://:hunter2@127.0.0.1:{redis_port}/0"),
+        format!("postgres://postgres:hunter2@127.0.0.1:{postgres_port}/test"),
     ] {
         let (code, out) = run(folder.path(), &["--bind", "127.0.0.1:0", "--store", &url]);
         assert_eq!(code, 1, "{out}");
@@ -237,7 +278,8 @@ fn an_unreachable_store_at_start_stops_the_server_with_one_line_and_no_password(
 #[test]
 fn clearsessions_on_an_unreachable_store_fails_with_one_line() {
     let folder = tempfile::tempdir().unwrap();
-    let url = format!("redis://127.0.0.1:{}/0", closed_port());
+    let (_socket, port) = refusing_port();
+    let url = format!("redis://127.0.0.1:{port}/0");
     let (code, out) = run(folder.path(), &["clearsessions", "--store", &url]);
     assert_eq!(code, 1, "{out}");
     assert!(

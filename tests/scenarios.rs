@@ -61,7 +61,7 @@ macro_rules! scenario_suite {
             a_path_without_its_slash_redirects_permanently,
         );
 
-        on_every_router!($store, $attrs, ["--cookie-age", "1"];
+        on_every_router!($store, $attrs, ["--cookie-age", "5"];
             a_login_ends_after_the_cookie_age_even_if_the_cookie_is_replayed,
         );
     };
@@ -468,16 +468,22 @@ mod scenarios {
         server: &TestServer,
         mount: Mount,
     ) -> Vec<Step> {
+        use sessions_vs_jwt::token_session::claims::{LEEWAY_SECONDS, now};
+        const AGE: u64 = 5;
         let mut visitor = logged_in_visitor(server, mount).await;
+        let logged_in_by = now();
         let cookie = visitor.last_set_cookie(cookie_name(mount)).unwrap();
-        assert_eq!(cookie.max_age(), Some(cookie::time::Duration::seconds(1)));
+        assert_eq!(
+            cookie.max_age(),
+            Some(cookie::time::Duration::seconds(AGE as i64))
+        );
         let page = visitor.get(&url(mount, Route::GetSession)).await;
         assert_eq!(page.username(), "john_doe", "still valid within its age");
         // The test client keeps the cookie past its Max-Age, as a copied
         // cookie would be kept: the server itself must refuse it. The token's
-        // clock leeway is part of the wait.
-        let leeway = sessions_vs_jwt::token_session::claims::LEEWAY_SECONDS;
-        tokio::time::sleep(std::time::Duration::from_secs(1 + leeway + 1)).await;
+        // clock leeway is part of the wait, and the login's fraction of a
+        // second the last second of it.
+        common::wait_until_unix_time(logged_in_by + AGE + LEEWAY_SECONDS + 1).await;
         let page = visitor.get(&url(mount, Route::GetSession)).await;
         assert_eq!(page.status, 200);
         assert_eq!(page.username(), "Guest");

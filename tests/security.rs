@@ -9,12 +9,15 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Page, TestServer, Visitor, cookie_name, token_claims, token_header};
+use common::{
+    Page, TestServer, Visitor, cookie_name, process::Instance, token_claims, token_header,
+    wait_until, wait_until_unix_time,
+};
 use reqwest::{Method, header};
 use sessions_vs_jwt::{
     routes::{Mount, Route},
     token_session::{
-        claims::LEEWAY_SECONDS,
+        claims::{self, LEEWAY_SECONDS},
         keys::{self, KeyAlgorithm},
     },
 };
@@ -122,9 +125,13 @@ async fn a_post_the_browser_marks_cross_site_is_refused() {
 #[tokio::test]
 async fn a_post_with_origin_null_is_refused() {
     let server = TestServer::start(&[]).await;
-    let mut visitor = server.visitor();
-    let page = post_login(&mut visitor, Mount::Token, &[("origin", "null")], "mallory").await;
-    assert_eq!(page.status, 403);
+    for mount in Mount::ALL {
+        let mut visitor = server.visitor();
+        let page = post_login(&mut visitor, mount, &[("origin", "null")], "mallory").await;
+        assert_eq!(page.status, 403, "{mount:?}");
+        assert_eq!(visitor.cookie(cookie_name(mount)), None, "{mount:?}");
+    }
+    assert_eq!(server.stored_sessions().await, 0);
 }
 
 #[tokio::test]
@@ -210,22 +217,19 @@ fn write_rsa_key(dir: &std::path::Path, kid: &str, bits: usize) {
 }
 
 #[tokio::test]
-async fn huge_cookie_headers_get_a_guest_page_or_a_client_error_never_a_server_error() {
+async fn huge_cookie_headers_get_a_guest_page_that_clears_the_cookie() {
     let server = TestServer::start(&[]).await;
     for size in [20 * 1024, 64 * 1024] {
         for mount in Mount::ALL {
             let mut visitor = server.visitor();
             visitor.set_cookie(cookie_name(mount), &"x".repeat(size));
             let page = visitor.get(&mount.url(Route::GetSession)).await;
-            if page.status == 200 {
-                assert_eq!(page.username(), "Guest");
-            } else {
-                assert!(
-                    page.status.is_client_error(),
-                    "{size} bytes on {mount:?}: {}",
-                    page.status
-                );
-            }
+            assert_eq!(page.status, 200, "{size} bytes on {mount:?}");
+            assert_eq!(page.username(), "Guest", "{size} bytes on {mount:?}");
+            let removal = page
+                .set_cookie(cookie_name(mount))
+                .expect("the huge cookie is cleared");
+            assert_eq!(removal.max_age(), Some(cookie::time::Duration::ZERO));
         }
     }
     assert_eq!(server.stored_sessions().await, 0);
@@ -356,8 +360,63 @@ async fn with_token_revocation_a_copied_token_is_a_guest_after_logout() {
     );
 }
 
+/// A token signed by the server's own key, for the test's own `exp`.
+fn signed_by_server(server: &TestServer, username: &str, exp: u64) -> String {
+    let keys = server.token_keys();
+    let key = keys.signing_key();
+    let mut header = jsonwebtoken::Header::new(key.algorithm.jwt());
+    header.kid = Some(key.kid.clone());
+    header.typ = Some("JWT".into());
+    let body = serde_json::json!({
+        "username": username, "is_logged_in": true, "iat": claims::now(), "exp": exp,
+        "iss": claims::ISSUER, "aud": claims::ISSUER,
+        "jti": tower_sessions::session::Id::default().to_string(),
+    });
+    claims::encode(&header, &body, key).unwrap()
+}
+
+/// Two tokens with the same `exp`: one logged out, one not. For as long as
+/// the other still verifies (up to `exp` plus the clock leeway, to the
+/// second), the logged-out one must stay a Guest.
 #[tokio::test]
-async fn a_revocation_entry_lasts_until_the_token_would_have_expired() {
+async fn a_revocation_entry_lasts_as_long_as_the_token_still_verifies() {
+    let server = TestServer::start(&["--token-revocation"]).await;
+    let exp = claims::now() + 2;
+    let revoked = signed_by_server(&server, "alice", exp);
+    let control = signed_by_server(&server, "bob", exp);
+    let mut owner = server.visitor();
+    owner.set_cookie("token", &revoked);
+    owner.post(&Mount::Token.url(Route::Logout), &[]).await;
+    assert_eq!(server.stored_sessions().await, 1, "the logout was recorded");
+
+    let mut last_second_checked = 0;
+    loop {
+        let second = claims::now();
+        let mut thief = server.visitor();
+        thief.set_cookie("token", &revoked);
+        assert_eq!(
+            thief.username_on(Mount::Token).await,
+            "Guest",
+            "the logged-out token at {}",
+            second as i64 - exp as i64
+        );
+        let mut witness = server.visitor();
+        witness.set_cookie("token", &control);
+        if witness.username_on(Mount::Token).await != "bob" {
+            break;
+        }
+        last_second_checked = second;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        last_second_checked,
+        exp + LEEWAY_SECONDS,
+        "the checks reached the last second in which the token verifies"
+    );
+}
+
+#[tokio::test]
+async fn a_spent_revocation_entry_is_swept_from_the_store() {
     let server = TestServer::start(&[
         "--token-revocation",
         "--cookie-age",
@@ -370,12 +429,7 @@ async fn a_revocation_entry_lasts_until_the_token_would_have_expired() {
     visitor.get(&Mount::Token.url(Route::SetSession)).await;
     visitor.post(&Mount::Token.url(Route::Logout), &[]).await;
     assert_eq!(server.stored_sessions().await, 1);
-    tokio::time::sleep(Duration::from_secs(1 + LEEWAY_SECONDS + 2)).await;
-    assert_eq!(
-        server.stored_sessions().await,
-        0,
-        "the sweep removed the spent entry"
-    );
+    wait_until("swept", || async { server.stored_sessions().await == 0 }).await;
 }
 
 #[tokio::test]
@@ -426,42 +480,94 @@ async fn the_token_cookie_never_outlives_the_token() {
     );
 }
 
+/// The session cookie's Max-Age is the record's remaining life rounded up to
+/// the whole second (a Max-Age of 0 would delete it at once), which gives
+/// back the cookie age the record was made with: counted from before the
+/// login was sent, the cookie ends no later than the record.
+#[tokio::test]
+async fn the_session_cookie_ends_no_later_than_its_record_counted_from_the_request() {
+    let server = TestServer::start(&["--cookie-age", "600"]).await;
+    let mut visitor = server.visitor();
+    let sent = time::OffsetDateTime::now_utc();
+    let page = visitor.get(&Mount::Server.url(Route::SetSession)).await;
+    let cookie = page.set_cookie("sessionid").unwrap();
+    let id = cookie.value().parse().unwrap();
+    let record = server.site.records().load(&id).await.unwrap().unwrap();
+    let max_age = cookie.max_age().unwrap();
+    assert!(
+        sent + max_age <= record.expiry_date,
+        "Max-Age {max_age} from {sent} outlives the record's {}",
+        record.expiry_date
+    );
+}
+
 /// Under `--expiry inactivity` both sides extend a login that is used: the
 /// session's expiry on every use, the token once it is past half its life.
+/// Each side is used past half its life, then read again once the login it
+/// started with has ended: it must still be logged in.
 #[tokio::test]
 async fn with_inactivity_expiry_a_login_in_use_outlives_the_cookie_age() {
-    let server = TestServer::start(&["--expiry", "inactivity", "--cookie-age", "4"]).await;
-    let check = |mount: Mount| {
+    const AGE: u64 = 6;
+    let server = TestServer::start(&["--expiry", "inactivity", "--cookie-age", "6"]).await;
+    let on_server = async {
         let mut visitor = server.visitor();
-        async move {
-            visitor.get(&mount.url(Route::SetSession)).await;
-            let first = visitor.cookie(cookie_name(mount)).unwrap();
-            tokio::time::sleep(Duration::from_millis(2500)).await;
-            let page = visitor.get(&mount.url(Route::GetSession)).await;
-            assert_eq!(page.username(), "john_doe");
-            let renewed = page
-                .set_cookie(cookie_name(mount))
-                .expect("the use renewed the cookie");
-            assert_eq!(
-                renewed.max_age(),
-                Some(cookie::time::Duration::seconds(4)),
-                "{mount:?}"
-            );
-            if mount == Mount::Token {
-                assert_ne!(renewed.value(), first, "a fresh token");
-                let (old, new) = (token_claims(&first), token_claims(renewed.value()));
-                assert_eq!(old["jti"], new["jti"], "the same login");
-            }
-            tokio::time::sleep(Duration::from_millis(2500)).await;
-            let page = visitor.get(&mount.url(Route::GetSession)).await;
-            assert_eq!(
-                page.username(),
-                "john_doe",
-                "{mount:?}: 5 s after login, 2.5 s after last use"
-            );
-        }
+        visitor.get(&Mount::Server.url(Route::SetSession)).await;
+        let id = visitor.cookie("sessionid").unwrap().parse().unwrap();
+        let records = server.site.records();
+        let first_end = records.load(&id).await.unwrap().unwrap().expiry_date;
+        let half_life = time::Duration::seconds((AGE / 2) as i64);
+        wait_until("past half the session's life", || async {
+            time::OffsetDateTime::now_utc() >= first_end - half_life
+        })
+        .await;
+        let page = visitor.get(&Mount::Server.url(Route::GetSession)).await;
+        assert_eq!(page.username(), "john_doe");
+        let renewed = page
+            .set_cookie("sessionid")
+            .expect("the use renewed the cookie");
+        assert_eq!(renewed.max_age(), Some(cookie::time::Duration::seconds(6)));
+        wait_until("past the first expiry", || async {
+            time::OffsetDateTime::now_utc() > first_end
+        })
+        .await;
+        assert_eq!(
+            visitor.username_on(Mount::Server).await,
+            "john_doe",
+            "after the session's first expiry"
+        );
     };
-    tokio::join!(check(Mount::Server), check(Mount::Token));
+    let on_token = async {
+        let mut visitor = server.visitor();
+        visitor.get(&Mount::Token.url(Route::SetSession)).await;
+        let first = visitor.cookie("token").unwrap();
+        let (iat, exp) = {
+            let claims = token_claims(&first);
+            (
+                claims["iat"].as_u64().unwrap(),
+                claims["exp"].as_u64().unwrap(),
+            )
+        };
+        wait_until_unix_time(iat + AGE / 2).await;
+        let page = visitor.get(&Mount::Token.url(Route::GetSession)).await;
+        assert_eq!(page.username(), "john_doe");
+        let renewed = page
+            .set_cookie("token")
+            .expect("the use renewed the cookie");
+        assert_eq!(renewed.max_age(), Some(cookie::time::Duration::seconds(6)));
+        assert_ne!(renewed.value(), first, "a fresh token");
+        assert_eq!(
+            token_claims(&first)["jti"],
+            token_claims(renewed.value())["jti"],
+            "the same login"
+        );
+        wait_until_unix_time(exp + LEEWAY_SECONDS + 1).await;
+        assert_eq!(
+            visitor.username_on(Mount::Token).await,
+            "john_doe",
+            "after the first token stopped verifying"
+        );
+    };
+    tokio::join!(on_server, on_token);
 }
 
 #[tokio::test]
@@ -478,17 +584,32 @@ async fn with_inactivity_expiry_an_idle_login_ends_on_both_sides() {
 }
 
 #[tokio::test]
-async fn with_absolute_expiry_a_use_does_not_extend_the_login() {
+async fn with_absolute_expiry_a_use_neither_moves_the_expiry_nor_resends_the_cookie() {
     let server = TestServer::start(&["--cookie-age", "600"]).await;
     let mut visitor = server.visitor();
     for mount in Mount::ALL {
         visitor.get(&mount.url(Route::SetSession)).await;
+    }
+    let id = visitor.cookie("sessionid").unwrap().parse().unwrap();
+    let records = server.site.records();
+    let first_end = records.load(&id).await.unwrap().unwrap().expiry_date;
+    wait_until("a second later", || async {
+        time::OffsetDateTime::now_utc() >= first_end - time::Duration::seconds(599)
+    })
+    .await;
+    for mount in Mount::ALL {
         let page = visitor.get(&mount.url(Route::GetSession)).await;
+        assert_eq!(page.username(), "john_doe");
         assert!(
             page.set_cookies().is_empty(),
-            "{mount:?}: no cookie is re-sent"
+            "{mount:?}: no cookie is re-sent, so the token's exp stays"
         );
     }
+    assert_eq!(
+        records.load(&id).await.unwrap().unwrap().expiry_date,
+        first_end,
+        "the session's expiry did not move"
+    );
 }
 
 #[tokio::test]
@@ -530,4 +651,55 @@ async fn logging_in_on_one_router_leaves_the_other_routers_cookie_alone() {
         let page = visitor.get(&mount.url(Route::SetSession)).await;
         assert!(page.set_cookie(cookie_name(other(mount))).is_none());
     }
+}
+
+/// Every refused cookie, on either side, leaves one warning in the log of
+/// the real binary, naming the router and never the cookie's value.
+#[tokio::test]
+async fn every_refused_cookie_is_logged_as_a_warning_without_its_value() {
+    let folder = tempfile::tempdir().unwrap();
+    let keys = folder.path().join("keys");
+    let server = Instance::start(&["--store", "memory", "--keys-dir", keys.to_str().unwrap()]);
+    let well_formed_unknown_id = "AAAAAAAAAAAAAAAAAAAAAA";
+    let cases: [(Mount, &[u8]); 6] = [
+        (Mount::Server, b"short-and-malformed"),
+        (Mount::Server, well_formed_unknown_id.as_bytes()),
+        (Mount::Server, b"\xff\xfe-not-utf8"),
+        (Mount::Token, b"garbage-not-a-token"),
+        (Mount::Token, well_formed_unknown_id.as_bytes()),
+        (Mount::Token, b"\xff\xfe-not-utf8"),
+    ];
+    let client = reqwest::Client::new();
+    for (mount, value) in cases {
+        let warnings_before = warnings(&server.log()).len();
+        let mut cookie = format!("{}=", cookie_name(mount)).into_bytes();
+        cookie.extend_from_slice(value);
+        let response = client
+            .get(server.url(&mount.url(Route::GetSession)))
+            .header(
+                header::COOKIE,
+                header::HeaderValue::from_bytes(&cookie).unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let what = format!("{mount:?} with {}", String::from_utf8_lossy(value));
+        wait_until(&format!("a warning for {what}"), || async {
+            warnings(&server.log()).len() > warnings_before
+        })
+        .await;
+        let log = server.log();
+        let new = &warnings(&log)[warnings_before..];
+        assert_eq!(new.len(), 1, "{what}: {new:?}");
+        let router = format!("router=\"{}\"", mount.prefix().trim_start_matches('/'));
+        assert!(new[0].contains(&router), "{what}: {}", new[0]);
+        if let Ok(value) = std::str::from_utf8(value) {
+            assert!(!log.contains(value), "{what}: the value is in the log");
+        }
+    }
+}
+
+fn warnings(log: &str) -> Vec<&str> {
+    log.lines().filter(|line| line.contains(" WARN ")).collect()
 }

@@ -6,15 +6,16 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::{
     TestServer, Visitor,
     process::{Instance, PrivateRedis},
+    proxy::StoreProxy,
     stores::TestStore,
+    wait_until,
 };
-use sessions_vs_jwt::{
-    routes::{Mount, Route},
-    stores::STORE_TIMEOUT,
-};
+use sessions_vs_jwt::routes::{Mount, Route};
 
 /// Breaks the SQLite store from outside, as a botched migration or a
 /// restored backup of another schema would.
@@ -194,10 +195,10 @@ async fn with_token_revocation_a_failing_store_makes_the_inspector_a_503_that_st
 /// again, while the server (the real binary) keeps running.
 #[tokio::test]
 #[cfg_attr(
-    not(svj_test_redis),
-    ignore = "needs redis-server: set SVJ_TEST_REDIS_URL=redis://127.0.0.1:6379 (see README, Test)"
+    not(all(svj_test_redis, svj_redis_server)),
+    ignore = "needs Redis and redis-server on the PATH: set SVJ_TEST_REDIS_URL=redis://127.0.0.1:6379 (see README, Test)"
 )]
-async fn a_redis_outage_gives_prompt_503s_on_server_only_and_the_server_recovers_by_itself() {
+async fn a_redis_outage_gives_503s_on_server_only_and_the_server_recovers_by_itself() {
     let mut redis = PrivateRedis::start();
     let folder = tempfile::tempdir().unwrap();
     let keys = folder.path().join("keys");
@@ -207,7 +208,7 @@ async fn a_redis_outage_gives_prompt_503s_on_server_only_and_the_server_recovers
         "--keys-dir",
         keys.to_str().unwrap(),
     ]);
-    let mut visitor = server.visitor();
+    let mut visitor = patient_visitor(server.url(""));
     assert_eq!(
         visitor
             .get(&Mount::Server.url(Route::SetSession))
@@ -225,13 +226,8 @@ async fn a_redis_outage_gives_prompt_503s_on_server_only_and_the_server_recovers
 
     redis.kill();
 
-    // Not a measurement: a hang would trip this bound and fail the test.
-    let mut impatient = within_the_store_timeout(&server);
-    for cookie in ["sessionid", "token"] {
-        impatient.set_cookie(cookie, &visitor.cookie(cookie).unwrap());
-    }
     for route in [Route::GetSession, Route::SetSession] {
-        let page = impatient.get(&Mount::Server.url(route)).await;
+        let page = visitor.get(&Mount::Server.url(route)).await;
         assert_eq!(page.status, 503, "{route:?}: {}", page.body);
         assert!(
             page.body
@@ -240,44 +236,103 @@ async fn a_redis_outage_gives_prompt_503s_on_server_only_and_the_server_recovers
             page.body
         );
     }
-    let page = impatient.get(&Mount::Token.url(Route::GetSession)).await;
+    let page = visitor.get(&Mount::Token.url(Route::GetSession)).await;
     assert_eq!(page.status, 200, "/token needs no store");
     assert_eq!(page.username(), "john_doe");
-    let health = impatient.get("/healthz").await;
+    let health = visitor.get("/healthz").await;
     assert_eq!(health.status, 503);
     assert!(health.body.contains(&redis.url()), "{}", health.body);
     assert!(server.is_running(), "the outage did not stop the server");
 
     redis.start_again();
 
-    let mut healthy = false;
-    for _ in 0..50 {
-        if impatient.get("/healthz").await.status == 200 {
-            healthy = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert!(
-        healthy,
-        "the server reconnected by itself:\n{}",
-        server.log()
-    );
+    let health_url = server.url("/healthz");
+    wait_until("reconnected to the restarted Redis", || async {
+        reqwest::get(&health_url)
+            .await
+            .is_ok_and(|response| response.status() == 200)
+    })
+    .await;
     // The restarted Redis is empty: the old session is gone, and says so.
-    let page = impatient.get(&Mount::Server.url(Route::GetSession)).await;
+    let page = visitor.get(&Mount::Server.url(Route::GetSession)).await;
     assert_eq!(
         (page.status.as_u16(), page.username().as_str()),
         (200, "Guest")
     );
-    impatient.get(&Mount::Server.url(Route::SetSession)).await;
-    let page = impatient.get(&Mount::Server.url(Route::GetSession)).await;
+    visitor.get(&Mount::Server.url(Route::SetSession)).await;
+    let page = visitor.get(&Mount::Server.url(Route::GetSession)).await;
     assert_eq!(page.username(), "john_doe", "logins work again");
 }
 
-/// A visitor that gives up a little after the store's own time limit.
-fn within_the_store_timeout(server: &Instance) -> Visitor {
-    Visitor::with_timeout(
-        server.url(""),
-        STORE_TIMEOUT + std::time::Duration::from_secs(1),
-    )
+/// A visitor that waits for an answer far longer than the store's own time
+/// limit: not a measurement, only so that a hang fails the test instead of
+/// stalling it.
+fn patient_visitor(base: String) -> Visitor {
+    Visitor::with_timeout(base, Duration::from_secs(30))
+}
+
+/// A store that accepts connections and then never answers, in front of a
+/// fresh store of `kind`: the server starts on it while it still relays,
+/// then every call to it hangs.
+async fn a_hanging_store_gives_503_pages_on_server_while_token_keeps_working(store: TestStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let fresh = store.fresh(dir.path());
+    let mut url = url::Url::parse(&fresh.url).unwrap();
+    let upstream = url.socket_addrs(|| None).unwrap()[0];
+    let proxy = StoreProxy::start(upstream);
+    url.set_ip_host(proxy.address.ip()).unwrap();
+    url.set_port(Some(proxy.address.port())).unwrap();
+    let server = TestServer::start(&["--store", url.as_str()]).await;
+    let mut visitor = patient_visitor(server.url(""));
+    for mount in Mount::ALL {
+        let page = visitor.get(&mount.url(Route::SetSession)).await;
+        assert_eq!(page.status, 200, "{mount:?}");
+    }
+
+    proxy.hang();
+
+    let name = fresh.kind().name();
+    for route in [Route::GetSession, Route::SetSession] {
+        let page = visitor.get(&Mount::Server.url(route)).await;
+        assert_eq!(page.status, 503, "{route:?}: {}", page.body);
+        assert!(
+            page.body
+                .contains(&format!("The session store ({name}) is unavailable")),
+            "{}",
+            page.body
+        );
+    }
+    let page = visitor.get(&Mount::Token.url(Route::GetSession)).await;
+    assert_eq!(page.status, 200, "/token needs no store");
+    assert_eq!(page.username(), "john_doe");
+    let health = visitor.get("/healthz").await;
+    assert_eq!(health.status, 503, "{}", health.body);
+}
+
+mod hanging_on_redis {
+    #[tokio::test]
+    #[cfg_attr(
+        not(svj_test_redis),
+        ignore = "needs Redis: set SVJ_TEST_REDIS_URL=redis://127.0.0.1:6379 (see README, Test)"
+    )]
+    async fn a_hanging_store_gives_503_pages_on_server_while_token_keeps_working() {
+        super::a_hanging_store_gives_503_pages_on_server_while_token_keeps_working(
+            super::TestStore::Redis,
+        )
+        .await;
+    }
+}
+
+mod hanging_on_postgres {
+    #[tokio::test]
+    #[cfg_attr(
+        not(svj_test_postgres),
+        ignore = "needs PostgreSQL: set SVJ_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test (see README, Test)"
+    )]
+    async fn a_hanging_store_gives_503_pages_on_server_while_token_keeps_working() {
+        super::a_hanging_store_gives_503_pages_on_server_while_token_keeps_working(
+            super::TestStore::Postgres,
+        )
+        .await;
+    }
 }

@@ -8,6 +8,7 @@ mod common;
 use common::{
     TestServer,
     stores::{FreshStore, TestStore},
+    wait_until,
 };
 use serde_json::json;
 use sessions_vs_jwt::{
@@ -384,10 +385,13 @@ mod cache {
     #[tokio::test]
     async fn an_expired_session_is_never_served_from_the_cache() {
         let cached = stores::cached(memory().await, 100, std::time::Duration::from_secs(60));
-        let mut short = record(Duration::milliseconds(300));
+        let mut short = record(Duration::seconds(3));
         cached.create(&mut short).await.unwrap();
         assert!(cached.load(&short.id).await.unwrap().is_some());
-        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+        wait_until("past the record's expiry", || async {
+            OffsetDateTime::now_utc() > short.expiry_date
+        })
+        .await;
         assert!(cached.load(&short.id).await.unwrap().is_none());
     }
 
@@ -397,12 +401,13 @@ mod cache {
     #[tokio::test]
     async fn another_instances_logout_is_seen_once_the_ttl_has_passed() {
         let shared = memory().await;
-        let ttl = std::time::Duration::from_secs(1);
+        let ttl = std::time::Duration::from_secs(5);
         let first = stores::cached(std::sync::Arc::clone(&shared), 100, ttl);
         let second = stores::cached(shared, 100, ttl);
         let mut created = record(Duration::hours(1));
         first.create(&mut created).await.unwrap();
         assert!(second.load(&created.id).await.unwrap().is_some());
+        let cached_by = std::time::Instant::now();
 
         assert!(first.delete(&created.id).await.unwrap());
         assert!(
@@ -413,7 +418,12 @@ mod cache {
             second.load(&created.id).await.unwrap().is_some(),
             "still cached on the other instance"
         );
-        tokio::time::sleep(ttl + std::time::Duration::from_millis(200)).await;
+        // A little past the TTL, for the cache's own clock.
+        let expired_by = cached_by + ttl + std::time::Duration::from_millis(100);
+        wait_until("past the TTL", || async {
+            std::time::Instant::now() >= expired_by
+        })
+        .await;
         assert!(
             second.load(&created.id).await.unwrap().is_none(),
             "not after the TTL"
@@ -434,10 +444,8 @@ async fn the_server_sweeps_expired_sessions_in_the_background() {
         .get(&Mount::Server.url(Route::SetSession))
         .await;
     assert_eq!(server.stored_sessions().await, 1);
-    tokio::time::sleep(std::time::Duration::from_millis(3500)).await;
-    assert_eq!(
-        server.stored_sessions().await,
-        0,
-        "the expired record was swept"
-    );
+    wait_until("the expired record swept", || async {
+        server.stored_sessions().await == 0
+    })
+    .await;
 }

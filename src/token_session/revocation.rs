@@ -43,12 +43,13 @@ impl Revocations {
         }
     }
 
-    /// Records the revocation until the token would stop verifying anyway.
+    /// Records the revocation until the token would stop verifying anyway:
+    /// a token is accepted through the whole second `exp` + leeway.
     pub async fn revoke(&self, claims: &Claims) -> Result<(), SessionError> {
         let Some(id) = entry_id(claims) else {
             return Ok(());
         };
-        let until = claims.exp.saturating_add(LEEWAY_SECONDS);
+        let until = claims.exp.saturating_add(LEEWAY_SECONDS).saturating_add(1);
         let mut entry = Record {
             id,
             data: [(REVOCATION_MARKER.to_owned(), Value::Bool(true))].into(),

@@ -57,11 +57,7 @@ impl<M: Mechanism> Visit<M> {
                 Opened::Refused(refusal) => {
                     let verdict = refusal.verdict;
                     let reason = refusal.reason;
-                    if verdict == CookieVerdict::Expired {
-                        tracing::info!(router, %verdict, %reason, "cookie refused; treating the visitor as a Guest");
-                    } else {
-                        tracing::warn!(router, %verdict, %reason, "cookie refused; treating the visitor as a Guest");
-                    }
+                    tracing::warn!(router, %verdict, %reason, "cookie refused; treating the visitor as a Guest");
                     let removal = mechanism.cookie().removal();
                     (M::Session::default(), verdict, Some(removal))
                 }

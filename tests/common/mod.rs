@@ -5,11 +5,19 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod process;
+pub mod proxy;
 pub mod stores;
 
-use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+use std::{
+    collections::BTreeMap,
+    future::Future,
+    net::SocketAddr,
+    path::PathBuf,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
-use clap::Parser as _;
+use clap::{CommandFactory as _, FromArgMatches as _};
 use cookie::Cookie;
 use reqwest::{StatusCode, header};
 use sessions_vs_jwt::{
@@ -75,7 +83,7 @@ impl TestServer {
     }
 
     async fn start_with(args: Vec<String>, dir: TempDir) -> Self {
-        let cli = Cli::try_parse_from(
+        let cli = parse_cli(
             ["sessions-vs-jwt", "--bind", "127.0.0.1:0"]
                 .into_iter()
                 .map(str::to_owned)
@@ -391,4 +399,41 @@ pub fn cookie_name(mount: Mount) -> &'static str {
         Mount::Server => sessions_vs_jwt::server_session::COOKIE_NAME,
         Mount::Token => sessions_vs_jwt::token_session::COOKIE_NAME,
     }
+}
+
+/// The command line as the binary parses it, but blind to the environment:
+/// a developer's exported `SVJ_*` variable must not change what a test runs.
+pub fn parse_cli(args: impl IntoIterator<Item = String>) -> Result<Cli, clap::Error> {
+    fn without_environment(command: clap::Command) -> clap::Command {
+        command
+            .mut_args(|arg| arg.env(None::<&'static str>))
+            .mut_subcommands(without_environment)
+    }
+    let matches = without_environment(Cli::command()).try_get_matches_from(args)?;
+    Cli::from_arg_matches(&matches)
+}
+
+/// Waits until `condition` holds, checking every 50 ms, and fails the test
+/// if it still does not after 30 s: for what takes real time (an expiry, a
+/// sweep, a reconnection), so that a test waits as long as that takes on a
+/// busy machine and never asserts how long it was.
+pub async fn wait_until<F, Fut>(what: &str, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !condition().await {
+        assert!(Instant::now() < deadline, "still not {what} after 30 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits until the clock, in the whole seconds JWT claims count, reads at
+/// least `seconds` since the Unix epoch.
+pub async fn wait_until_unix_time(seconds: u64) {
+    wait_until(&format!("{seconds} s since the epoch"), || async {
+        sessions_vs_jwt::token_session::claims::now() >= seconds
+    })
+    .await;
 }

@@ -2,13 +2,15 @@
 //! a private `redis-server` that a test may kill and start again.
 
 use std::{
-    io::{BufRead, BufReader},
-    net::TcpListener,
+    io::{BufRead, BufReader, Read, Write},
+    net::{SocketAddr, TcpListener, TcpStream},
     path::Path,
     process::{Child, Command, ExitStatus, Stdio},
     sync::{Arc, Mutex},
-    time::Duration,
+    time::{Duration, Instant},
 };
+
+use super::proxy::StoreProxy;
 
 /// The binary, with none of the developer's `SVJ_` settings leaking in.
 pub fn binary() -> Command {
@@ -44,7 +46,8 @@ impl Instance {
     }
 
     /// Like [`Instance::start_in`], but the log pipe is closed once the
-    /// server has said where it listens, as when a log collector goes away.
+    /// server has said where it listens, as when a log collector goes away;
+    /// it is closed by the time this returns.
     pub fn start_in_losing_its_log(folder: &Path) -> Self {
         let mut command = binary();
         command.current_dir(folder);
@@ -63,7 +66,8 @@ impl Instance {
         std::thread::spawn({
             let log = Arc::clone(&log);
             move || {
-                for line in stderr.lines().map_while(Result::ok) {
+                let mut lines = stderr.lines();
+                for line in lines.by_ref().map_while(Result::ok) {
                     let listening = line.split("listening on http://").nth(1).map(|rest| {
                         rest.split_whitespace()
                             .next()
@@ -72,10 +76,12 @@ impl Instance {
                     });
                     log.lock().unwrap().push(line);
                     if let Some(address) = listening {
-                        let _ = found.send(address);
                         if !keep_reading_log {
+                            drop(lines);
+                            let _ = found.send(address);
                             return;
                         }
+                        let _ = found.send(address);
                     }
                 }
             }
@@ -138,34 +144,27 @@ impl Drop for Instance {
     }
 }
 
-/// A port nobody listens on (at the moment of asking).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A `redis-server` of this test's own, on a free port, without persistence.
-/// Unlike the shared Redis, it can be killed and started again.
+/// A `redis-server` of this test's own, without persistence, behind a relay
+/// that holds one port for the test's whole life. Unlike the shared Redis,
+/// it can be killed and started again: it then comes back on whatever port
+/// it could bind, and the relay forwards there, so the server under test
+/// keeps its one address and no port is ever found free and used later.
 pub struct PrivateRedis {
-    pub port: u16,
+    relay: StoreProxy,
     child: Option<Child>,
 }
 
 impl PrivateRedis {
     pub fn start() -> Self {
-        let mut redis = Self {
-            port: free_port(),
-            child: None,
-        };
-        redis.start_again();
-        redis
+        let (child, address) = start_redis_server();
+        Self {
+            relay: StoreProxy::start(address),
+            child: Some(child),
+        }
     }
 
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/0", self.port)
+        format!("redis://{}/0", self.relay.host_port())
     }
 
     /// Kills the server at once, as a crash would.
@@ -176,24 +175,55 @@ impl PrivateRedis {
         }
     }
 
-    /// Starts it on the same port, empty, and waits until it answers.
+    /// Starts it again, empty, and waits until it answers.
     pub fn start_again(&mut self) {
         assert!(self.child.is_none(), "already running");
-        let child = Command::new("redis-server")
-            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
+        let (child, address) = start_redis_server();
+        self.relay.point_at(address);
+        self.child = Some(child);
+    }
+}
+
+/// `redis-server` cannot pick its own port (`--port 0` turns TCP off), so
+/// this offers it one and, if it could not bind it, another.
+fn start_redis_server() -> (Child, SocketAddr) {
+    for _ in 0..10 {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut child = Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
             .args(["--save", "", "--appendonly", "no"])
             .stdout(Stdio::null())
             .spawn()
             .expect("redis-server is installed (see README, Test)");
-        self.child = Some(child);
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return;
+        let address = SocketAddr::from(([127, 0, 0, 1], port));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if child.try_wait().unwrap().is_some() {
+                break; // It could not bind the port: offer another.
+            }
+            if answers_ping(address) {
+                return (child, address);
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("redis-server did not start on port {}", self.port);
+        let _ = child.kill();
+        let _ = child.wait();
     }
+    panic!("redis-server did not start on any of 10 ports");
+}
+
+fn answers_ping(address: SocketAddr) -> bool {
+    let Ok(mut connection) = TcpStream::connect(address) else {
+        return false;
+    };
+    let mut reply = [0; 7];
+    connection.write_all(b"PING\r\n").is_ok()
+        && connection.read_exact(&mut reply).is_ok()
+        && &reply == b"+PONG\r\n"
 }
 
 impl Drop for PrivateRedis {
