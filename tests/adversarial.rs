@@ -266,6 +266,15 @@ async fn a_validly_signed_token_with_a_critical_extension_is_refused_on_every_al
     }
 }
 
+/// CVE-2022-21449 ("psychic signatures"): an ECDSA verifier that skips the
+/// range check accepts r = s = 0 for any message and any key.
+#[tokio::test]
+async fn an_es256_signature_with_r_and_s_zero_is_refused() {
+    let server = TestServer::start(&["--jwt-algorithm", "ES256"]).await;
+    let (_, [header, payload, _]) = genuine_token(&server).await;
+    assert_bad_token(&server, &format!("{header}.{payload}.{}", b64(&[0; 64]))).await;
+}
+
 #[tokio::test]
 async fn a_validly_signed_expired_token_is_refused() {
     let server = TestServer::start(&[]).await;
