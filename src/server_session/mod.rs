@@ -17,7 +17,13 @@ mod sqlite;
 mod store;
 mod store_url;
 
-use std::{convert::Infallible, sync::Arc};
+use std::{
+    convert::Infallible,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+};
 
 use axum::{
     extract::FromRequestParts,
@@ -56,6 +62,10 @@ pub struct ServerSessions {
     cookie: CookiePolicy,
     lifetime: time::Duration,
     expiry: ExpiryPolicy,
+    /// How many logins on this instance have replaced each recent session
+    /// id: a login that finds its session already gone was beaten by a
+    /// logout, unless another login of the same id (a double click) got there.
+    replacing: moka::sync::Cache<Id, Arc<AtomicUsize>>,
 }
 
 impl ServerSessions {
@@ -66,6 +76,10 @@ impl ServerSessions {
             cookie: CookiePolicy::configured(COOKIE_NAME, config),
             lifetime: time::Duration::seconds(i64::try_from(config.cookie_age).unwrap_or(i64::MAX)),
             expiry: config.expiry,
+            replacing: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(std::time::Duration::from_secs(60))
+                .build(),
         }
     }
 
@@ -263,13 +277,18 @@ impl VisitorSession for ServerSession {
         let sessions = Arc::clone(&self.sessions);
         let mut data = Default::default();
         if let Some(old) = self.record.take() {
-            // The old id dies here. If it was already gone, a logout won the race.
-            if !sessions
+            let logins = sessions
+                .replacing
+                .get_with(old.id, || Arc::new(AtomicUsize::new(0)));
+            logins.fetch_add(1, Ordering::SeqCst);
+            // The old id dies here. If it was already gone and no other login
+            // replaced it, a logout won the race.
+            let deleted = sessions
                 .records
                 .delete(&old.id)
                 .await
-                .map_err(|err| sessions.unavailable(err))?
-            {
+                .map_err(|err| sessions.unavailable(err))?;
+            if !deleted && logins.load(Ordering::SeqCst) < 2 {
                 return Err(AppError::SessionInterrupted);
             }
             data = Arc::unwrap_or_clone(old).data;
