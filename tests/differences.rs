@@ -259,7 +259,10 @@ async fn a_double_clicked_login_shows_no_error(store: TestStore) {
 /// page, never an error.
 async fn many_logins_at_once_with_the_same_cookie_all_succeed(store: TestStore) {
     let server = TestServer::start_on(store, &[]).await;
-    let client = reqwest::Client::new();
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(30))
+        .build()
+        .unwrap();
     let url = server.url(&Mount::Server.url(Route::SetSession));
     for _ in 0..5 {
         let mut visitor = server.visitor();
