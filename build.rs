@@ -10,6 +10,7 @@ fn main() {
     services();
     redis_server();
     chromium();
+    openssl();
 }
 
 /// `cfg(svj_test_redis)` and `cfg(svj_test_postgres)` when the tests are told
@@ -79,6 +80,23 @@ fn chromium() {
         println!(
             "cargo::warning=the browser test will be ignored: {} is missing (apt-get install chromium chromium-driver)",
             missing.join(" and ")
+        );
+    }
+}
+
+/// `cfg(svj_openssl)` when the `openssl` command is installed (or the program
+/// `SVJ_OPENSSL` names), so that the tests that read generated keys with the
+/// standard tool run; its path reaches them as `SVJ_OPENSSL_BIN`.
+fn openssl() {
+    println!("cargo::rustc-check-cfg=cfg(svj_openssl)");
+    let openssl = program("SVJ_OPENSSL", "/usr/bin/openssl");
+    println!("cargo::rustc-env=SVJ_OPENSSL_BIN={}", openssl.display());
+    if openssl.is_file() {
+        println!("cargo::rustc-cfg=svj_openssl");
+    } else {
+        println!(
+            "cargo::warning=the tests that read generated keys with openssl will be ignored: {} is missing (apt-get install openssl)",
+            openssl.display()
         );
     }
 }

@@ -297,6 +297,30 @@ async fn an_embedded_jwk_of_the_attackers_key_is_ignored() {
     assert_bad_token(&server, &token).await;
 }
 
+/// RFC 7515 §4.1.11: an extension listed in `crit` that the recipient does
+/// not understand makes the JWS invalid, however well it is signed.
+#[tokio::test]
+async fn a_validly_signed_token_with_a_critical_extension_is_refused_on_every_algorithm() {
+    for algorithm in ["EdDSA", "ES256", "RS256", "HS256"] {
+        let server = TestServer::start(&["--jwt-algorithm", algorithm]).await;
+        let keys = server.token_keys();
+        let key = keys.signing_key();
+        let header = json!({"alg": algorithm, "typ": "JWT", "kid": key.kid,
+                            "crit": ["x-ext"], "x-ext": 1});
+        let token = claims::encode(&header, &valid_claims(), key).unwrap();
+        assert_bad_token(&server, &token).await;
+    }
+}
+
+/// CVE-2022-21449 ("psychic signatures"): an ECDSA verifier that skips the
+/// range check accepts r = s = 0 for any message and any key.
+#[tokio::test]
+async fn an_es256_signature_with_r_and_s_zero_is_refused() {
+    let server = TestServer::start(&["--jwt-algorithm", "ES256"]).await;
+    let (_, [header, payload, _]) = genuine_token(&server).await;
+    assert_bad_token(&server, &format!("{header}.{payload}.{}", b64(&[0; 64]))).await;
+}
+
 #[tokio::test]
 async fn a_validly_signed_expired_token_is_refused() {
     let server = TestServer::start(&[]).await;

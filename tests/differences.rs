@@ -55,6 +55,8 @@ on_every_store!(
     after_logout_a_copied_session_cookie_is_worthless_but_a_copied_token_still_works,
     a_login_rotates_the_session_id_and_deletes_the_old_record,
     a_login_racing_a_logout_is_refused_on_server_but_not_on_token,
+    a_double_clicked_login_shows_no_error,
+    many_logins_at_once_with_the_same_cookie_all_succeed,
 );
 
 async fn after_logout_a_copied_session_cookie_is_worthless_but_a_copied_token_still_works(
@@ -224,6 +226,74 @@ async fn a_login_racing_a_logout_is_refused_on_server_but_not_on_token(store: Te
         0,
         "the logged-out session was not written back"
     );
+}
+
+/// A double click, or two tabs logging in at once: two logins with the same
+/// cookie, both past loading the session before either replaces it. Neither
+/// may show an error page, and the last answer's cookie names the login.
+async fn a_double_clicked_login_shows_no_error(store: TestStore) {
+    let server = TestServer::start_on(store, &[]).await;
+    let mut visitor = server.visitor();
+    visitor.get(&Mount::Server.url(Route::SetSession)).await;
+    let cookie = visitor.cookie("sessionid").unwrap();
+    let path = Mount::Server.url(Route::SetSession);
+
+    let first = SlowPost::start(&server, &path, "sessionid", &cookie).await;
+    let second = SlowPost::start(&server, &path, "sessionid", &cookie).await;
+    let first = first.finish("username=adaa").await;
+    let second = second.finish("username=adab").await;
+
+    for (click, response) in [&first, &second].into_iter().enumerate() {
+        assert!(
+            response.starts_with("HTTP/1.1 200"),
+            "click {click}: {response}"
+        );
+    }
+    let mut browser = server.visitor();
+    browser.set_cookie("sessionid", &session_cookie_in(&second));
+    assert_eq!(browser.username_on(Mount::Server).await, "adab");
+}
+
+/// Many connections sending the same session cookie to `set_session` at
+/// the same moment, as a load test with one cookie does: every answer is a
+/// page, never an error.
+async fn many_logins_at_once_with_the_same_cookie_all_succeed(store: TestStore) {
+    let server = TestServer::start_on(store, &[]).await;
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let url = server.url(&Mount::Server.url(Route::SetSession));
+    for _ in 0..5 {
+        let mut visitor = server.visitor();
+        visitor.get(&Mount::Server.url(Route::SetSession)).await;
+        let cookie = format!("sessionid={}", visitor.cookie("sessionid").unwrap());
+        let mut logins = tokio::task::JoinSet::new();
+        for _ in 0..32 {
+            let request = client.get(&url).header(reqwest::header::COOKIE, &cookie);
+            logins.spawn(async move { request.send().await.unwrap().status().as_u16() });
+        }
+        let statuses = logins.join_all().await;
+        assert!(
+            statuses.iter().all(|&status| status == 200),
+            "statuses: {statuses:?}"
+        );
+    }
+}
+
+/// The `sessionid` value a raw response sets.
+fn session_cookie_in(response: &str) -> String {
+    response
+        .lines()
+        .find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            if !name.eq_ignore_ascii_case("set-cookie") {
+                return None;
+            }
+            value.trim().strip_prefix("sessionid=")?.split(';').next()
+        })
+        .expect("the response sets the session cookie")
+        .to_owned()
 }
 
 /// A form post whose body is held back until the server has loaded the

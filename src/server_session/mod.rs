@@ -9,7 +9,14 @@
 //! creates a record under a fresh id, a logout deletes it, and every store
 //! failure becomes a 503 page.
 
-use std::{collections::BTreeMap, sync::Arc};
+use std::{
+    collections::BTreeMap,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
 
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -42,6 +49,10 @@ pub struct ServerSessions {
     store: &'static str,
     cookie: CookiePolicy,
     policy: SessionPolicy,
+    /// How many logins on this instance have replaced each recent session
+    /// id: a login that finds its session already gone was beaten by a
+    /// logout, unless another login of the same id (a double click) got there.
+    replacing: moka::sync::Cache<Id, Arc<AtomicUsize>>,
 }
 
 /// What one request knows of its visitor: the live record their cookie
@@ -64,6 +75,10 @@ impl ServerSessions {
             store: store.name(),
             cookie: policy.cookie(COOKIE_NAME),
             policy,
+            replacing: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(Duration::from_secs(60))
+                .build(),
         }
     }
 
@@ -206,13 +221,18 @@ impl Mechanism for ServerSessions {
     ) -> Result<SetCookie, SessionError> {
         let mut data = Default::default();
         if let Some(old) = &session.record {
-            // The old id dies here. If it was already gone, a logout won the race.
-            if !self
+            let logins = self
+                .replacing
+                .get_with(old.id, || Arc::new(AtomicUsize::new(0)));
+            logins.fetch_add(1, Ordering::SeqCst);
+            // The old id dies here. If it was already gone and no other login
+            // replaced it, a logout won the race.
+            let deleted = self
                 .records
                 .delete(&old.id)
                 .await
-                .map_err(|err| self.unavailable(err))?
-            {
+                .map_err(|err| self.unavailable(err))?;
+            if !deleted && logins.load(Ordering::SeqCst) < 2 {
                 return Err(SessionError::Interrupted);
             }
             data = old.data.clone();

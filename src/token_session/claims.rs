@@ -2,8 +2,9 @@
 //!
 //! Verification takes nothing from the token on trust: the key is chosen by
 //! the header's `kid` alone, the algorithm is the one that key was made for,
-//! `exp`, `iss` and `aud` are required, `nbf` is checked when present, and
-//! clock leeway is explicit and small.
+//! `exp`, `iss` and `aud` are required, `nbf` is checked when present, a
+//! header that lists critical extensions (`crit`) is refused, and clock
+//! leeway is explicit and small.
 
 use jsonwebtoken::{Validation, errors::ErrorKind};
 use serde::{Deserialize, Serialize};
@@ -50,6 +51,8 @@ pub enum Rejection {
     Malformed(String),
     #[error("header `typ` is not JWT")]
     WrongType,
+    #[error("header `crit` lists extensions this app does not understand")]
+    CriticalExtension,
     #[error("header has no `kid`")]
     NoKeyId,
     #[error("no key has this `kid`")]
@@ -121,6 +124,11 @@ impl Claims {
         }
         let header = jsonwebtoken::decode_header(token)
             .map_err(|err| Rejection::Malformed(err.to_string()))?;
+        // RFC 7515 §4.1.11: a recipient must refuse a JWS that lists an
+        // extension it does not understand, and this app understands none.
+        if header.crit.is_some() {
+            return Err(Rejection::CriticalExtension);
+        }
         if !header
             .typ
             .as_deref()
@@ -369,6 +377,52 @@ mod tests {
         header.typ = Some("at+jwt".into());
         let token = encode(&header, &valid_claims(), key).unwrap();
         assert_eq!(Claims::verify(&token, &ring, 60), Err(Rejection::WrongType));
+    }
+
+    /// A header with `crit` (RFC 7515 §4.1.11), signed with our own key.
+    fn signed_with_crit(ring: &KeyRing, crit: serde_json::Value) -> String {
+        let key = ring.signing_key();
+        let header = json!({ "alg": format!("{:?}", key.algorithm.jwt()), "typ": "JWT",
+                             "kid": key.kid, "crit": crit, "x-ext": 1 });
+        encode(&header, &valid_claims(), key).unwrap()
+    }
+
+    #[test]
+    fn a_token_with_a_critical_extension_is_refused_with_every_algorithm() {
+        for algorithm in [
+            KeyAlgorithm::EdDsa,
+            KeyAlgorithm::Es256,
+            KeyAlgorithm::Rs256,
+            KeyAlgorithm::Hs256,
+        ] {
+            let (_dir, ring) = ring(algorithm);
+            let token = signed_with_crit(&ring, json!(["x-ext"]));
+            assert_eq!(
+                Claims::verify(&token, &ring, 60),
+                Err(Rejection::CriticalExtension),
+                "{algorithm:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_same_header_without_crit_is_accepted() {
+        let (_dir, ring) = ring(KeyAlgorithm::EdDsa);
+        let key = ring.signing_key();
+        let header = json!({ "alg": "EdDSA", "typ": "JWT", "kid": key.kid, "x-ext": 1 });
+        let token = encode(&header, &valid_claims(), key).unwrap();
+        assert!(Claims::verify(&token, &ring, 60).is_ok());
+    }
+
+    #[test]
+    fn an_empty_or_malformed_crit_is_refused() {
+        let (_dir, ring) = ring(KeyAlgorithm::EdDsa);
+        for crit in [json!([]), json!("x-ext"), json!([1])] {
+            assert!(
+                Claims::verify(&signed_with_crit(&ring, crit.clone()), &ring, 60).is_err(),
+                "{crit}"
+            );
+        }
     }
 
     #[test]

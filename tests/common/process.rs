@@ -119,6 +119,12 @@ impl Instance {
         panic!("the server did not stop on SIGTERM");
     }
 
+    /// SIGKILL, as the OOM killer would stop it: no chance to finish anything.
+    pub fn kill(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.address)
     }
