@@ -279,16 +279,7 @@ impl VisitorSession for ServerSession {
             data,
             expiry_date: sessions.expiry_from_now(),
         };
-        if let Some(username) = &state.username {
-            record
-                .data
-                .insert(USERNAME.into(), Value::from(username.as_str()));
-        }
-        if let Some(is_logged_in) = state.is_logged_in {
-            record
-                .data
-                .insert(IS_LOGGED_IN.into(), Value::from(is_logged_in));
-        }
+        write_state(&mut record, &state);
         sessions
             .records
             .create(&mut record)
@@ -335,8 +326,23 @@ fn is_session(record: &Record) -> bool {
     !record.data.contains_key(crate::token_session::REVOKED_JTI)
 }
 
+/// Puts the keys `state` sets into `record`, as a login stores them (public
+/// so that the benchmark seeds stores in exactly this format).
+pub fn write_state(record: &mut Record, state: &VisitorState) {
+    if let Some(username) = &state.username {
+        record
+            .data
+            .insert(USERNAME.into(), Value::from(username.as_str()));
+    }
+    if let Some(is_logged_in) = state.is_logged_in {
+        record
+            .data
+            .insert(IS_LOGGED_IN.into(), Value::from(is_logged_in));
+    }
+}
+
 /// Reads the two keys back with no defaults: the view applies Django's.
-fn state_of(record: &Record) -> VisitorState {
+pub fn state_of(record: &Record) -> VisitorState {
     VisitorState {
         username: record
             .data

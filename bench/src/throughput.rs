@@ -7,9 +7,8 @@
 
 use std::collections::BTreeMap;
 
-use sessions_vs_jwt::routes::REFERENCE_GET_SESSION;
-
 use crate::{
+    app::REFERENCE_GET_SESSION,
     load::{self, Cookies, Limits, Load, Outcome},
     options::Settings,
     results::{Latency, Round, ScenarioResult, median},

@@ -7,6 +7,7 @@
 //! taken), `load` (the load generator), `servers` (the processes under
 //! test), and `tables`, `charts`, `splice` (what is written).
 
+mod app;
 mod charts;
 mod configurations;
 mod load;
@@ -110,9 +111,9 @@ fn command(profile: &str) -> String {
         .collect();
     let program = if std::env::var_os("CARGO").is_some() {
         match profile {
-            "release" => "cargo run --release --bin bench --".to_owned(),
-            "debug" => "cargo run --bin bench --".to_owned(),
-            other => format!("cargo run --profile {other} --bin bench --"),
+            "release" => "cargo run --release -p bench --".to_owned(),
+            "debug" => "cargo run -p bench --".to_owned(),
+            other => format!("cargo run --profile {other} -p bench --"),
         }
     } else {
         "bench".to_owned()

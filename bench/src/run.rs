@@ -5,9 +5,8 @@
 
 use std::{path::Path, time::Instant};
 
-use sessions_vs_jwt::routes::{Mount, Route};
-
 use crate::{
+    app::{Mount, Route},
     configurations::{self, Configuration, Store},
     load::{Cookies, Limits, Load},
     machine::Machine,

@@ -5,9 +5,8 @@
 
 use std::path::Path;
 
-use sessions_vs_jwt::routes::Route;
-
 use crate::{
+    app::Route,
     configurations::{Configuration, Store},
     load::{Cookies, Load},
     options::Settings,

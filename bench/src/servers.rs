@@ -23,8 +23,9 @@ const START_TIMEOUT: Duration = Duration::from_secs(30);
 const TICKS_PER_SECOND: u64 = 100;
 
 /// The binary to measure: `--server-binary`, or `sessions-vs-jwt` next to
-/// this program. Under `cargo run`, which builds only the harness, it is
-/// rebuilt first in the same profile so that a stale server is never measured.
+/// this program (one workspace, one target folder). Under `cargo run -p
+/// bench`, which builds only the harness, it is rebuilt first in the same
+/// profile so that a stale server is never measured.
 pub fn server_binary(chosen: Option<&Path>) -> anyhow::Result<PathBuf> {
     if let Some(path) = chosen {
         return Ok(path.to_owned());
@@ -38,15 +39,18 @@ pub fn server_binary(chosen: Option<&Path>) -> anyhow::Result<PathBuf> {
     if let (Ok(cargo), Ok(manifest)) = (std::env::var("CARGO"), std::env::var("CARGO_MANIFEST_DIR"))
     {
         let mut command = Command::new(cargo);
+        // The workspace's root manifest is the app's, one folder above this crate's.
         command
             .args([
                 "build",
                 "--quiet",
+                "-p",
+                "sessions-vs-jwt",
                 "--bin",
                 "sessions-vs-jwt",
                 "--manifest-path",
             ])
-            .arg(Path::new(&manifest).join("Cargo.toml"));
+            .arg(Path::new(&manifest).join("../Cargo.toml"));
         match folder.file_name().and_then(|name| name.to_str()) {
             Some("debug") | None => {}
             Some("release") => {
@@ -64,7 +68,7 @@ pub fn server_binary(chosen: Option<&Path>) -> anyhow::Result<PathBuf> {
     }
     if !binary.exists() {
         bail!(
-            "no server binary at {}: build it with `cargo build --release`, or pass --server-binary",
+            "no server binary at {}: build it with `cargo build --release -p sessions-vs-jwt`, or pass --server-binary",
             binary.display()
         );
     }

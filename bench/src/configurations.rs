@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use sessions_vs_jwt::routes::{Mount, Route};
+use crate::app::{self, Mount, Route};
 
 /// Where `/server` keeps its records in a configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,10 +82,7 @@ impl Configuration {
     }
 
     pub fn cookie_name(&self) -> &'static str {
-        match self.mount {
-            Mount::Server => sessions_vs_jwt::server_session::COOKIE_NAME,
-            Mount::Token => sessions_vs_jwt::token_session::COOKIE_NAME,
-        }
+        app::cookie_name(self.mount)
     }
 
     /// Whether the server's memory holds all the state, so that its RSS

@@ -1,6 +1,7 @@
 //! The benchmark harness on a tiny load, so that it cannot rot: it runs the
-//! real `bench` binary against the real server binary (the debug builds
-//! `cargo test` made) and checks that what it writes is complete and
+//! real `bench` binary against the real server binary (the debug build,
+//! which the harness builds with `cargo build -p sessions-vs-jwt` as it
+//! does under `cargo run`) and checks that what it writes is complete and
 //! well-formed. No figure is checked for speed: a smoke run's numbers mean
 //! nothing, and tests never time anything.
 
@@ -54,8 +55,6 @@ fn smoke_run() -> &'static SmokeRun {
             .args(["--duration", "0.1"])
             .args(["--only", &MEASURED.join(",")])
             .args(["--sessions", "50,200"])
-            .arg("--server-binary")
-            .arg(env!("CARGO_BIN_EXE_sessions-vs-jwt"))
             .arg("--out")
             .arg(out.path().join("results"))
             .arg("--splice")
@@ -199,7 +198,36 @@ fn the_reference_is_also_measured_against_itself() {
     assert_eq!(a_a[0]["scenario"], "reference_a_a");
     assert_eq!(a_a[0]["rounds"].as_array().unwrap().len(), 2);
     assert!(number(&a_a[0]["median_ratio"]) > 0.0);
-    assert!(number(&a_a[0]["median_client_cpu_us_per_request"]) >= 0.0);
+    assert!(number(&a_a[0]["median_client_cpu_us_per_request"]).is_finite());
+}
+
+/// A ratio that is NaN, infinite or zero means a measurement divided by a
+/// round that measured nothing: the harness must never publish one.
+fn assert_positive_ratio(value: &Value, what: &str) {
+    let ratio = value
+        .as_f64()
+        .unwrap_or_else(|| panic!("{what} is {value}, not a number"));
+    assert!(
+        ratio.is_finite() && ratio > 0.0,
+        "{what} is {ratio}: not a finite, positive ratio"
+    );
+}
+
+#[test]
+fn every_ratio_of_every_row_is_finite_and_positive() {
+    let rows = results()["throughput"].as_array().unwrap();
+    assert!(!rows.is_empty());
+    for row in rows {
+        let what = format!("{} {}", row["configuration"], row["scenario"]);
+        for field in ["median_ratio", "min_ratio", "max_ratio", "median_cpu_ratio"] {
+            assert_positive_ratio(&row[field], &format!("{what} {field}"));
+        }
+        for (index, round) in row["rounds"].as_array().unwrap().iter().enumerate() {
+            for field in ["ratio", "cpu_ratio"] {
+                assert_positive_ratio(&round[field], &format!("{what} round {index} {field}"));
+            }
+        }
+    }
 }
 
 #[test]
