@@ -187,7 +187,11 @@ mod tests {
             .await
             .unwrap();
         for cookie in seeded.cookies.iter().step_by(100) {
-            let id: Id = cookie.strip_prefix(&cookie_prefix()).unwrap().parse().unwrap();
+            let id: Id = cookie
+                .strip_prefix(&cookie_prefix())
+                .unwrap()
+                .parse()
+                .unwrap();
             let record = records.load(&id).await.unwrap().expect("a live session");
             assert_eq!(server_session::state_of(&record), logged_in());
         }

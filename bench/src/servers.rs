@@ -1,6 +1,7 @@
-//! The servers under test: the real `sessions-vs-jwt` binary, started as a
-//! child process on a free port of 127.0.0.1, watched through /proc, and
-//! killed when dropped, so that no server outlives the run, even on error.
+//! The servers under test: the real `sessions-vs-jwt` binary, the bare
+//! yardstick and the peers, each started as a child process on a free port
+//! of 127.0.0.1, watched through /proc, and killed when dropped, so that no
+//! server outlives the run, even on error.
 
 use std::{
     fs,
@@ -22,57 +23,109 @@ const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// architecture this runs on.
 const TICKS_PER_SECOND: u64 = 100;
 
-/// The binary to measure: `--server-binary`, or `sessions-vs-jwt` next to
-/// this program (one workspace, one target folder). Under `cargo run -p
-/// bench`, which builds only the harness, it is rebuilt first in the same
-/// profile so that a stale server is never measured.
-pub fn server_binary(chosen: Option<&Path>) -> anyhow::Result<PathBuf> {
-    if let Some(path) = chosen {
-        return Ok(path.to_owned());
-    }
+/// The programs a run starts.
+#[derive(Debug, Clone)]
+pub struct Binaries {
+    /// The app: `--server-binary`, or `sessions-vs-jwt` next to this program.
+    pub server: PathBuf,
+    /// This crate's bare yardstick server (`src/bin/bare.rs`).
+    pub bare: PathBuf,
+    /// This crate's stock tower-sessions peer (`src/bin/peer-tower-sessions.rs`).
+    pub peer_tower_sessions: PathBuf,
+}
+
+/// The programs to start, all next to this program (one workspace, one
+/// target folder) unless `--server-binary` names the app. Under `cargo run
+/// -p bench`, which builds only the harness, the app and this crate's other
+/// binaries are rebuilt first in the same profile, so that a stale server
+/// is never measured; with `--server-binary`, nothing is built.
+pub fn binaries(chosen: Option<&Path>) -> anyhow::Result<Binaries> {
     let own = std::env::current_exe().context("cannot find this program's path")?;
     let folder = own
         .parent()
         .context("this program's path has no folder")?
         .to_owned();
-    let binary = folder.join("sessions-vs-jwt");
-    if let (Ok(cargo), Ok(manifest)) = (std::env::var("CARGO"), std::env::var("CARGO_MANIFEST_DIR"))
-    {
-        let mut command = Command::new(cargo);
-        // The workspace's root manifest is the app's, one folder above this crate's.
-        command
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "sessions-vs-jwt",
-                "--bin",
-                "sessions-vs-jwt",
-                "--manifest-path",
-            ])
-            .arg(Path::new(&manifest).join("../Cargo.toml"));
-        match folder.file_name().and_then(|name| name.to_str()) {
-            Some("debug") | None => {}
-            Some("release") => {
-                command.arg("--release");
+    let binaries = Binaries {
+        server: chosen.map_or_else(|| folder.join("sessions-vs-jwt"), Path::to_owned),
+        bare: folder.join("bare"),
+        peer_tower_sessions: folder.join("peer-tower-sessions"),
+    };
+    let cargo = std::env::var("CARGO").ok().filter(|_| chosen.is_none());
+    if let (Some(cargo), Ok(manifest)) = (cargo, std::env::var("CARGO_MANIFEST_DIR")) {
+        // Two builds, so that the server's features are its own, not
+        // unified with the peers' (sqlx's SQLite driver): the binary users run.
+        for package in [&["-p", "sessions-vs-jwt"][..], &["-p", "bench", "--bins"]] {
+            let mut command = Command::new(&cargo);
+            // The workspace's root manifest is the app's, one folder above this crate's.
+            command
+                .args(["build", "--quiet"])
+                .args(package)
+                .arg("--manifest-path")
+                .arg(Path::new(&manifest).join("../Cargo.toml"));
+            match folder.file_name().and_then(|name| name.to_str()) {
+                Some("debug") | None => {}
+                Some("release") => {
+                    command.arg("--release");
+                }
+                Some(profile) => {
+                    command.args(["--profile", profile]);
+                }
             }
-            Some(profile) => {
-                command.args(["--profile", profile]);
+            eprintln!("building: {command:?}");
+            let status = command.status().context("cannot run cargo build")?;
+            if !status.success() {
+                bail!("cargo build failed ({status}): {command:?}");
             }
-        }
-        eprintln!("building the server: {command:?}");
-        let status = command.status().context("cannot run cargo build")?;
-        if !status.success() {
-            bail!("cargo build of the server failed ({status})");
         }
     }
-    if !binary.exists() {
+    if !binaries.server.exists() {
         bail!(
             "no server binary at {}: build it with `cargo build --release -p sessions-vs-jwt`, or pass --server-binary",
-            binary.display()
+            binaries.server.display()
         );
     }
-    Ok(binary)
+    for own in [&binaries.bare, &binaries.peer_tower_sessions] {
+        if !own.exists() {
+            bail!(
+                "no {} next to the harness: build them with `cargo build --release -p bench --bins`",
+                own.display()
+            );
+        }
+    }
+    Ok(binaries)
+}
+
+/// How to start one server: the program, its arguments (`--bind ADDRESS`
+/// is appended), and its environment.
+#[derive(Debug, Clone)]
+pub struct ServerCommand {
+    pub program: PathBuf,
+    pub args: Vec<String>,
+    /// Set in the child's environment, after every `SVJ_*` and `RUST_LOG`
+    /// of the harness's own is removed, so that an exported variable never
+    /// changes what is measured.
+    pub env: Vec<(String, String)>,
+    pub current_dir: Option<PathBuf>,
+    /// Whether the server's CPU time includes its child processes' (a
+    /// pre-forking server such as gunicorn).
+    pub with_children: bool,
+}
+
+impl ServerCommand {
+    pub fn new(program: &Path, args: Vec<String>) -> Self {
+        Self {
+            program: program.to_owned(),
+            args,
+            env: Vec::new(),
+            current_dir: None,
+            with_children: false,
+        }
+    }
+
+    pub fn env(mut self, name: &str, value: &str) -> Self {
+        self.env.push((name.to_owned(), value.to_owned()));
+        self
+    }
 }
 
 /// The profile the server binary was built in, from the folder cargo put it in.
@@ -92,17 +145,26 @@ pub struct ServerProcess {
     pub address: SocketAddr,
     pid: u32,
     log: PathBuf,
+    with_children: bool,
 }
 
 impl ServerProcess {
-    /// Starts `binary` with `args` on a free port and waits until `/healthz`
-    /// answers 200. The error says why it did not, in the server's own words
-    /// when it printed any (an unknown flag, an unreachable store).
+    /// Starts the app `binary` with `args`, at its default log level, on a
+    /// free port, and waits until `/healthz` answers 200.
     pub async fn start(binary: &Path, args: &[String], log: &Path) -> anyhow::Result<Self> {
+        Self::start_command(&ServerCommand::new(binary, args.to_vec()), log).await
+    }
+
+    /// Starts `command` on a free port, its stderr going to `log` as a
+    /// user's terminal or service manager would keep it, and waits until
+    /// `/healthz` answers 200. The error says why it did not, in the
+    /// server's own words when it printed any (an unknown flag, an
+    /// unreachable store).
+    pub async fn start_command(command: &ServerCommand, log: &Path) -> anyhow::Result<Self> {
         let mut last_error = None;
         // A port found free can be taken before the server binds it: retry.
         for _ in 0..3 {
-            match Self::start_once(binary, args, log).await {
+            match Self::start_once(command, log).await {
                 Ok(server) => return Ok(server),
                 Err(err) if err.to_string().contains("cannot listen") => last_error = Some(err),
                 Err(err) => return Err(err),
@@ -111,27 +173,37 @@ impl ServerProcess {
         Err(last_error.unwrap_or_else(|| anyhow::anyhow!("the server did not start")))
     }
 
-    async fn start_once(binary: &Path, args: &[String], log: &Path) -> anyhow::Result<Self> {
+    async fn start_once(command: &ServerCommand, log: &Path) -> anyhow::Result<Self> {
         let address = free_port()?;
         let log_file = fs::File::create(log)
             .with_context(|| format!("cannot create the server log {}", log.display()))?;
-        let child = Command::new(binary)
+        let mut child = Command::new(&command.program);
+        child
+            .args(&command.args)
             .arg("--bind")
             .arg(address.to_string())
-            .args(args)
-            // Per-request logging off, as gunicorn's access log is by default:
-            // the harness measures the mechanisms, not the log's pipe.
-            .env("RUST_LOG", "error")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(log_file)
+            .stderr(log_file);
+        for (name, _) in std::env::vars_os() {
+            let inherited = name.to_string_lossy();
+            if inherited.starts_with("SVJ_") || inherited == "RUST_LOG" {
+                child.env_remove(&name);
+            }
+        }
+        child.envs(command.env.iter().map(|(name, value)| (name, value)));
+        if let Some(folder) = &command.current_dir {
+            child.current_dir(folder);
+        }
+        let child = child
             .spawn()
-            .with_context(|| format!("cannot start {}", binary.display()))?;
+            .with_context(|| format!("cannot start {}", command.program.display()))?;
         let mut server = Self {
             pid: child.id(),
             child,
             address,
             log: log.to_owned(),
+            with_children: command.with_children,
         };
         server.wait_until_healthy().await?;
         Ok(server)
@@ -193,10 +265,51 @@ impl ServerProcess {
         Ok(kib * 1024)
     }
 
-    /// User plus system CPU time of all the server's threads so far.
+    /// User plus system CPU time of all the server's threads so far, and
+    /// of its child processes' for a pre-forking server.
     pub fn cpu_time(&self) -> anyhow::Result<Duration> {
-        cpu_time_of(&self.pid.to_string())
+        let own = cpu_time_of(&self.pid.to_string())?;
+        if !self.with_children {
+            return Ok(own);
+        }
+        Ok(descendants(self.pid)
+            .iter()
+            .filter_map(|pid| cpu_time_of(&pid.to_string()).ok())
+            .fold(own, |total, child| total + child))
     }
+}
+
+/// Every live process below `pid`, from the parent fields of /proc/*/stat.
+fn descendants(pid: u32) -> Vec<u32> {
+    let parents: Vec<(u32, u32)> = fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|process| {
+            let stat = fs::read_to_string(format!("/proc/{process}/stat")).ok()?;
+            let parent = stat
+                .rsplit_once(')')?
+                .1
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()?;
+            Some((process, parent))
+        })
+        .collect();
+    let mut found = vec![pid];
+    let mut index = 0;
+    while index < found.len() {
+        let parent = found[index];
+        found.extend(
+            parents
+                .iter()
+                .filter(|(_, of)| *of == parent)
+                .map(|(process, _)| *process),
+        );
+        index += 1;
+    }
+    found.split_off(1)
 }
 
 /// User plus system CPU time of all of a process's threads so far, from
@@ -225,8 +338,21 @@ pub fn cpu_time_of(process: &str) -> anyhow::Result<Duration> {
 
 impl Drop for ServerProcess {
     fn drop(&mut self) {
+        // Found before the parent dies, while they are still its children.
+        let children = if self.with_children {
+            descendants(self.pid)
+        } else {
+            Vec::new()
+        };
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if !children.is_empty() {
+            let _ = Command::new("kill")
+                .arg("-KILL")
+                .args(children.iter().map(u32::to_string))
+                .stderr(Stdio::null())
+                .status();
+        }
     }
 }
 

@@ -50,6 +50,8 @@ pub fn footer(results: &Results) -> String {
 pub fn all(results: &Results) -> Vec<Table> {
     vec![
         throughput(results),
+        peers(results),
+        population(results),
         latency(results),
         first_sight(results),
         cookie_bytes(results),
@@ -134,8 +136,10 @@ fn mib(bytes: f64) -> String {
 fn method(results: &Results) -> String {
     let settings = &results.settings;
     format!(
-        "{} rounds of {} s per scenario, each round measuring the scenario and the stateless reference page \
-         (`GET /reference/get_session/`) back to back on the same server in alternating order; \
+        "{} rounds of {} s per scenario, each round measuring the scenario, the stateless reference page \
+         (`GET /reference/get_session/`) on the same server, and the bare server (the reference page's bytes \
+         from memory) back to back, in an order that rotates from round to round; servers at their default log \
+         level, the log written to a file; \
          {} keep-alive connections, closed loop, {} load-generator thread(s) on the same machine",
         settings.rounds, settings.round_seconds, settings.connections, settings.client_threads
     )
@@ -158,6 +162,8 @@ fn throughput(results: &Results) -> Table {
                 micros(result.median_cpu_us_per_request),
                 micros(result.median_reference_cpu_us_per_request),
                 ratio(result.median_cpu_ratio),
+                ratio(result.median_bare_ratio),
+                ratio(result.median_bare_cpu_ratio),
                 (result.error_responses + result.transport_errors).to_string(),
             ]
         })
@@ -172,7 +178,10 @@ fn throughput(results: &Results) -> Table {
          *errors* counts responses other than 2xx/3xx and requests that got no response. The first row, \
          `reference`, measures the reference page against itself in the same way: its ratio should be 1.00, and \
          its range is how far two identical measurements stray from each other in this run, the noise floor \
-         below which differences mean nothing.\n\n",
+         below which differences mean nothing. *bare ratio* and *bare CPU ratio* are the same ratios to the bare \
+         server, a minimal server that returns the reference page's exact bytes and headers from memory: the most \
+         this machine serves that page at, so that the reference's own cost (the app's fixed cost, in \
+         [run.md](run.md)) is visible too.\n\n",
         method(results)
     );
     body.push_str(&grid_or_absence(
@@ -186,6 +195,8 @@ fn throughput(results: &Results) -> Table {
             "CPU µs/req",
             "reference CPU µs/req",
             "CPU ratio",
+            "bare ratio",
+            "bare CPU ratio",
             "errors",
         ],
         &rows,
@@ -194,6 +205,153 @@ fn throughput(results: &Results) -> Table {
     Table {
         name: "throughput",
         title: "Requests per second against the stateless reference",
+        body,
+    }
+}
+
+/// The app's returning visitors that the peers are compared with.
+const COMPARED_WITH_PEERS: [&str; 3] = ["server-memory", "server-sqlite", "token-eddsa"];
+
+fn peers(results: &Results) -> Table {
+    let returning = |result: &&ScenarioResult| result.scenario == "get_session_returning";
+    let django = results
+        .peers
+        .iter()
+        .find(|result| result.configuration == "peer-django-db");
+    let rows: Vec<Vec<String>> = results
+        .throughput
+        .iter()
+        .filter(returning)
+        .filter(|result| COMPARED_WITH_PEERS.contains(&result.configuration.as_str()))
+        .chain(results.peers.iter().filter(returning))
+        .map(|result| {
+            vec![
+                format!("`{}`", result.configuration),
+                rate(result.median_rps),
+                rate(result.median_bare_rps),
+                format!("**{}**", ratio(result.median_bare_ratio)),
+                micros(result.median_cpu_us_per_request),
+                ratio(result.median_bare_cpu_ratio),
+                django.map_or_else(
+                    || "n/a".to_owned(),
+                    |django| ratio(result.median_bare_ratio / django.median_bare_ratio),
+                ),
+                django.map_or_else(
+                    || "n/a".to_owned(),
+                    |django| {
+                        ratio(django.median_cpu_us_per_request / result.median_cpu_us_per_request)
+                    },
+                ),
+            ]
+        })
+        .collect();
+    let skipped: Vec<String> = results
+        .configurations
+        .iter()
+        .filter(|record| record.side == "peer" && record.status == Status::Skipped)
+        .map(|record| {
+            format!(
+                "- `{}` was skipped: {}\n",
+                record.name,
+                record.reason.as_deref().unwrap_or("no reason given")
+            )
+        })
+        .collect();
+    let mut body = format!(
+        "A returning visitor's `get_session` on this app and on what a team would run instead, in the same run, \
+         each as a ratio to the same bare server (the reference page's bytes from memory): stock tower-sessions \
+         (`SessionManagerLayer` with its `MemoryStore`, and with the published SQLite store, \
+         tower-sessions-sqlx-store; the app's templates; no access log), and Django, the reference document's \
+         framework (database sessions on SQLite, and `signed_cookies`; gunicorn with one worker per core; \
+         `bench/django`). *× Django* is a row's bare ratio over `peer-django-db`'s, and *× Django CPU* Django's \
+         CPU per request over the row's: how many times more requests the same machine serves. Every server's \
+         CPU counts all its processes (gunicorn's workers too). Method: {}.\n\n",
+        method(results)
+    );
+    for line in &skipped {
+        body.push_str(line);
+    }
+    if !skipped.is_empty() {
+        body.push('\n');
+    }
+    body.push_str(&grid_or_absence(
+        &[
+            "configuration",
+            "req/s",
+            "bare req/s",
+            "bare ratio",
+            "CPU µs/req",
+            "bare CPU ratio",
+            "× Django",
+            "× Django CPU",
+        ],
+        &rows,
+        "no peer was measured",
+    ));
+    Table {
+        name: "peers",
+        title: "Against the peers: stock tower-sessions and Django",
+        body,
+    }
+}
+
+fn population(results: &Results) -> Table {
+    let find = |configuration: &str, scenario: &str| {
+        results
+            .throughput
+            .iter()
+            .find(|result| result.configuration == configuration && result.scenario == scenario)
+    };
+    let population = results.settings.population;
+    let rows: Vec<Vec<String>> = results
+        .throughput
+        .iter()
+        .filter(|result| result.scenario == "get_session_population")
+        .map(|crowd| {
+            let hot = find(&crowd.configuration, "get_session_returning");
+            let visitors = crowd.visitors;
+            vec![
+                format!("`{}`", crowd.configuration),
+                hot.map_or_else(|| "n/a".to_owned(), |hot| ratio(hot.median_ratio)),
+                format!("**{}**", ratio(crowd.median_ratio)),
+                hot.map_or_else(
+                    || "n/a".to_owned(),
+                    |hot| micros(hot.median_cpu_us_per_request),
+                ),
+                micros(crowd.median_cpu_us_per_request),
+                ratio(crowd.median_bare_ratio),
+                visitors.to_string(),
+                format!("{:.1}", visitors as f64 / crowd.median_rps),
+            ]
+        })
+        .collect();
+    let mut body = format!(
+        "Returning visitors as they come in life rather than in a hot loop: the hot loop cycles {} visitors, \
+         who each come back within milliseconds, so every cache (the verified-token memory of 10,000 tokens, \
+         the store cache's 5 s) hits; the population is up to {population} logged-in visitors (fewer when \
+         their logins take over a minute: see *visitors*, the cookies actually cycled), each returning only \
+         every *return interval* seconds. On `/token` the population's tokens were signed by another instance \
+         with the same keys, so this server has to verify each the first time and keeps only as many as its \
+         memory holds. Both are ratios to the reference in the same run ([throughput.md](throughput.md)).\n\n",
+        results.settings.returning_visitors
+    );
+    body.push_str(&grid_or_absence(
+        &[
+            "configuration",
+            "hot-loop ratio",
+            "population ratio",
+            "hot-loop CPU µs/req",
+            "population CPU µs/req",
+            "population bare ratio",
+            "visitors",
+            "return interval (s)",
+        ],
+        &rows,
+        "no configuration with a population was measured",
+    ));
+    Table {
+        name: "population",
+        title: "Returning visitors among a population larger than the caches",
         body,
     }
 }
@@ -602,7 +760,7 @@ fn run(results: &Results) -> Table {
     let machine = &results.machine;
     let settings = &results.settings;
     let mut body = format!(
-        "- date: {}\n- command: `{}`\n- machine: {}; {} cores; {:.1} GiB; Linux {}; load average at start {}\n\
+        "- date: {}\n- command: `{}`\n- machine: {}; {} cores; {:.1} GiB; Linux {}; load average at start {}, at end {}\n\
          - compiler: {}\n- server binary: {} build, commit {}\n\
          - rounds: {} × {} s per scenario (warm-up {} s), {} connections, {} load-generator thread(s)\n\
          - stored sessions for scaling: {:?}; logins for memory: {}; flood requests: {}\n- run time: {:.0} s\n\n",
@@ -613,6 +771,7 @@ fn run(results: &Results) -> Table {
         machine.memory_bytes as f64 / 1_073_741_824.0,
         machine.kernel,
         machine.load_average,
+        machine.load_average_at_end,
         machine.rustc,
         machine.build_profile,
         machine.git_commit,
@@ -625,6 +784,26 @@ fn run(results: &Results) -> Table {
         settings.memory_logins,
         settings.flood_requests,
         settings.total_seconds,
+    );
+    if machine.busy_at_start {
+        let _ = writeln!(
+            body,
+            "**Warning: the machine was busy when the run started** (1-minute load average above {} per core): \
+             other work shared the cores, so these numbers are not for publishing.\n",
+            crate::machine::BUSY_LOAD_PER_CORE
+        );
+    }
+    let cost = &results.fixed_cost;
+    let optional = |value: Option<f64>| value.map_or_else(|| "not measured".to_owned(), micros);
+    let _ = writeln!(
+        body,
+        "The app's fixed cost, its reference page's server CPU per request minus the bare server's in the same \
+         rounds, as users run it (default log level, the access log written to a file): **{} µs** (A/A check). \
+         With logging off (`RUST_LOG=off`, `server-memory-log-off`): {} µs; the access log's cost, \
+         `server-memory`'s fixed cost minus its log-off twin's: **{} µs** per request.\n",
+        optional(cost.fixed_cost_us),
+        optional(cost.fixed_cost_log_off_us),
+        optional(cost.access_log_us),
     );
     if let Some(a_a) = results
         .throughput

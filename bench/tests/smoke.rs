@@ -1,18 +1,27 @@
 //! The benchmark harness on a tiny load, so that it cannot rot: it runs the
-//! real `bench` binary against the real server binary (the debug build,
-//! which the harness builds with `cargo build -p sessions-vs-jwt` as it
-//! does under `cargo run`) and checks that what it writes is complete and
-//! well-formed. No figure is checked for speed: a smoke run's numbers mean
+//! real `bench` binary against the real server binary (the debug build
+//! `cargo test --workspace` made, or, when only this crate is tested, the
+//! one the harness builds with `cargo build -p sessions-vs-jwt` as it does
+//! under `cargo run`), the bare server and the peers, and checks that what
+//! it writes is complete and well-formed. It runs from a fresh git
+//! repository of its own, so that `--splice` sees a committed tree whatever
+//! state the developer's is in. No figure is checked for speed: a smoke run's numbers mean
 //! nothing, and tests never time anything.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::{fs, process::Command};
+use std::{
+    fs,
+    path::{Path, PathBuf},
+    process::Command,
+};
 
 use serde_json::Value;
 
-const TABLES: [&str; 10] = [
+const TABLES: [&str; 12] = [
     "throughput",
+    "peers",
+    "population",
     "latency",
     "first_sight",
     "cookie_bytes",
@@ -30,10 +39,59 @@ const CHARTS: [&str; 5] = [
     "cookie_bytes",
     "scaling",
 ];
-const MEASURED: [&str; 3] = ["server-memory", "server-sqlite", "token-hs256"];
+const MEASURED: [&str; 4] = [
+    "server-memory",
+    "server-memory-log-off",
+    "server-sqlite",
+    "token-hs256",
+];
+const PEERS: [&str; 4] = [
+    "peer-tower-sessions-memory",
+    "peer-tower-sessions-sqlite",
+    "peer-django-db",
+    "peer-django-signed-cookies",
+];
+/// Whether this machine can serve the Django peer (`pip install django gunicorn`).
+fn django_runs_here() -> bool {
+    Command::new("python3")
+        .args(["-c", "import django, gunicorn"])
+        .output()
+        .is_ok_and(|output| output.status.success())
+}
+
+/// A fresh git repository with one commit and, if `dirty`, an uncommitted
+/// change to a tracked file.
+fn git_repository(dirty: bool) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let git = |args: &[&str]| {
+        let status = Command::new("git")
+            .args(["-c", "user.name=smoke", "-c", "user.email=smoke@localhost"])
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .expect("git runs");
+        assert!(status.status.success(), "git {args:?}: {status:?}");
+    };
+    git(&["init", "-q"]);
+    fs::write(dir.path().join("tracked.txt"), "committed\n").unwrap();
+    git(&["add", "tracked.txt"]);
+    git(&["commit", "-q", "-m", "one commit"]);
+    if dirty {
+        fs::write(dir.path().join("tracked.txt"), "changed\n").unwrap();
+    }
+    dir
+}
+
+/// The server `cargo test --workspace` built, next to the harness; `None`
+/// when only this crate was built, and the harness builds it itself.
+fn server_binary() -> Option<PathBuf> {
+    let server = Path::new(env!("CARGO_BIN_EXE_bench")).with_file_name("sessions-vs-jwt");
+    server.exists().then_some(server)
+}
 
 struct SmokeRun {
     out: tempfile::TempDir,
+    stderr: String,
     results: Value,
     spliced_page: String,
 }
@@ -50,10 +108,16 @@ fn smoke_run() -> &'static SmokeRun {
             "# Page\n\nkept\n<!-- bench:throughput -->\nstale\n<!-- /bench:throughput -->\nkept too\n",
         )
         .unwrap();
-        let output = Command::new(env!("CARGO_BIN_EXE_bench"))
+        let repository = git_repository(false);
+        let mut command = Command::new(env!("CARGO_BIN_EXE_bench"));
+        if let Some(server) = server_binary() {
+            command.arg("--server-binary").arg(server);
+        }
+        let output = command
+            .current_dir(repository.path())
             .arg("--quick")
             .args(["--duration", "0.1"])
-            .args(["--only", &MEASURED.join(",")])
+            .args(["--only", &[&MEASURED[..], &PEERS[..]].concat().join(",")])
             .args(["--sessions", "50,200"])
             .arg("--out")
             .arg(out.path().join("results"))
@@ -68,6 +132,7 @@ fn smoke_run() -> &'static SmokeRun {
         );
         let json = fs::read_to_string(out.path().join("results/results.json")).unwrap();
         SmokeRun {
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
             results: serde_json::from_str(&json).expect("results.json is JSON"),
             spliced_page: fs::read_to_string(&page).unwrap(),
             out,
@@ -101,7 +166,7 @@ fn number(value: &Value) -> f64 {
 #[test]
 fn results_describe_the_run_the_machine_and_every_configuration() {
     let results = results();
-    assert_eq!(results["schema"], 1);
+    assert_eq!(results["schema"], 2);
     assert!(results["date"].as_str().unwrap().contains('T'));
     assert!(results["command"].as_str().unwrap().contains("--quick"));
     for field in [
@@ -130,15 +195,22 @@ fn results_describe_the_run_the_machine_and_every_configuration() {
         "token-hs256",
         "token-eddsa-revocation",
         "server-memory",
+        "server-memory-log-off",
         "server-sqlite",
         "server-sqlite-cache",
         "server-redis",
         "server-postgres",
-    ] {
-        assert!(names.contains(&expected), "{expected} is listed");
+    ]
+    .iter()
+    .chain(&PEERS)
+    {
+        assert!(names.contains(expected), "{expected} is listed");
     }
     for configuration in configurations {
         let name = configuration["name"].as_str().unwrap();
+        if configuration["side"] == "peer" {
+            continue;
+        }
         let expected = if MEASURED.contains(&name) {
             "measured"
         } else {
@@ -172,6 +244,9 @@ fn every_scenario_is_measured_against_the_reference_in_every_round() {
         if configuration.starts_with("token") {
             expected.insert(0, "get_session_first_sight");
         }
+        if configuration != "server-memory-log-off" {
+            expected.insert(expected.len() - 2, "get_session_population");
+        }
         assert_eq!(scenarios, expected, "{configuration}");
         for row in rows("throughput", configuration) {
             let rounds = row["rounds"].as_array().unwrap();
@@ -179,6 +254,7 @@ fn every_scenario_is_measured_against_the_reference_in_every_round() {
             for round in rounds {
                 assert!(number(&round["responses"]) > 0.0);
                 assert!(number(&round["reference_responses"]) > 0.0);
+                assert!(number(&round["bare_responses"]) > 0.0);
                 let ratio = number(&round["rps"]) / number(&round["reference_rps"]);
                 assert!((ratio - number(&round["ratio"])).abs() < 1e-9);
             }
@@ -219,15 +295,164 @@ fn every_ratio_of_every_row_is_finite_and_positive() {
     assert!(!rows.is_empty());
     for row in rows {
         let what = format!("{} {}", row["configuration"], row["scenario"]);
-        for field in ["median_ratio", "min_ratio", "max_ratio", "median_cpu_ratio"] {
+        for field in [
+            "median_ratio",
+            "min_ratio",
+            "max_ratio",
+            "median_cpu_ratio",
+            "median_bare_ratio",
+            "median_bare_cpu_ratio",
+        ] {
             assert_positive_ratio(&row[field], &format!("{what} {field}"));
         }
         for (index, round) in row["rounds"].as_array().unwrap().iter().enumerate() {
-            for field in ["ratio", "cpu_ratio"] {
+            for field in ["ratio", "cpu_ratio", "bare_ratio", "bare_cpu_ratio"] {
                 assert_positive_ratio(&round[field], &format!("{what} round {index} {field}"));
             }
         }
     }
+}
+
+#[test]
+fn every_peer_is_measured_against_the_bare_server_or_skipped_with_its_reason() {
+    let configurations = results()["configurations"].as_array().unwrap();
+    for peer in PEERS {
+        let record = configurations
+            .iter()
+            .find(|record| record["name"] == peer)
+            .unwrap_or_else(|| panic!("{peer} is listed"));
+        let django_missing = peer.starts_with("peer-django") && !django_runs_here();
+        if django_missing {
+            assert_eq!(record["status"], "skipped", "{peer}");
+            let reason = record["reason"].as_str().unwrap();
+            assert!(
+                reason.contains("pip install django gunicorn"),
+                "{peer}: {reason}"
+            );
+            continue;
+        }
+        assert_eq!(record["status"], "measured", "{peer}: {record}");
+        let rows = rows("peers", peer);
+        assert_eq!(rows.len(), 1, "{peer}");
+        assert_eq!(rows[0]["scenario"], "get_session_returning");
+        assert_eq!(rows[0]["rounds"].as_array().unwrap().len(), 2);
+        assert_positive_ratio(&rows[0]["median_bare_ratio"], peer);
+        assert_positive_ratio(&rows[0]["median_bare_cpu_ratio"], peer);
+        assert_eq!(rows[0]["error_responses"], 0, "{peer}");
+        assert_eq!(rows[0]["transport_errors"], 0, "{peer}");
+    }
+    let peers = fs::read_to_string(results_dir().join("peers.md")).unwrap();
+    assert!(
+        peers.contains("| `peer-tower-sessions-memory` |"),
+        "{peers}"
+    );
+    assert!(peers.contains("| `server-memory` |"), "{peers}");
+}
+
+#[test]
+fn the_population_is_larger_than_the_hot_loop_and_reported_beside_it() {
+    for configuration in ["server-memory", "server-sqlite", "token-hs256"] {
+        let rows = rows("throughput", configuration);
+        let visitors = |scenario: &str| {
+            let row = rows
+                .iter()
+                .find(|row| row["scenario"] == scenario)
+                .unwrap_or_else(|| panic!("{configuration} {scenario}"));
+            number(&row["visitors"])
+        };
+        assert_eq!(
+            visitors("get_session_population"),
+            2000.0,
+            "{configuration}"
+        );
+        assert_eq!(visitors("get_session_returning"), 50.0, "{configuration}");
+    }
+    let table = fs::read_to_string(results_dir().join("population.md")).unwrap();
+    assert!(table.contains("| `token-hs256` |"), "{table}");
+}
+
+#[test]
+fn run_md_states_the_fixed_cost_the_access_log_and_the_load_average() {
+    let cost = &results()["fixed_cost"];
+    for field in ["fixed_cost_us", "fixed_cost_log_off_us", "access_log_us"] {
+        assert!(
+            cost[field].as_f64().is_some_and(f64::is_finite),
+            "{field}: {cost}"
+        );
+    }
+    let machine = &results()["machine"];
+    assert!(!machine["load_average_at_end"].as_str().unwrap().is_empty());
+    let run = fs::read_to_string(results_dir().join("run.md")).unwrap();
+    assert!(run.contains("The app's fixed cost"), "{run}");
+    assert!(run.contains("the access log's cost"), "{run}");
+    assert!(run.contains(", at end "), "{run}");
+    if machine["busy_at_start"] == true {
+        assert!(run.contains("the machine was busy"), "{run}");
+    }
+}
+
+#[test]
+fn servers_log_every_request_to_a_file_unless_logging_is_off() {
+    let log_lines = |name: &str| {
+        let record = results()["configurations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|record| record["name"] == name)
+            .unwrap();
+        number(&record["server_log_lines"])
+    };
+    let measured: f64 = rows("throughput", "server-memory")
+        .iter()
+        .map(|row| number(&row["responses"]))
+        .sum();
+    // Half: a buffered access log may hold its last lines until it flushes.
+    assert!(
+        log_lines("server-memory") >= measured / 2.0,
+        "an access line per request"
+    );
+    assert_eq!(log_lines("server-memory-log-off"), 0.0);
+}
+
+#[test]
+fn progress_is_told_in_plain_lines_when_stderr_is_not_a_terminal() {
+    let stderr = &smoke_run().stderr;
+    assert!(
+        stderr.contains("[server-memory] get_session, returning visitor  ("),
+        "{stderr}"
+    );
+    assert!(stderr.contains(" s elapsed, "), "{stderr}");
+    assert!(stderr.contains(" s left"), "{stderr}");
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "no terminal escapes in a pipe: {stderr}"
+    );
+}
+
+#[test]
+fn splicing_from_a_dirty_tree_is_refused_before_anything_is_measured() {
+    let repository = git_repository(true);
+    let out = repository.path().join("results");
+    let page = repository.path().join("page.md");
+    fs::write(
+        &page,
+        "<!-- bench:throughput -->\nold\n<!-- /bench:throughput -->\n",
+    )
+    .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_bench"))
+        .current_dir(repository.path())
+        .args(["--quick", "--only", "server-memory"])
+        .arg("--out")
+        .arg(&out)
+        .arg("--splice")
+        .arg(&page)
+        .output()
+        .expect("the bench binary runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("uncommitted changes"), "{stderr}");
+    assert!(!out.exists(), "nothing is written");
+    assert!(fs::read_to_string(&page).unwrap().contains("old"));
 }
 
 #[test]
@@ -267,7 +492,10 @@ fn memory_disk_flood_and_scaling_are_reported() {
     let memory = rows("memory", "server-memory");
     assert_eq!(memory.len(), 1);
     assert_eq!(memory[0]["logins"], 500);
-    for configuration in MEASURED {
+    for configuration in MEASURED
+        .iter()
+        .filter(|name| **name != "server-memory-log-off")
+    {
         let flood = rows("flood", configuration);
         assert_eq!(flood.len(), 1, "{configuration}");
         assert_eq!(flood[0]["requests"], 300, "{configuration}");
