@@ -68,6 +68,27 @@ pub async fn measure(
     throughput::interleaved(&server, peer.name(), &scenario, settings, yardsticks).await
 }
 
+/// The peer's command line as run.md shows it, temporary paths as `$WORKSPACE`.
+pub fn server_args(peer: Peer) -> Vec<String> {
+    let args: &[&str] = match peer {
+        Peer::TowerSessionsMemory => &["peer-tower-sessions", "--store", "memory"],
+        Peer::TowerSessionsSqlite => &[
+            "peer-tower-sessions",
+            "--store",
+            "sqlite://$WORKSPACE/tower-sessions.sqlite3",
+        ],
+        Peer::DjangoDatabase => &[
+            "DJANGO_SETTINGS_MODULE=svj_peer.settings",
+            "python3 -m gunicorn --workers CORES --worker-class gthread --threads 1 svj_peer.wsgi:application",
+        ],
+        Peer::DjangoSignedCookies => &[
+            "DJANGO_SETTINGS_MODULE=svj_peer.settings_signed",
+            "python3 -m gunicorn --workers CORES --worker-class gthread --threads 1 svj_peer.wsgi:application",
+        ],
+    };
+    args.iter().map(|arg| (*arg).to_owned()).collect()
+}
+
 fn command(
     peer: Peer,
     binaries: &Binaries,

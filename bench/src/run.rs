@@ -169,7 +169,7 @@ pub async fn run(
             store: peer.store().to_owned(),
             algorithm: String::new(),
             description: peer.description().to_owned(),
-            server_args: Vec::new(),
+            server_args: peers::server_args(peer),
             status: Status::NotSelected,
             reason: None,
             problems: Vec::new(),
