@@ -116,6 +116,11 @@ async fn an_undecodable_record_is_logged_as_a_warning() {
 
     let page = visitor.get(&Mount::Server.url(Route::GetSession)).await;
     assert_eq!(page.username(), "Guest");
+    // The log reaches the test through a pipe, a moment after the page.
+    common::wait_until("the request's access line", || async {
+        server.log().contains("path=/server/get_session/")
+    })
+    .await;
     let log = server.log();
     let warning = log
         .lines()

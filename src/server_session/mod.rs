@@ -199,17 +199,7 @@ impl Mechanism for ServerSessions {
 
     /// Reads the two keys back with no defaults: the view applies Django's.
     fn state(&self, session: &ServerSession) -> VisitorState {
-        let Some(record) = &session.record else {
-            return VisitorState::default();
-        };
-        VisitorState {
-            username: record
-                .data
-                .get(USERNAME)
-                .and_then(Value::as_str)
-                .map(str::to_owned),
-            is_logged_in: record.data.get(IS_LOGGED_IN).and_then(Value::as_bool),
-        }
+        session.record.as_deref().map(state_of).unwrap_or_default()
     }
 
     /// Also gives the session a new id, so that an id known before login is
@@ -242,14 +232,7 @@ impl Mechanism for ServerSessions {
             data,
             expiry_date: self.expiry_from_now(),
         };
-        if let Some(username) = state.username {
-            record.data.insert(USERNAME.into(), Value::from(username));
-        }
-        if let Some(is_logged_in) = state.is_logged_in {
-            record
-                .data
-                .insert(IS_LOGGED_IN.into(), Value::from(is_logged_in));
-        }
+        write_state(&mut record, &state);
         self.records
             .create(&mut record)
             .await
@@ -312,5 +295,32 @@ impl Mechanism for ServerSessions {
                 nothing: nothing.to_owned(),
             },
         }
+    }
+}
+
+/// Writes `state` into a record's data under Django's keys; what a login
+/// stores, and what the benchmark seeds stores with.
+pub fn write_state(record: &mut Record, state: &VisitorState) {
+    if let Some(username) = &state.username {
+        record
+            .data
+            .insert(USERNAME.into(), Value::from(username.as_str()));
+    }
+    if let Some(is_logged_in) = state.is_logged_in {
+        record
+            .data
+            .insert(IS_LOGGED_IN.into(), Value::from(is_logged_in));
+    }
+}
+
+/// Reads the two keys back with no defaults: the view applies Django's.
+pub fn state_of(record: &Record) -> VisitorState {
+    VisitorState {
+        username: record
+            .data
+            .get(USERNAME)
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        is_logged_in: record.data.get(IS_LOGGED_IN).and_then(Value::as_bool),
     }
 }

@@ -5,17 +5,17 @@
 
 use std::path::Path;
 
-use sessions_vs_jwt::routes::Route;
-
 use crate::{
+    app::Route,
     configurations::{Configuration, Store},
     load::{Cookies, Load},
     options::Settings,
+    progress,
     results::{DiskPerSession, ScalingPoint},
     seeding::{self, Seeded},
     servers::ServerProcess,
     services::PrivateDatabase,
-    throughput::{self, Scenario},
+    throughput::{self, Scenario, Yardsticks},
 };
 
 /// Logins in flight at once when a store is filled through the app.
@@ -34,13 +34,23 @@ pub async fn measure(
     workspace: &Path,
     database: Option<&PrivateDatabase>,
     settings: &Settings,
+    bare: &ServerProcess,
 ) -> Scaling {
     let mut scaling = Scaling::default();
     let mut sizes = settings.session_counts.clone();
     sizes.sort_unstable();
     for sessions in sizes {
         let folder = workspace.join(format!("scale-{sessions}"));
-        match measure_size(binary, configuration, &folder, database, settings, sessions).await {
+        let measured = measure_size(
+            binary,
+            configuration,
+            &folder,
+            database,
+            settings,
+            sessions,
+            bare,
+        );
+        match measured.await {
             Ok((point, disk)) => {
                 scaling.points.push(point);
                 scaling.disk.extend(disk);
@@ -71,12 +81,13 @@ async fn measure_size(
     database: Option<&PrivateDatabase>,
     settings: &Settings,
     sessions: u64,
+    bare: &ServerProcess,
 ) -> anyhow::Result<(ScalingPoint, Option<DiskPerSession>)> {
     std::fs::create_dir_all(folder)?;
-    eprintln!(
+    progress::measuring(&format!(
         "[{}] filling the store with {sessions} sessions",
         configuration.name
-    );
+    ));
     let (seeded, disk) = match configuration.store {
         Store::Sqlite => {
             let path = folder.join("sessions.sqlite3");
@@ -105,10 +116,10 @@ async fn measure_size(
         &folder.join("server.log"),
     )
     .await?;
-    eprintln!(
+    progress::measuring(&format!(
         "[{}] measuring with {sessions} stored sessions",
         configuration.name
-    );
+    ));
     let scenario = Scenario {
         id: "get_session_returning",
         label: "get_session, returning visitor",
@@ -117,8 +128,13 @@ async fn measure_size(
             Cookies::cycle(seeded.cookies),
         ),
     };
+    let yardsticks = Yardsticks {
+        reference: true,
+        bare,
+    };
     let measurement =
-        throughput::interleaved(&server, configuration.name, &scenario, settings).await?;
+        throughput::interleaved(&server, configuration.name, &scenario, settings, yardsticks)
+            .await?;
     Ok((
         ScalingPoint {
             configuration: configuration.name.to_owned(),

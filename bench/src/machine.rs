@@ -15,6 +15,11 @@ pub struct Machine {
     /// The 1-, 5- and 15-minute load averages when the run started: a busy
     /// machine makes absolute numbers lower and noisier.
     pub load_average: String,
+    /// The same when the run ended (filled in then).
+    pub load_average_at_end: String,
+    /// Whether the 1-minute load average at the start was above
+    /// [`BUSY_LOAD_PER_CORE`] per core: its numbers are not for publishing.
+    pub busy_at_start: bool,
     pub server_binary: String,
     /// `release` unless the numbers are only a check of the harness.
     pub build_profile: String,
@@ -26,7 +31,7 @@ impl Machine {
     pub fn describe(server_binary: &Path, build_profile: &str) -> Self {
         let cpuinfo = read("/proc/cpuinfo");
         let meminfo = read("/proc/meminfo");
-        Self {
+        let mut machine = Self {
             cpu_model: cpuinfo
                 .lines()
                 .find_map(|line| line.strip_prefix("model name"))
@@ -47,15 +52,19 @@ impl Machine {
                 &std::env::var("RUSTC").unwrap_or_else(|_| "rustc".to_owned()),
                 &["--version"],
             ),
-            load_average: read("/proc/loadavg")
-                .split_whitespace()
-                .take(3)
-                .collect::<Vec<_>>()
-                .join(" "),
+            load_average: load_average(),
+            load_average_at_end: String::new(),
+            busy_at_start: false,
             server_binary: server_binary.display().to_string(),
             build_profile: build_profile.to_owned(),
             git_commit: git_commit(),
-        }
+        };
+        machine.busy_at_start = is_busy(&machine.load_average, machine.cores);
+        machine
+    }
+
+    pub fn record_end(&mut self) {
+        self.load_average_at_end = load_average();
     }
 
     /// One line for the foot of every table.
@@ -70,6 +79,38 @@ impl Machine {
             self.build_profile
         )
     }
+}
+
+/// A 1-minute load average above this, per core, means other work was
+/// running when the run started.
+pub const BUSY_LOAD_PER_CORE: f64 = 0.5;
+
+/// The 1-, 5- and 15-minute load averages, e.g. `0.12 0.30 0.41`.
+pub fn load_average() -> String {
+    read("/proc/loadavg")
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn is_busy(load_average: &str, cores: usize) -> bool {
+    load_average
+        .split_whitespace()
+        .next()
+        .and_then(|one_minute| one_minute.parse::<f64>().ok())
+        .is_some_and(|load| load > BUSY_LOAD_PER_CORE * cores.max(1) as f64)
+}
+
+/// The git tree of the current folder has uncommitted changes to tracked
+/// files: what is measured is then no commit anyone can check out.
+pub fn tree_is_dirty() -> Option<bool> {
+    let output = Command::new("git")
+        .args(["status", "--porcelain", "--untracked-files=no"])
+        .output()
+        .ok()
+        .filter(|output| output.status.success())?;
+    Some(!output.stdout.is_empty())
 }
 
 fn read(path: &str) -> String {
@@ -90,13 +131,21 @@ fn output(program: &str, args: &[&str]) -> String {
 
 fn git_commit() -> String {
     let commit = output("git", &["rev-parse", "--short=12", "HEAD"]);
-    let dirty = Command::new("git")
-        .args(["status", "--porcelain", "--untracked-files=no"])
-        .output()
-        .is_ok_and(|output| !output.stdout.is_empty());
-    if dirty && commit != "unknown" {
+    if tree_is_dirty() == Some(true) && commit != "unknown" {
         format!("{commit}-dirty")
     } else {
         commit
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_one_minute_load_above_half_a_core_per_core_is_busy() {
+        assert!(is_busy("1.10 0.20 0.10", 2));
+        assert!(!is_busy("0.90 3.00 3.00", 2));
+        assert!(!is_busy("", 2));
     }
 }

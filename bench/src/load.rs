@@ -243,6 +243,12 @@ async fn connection(plan: Arc<Plan>) -> Outcome {
                 }
             };
             let status = response.status();
+            // A server that closes after each response (gunicorn's sync
+            // workers) says so; the next request opens a new connection.
+            let closing = response
+                .headers()
+                .get(header::CONNECTION)
+                .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"close"));
             if let Some(name) = plan.load.collect_cookie {
                 for value in response.headers().get_all(header::SET_COOKIE) {
                     if let Some(cookie) = value.to_str().ok().and_then(|v| cookie_value(v, name)) {
@@ -260,6 +266,9 @@ async fn connection(plan: Arc<Plan>) -> Outcome {
             *outcome.statuses.entry(status.as_u16()).or_default() += 1;
             if !(status.is_success() || status.is_redirection()) {
                 outcome.error_responses += 1;
+            }
+            if closing {
+                continue 'connect;
             }
         }
         break;

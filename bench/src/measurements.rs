@@ -10,10 +10,10 @@ use std::{
 use anyhow::{Context as _, bail};
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use rand::RngCore as _;
-use sessions_vs_jwt::routes::{Mount, Route};
 use tower_sessions::session::Id;
 
 use crate::{
+    app::{Mount, Route},
     configurations::Configuration,
     load::{self, Cookies, Limits, Load},
     options::Settings,

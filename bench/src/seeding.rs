@@ -15,13 +15,13 @@ use std::{
 };
 
 use anyhow::{Context as _, bail};
-use serde_json::Value;
-use sessions_vs_jwt::{
-    SessionStoreKind,
-    server_session::{self, COOKIE_NAME, SharedRecords, SqliteRecords},
-};
 use time::OffsetDateTime;
 use tower_sessions::session::{Id, Record};
+
+use crate::app::{
+    self, Mount, SharedRecords, SqliteRecords, StoreUrl, Username, VisitorState, server_session,
+    stores,
+};
 
 const ROWS_PER_TRANSACTION: u64 = 50_000;
 /// Cookies kept for the returning visitors: spread over the whole store, so
@@ -35,6 +35,11 @@ pub struct Seeded {
     pub elapsed: Duration,
 }
 
+/// The state of a visitor logged in as the seed's `john_doe`.
+fn logged_in() -> VisitorState {
+    VisitorState::logged_in(Username::seed())
+}
+
 /// A logged-in `john_doe`, as `/server/set_session/` stores one.
 fn record() -> Record {
     let mut record = Record {
@@ -42,11 +47,13 @@ fn record() -> Record {
         data: Default::default(),
         expiry_date: OffsetDateTime::now_utc() + time::Duration::days(14),
     };
+    server_session::write_state(&mut record, &logged_in());
     record
-        .data
-        .insert("username".into(), Value::from("john_doe"));
-    record.data.insert("is_logged_in".into(), Value::from(true));
-    record
+}
+
+/// The `Cookie` header value that names the session `id`.
+fn cookie(id: Id) -> String {
+    format!("{}={id}", app::cookie_name(Mount::Server))
 }
 
 fn keep(index: u64, count: u64) -> bool {
@@ -57,7 +64,7 @@ fn keep(index: u64, count: u64) -> bool {
 /// checkpoints the WAL so that the file's size is the store's size.
 pub async fn sqlite(path: &Path, count: u64) -> anyhow::Result<Seeded> {
     let started = Instant::now();
-    let kind = SessionStoreKind::Sqlite(path.to_owned());
+    let kind = StoreUrl::Sqlite(path.to_owned());
     let store = Arc::new(
         SqliteRecords::open(path)
             .await
@@ -71,7 +78,7 @@ pub async fn sqlite(path: &Path, count: u64) -> anyhow::Result<Seeded> {
             .map(|index| {
                 let record = record();
                 if keep(index, count) {
-                    cookies.push(format!("{COOKIE_NAME}={}", record.id));
+                    cookies.push(cookie(record.id));
                 }
                 record
             })
@@ -95,9 +102,9 @@ pub async fn sqlite(path: &Path, count: u64) -> anyhow::Result<Seeded> {
 /// `parallel` logins in flight at a time.
 pub async fn through_the_app(url: &str, count: u64, parallel: u64) -> anyhow::Result<Seeded> {
     let started = Instant::now();
-    let kind = SessionStoreKind::from_str(url)
+    let kind = StoreUrl::from_str(url)
         .map_err(|reason| anyhow::anyhow!("this build cannot open {url}: {reason}"))?;
-    let records = server_session::open(&kind).await?;
+    let records = stores::open(&kind).await?;
     let workers: Vec<_> = (0..parallel)
         .map(|worker| {
             let records: SharedRecords = Arc::clone(&records);
@@ -108,7 +115,7 @@ pub async fn through_the_app(url: &str, count: u64, parallel: u64) -> anyhow::Re
                     let mut record = record();
                     records.create(&mut record).await?;
                     if keep(index, count) {
-                        cookies.push(format!("{COOKIE_NAME}={}", record.id));
+                        cookies.push(cookie(record.id));
                     }
                     index += parallel;
                 }
@@ -128,19 +135,23 @@ pub async fn through_the_app(url: &str, count: u64, parallel: u64) -> anyhow::Re
 }
 
 /// Reads one seeded session back through the app's store.
-async fn check_readable(kind: &SessionStoreKind, cookies: &[String]) -> anyhow::Result<()> {
+async fn check_readable(kind: &StoreUrl, cookies: &[String]) -> anyhow::Result<()> {
     let Some(cookie) = cookies.first() else {
         return Ok(());
     };
     let id: Id = cookie
-        .trim_start_matches(&format!("{COOKIE_NAME}="))
+        .trim_start_matches(&cookie_prefix())
         .parse()
         .context("a seeded id does not parse")?;
-    let records = server_session::open(kind).await?;
+    let records = stores::open(kind).await?;
     match records.load(&id).await? {
-        Some(record) if record.data.get("username") == Some(&Value::from("john_doe")) => Ok(()),
+        Some(record) if server_session::state_of(&record) == logged_in() => Ok(()),
         other => bail!("a seeded session reads back wrong through the app's store: {other:?}"),
     }
+}
+
+fn cookie_prefix() -> String {
+    format!("{}=", app::cookie_name(Mount::Server))
 }
 
 /// Bytes a SQLite store takes on disk: the file and what is left in its WAL.
@@ -156,13 +167,8 @@ mod tests {
     use super::*;
 
     async fn stored(path: &Path) -> u64 {
-        let kind = SessionStoreKind::Sqlite(path.to_owned());
-        server_session::open(&kind)
-            .await
-            .unwrap()
-            .count()
-            .await
-            .unwrap()
+        let kind = StoreUrl::Sqlite(path.to_owned());
+        stores::open(&kind).await.unwrap().count().await.unwrap()
     }
 
     #[tokio::test]
@@ -172,14 +178,15 @@ mod tests {
         let seeded = sqlite(&path, 1234).await.unwrap();
         assert_eq!(stored(&path).await, 1234);
         assert_eq!(seeded.cookies.len(), 1234);
-        let records = server_session::open(&SessionStoreKind::Sqlite(path.clone()))
-            .await
-            .unwrap();
+        let records = stores::open(&StoreUrl::Sqlite(path.clone())).await.unwrap();
         for cookie in seeded.cookies.iter().step_by(100) {
-            let id: Id = cookie.strip_prefix("sessionid=").unwrap().parse().unwrap();
+            let id: Id = cookie
+                .strip_prefix(&cookie_prefix())
+                .unwrap()
+                .parse()
+                .unwrap();
             let record = records.load(&id).await.unwrap().expect("a live session");
-            assert_eq!(record.data["username"], "john_doe");
-            assert_eq!(record.data["is_logged_in"], true);
+            assert_eq!(server_session::state_of(&record), logged_in());
         }
         assert!(sqlite_bytes(&path) > 0);
     }

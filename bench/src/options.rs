@@ -56,6 +56,17 @@ pub struct Options {
     #[arg(long)]
     pub flood_requests: Option<u64>,
 
+    /// Logged-in visitors of the population scenario, far more than the
+    /// caches hold, each returning seconds apart [default: 100000,
+    /// --quick: 2000].
+    #[arg(long)]
+    pub population: Option<u64>,
+
+    /// The Python that serves the Django peer (it needs `pip install django
+    /// gunicorn`; without them the Django rows are skipped, with the reason).
+    #[arg(long, default_value = "python3")]
+    pub python: PathBuf,
+
     /// A tiny run that checks the harness, not the app: short rounds, few
     /// connections and small stores. Its numbers mean nothing.
     #[arg(long)]
@@ -68,7 +79,9 @@ pub struct Options {
 
     /// A Markdown file whose `<!-- bench:NAME -->...<!-- /bench:NAME -->`
     /// blocks are replaced by the table NAME (a table file's name without
-    /// `.md`), e.g. docs/comparison.md.
+    /// `.md`), e.g. docs/comparison.md. Refused when the git tree of the
+    /// current folder has uncommitted changes: published numbers come from
+    /// a commit.
     #[arg(long)]
     pub splice: Option<PathBuf>,
 }
@@ -88,6 +101,8 @@ pub struct Settings {
     pub flood_requests: u64,
     /// Logged-in visitors whose cookies the returning-visitor scenarios cycle through.
     pub returning_visitors: usize,
+    pub population: u64,
+    pub python: PathBuf,
     /// Cookie age of the servers that measure logout-to-effect: short, so
     /// that a token's expiry is reached in seconds.
     pub logout_cookie_age: u64,
@@ -127,6 +142,11 @@ impl Settings {
                 .unwrap_or(if quick { 300 } else { 20_000 })
                 .max(1),
             returning_visitors: if quick { 50 } else { 1000 },
+            population: options
+                .population
+                .unwrap_or(if quick { 2000 } else { 100_000 })
+                .max(1),
+            python: options.python.clone(),
             logout_cookie_age: if quick { 1 } else { 2 },
             quick,
             splice: options.splice.clone(),
@@ -184,5 +204,7 @@ mod tests {
         assert_eq!(full.rounds, 5);
         assert_eq!(full.session_counts, [1000, 100_000, 1_000_000]);
         assert_eq!(full.memory_logins, 100_000);
+        assert_eq!(full.population, 100_000);
+        assert_eq!(quick.population, 2000);
     }
 }

@@ -7,12 +7,15 @@
 //! taken), `load` (the load generator), `servers` (the processes under
 //! test), and `tables`, `charts`, `splice` (what is written).
 
+mod app;
 mod charts;
 mod configurations;
 mod load;
 mod machine;
 mod measurements;
 mod options;
+mod peers;
+mod progress;
 mod results;
 mod run;
 mod scaling;
@@ -58,7 +61,23 @@ fn fail(err: anyhow::Error) -> ExitCode {
 }
 
 async fn bench(options: &Options, settings: &Settings) -> anyhow::Result<()> {
-    let names: Vec<&str> = configurations::all().iter().map(|c| c.name).collect();
+    if let Some(page) = &settings.splice {
+        match machine::tree_is_dirty() {
+            Some(false) => {}
+            Some(true) => anyhow::bail!(
+                "--splice {} refused: the git tree has uncommitted changes, so the numbers would \
+                 come from no commit anyone can check out; commit first (or leave out --splice)",
+                page.display()
+            ),
+            None => anyhow::bail!(
+                "--splice {} refused: `git status` does not answer here, so the commit measured \
+                 cannot be told; run from the project's git tree",
+                page.display()
+            ),
+        }
+    }
+    let mut names: Vec<&str> = configurations::all().iter().map(|c| c.name).collect();
+    names.extend(configurations::Peer::ALL.map(configurations::Peer::name));
     for pattern in &settings.only {
         if !names
             .iter()
@@ -70,13 +89,19 @@ async fn bench(options: &Options, settings: &Settings) -> anyhow::Result<()> {
             );
         }
     }
-    let binary = servers::server_binary(options.server_binary.as_deref())?;
-    let profile = servers::build_profile(&binary);
-    let machine = Machine::describe(&binary, &profile);
+    let binaries = servers::binaries(options.server_binary.as_deref())?;
+    let profile = servers::build_profile(&binaries.server);
+    let machine = Machine::describe(&binaries.server, &profile);
     let date = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    eprintln!("measuring {} ({profile} build)", binary.display());
+    eprintln!("measuring {} ({profile} build)", binaries.server.display());
+    if machine.busy_at_start {
+        eprintln!(
+            "warning: the machine is busy (load average {} on {} cores): its numbers are not for publishing",
+            machine.load_average, machine.cores
+        );
+    }
     let results = tokio::select! {
-        results = run::run(settings, &binary, machine, date, command(&profile)) => results,
+        results = run::run(settings, &binaries, machine, date, command(&profile)) => results?,
         signal = stop_signal() => {
             // Dropping the run has killed its servers and cleaned its stores.
             anyhow::bail!("stopped by {}; nothing written", signal?);
@@ -110,9 +135,9 @@ fn command(profile: &str) -> String {
         .collect();
     let program = if std::env::var_os("CARGO").is_some() {
         match profile {
-            "release" => "cargo run --release --bin bench --".to_owned(),
-            "debug" => "cargo run --bin bench --".to_owned(),
-            other => format!("cargo run --profile {other} --bin bench --"),
+            "release" => "cargo run --release -p bench --".to_owned(),
+            "debug" => "cargo run -p bench --".to_owned(),
+            other => format!("cargo run --profile {other} -p bench --"),
         }
     } else {
         "bench".to_owned()
@@ -178,6 +203,16 @@ fn report(results: &Results, out: &Path) {
             result.median_ratio,
             result.median_rps,
             result.median_reference_rps
+        );
+    }
+    for result in &results.peers {
+        eprintln!(
+            "  {:<24} {:<40} bare ratio {:>5.2}  ({:.0} req/s; bare {:.0})",
+            result.configuration,
+            result.label,
+            result.median_bare_ratio,
+            result.median_rps,
+            result.median_bare_rps
         );
     }
     for record in &results.configurations {

@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::machine::Machine;
 
 /// Bumped when a field changes meaning or goes away.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Results {
@@ -22,6 +22,10 @@ pub struct Results {
     pub settings: RunSettings,
     pub configurations: Vec<ConfigurationRecord>,
     pub throughput: Vec<ScenarioResult>,
+    /// The peers' returning visitors, against the bare server.
+    pub peers: Vec<ScenarioResult>,
+    /// What the app costs beyond the bare server, and what its access log costs.
+    pub fixed_cost: FixedCost,
     pub cookie_bytes: Vec<CookieBytes>,
     pub memory: Vec<MemoryPerSession>,
     pub disk: Vec<DiskPerSession>,
@@ -44,6 +48,8 @@ pub struct RunSettings {
     pub memory_logins: u64,
     pub flood_requests: u64,
     pub returning_visitors: usize,
+    /// Logged-in visitors of the population scenario (more than the caches hold).
+    pub population: u64,
     pub logout_cookie_age_seconds: u64,
     pub total_seconds: f64,
 }
@@ -71,6 +77,10 @@ pub struct ConfigurationRecord {
     pub reason: Option<String>,
     /// Measurements of this configuration that failed while others succeeded.
     pub problems: Vec<String>,
+    /// Lines its server wrote to its log file (stderr) by the end of the
+    /// throughput scenarios: one access line per request at the default
+    /// log level, none with logging off.
+    pub server_log_lines: Option<u64>,
 }
 
 /// Percentiles of a latency histogram, in microseconds.
@@ -97,7 +107,8 @@ impl Latency {
     }
 }
 
-/// One round: the configuration and the reference, back to back.
+/// One round: the configuration, the reference and the bare server, back
+/// to back, in an order that rotates from round to round.
 #[derive(Debug, Clone, Serialize)]
 pub struct Round {
     pub rps: f64,
@@ -113,8 +124,17 @@ pub struct Round {
     pub cpu_ratio: f64,
     /// The load generator's own CPU time per response (this program's).
     pub client_cpu_us_per_request: f64,
+    /// The bare server (the reference page's bytes from memory) in this round.
+    pub bare_rps: f64,
+    /// `rps / bare_rps`: 1.0 would be the machine's limit for this page.
+    pub bare_ratio: f64,
+    pub bare_cpu_us_per_request: f64,
+    /// `bare_cpu_us_per_request / cpu_us_per_request`.
+    pub bare_cpu_ratio: f64,
     pub responses: u64,
+    /// 0 for a peer, which has no reference page: its reference figures are `null`.
     pub reference_responses: u64,
+    pub bare_responses: u64,
     pub seconds: f64,
     /// Whether the configuration ran first in this round.
     pub configuration_first: bool,
@@ -128,6 +148,8 @@ pub struct ScenarioResult {
     pub scenario: String,
     pub label: String,
     pub path: String,
+    /// Distinct visitors whose cookies the scenario sent (0: no cookie).
+    pub visitors: usize,
     pub rounds: Vec<Round>,
     pub median_rps: f64,
     pub median_reference_rps: f64,
@@ -138,6 +160,13 @@ pub struct ScenarioResult {
     pub median_reference_cpu_us_per_request: f64,
     pub median_cpu_ratio: f64,
     pub median_client_cpu_us_per_request: f64,
+    pub median_bare_rps: f64,
+    pub median_bare_ratio: f64,
+    pub median_bare_cpu_us_per_request: f64,
+    pub median_bare_cpu_ratio: f64,
+    /// Median over the rounds of reference CPU minus bare CPU per request:
+    /// what the app's outer layers and rendering cost on its cheapest page.
+    pub median_fixed_cost_us: f64,
     /// Over all rounds.
     pub latency: Latency,
     pub reference_latency: Latency,
@@ -147,6 +176,19 @@ pub struct ScenarioResult {
     /// Requests that got no response at all.
     pub transport_errors: u64,
     pub statuses: BTreeMap<String, u64>,
+}
+
+/// The app's cost beyond the bare server on its cheapest page, as users
+/// run it (access log on, to a file) and with logging off.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct FixedCost {
+    /// From the A/A check's rounds: reference CPU minus bare CPU per request.
+    pub fixed_cost_us: Option<f64>,
+    /// The same on `server-memory-log-off`'s rounds (`RUST_LOG=off`).
+    pub fixed_cost_log_off_us: Option<f64>,
+    /// `server-memory`'s fixed cost minus `server-memory-log-off`'s, each
+    /// measured against the same bare server: what the access log costs.
+    pub access_log_us: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -3,7 +3,10 @@
 
 use std::path::Path;
 
-use sessions_vs_jwt::routes::{Mount, Route};
+use crate::{
+    app::{self, Mount, Route},
+    servers::ServerCommand,
+};
 
 /// Where `/server` keeps its records in a configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +59,9 @@ pub struct Configuration {
     pub algorithm: &'static str,
     /// Flags beyond `--store`, `--jwt-algorithm` and `--keys-dir`.
     pub extra_args: &'static [&'static str],
+    /// `RUST_LOG=off` instead of the default log level: the access log's
+    /// cost is this configuration's fixed cost subtracted from its twin's.
+    pub log_off: bool,
     pub description: &'static str,
 }
 
@@ -77,15 +83,27 @@ impl Configuration {
         args
     }
 
+    /// How to start its server, `--bind` aside.
+    pub fn command(
+        &self,
+        binary: &Path,
+        workspace: &Path,
+        cookie_age: Option<u64>,
+    ) -> ServerCommand {
+        let command = ServerCommand::new(binary, self.server_args(workspace, cookie_age));
+        if self.log_off {
+            command.env("RUST_LOG", "off")
+        } else {
+            command
+        }
+    }
+
     pub fn path(&self, route: Route) -> String {
         self.mount.url(route)
     }
 
     pub fn cookie_name(&self) -> &'static str {
-        match self.mount {
-            Mount::Server => sessions_vs_jwt::server_session::COOKIE_NAME,
-            Mount::Token => sessions_vs_jwt::token_session::COOKIE_NAME,
-        }
+        app::cookie_name(self.mount)
     }
 
     /// Whether the server's memory holds all the state, so that its RSS
@@ -94,10 +112,35 @@ impl Configuration {
         matches!(self.name, "server-memory" | "token-eddsa")
     }
 
+    /// Whether only the throughput scenarios are measured: the log-off twin
+    /// differs from `server-memory` in nothing else.
+    pub fn throughput_only(&self) -> bool {
+        self.log_off
+    }
+
+    /// Whether the population scenario is measured: where a cache stands
+    /// between a returning visitor and the work (the verified-token memory,
+    /// the store cache) or the store's size matters, and logins are cheap
+    /// enough to log in the whole population.
+    pub fn measures_population(&self) -> bool {
+        !self.log_off
+            && matches!(
+                self.name,
+                "token-eddsa"
+                    | "token-hs256"
+                    | "server-memory"
+                    | "server-sqlite"
+                    | "server-sqlite-cache"
+                    | "server-redis"
+                    | "server-postgres"
+            )
+    }
+
     /// Whether stored sessions can be seeded before the server starts, for
     /// the measurement of cost against the number of stored sessions.
     pub fn measures_scaling(&self) -> bool {
-        self.mount == Mount::Server
+        !self.log_off
+            && self.mount == Mount::Server
             && self.extra_args.is_empty()
             && matches!(self.store, Store::Sqlite | Store::Redis | Store::Postgres)
     }
@@ -111,6 +154,7 @@ pub fn all() -> Vec<Configuration> {
         store: Store::Memory,
         algorithm,
         extra_args: &[],
+        log_off: false,
         description,
     };
     let server = |name, store, extra_args, description| Configuration {
@@ -119,6 +163,7 @@ pub fn all() -> Vec<Configuration> {
         store,
         algorithm: "EdDSA",
         extra_args,
+        log_off: false,
         description,
     };
     vec![
@@ -136,6 +181,7 @@ pub fn all() -> Vec<Configuration> {
             store: Store::Sqlite,
             algorithm: "EdDSA",
             extra_args: &["--token-revocation"],
+            log_off: false,
             description: "/token, Ed25519, logout records the token's jti in the SQLite store",
         },
         server(
@@ -145,6 +191,12 @@ pub fn all() -> Vec<Configuration> {
             "/server, in-process memory store",
         ),
         server("server-sqlite", Store::Sqlite, &[], "/server, SQLite file"),
+        Configuration {
+            name: "server-memory-log-off",
+            log_off: true,
+            description: "/server, in-process memory store, logging off (RUST_LOG=off)",
+            ..server("", Store::Memory, &[], "")
+        },
         server(
             "server-sqlite-cache",
             Store::Sqlite,
@@ -165,3 +217,68 @@ pub fn all() -> Vec<Configuration> {
         ),
     ]
 }
+
+/// What a Rust user, or the reference document's own framework, would run
+/// instead of this app: measured in the same run against the same bare
+/// server, returning visitors only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Peer {
+    TowerSessionsMemory,
+    TowerSessionsSqlite,
+    DjangoDatabase,
+    DjangoSignedCookies,
+}
+
+impl Peer {
+    pub const ALL: [Peer; 4] = [
+        Peer::TowerSessionsMemory,
+        Peer::TowerSessionsSqlite,
+        Peer::DjangoDatabase,
+        Peer::DjangoSignedCookies,
+    ];
+
+    /// Stable, used like a configuration's name (`--only peer-*`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Peer::TowerSessionsMemory => "peer-tower-sessions-memory",
+            Peer::TowerSessionsSqlite => "peer-tower-sessions-sqlite",
+            Peer::DjangoDatabase => "peer-django-db",
+            Peer::DjangoSignedCookies => "peer-django-signed-cookies",
+        }
+    }
+
+    pub fn description(self) -> &'static str {
+        match self {
+            Peer::TowerSessionsMemory => {
+                "stock tower-sessions 0.14: SessionManagerLayer with its MemoryStore, no access log"
+            }
+            Peer::TowerSessionsSqlite => {
+                "stock tower-sessions 0.14 on tower-sessions-sqlx-store's SqliteStore, no access log"
+            }
+            Peer::DjangoDatabase => {
+                "Django, database sessions on SQLite, gunicorn with one worker per core"
+            }
+            Peer::DjangoSignedCookies => {
+                "Django, signed_cookies sessions, gunicorn with one worker per core"
+            }
+        }
+    }
+
+    pub fn store(self) -> &'static str {
+        match self {
+            Peer::TowerSessionsMemory => "memory",
+            Peer::TowerSessionsSqlite | Peer::DjangoDatabase => "sqlite",
+            Peer::DjangoSignedCookies => "cookie",
+        }
+    }
+}
+
+/// The Django project of the peers (bench/django), where this crate was built.
+pub const DJANGO_PROJECT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/django");
+
+/// Both views of every peer live at the app's `/server` paths, so that the
+/// pages' links are the app's.
+pub const PEER_SET_SESSION: &str = "/server/set_session/";
+pub const PEER_GET_SESSION: &str = "/server/get_session/";
+/// Django's and the tower-sessions peer's session cookie.
+pub const PEER_COOKIE: &str = "sessionid";

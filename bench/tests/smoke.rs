@@ -1,0 +1,595 @@
+//! The benchmark harness on a tiny load, so that it cannot rot: it runs the
+//! real `bench` binary against the real server binary (the debug build
+//! `cargo test --workspace` made, or, when only this crate is tested, the
+//! one the harness builds with `cargo build -p sessions-vs-jwt` as it does
+//! under `cargo run`), the bare server and the peers, and checks that what
+//! it writes is complete and well-formed. It runs from a fresh git
+//! repository of its own, so that `--splice` sees a committed tree whatever
+//! state the developer's is in. No figure is checked for speed: a smoke run's numbers mean
+//! nothing, and tests never time anything.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::{
+    fs,
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use serde_json::Value;
+
+const TABLES: [&str; 12] = [
+    "throughput",
+    "peers",
+    "population",
+    "latency",
+    "first_sight",
+    "cookie_bytes",
+    "memory",
+    "disk",
+    "scaling",
+    "logout",
+    "checks",
+    "run",
+];
+const CHARTS: [&str; 5] = [
+    "throughput",
+    "cpu_ratio",
+    "latency",
+    "cookie_bytes",
+    "scaling",
+];
+const MEASURED: [&str; 4] = [
+    "server-memory",
+    "server-memory-log-off",
+    "server-sqlite",
+    "token-hs256",
+];
+const PEERS: [&str; 4] = [
+    "peer-tower-sessions-memory",
+    "peer-tower-sessions-sqlite",
+    "peer-django-db",
+    "peer-django-signed-cookies",
+];
+/// Whether this machine can serve the Django peer (`pip install django gunicorn`).
+fn django_runs_here() -> bool {
+    Command::new("python3")
+        .args(["-c", "import django, gunicorn"])
+        .output()
+        .is_ok_and(|output| output.status.success())
+}
+
+/// A fresh git repository with one commit and, if `dirty`, an uncommitted
+/// change to a tracked file.
+fn git_repository(dirty: bool) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let git = |args: &[&str]| {
+        let status = Command::new("git")
+            .args(["-c", "user.name=smoke", "-c", "user.email=smoke@localhost"])
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .expect("git runs");
+        assert!(status.status.success(), "git {args:?}: {status:?}");
+    };
+    git(&["init", "-q"]);
+    fs::write(dir.path().join("tracked.txt"), "committed\n").unwrap();
+    git(&["add", "tracked.txt"]);
+    git(&["commit", "-q", "-m", "one commit"]);
+    if dirty {
+        fs::write(dir.path().join("tracked.txt"), "changed\n").unwrap();
+    }
+    dir
+}
+
+/// The server `cargo test --workspace` built, next to the harness; `None`
+/// when only this crate was built, and the harness builds it itself.
+fn server_binary() -> Option<PathBuf> {
+    let server = Path::new(env!("CARGO_BIN_EXE_bench")).with_file_name("sessions-vs-jwt");
+    server.exists().then_some(server)
+}
+
+struct SmokeRun {
+    out: tempfile::TempDir,
+    stderr: String,
+    results: Value,
+    spliced_page: String,
+}
+
+/// One tiny run shared by every check below (a run takes seconds, not
+/// milliseconds, so it is made once).
+fn smoke_run() -> &'static SmokeRun {
+    static RUN: std::sync::OnceLock<SmokeRun> = std::sync::OnceLock::new();
+    RUN.get_or_init(|| {
+        let out = tempfile::tempdir().unwrap();
+        let page = out.path().join("page.md");
+        fs::write(
+            &page,
+            "# Page\n\nkept\n<!-- bench:throughput -->\nstale\n<!-- /bench:throughput -->\nkept too\n",
+        )
+        .unwrap();
+        let repository = git_repository(false);
+        let mut command = Command::new(env!("CARGO_BIN_EXE_bench"));
+        if let Some(server) = server_binary() {
+            command.arg("--server-binary").arg(server);
+        }
+        let output = command
+            .current_dir(repository.path())
+            .arg("--quick")
+            .args(["--duration", "0.1"])
+            .args(["--only", &[&MEASURED[..], &PEERS[..]].concat().join(",")])
+            .args(["--sessions", "50,200"])
+            .arg("--out")
+            .arg(out.path().join("results"))
+            .arg("--splice")
+            .arg(&page)
+            .output()
+            .expect("the bench binary runs");
+        assert!(
+            output.status.success(),
+            "bench failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let json = fs::read_to_string(out.path().join("results/results.json")).unwrap();
+        SmokeRun {
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            results: serde_json::from_str(&json).expect("results.json is JSON"),
+            spliced_page: fs::read_to_string(&page).unwrap(),
+            out,
+        }
+    })
+}
+
+fn results() -> &'static Value {
+    &smoke_run().results
+}
+
+fn results_dir() -> std::path::PathBuf {
+    smoke_run().out.path().join("results")
+}
+
+fn rows<'a>(section: &str, configuration: &str) -> Vec<&'a Value> {
+    results()[section]
+        .as_array()
+        .unwrap_or_else(|| panic!("results.json has no array `{section}`"))
+        .iter()
+        .filter(|row| row["configuration"] == configuration)
+        .collect()
+}
+
+fn number(value: &Value) -> f64 {
+    value
+        .as_f64()
+        .unwrap_or_else(|| panic!("{value} is not a number"))
+}
+
+#[test]
+fn results_describe_the_run_the_machine_and_every_configuration() {
+    let results = results();
+    assert_eq!(results["schema"], 2);
+    assert!(results["date"].as_str().unwrap().contains('T'));
+    assert!(results["command"].as_str().unwrap().contains("--quick"));
+    for field in [
+        "cpu_model",
+        "kernel",
+        "rustc",
+        "build_profile",
+        "git_commit",
+    ] {
+        assert!(
+            !results["machine"][field].as_str().unwrap().is_empty(),
+            "machine.{field}"
+        );
+    }
+    assert!(number(&results["machine"]["cores"]) >= 1.0);
+    assert_eq!(results["settings"]["quick"], true);
+    let configurations = results["configurations"].as_array().unwrap();
+    let names: Vec<&str> = configurations
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    for expected in [
+        "token-eddsa",
+        "token-es256",
+        "token-rs256",
+        "token-hs256",
+        "token-eddsa-revocation",
+        "server-memory",
+        "server-memory-log-off",
+        "server-sqlite",
+        "server-sqlite-cache",
+        "server-redis",
+        "server-postgres",
+    ]
+    .iter()
+    .chain(&PEERS)
+    {
+        assert!(names.contains(expected), "{expected} is listed");
+    }
+    for configuration in configurations {
+        let name = configuration["name"].as_str().unwrap();
+        if configuration["side"] == "peer" {
+            continue;
+        }
+        let expected = if MEASURED.contains(&name) {
+            "measured"
+        } else {
+            "not_selected"
+        };
+        assert_eq!(configuration["status"], expected, "{name}");
+        assert!(
+            configuration["server_args"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|arg| arg == "--store"),
+            "{name} lists its flags"
+        );
+    }
+}
+
+#[test]
+fn every_scenario_is_measured_against_the_reference_in_every_round() {
+    for configuration in MEASURED {
+        let mut scenarios: Vec<&str> = rows("throughput", configuration)
+            .iter()
+            .map(|row| row["scenario"].as_str().unwrap())
+            .collect();
+        scenarios.sort_unstable();
+        let mut expected = vec![
+            "get_session_new_visitor",
+            "get_session_returning",
+            "set_session",
+        ];
+        if configuration.starts_with("token") {
+            expected.insert(0, "get_session_first_sight");
+        }
+        if configuration != "server-memory-log-off" {
+            expected.insert(expected.len() - 2, "get_session_population");
+        }
+        assert_eq!(scenarios, expected, "{configuration}");
+        for row in rows("throughput", configuration) {
+            let rounds = row["rounds"].as_array().unwrap();
+            assert_eq!(rounds.len(), 2, "{configuration} {}", row["scenario"]);
+            for round in rounds {
+                assert!(number(&round["responses"]) > 0.0);
+                assert!(number(&round["reference_responses"]) > 0.0);
+                assert!(number(&round["bare_responses"]) > 0.0);
+                let ratio = number(&round["rps"]) / number(&round["reference_rps"]);
+                assert!((ratio - number(&round["ratio"])).abs() < 1e-9);
+            }
+            let latency = &row["latency"];
+            assert!(number(&latency["p50_us"]) <= number(&latency["p99_us"]));
+            assert!(number(&latency["p99_us"]) <= number(&latency["p999_us"]));
+            assert!(number(&latency["p999_us"]) <= number(&latency["max_us"]));
+            assert!(number(&row["median_cpu_ratio"]) > 0.0);
+        }
+    }
+}
+
+#[test]
+fn the_reference_is_also_measured_against_itself() {
+    let a_a = rows("throughput", "reference");
+    assert_eq!(a_a.len(), 1);
+    assert_eq!(a_a[0]["scenario"], "reference_a_a");
+    assert_eq!(a_a[0]["rounds"].as_array().unwrap().len(), 2);
+    assert!(number(&a_a[0]["median_ratio"]) > 0.0);
+    assert!(number(&a_a[0]["median_client_cpu_us_per_request"]).is_finite());
+}
+
+/// A ratio that is NaN, infinite or zero means a measurement divided by a
+/// round that measured nothing: the harness must never publish one.
+fn assert_positive_ratio(value: &Value, what: &str) {
+    let ratio = value
+        .as_f64()
+        .unwrap_or_else(|| panic!("{what} is {value}, not a number"));
+    assert!(
+        ratio.is_finite() && ratio > 0.0,
+        "{what} is {ratio}: not a finite, positive ratio"
+    );
+}
+
+#[test]
+fn every_ratio_of_every_row_is_finite_and_positive() {
+    let rows = results()["throughput"].as_array().unwrap();
+    assert!(!rows.is_empty());
+    for row in rows {
+        let what = format!("{} {}", row["configuration"], row["scenario"]);
+        for field in [
+            "median_ratio",
+            "min_ratio",
+            "max_ratio",
+            "median_cpu_ratio",
+            "median_bare_ratio",
+            "median_bare_cpu_ratio",
+        ] {
+            assert_positive_ratio(&row[field], &format!("{what} {field}"));
+        }
+        for (index, round) in row["rounds"].as_array().unwrap().iter().enumerate() {
+            for field in ["ratio", "cpu_ratio", "bare_ratio", "bare_cpu_ratio"] {
+                assert_positive_ratio(&round[field], &format!("{what} round {index} {field}"));
+            }
+        }
+    }
+}
+
+#[test]
+fn every_peer_is_measured_against_the_bare_server_or_skipped_with_its_reason() {
+    let configurations = results()["configurations"].as_array().unwrap();
+    for peer in PEERS {
+        let record = configurations
+            .iter()
+            .find(|record| record["name"] == peer)
+            .unwrap_or_else(|| panic!("{peer} is listed"));
+        let django_missing = peer.starts_with("peer-django") && !django_runs_here();
+        if django_missing {
+            assert_eq!(record["status"], "skipped", "{peer}");
+            let reason = record["reason"].as_str().unwrap();
+            assert!(
+                reason.contains("pip install django gunicorn"),
+                "{peer}: {reason}"
+            );
+            continue;
+        }
+        assert_eq!(record["status"], "measured", "{peer}: {record}");
+        let rows = rows("peers", peer);
+        assert_eq!(rows.len(), 1, "{peer}");
+        assert_eq!(rows[0]["scenario"], "get_session_returning");
+        assert_eq!(rows[0]["rounds"].as_array().unwrap().len(), 2);
+        assert_positive_ratio(&rows[0]["median_bare_ratio"], peer);
+        assert_positive_ratio(&rows[0]["median_bare_cpu_ratio"], peer);
+        assert_eq!(rows[0]["error_responses"], 0, "{peer}");
+        assert_eq!(rows[0]["transport_errors"], 0, "{peer}");
+    }
+    let peers = fs::read_to_string(results_dir().join("peers.md")).unwrap();
+    assert!(
+        peers.contains("| `peer-tower-sessions-memory` |"),
+        "{peers}"
+    );
+    assert!(peers.contains("| `server-memory` |"), "{peers}");
+}
+
+#[test]
+fn the_population_is_larger_than_the_hot_loop_and_reported_beside_it() {
+    for configuration in ["server-memory", "server-sqlite", "token-hs256"] {
+        let rows = rows("throughput", configuration);
+        let visitors = |scenario: &str| {
+            let row = rows
+                .iter()
+                .find(|row| row["scenario"] == scenario)
+                .unwrap_or_else(|| panic!("{configuration} {scenario}"));
+            number(&row["visitors"])
+        };
+        assert_eq!(
+            visitors("get_session_population"),
+            2000.0,
+            "{configuration}"
+        );
+        assert_eq!(visitors("get_session_returning"), 50.0, "{configuration}");
+    }
+    let table = fs::read_to_string(results_dir().join("population.md")).unwrap();
+    assert!(table.contains("| `token-hs256` |"), "{table}");
+}
+
+#[test]
+fn run_md_states_the_fixed_cost_the_access_log_and_the_load_average() {
+    let cost = &results()["fixed_cost"];
+    for field in ["fixed_cost_us", "fixed_cost_log_off_us", "access_log_us"] {
+        assert!(
+            cost[field].as_f64().is_some_and(f64::is_finite),
+            "{field}: {cost}"
+        );
+    }
+    let machine = &results()["machine"];
+    assert!(!machine["load_average_at_end"].as_str().unwrap().is_empty());
+    let run = fs::read_to_string(results_dir().join("run.md")).unwrap();
+    assert!(run.contains("The app's fixed cost"), "{run}");
+    assert!(run.contains("the access log's cost"), "{run}");
+    assert!(run.contains(", at end "), "{run}");
+    if machine["busy_at_start"] == true {
+        assert!(run.contains("the machine was busy"), "{run}");
+    }
+}
+
+#[test]
+fn servers_log_every_request_to_a_file_unless_logging_is_off() {
+    let log_lines = |name: &str| {
+        let record = results()["configurations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|record| record["name"] == name)
+            .unwrap();
+        number(&record["server_log_lines"])
+    };
+    let measured: f64 = rows("throughput", "server-memory")
+        .iter()
+        .map(|row| number(&row["responses"]))
+        .sum();
+    // Half: a buffered access log may hold its last lines until it flushes.
+    assert!(
+        log_lines("server-memory") >= measured / 2.0,
+        "an access line per request"
+    );
+    assert_eq!(log_lines("server-memory-log-off"), 0.0);
+}
+
+#[test]
+fn progress_is_told_in_plain_lines_when_stderr_is_not_a_terminal() {
+    let stderr = &smoke_run().stderr;
+    assert!(
+        stderr.contains("[server-memory] get_session, returning visitor  ("),
+        "{stderr}"
+    );
+    assert!(stderr.contains(" s elapsed, "), "{stderr}");
+    assert!(stderr.contains(" s left"), "{stderr}");
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "no terminal escapes in a pipe: {stderr}"
+    );
+}
+
+#[test]
+fn splicing_from_a_dirty_tree_is_refused_before_anything_is_measured() {
+    let repository = git_repository(true);
+    let out = repository.path().join("results");
+    let page = repository.path().join("page.md");
+    fs::write(
+        &page,
+        "<!-- bench:throughput -->\nold\n<!-- /bench:throughput -->\n",
+    )
+    .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_bench"))
+        .current_dir(repository.path())
+        .args(["--quick", "--only", "server-memory"])
+        .arg("--out")
+        .arg(&out)
+        .arg("--splice")
+        .arg(&page)
+        .output()
+        .expect("the bench binary runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("uncommitted changes"), "{stderr}");
+    assert!(!out.exists(), "nothing is written");
+    assert!(fs::read_to_string(&page).unwrap().contains("old"));
+}
+
+#[test]
+fn a_smoke_load_gets_no_error_responses() {
+    let checks = &results()["checks"];
+    assert_eq!(checks["error_responses"], 0, "{checks}");
+    assert_eq!(checks["transport_errors"], 0, "{checks}");
+}
+
+#[test]
+fn a_token_grows_with_the_stored_data_and_a_session_id_does_not() {
+    let sizes = |configuration| -> Vec<f64> {
+        rows("cookie_bytes", configuration)
+            .iter()
+            .map(|row| number(&row["cookie_value_bytes"]))
+            .collect()
+    };
+    let token = sizes("token-hs256");
+    assert_eq!(token.len(), 4);
+    assert!(token.windows(2).all(|pair| pair[0] < pair[1]), "{token:?}");
+    assert_eq!(sizes("server-memory"), vec![22.0; 4]);
+}
+
+#[test]
+fn a_copied_token_outlives_the_logout_and_a_copied_session_id_does_not() {
+    let worked = |configuration| {
+        let rows = rows("logout", configuration);
+        assert_eq!(rows.len(), 1, "{configuration}");
+        number(&rows[0]["copied_cookie_worked_seconds"])
+    };
+    assert_eq!(worked("server-memory"), 0.0);
+    assert!(worked("token-hs256") > 0.0);
+}
+
+#[test]
+fn memory_disk_flood_and_scaling_are_reported() {
+    let memory = rows("memory", "server-memory");
+    assert_eq!(memory.len(), 1);
+    assert_eq!(memory[0]["logins"], 500);
+    for configuration in MEASURED
+        .iter()
+        .filter(|name| **name != "server-memory-log-off")
+    {
+        let flood = rows("flood", configuration);
+        assert_eq!(flood.len(), 1, "{configuration}");
+        assert_eq!(flood[0]["requests"], 300, "{configuration}");
+    }
+    let flood = rows("flood", "server-sqlite");
+    assert_eq!(
+        flood[0]["records_before"], flood[0]["records_after"],
+        "a flood of strangers creates no record"
+    );
+    let scaling: Vec<f64> = rows("scaling", "server-sqlite")
+        .iter()
+        .map(|point| number(&point["sessions"]))
+        .collect();
+    assert_eq!(scaling, [50.0, 200.0]);
+    let disk = rows("disk", "server-sqlite");
+    assert_eq!(disk.len(), 2);
+    assert!(number(&disk[1]["bytes_per_session"]) > 0.0);
+}
+
+#[test]
+fn every_table_is_written_self_explanatory_with_its_provenance() {
+    for name in TABLES {
+        let path = results_dir().join(format!("{name}.md"));
+        let text = fs::read_to_string(&path).unwrap_or_else(|_| panic!("{name}.md is written"));
+        assert!(text.starts_with("# "), "{name}.md has a title");
+        assert!(
+            text.contains("do not edit"),
+            "{name}.md says it is generated"
+        );
+        assert!(text.contains("| configuration |"), "{name}.md has a table");
+        assert!(text.contains("--quick"), "{name}.md gives the command");
+        assert!(
+            text.contains("only check the harness"),
+            "{name}.md warns that a quick run means nothing"
+        );
+    }
+    let throughput = fs::read_to_string(results_dir().join("throughput.md")).unwrap();
+    for configuration in MEASURED {
+        assert!(throughput.contains(&format!("`{configuration}`")));
+    }
+}
+
+#[test]
+fn every_chart_is_a_well_formed_svg_with_text() {
+    for name in CHARTS {
+        let svg = fs::read_to_string(results_dir().join(format!("{name}.svg")))
+            .unwrap_or_else(|_| panic!("{name}.svg is written"));
+        assert_well_formed(&svg, name);
+        assert!(svg.contains("<text"), "{name}.svg has labels");
+    }
+    let throughput = fs::read_to_string(results_dir().join("throughput.svg")).unwrap();
+    assert!(throughput.contains("server-memory"));
+    assert!(throughput.contains("<rect"), "bars are drawn");
+}
+
+#[test]
+fn splicing_replaces_only_the_marked_block() {
+    let page = &smoke_run().spliced_page;
+    assert!(page.starts_with("# Page\n\nkept\n<!-- bench:throughput -->\n"));
+    assert!(page.ends_with("<!-- /bench:throughput -->\nkept too\n"));
+    assert!(!page.contains("stale"));
+    assert!(page.contains("| `server-memory` |"));
+}
+
+/// Every tag closed in order, one root `<svg>`: enough XML to catch a
+/// truncated or garbled file without an XML parser.
+fn assert_well_formed(svg: &str, name: &str) {
+    let body = svg.trim();
+    assert!(body.starts_with("<svg"), "{name}.svg starts with <svg");
+    let mut open: Vec<&str> = Vec::new();
+    let mut roots = 0;
+    let mut rest = body;
+    while let Some(start) = rest.find('<') {
+        let end = rest[start..]
+            .find('>')
+            .unwrap_or_else(|| panic!("{name}.svg: unclosed tag"))
+            + start;
+        let tag = &rest[start + 1..end];
+        rest = &rest[end + 1..];
+        if tag.starts_with('?') || tag.starts_with('!') {
+            continue;
+        }
+        if let Some(closing) = tag.strip_prefix('/') {
+            assert_eq!(open.pop(), Some(closing.trim()), "{name}.svg: </{closing}>");
+            continue;
+        }
+        let tag_name = tag.split_whitespace().next().unwrap_or_default();
+        if open.is_empty() {
+            roots += 1;
+        }
+        if !tag.ends_with('/') {
+            open.push(tag_name);
+        }
+    }
+    assert!(open.is_empty(), "{name}.svg leaves {open:?} open");
+    assert_eq!(roots, 1, "{name}.svg has one root element");
+}
