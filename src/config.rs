@@ -87,6 +87,13 @@ pub struct Config {
     #[arg(long, env = "SVJ_BIND", default_value = "127.0.0.1:8000")]
     pub bind: SocketAddr,
 
+    /// How log lines are written to stderr: `text` (one readable line per
+    /// event, coloured only on a terminal and never under NO_COLOR) or
+    /// `json` (one JSON object per line, for log shippers). What is logged
+    /// follows RUST_LOG (default `info,sqlx=warn`).
+    #[arg(long, env = "SVJ_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
     #[command(flatten)]
     pub store: StoreOptions,
 
@@ -195,6 +202,13 @@ pub struct KeyOptions {
         default_value = "EdDSA"
     )]
     pub algorithm: KeyAlgorithm,
+}
+
+/// The shape of log lines on stderr.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 /// Browsers cap a cookie's lifetime at 400 days (RFC 6265bis), so a longer

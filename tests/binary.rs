@@ -41,6 +41,7 @@ fn help_documents_every_option_with_its_environment_variable() {
         ("--secure-cookies", "SVJ_SECURE_COOKIES"),
         ("--token-cache", "SVJ_TOKEN_CACHE"),
         ("--token-revocation", "SVJ_TOKEN_REVOCATION"),
+        ("--log-format", "SVJ_LOG_FORMAT"),
     ];
     let defined: Vec<String> = <sessions_vs_jwt::Cli as clap::CommandFactory>::command()
         .get_arguments()
@@ -289,4 +290,93 @@ fn clearsessions_on_an_unreachable_store_fails_with_one_line() {
             .starts_with(&format!("error: session store {url}: ")),
         "{out}"
     );
+}
+
+/// The access lines in `log`.
+fn access_lines(log: &str) -> Vec<&str> {
+    log.lines().filter(|line| line.contains("access")).collect()
+}
+
+/// Waits (a bounded while) until the stopped server's last line has come
+/// through the pipe: everything logged before it has too.
+async fn wait_for_shutdown_line(server: &Instance) -> String {
+    common::wait_until("the server's last log line", || async {
+        server.log().contains("shut down")
+    })
+    .await;
+    server.log()
+}
+
+#[tokio::test]
+async fn sigterm_right_after_requests_still_leaves_an_access_line_for_each() {
+    let folder = tempfile::tempdir().unwrap();
+    let keys = folder.path().join("keys");
+    let mut server = Instance::start(&["--store", "memory", "--keys-dir", keys.to_str().unwrap()]);
+    const REQUESTS: usize = 300;
+    let client = reqwest::Client::new();
+    for _ in 0..REQUESTS {
+        let response = client
+            .get(server.url("/token/get_session/"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    assert!(server.stop().success());
+    let log = wait_for_shutdown_line(&server).await;
+    let answered = access_lines(&log)
+        .into_iter()
+        .filter(|line| line.contains("path=/token/get_session/"))
+        .count();
+    assert_eq!(answered, REQUESTS, "{log}");
+}
+
+#[tokio::test]
+async fn json_log_lines_are_one_object_each_with_the_access_fields() {
+    let folder = tempfile::tempdir().unwrap();
+    let keys = folder.path().join("keys");
+    let mut server = Instance::start(&[
+        "--store",
+        "memory",
+        "--keys-dir",
+        keys.to_str().unwrap(),
+        "--log-format",
+        "json",
+    ]);
+    let (status, _) = get(&server, "/server/get_session/").await;
+    assert_eq!(status, 200);
+    assert!(server.stop().success());
+    let log = wait_for_shutdown_line(&server).await;
+    for line in log.lines() {
+        serde_json::from_str::<serde_json::Value>(line)
+            .unwrap_or_else(|err| panic!("not a JSON line ({err}): {line}"));
+    }
+    let access: serde_json::Value = log
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+        .find(|line| line["target"] == "access")
+        .unwrap_or_else(|| panic!("no access line in {log}"));
+    assert_eq!(access["fields"]["path"], "/server/get_session/", "{access}");
+    assert_eq!(access["fields"]["status"], 200, "{access}");
+    assert_eq!(access["fields"]["cookie"], "guest", "{access}");
+}
+
+#[tokio::test]
+async fn log_lines_carry_no_colour_codes_when_stderr_is_not_a_terminal() {
+    let folder = tempfile::tempdir().unwrap();
+    let keys = folder.path().join("keys");
+    let mut command = binary();
+    command.env_remove("NO_COLOR").args([
+        "--store",
+        "memory",
+        "--keys-dir",
+        keys.to_str().unwrap(),
+    ]);
+    let mut server = Instance::start_command(command);
+    let (status, _) = get(&server, "/server/get_session/").await;
+    assert_eq!(status, 200);
+    assert!(server.stop().success());
+    let log = wait_for_shutdown_line(&server).await;
+    assert!(!access_lines(&log).is_empty(), "{log}");
+    assert!(!log.contains('\u{1b}'), "an escape code in a pipe: {log:?}");
 }

@@ -38,6 +38,11 @@ impl Instance {
         Self::launch(command, true)
     }
 
+    /// Starts `command` (made from [`binary`]) and waits as [`Instance::start`] does.
+    pub fn start_command(command: Command) -> Self {
+        Self::launch(command, true)
+    }
+
     /// Starts the binary in `folder`, as a user does after `git clone`.
     pub fn start_in(folder: &Path) -> Self {
         let mut command = binary();
@@ -68,11 +73,11 @@ impl Instance {
             move || {
                 let mut lines = stderr.lines();
                 for line in lines.by_ref().map_while(Result::ok) {
+                    // The address ends where the text line or the JSON string does.
                     let listening = line.split("listening on http://").nth(1).map(|rest| {
-                        rest.split_whitespace()
-                            .next()
-                            .unwrap_or_default()
-                            .to_owned()
+                        rest.chars()
+                            .take_while(|c| c.is_ascii_alphanumeric() || ".:[]".contains(*c))
+                            .collect::<String>()
                     });
                     log.lock().unwrap().push(line);
                     if let Some(address) = listening {
