@@ -1,4 +1,5 @@
-//! The commands besides serving: `clearsessions` and `keys`. Each writes its
+//! The commands besides serving: `clearsessions` and `keys` (token and
+//! cookie keys alike). Each writes its
 //! report to `out`, so tests can read it.
 
 use std::io::Write;
@@ -7,6 +8,7 @@ use anyhow::Context as _;
 
 use crate::{
     config::{KeysAction, StoreOptions},
+    cookie_session::keys::{self as cookie_keys, CookieKeyError, CookieKeys},
     stores,
     token_session::keys,
 };
@@ -45,8 +47,25 @@ pub fn manage_keys(
                 )?,
                 None => writeln!(out, "generated {}", keys::generate(dir, *jwt_algorithm)?)?,
             }
+            match CookieKeys::load(dir)?.sealing() {
+                Some(key) => writeln!(
+                    out,
+                    "{} already has a cookie key: {}",
+                    dir.display(),
+                    key.kid
+                )?,
+                None => writeln!(out, "generated {}", cookie_keys::generate(dir)?)?,
+            }
         }
-        KeysAction::Rotate { jwt_algorithm } => {
+        KeysAction::Rotate { cookie: true, .. } => {
+            CookieKeys::load(dir)?;
+            let kid = cookie_keys::generate(dir)?;
+            writeln!(
+                out,
+                "generated {kid}; it seals cookies from the next start on"
+            )?;
+        }
+        KeysAction::Rotate { jwt_algorithm, .. } => {
             keys::load_all(dir)?;
             let kid = keys::generate(dir, *jwt_algorithm)?;
             writeln!(
@@ -54,13 +73,20 @@ pub fn manage_keys(
                 "generated {kid}; it signs {jwt_algorithm:?} tokens from the next start on"
             )?;
         }
-        KeysAction::Retire { kid } => {
-            keys::retire(dir, kid)?;
-            writeln!(
+        KeysAction::Retire { kid } => match cookie_keys::retire(dir, kid) {
+            Ok(()) => writeln!(
                 out,
-                "retired {kid}; tokens it signed are refused from the next start on"
-            )?;
-        }
+                "retired {kid}; cookies it sealed are Guests from the next start on"
+            )?,
+            Err(CookieKeyError::UnknownKid { .. }) => {
+                keys::retire(dir, kid)?;
+                writeln!(
+                    out,
+                    "retired {kid}; tokens it signed are refused from the next start on"
+                )?;
+            }
+            Err(err) => return Err(err.into()),
+        },
         KeysAction::List { jwt_algorithm } => {
             let mut all = keys::load_all(dir)?;
             all.sort_by(|a, b| a.kid.cmp(&b.kid));
@@ -77,7 +103,13 @@ pub fn manage_keys(
                 };
                 writeln!(out, "{}  {:?}{signs}", key.kid, key.algorithm)?;
             }
-            if all.is_empty() {
+            let cookie = CookieKeys::load(dir)?;
+            // Newest first: the first seals.
+            for (index, key) in cookie.newest_first().iter().enumerate().rev() {
+                let seals = if index == 0 { "  (seals)" } else { "" };
+                writeln!(out, "{}  cookie (AES-256-GCM){seals}", key.kid)?;
+            }
+            if all.is_empty() && cookie.newest_first().is_empty() {
                 writeln!(out, "no keys in {}", dir.display())?;
             }
         }

@@ -8,6 +8,10 @@ use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 use clap::{Args, Parser, Subcommand};
 
 use crate::{
+    cookie_session::{
+        CookieSessions,
+        keys::{CookieKeyError, CookieKeys},
+    },
     server_session::ServerSessions,
     session::{ExpiryPolicy, SessionPolicy},
     stores::{self, StoreError, StoreUrl},
@@ -19,8 +23,8 @@ use crate::{
 };
 
 /// Serves the same two views under several state mechanisms (server-side
-/// sessions at `/server/...`, signed tokens at `/token/...`), so that they
-/// can be compared side by side.
+/// sessions at `/server/...`, signed tokens at `/token/...`, encrypted
+/// cookies at `/cookie/...`), so that they can be compared side by side.
 #[derive(Debug, Parser)]
 #[command(
     name = "sessions-vs-jwt",
@@ -61,19 +65,25 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum KeysAction {
-    /// Create a key for the algorithm if the folder has none for it.
+    /// Create a key for the algorithm, and a cookie key, if the folder has
+    /// none: what several instances must share before they first start.
     Generate {
         #[arg(long, env = "SVJ_JWT_ALGORITHM", default_value = "EdDSA")]
         jwt_algorithm: KeyAlgorithm,
     },
-    /// Add a new key, which signs from the next start on; older keys still verify.
+    /// Add a new key, which signs (or, with --cookie, seals) from the next
+    /// start on; older keys still verify (or open).
     Rotate {
         #[arg(long, env = "SVJ_JWT_ALGORITHM", default_value = "EdDSA")]
         jwt_algorithm: KeyAlgorithm,
+        /// Rotate the encrypted cookie's key (`/cookie`) instead of a token key.
+        #[arg(long)]
+        cookie: bool,
     },
-    /// Delete a key: tokens it signed are refused from the next start on.
+    /// Delete a key, token or cookie: what it signed or sealed is refused
+    /// from the next start on.
     Retire { kid: String },
-    /// Show every key, its algorithm, and which signs.
+    /// Show every key, its algorithm, and which signs and seals.
     List {
         #[arg(long, env = "SVJ_JWT_ALGORITHM", default_value = "EdDSA")]
         jwt_algorithm: KeyAlgorithm,
@@ -188,8 +198,9 @@ pub struct StoreOptions {
 /// The token side's keys.
 #[derive(Debug, Clone, Args)]
 pub struct KeyOptions {
-    /// Folder of the token signing keys. A key is generated there on first
-    /// run and reused afterwards, so tokens survive restarts.
+    /// Folder of the token signing keys and the cookie encryption keys. A key
+    /// of each is generated there on first run and reused afterwards, so
+    /// logins survive restarts.
     #[arg(long = "keys-dir", env = "SVJ_KEYS_DIR", default_value = "keys")]
     pub dir: PathBuf,
 
@@ -223,6 +234,8 @@ pub enum StartError {
     Store { store: String, source: StoreError },
     #[error("token keys")]
     Keys(#[from] KeyError),
+    #[error("cookie keys")]
+    CookieKeys(#[from] CookieKeyError),
     #[error(transparent)]
     Site(#[from] SiteError),
 }
@@ -259,13 +272,15 @@ impl Config {
             .then(|| Revocations::new(Arc::clone(&records), store));
         let server = ServerSessions::new(Arc::clone(&records), store, policy);
         let token = TokenSessions::new(keys, revocations, self.token_cache, policy);
+        let cookie = CookieSessions::new(CookieKeys::load_or_generate(&self.keys.dir)?, policy);
         let site = Site::new(
             records,
             store.clone(),
             Duration::from_secs(self.cleanup_interval),
         )
         .serving(Arc::new(server))
-        .serving(Arc::new(token));
+        .serving(Arc::new(token))
+        .serving(Arc::new(cookie));
         Ok(site.ready()?)
     }
 }

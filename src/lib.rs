@@ -7,8 +7,8 @@
 //! 2. `stores`: where session records live, behind one interface;
 //! 3. `session`: the `Mechanism` trait every mechanism implements, and what
 //!    they share (visitor state, cookie policy, errors, inspection);
-//! 4. the mechanisms, one module each: `server_session` (`/server`) and
-//!    `token_session` (`/token`);
+//! 4. the mechanisms, one module each: `server_session` (`/server`),
+//!    `token_session` (`/token`) and `cookie_session` (`/cookie`);
 //! 5. `web`: the site, the one request flow around any mechanism, the views
 //!    (written once), the inspector, error pages and middleware;
 //! 6. `config` (every option, and the assembly of the site) and `commands`.
@@ -20,6 +20,7 @@ pub mod stores;
 
 pub mod session;
 
+pub mod cookie_session;
 pub mod server_session;
 pub mod token_session;
 

@@ -10,11 +10,13 @@ pub enum Mount {
     Server,
     /// Stateless: a signed JWT in the cookie carries the data itself.
     Token,
+    /// Stateless: the data itself, encrypted, in the cookie.
+    Cookie,
 }
 
 impl Mount {
     /// Every router, in the order pages list them.
-    pub const ALL: [Mount; 2] = [Mount::Server, Mount::Token];
+    pub const ALL: [Mount; 3] = [Mount::Server, Mount::Token, Mount::Cookie];
 
     /// The position of this router in [`Mount::ALL`].
     pub fn index(self) -> usize {
@@ -25,6 +27,7 @@ impl Mount {
         match self {
             Mount::Server => "server",
             Mount::Token => "token",
+            Mount::Cookie => "cookie",
         }
     }
 
@@ -36,6 +39,7 @@ impl Mount {
         match self {
             Mount::Server => "/server",
             Mount::Token => "/token",
+            Mount::Cookie => "/cookie",
         }
     }
 

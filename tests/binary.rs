@@ -195,7 +195,10 @@ fn keys_can_be_generated_rotated_listed_and_retired() {
 
     let (code, out) = run(folder.path(), &["keys", "generate", "--keys-dir", keys]);
     assert_eq!(code, 0, "{out}");
-    let first = out.trim().strip_prefix("generated ").unwrap().to_owned();
+    let mut generated = out
+        .lines()
+        .map(|line| line.strip_prefix("generated ").unwrap().to_owned());
+    let (first, cookie_key) = (generated.next().unwrap(), generated.next().unwrap());
     let (_, out) = run(folder.path(), &["keys", "generate", "--keys-dir", keys]);
     assert!(out.contains("already has"), "generate is idempotent: {out}");
 
@@ -212,6 +215,32 @@ fn keys_can_be_generated_rotated_listed_and_retired() {
     let (_, out) = run(folder.path(), &["keys", "list", "--keys-dir", keys]);
     assert!(out.contains(&format!("{first}  EdDsa\n")), "{out}");
     assert!(out.contains(&format!("{second}  EdDsa  (signs)")), "{out}");
+    assert!(
+        out.contains(&format!("{cookie_key}  cookie (AES-256-GCM)  (seals)")),
+        "{out}"
+    );
+
+    let (code, out) = run(
+        folder.path(),
+        &["keys", "rotate", "--cookie", "--keys-dir", keys],
+    );
+    assert_eq!(code, 0, "{out}");
+    let new_cookie_key = out.split_whitespace().nth(1).unwrap().trim_end_matches(';');
+    let (_, out) = run(folder.path(), &["keys", "list", "--keys-dir", keys]);
+    assert!(
+        out.contains(&format!("{new_cookie_key}  cookie (AES-256-GCM)  (seals)")),
+        "the newest cookie key seals: {out}"
+    );
+    assert!(
+        out.contains(&format!("{cookie_key}  cookie (AES-256-GCM)\n")),
+        "the older one still opens: {out}"
+    );
+    let (code, out) = run(
+        folder.path(),
+        &["keys", "retire", &cookie_key, "--keys-dir", keys],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("cookies it sealed"), "{out}");
 
     let (code, out) = run(
         folder.path(),
@@ -239,6 +268,21 @@ fn a_corrupt_key_stops_the_server_with_one_line_naming_it() {
     let last = out.lines().last().unwrap();
     assert!(
         last.starts_with("error: token keys:") && last.contains("bad.eddsa.pem"),
+        "{out}"
+    );
+    assert!(!out.contains("panicked"), "{out}");
+}
+
+#[test]
+fn a_cookie_key_of_the_wrong_size_stops_the_server_with_one_line_naming_it() {
+    let folder = tempfile::tempdir().unwrap();
+    std::fs::create_dir(folder.path().join("keys")).unwrap();
+    std::fs::write(folder.path().join("keys/bad.cookie.key"), [7_u8; 10]).unwrap();
+    let (code, out) = run(folder.path(), &["--bind", "127.0.0.1:0"]);
+    assert_eq!(code, 1);
+    let last = out.lines().last().unwrap();
+    assert!(
+        last.starts_with("error: cookie keys:") && last.contains("bad.cookie.key"),
         "{out}"
     );
     assert!(!out.contains("panicked"), "{out}");

@@ -16,5 +16,6 @@ pub fn cookie_name(mount: Mount) -> &'static str {
     match mount {
         Mount::Server => sessions_vs_jwt::server_session::COOKIE_NAME,
         Mount::Token => sessions_vs_jwt::token_session::COOKIE_NAME,
+        Mount::Cookie => sessions_vs_jwt::cookie_session::COOKIE_NAME,
     }
 }

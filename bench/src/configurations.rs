@@ -184,6 +184,15 @@ pub fn all() -> Vec<Configuration> {
             log_off: false,
             description: "/token, Ed25519, logout records the token's jti in the SQLite store",
         },
+        Configuration {
+            name: "cookie-aes256gcm",
+            mount: Mount::Cookie,
+            store: Store::Memory,
+            algorithm: "EdDSA",
+            extra_args: &[],
+            log_off: false,
+            description: "/cookie, the state in the cookie, AES-256-GCM (the cookie crate's private jar)",
+        },
         server(
             "server-memory",
             Store::Memory,

@@ -151,7 +151,8 @@ async fn settle() {
 
 /// Cookies no server ever issued: for `/server`, well-formed random ids
 /// (so that each is looked up in the store) and garbage; for `/token`,
-/// random three-part strings shaped like a JWT.
+/// random three-part strings shaped like a JWT; for `/cookie`, random bytes
+/// in base64, shaped like a sealed value.
 pub fn random_cookies(configuration: &Configuration, count: u64) -> Vec<String> {
     let mut random = rand::thread_rng();
     let name = configuration.cookie_name();
@@ -171,6 +172,11 @@ pub fn random_cookies(configuration: &Configuration, count: u64) -> Vec<String> 
                         URL_SAFE_NO_PAD.encode(bytes)
                     };
                     format!("eyJ{}.{}.{}", part(24), part(80), part(64))
+                }
+                Mount::Cookie => {
+                    let mut bytes = [0_u8; 120];
+                    random.fill_bytes(&mut bytes);
+                    base64::engine::general_purpose::STANDARD.encode(bytes)
                 }
             };
             format!("{name}={value}")

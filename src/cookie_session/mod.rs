@@ -1,0 +1,437 @@
+//! `/cookie`: the reference document's other alternative, the session in
+//! the cookie itself. The browser holds `username`, `is_logged_in`, the
+//! login time and the expiry, encrypted and authenticated with AES-256-GCM
+//! (the cookie crate's private jar, the sealing behind axum-extra's
+//! `PrivateCookieJar`); the server keeps nothing but its keys. This is what
+//! Rails does by default and what Django's `signed_cookies` does without the
+//! encryption.
+//!
+//! The jar authenticates only the cookie's name and value, so a client can
+//! keep an expired cookie and send it back: the expiry lives inside the
+//! sealed value and is checked on every read. The cookie's name is sealed
+//! with it, so a value moved to another cookie name does not open. The jar
+//! itself is not used: it holds one key, where rotation needs several (every
+//! key kept is tried, newest first), and the shared flow writes the
+//! `Set-Cookie` headers itself.
+
+pub mod keys;
+
+use cookie::{Cookie, CookieJar};
+use serde::{Deserialize, Serialize};
+
+use self::keys::CookieKeys;
+use crate::{
+    routes::Mount,
+    session::{
+        CookiePolicy, CookieVerdict, Description, ExpiryPolicy, Mechanism, Opened, Refusal,
+        SessionError, SessionPolicy, SetCookie, VisitorState,
+        cookies::MAX_COOKIE_BYTES,
+        inspection::{BrowserCookie, Detail, DetailForm, Holdings, ServerHolds, pretty},
+    },
+};
+
+pub const COOKIE_NAME: &str = "session";
+
+/// Clock difference tolerated between instances that share keys, as on
+/// the token side: every second of it is a second an expired cookie works.
+pub const LEEWAY_SECONDS: u64 = 2;
+
+/// The `/cookie` mechanism: the keys and the cookie policy every request shares.
+#[derive(Debug)]
+pub struct CookieSessions {
+    keys: CookieKeys,
+    cookie: CookiePolicy,
+    policy: SessionPolicy,
+}
+
+/// What the sealed value holds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CookieContents {
+    pub username: Option<String>,
+    pub is_logged_in: Option<bool>,
+    /// The login's time and end, in Unix seconds.
+    pub iat: u64,
+    pub exp: u64,
+}
+
+/// What one request knows of its visitor: the contents their cookie opened
+/// to, and the sealed value's length (the inspector shows the bytes sent).
+/// `None` for a Guest.
+#[derive(Debug, Default)]
+pub struct CookieSession {
+    opened: Option<(CookieContents, usize)>,
+}
+
+impl CookieSession {
+    pub fn contents(&self) -> Option<&CookieContents> {
+        self.opened.as_ref().map(|(contents, _)| contents)
+    }
+}
+
+impl CookieSessions {
+    /// `keys` must hold at least one key (the newest seals).
+    pub fn new(keys: CookieKeys, policy: SessionPolicy) -> Self {
+        Self {
+            keys,
+            cookie: policy.cookie(COOKIE_NAME),
+            policy,
+        }
+    }
+
+    /// Seals `contents` into the cookie that carries them, or refuses a
+    /// login the browser would silently drop.
+    fn seal(&self, contents: &CookieContents) -> Result<(SetCookie, usize), SessionError> {
+        let key = self
+            .keys
+            .sealing()
+            .ok_or_else(|| SessionError::Sealing("no cookie key is loaded".into()))?;
+        let plain =
+            serde_json::to_string(contents).map_err(|err| SessionError::Sealing(Box::new(err)))?;
+        let mut jar = CookieJar::new();
+        jar.private_mut(&key.key)
+            .add(Cookie::new(self.cookie.name().to_owned(), plain));
+        let sealed = jar
+            .get(self.cookie.name())
+            .map(|cookie| cookie.value().to_owned())
+            .ok_or_else(|| SessionError::Sealing("the sealed cookie went missing".into()))?;
+        let cookie = self
+            .cookie
+            .set(&sealed, contents.exp.saturating_sub(now()))?;
+        Ok((cookie, sealed.len()))
+    }
+
+    /// The contents `value` opens to with one of the keys kept, or why not.
+    fn unseal(&self, value: &str) -> Result<CookieContents, Refusal> {
+        if value.len() > MAX_COOKIE_BYTES {
+            return Err(Refusal::new(CookieVerdict::Tampered, "oversized cookie"));
+        }
+        let jar = CookieJar::new();
+        let plain = self
+            .keys
+            .newest_first()
+            .iter()
+            .find_map(|key| {
+                jar.private(&key.key)
+                    .decrypt(Cookie::new(self.cookie.name().to_owned(), value.to_owned()))
+            })
+            .ok_or_else(|| {
+                Refusal::new(
+                    CookieVerdict::Tampered,
+                    "the value does not open with any key",
+                )
+            })?;
+        let contents: CookieContents = serde_json::from_str(plain.value()).map_err(|err| {
+            Refusal::new(
+                CookieVerdict::Tampered,
+                format_args!("undecodable contents: {err}"),
+            )
+        })?;
+        let now = now();
+        if contents.exp.saturating_add(LEEWAY_SECONDS) < now {
+            return Err(Refusal::new(
+                CookieVerdict::Expired,
+                "the login's expiry has passed",
+            ));
+        }
+        if contents.exp
+            > now
+                .saturating_add(self.policy.lifetime)
+                .saturating_add(LEEWAY_SECONDS)
+        {
+            return Err(Refusal::new(
+                CookieVerdict::Tampered,
+                "the expiry is further away than a login lasts",
+            ));
+        }
+        Ok(contents)
+    }
+
+    fn verdict_message(verdict: CookieVerdict) -> String {
+        match verdict {
+            CookieVerdict::Guest => "No session cookie: you are a Guest on this side.".to_owned(),
+            CookieVerdict::Valid => {
+                "Your cookie opens with one of the server's keys and its expiry has not passed."
+                    .to_owned()
+            }
+            CookieVerdict::Expired => format!(
+                "Your cookie was refused: expired. The expiry sealed inside it has passed (with \
+                 {LEEWAY_SECONDS} s of leeway). It has been cleared."
+            ),
+            CookieVerdict::Tampered | CookieVerdict::Revoked => "Your cookie was refused: \
+                tampered. It does not open with any of the server's keys. It has been cleared."
+                .to_owned(),
+        }
+    }
+}
+
+impl Mechanism for CookieSessions {
+    type Session = CookieSession;
+
+    const MOUNT: Mount = Mount::Cookie;
+
+    const DESCRIPTION: Description = Description {
+        title: "encrypted cookie",
+        about: "The browser holds the data itself, encrypted and authenticated by the server \
+            (AES-256-GCM): it cannot read or change it. The server keeps nothing but its keys. \
+            A logout only asks the browser to drop the cookie: a copy of it stays valid until \
+            the expiry sealed inside it.",
+    };
+
+    fn cookie(&self) -> &CookiePolicy {
+        &self.cookie
+    }
+
+    async fn open(&self, value: &str) -> Result<Opened<CookieSession>, SessionError> {
+        let contents = match self.unseal(value) {
+            Ok(contents) => contents,
+            Err(refusal) => return Ok(Opened::Refused(refusal)),
+        };
+        let now = now();
+        let lifetime = self.policy.lifetime;
+        // Under `--expiry inactivity`, a cookie used past half its life is
+        // sealed again for a full one (the same login).
+        if self.policy.expiry == ExpiryPolicy::Inactivity
+            && contents.exp.saturating_sub(now) <= lifetime / 2
+        {
+            let renewed = CookieContents {
+                exp: now.saturating_add(lifetime),
+                ..contents
+            };
+            let (cookie, sealed_bytes) = self.seal(&renewed)?;
+            return Ok(Opened::Valid {
+                session: CookieSession {
+                    opened: Some((renewed, sealed_bytes)),
+                },
+                renewed: Some(cookie),
+            });
+        }
+        Ok(Opened::Valid {
+            session: CookieSession {
+                opened: Some((contents, value.len())),
+            },
+            renewed: None,
+        })
+    }
+
+    fn state(&self, session: &CookieSession) -> VisitorState {
+        session
+            .contents()
+            .map(|contents| VisitorState {
+                username: contents.username.clone(),
+                is_logged_in: contents.is_logged_in,
+            })
+            .unwrap_or_default()
+    }
+
+    async fn log_in(
+        &self,
+        session: &mut CookieSession,
+        state: VisitorState,
+    ) -> Result<SetCookie, SessionError> {
+        let now = now();
+        let contents = CookieContents {
+            username: state.username,
+            is_logged_in: state.is_logged_in,
+            iat: now,
+            exp: now.saturating_add(self.policy.lifetime),
+        };
+        let (cookie, sealed_bytes) = self.seal(&contents)?;
+        session.opened = Some((contents, sealed_bytes));
+        Ok(cookie)
+    }
+
+    /// Nothing to forget on the server: the shared flow removes the cookie,
+    /// and a copy of it still opens until its expiry.
+    async fn log_out(&self, session: &mut CookieSession) -> Result<(), SessionError> {
+        session.opened = None;
+        Ok(())
+    }
+
+    /// The ciphertext means nothing to anyone without the key, so the page
+    /// says so, and shows what the server decrypted from the visitor's own
+    /// cookie.
+    fn holdings(&self, session: &CookieSession, verdict: CookieVerdict, now: i64) -> Holdings {
+        let browser = session.opened.as_ref().map(|(contents, sealed_bytes)| {
+            BrowserCookie::new(
+                &self.cookie,
+                *sealed_bytes,
+                self.policy.lifetime,
+                i64::try_from(contents.exp).unwrap_or(i64::MAX),
+                now,
+            )
+            .with(Detail::new(
+                "Value",
+                "value",
+                DetailForm::Text,
+                "ciphertext (AES-256-GCM): opaque to the browser and to anyone without the \
+                 server's key",
+            ))
+            .with(Detail::new(
+                "Decrypted",
+                "decrypted",
+                DetailForm::Pre,
+                pretty(contents),
+            ))
+        });
+        Holdings {
+            verdict_message: Self::verdict_message(verdict),
+            browser,
+            server: ServerHolds::nothing(
+                "Nothing for this visitor: each request is read from the cookie alone, opened \
+                 with the server's keys.",
+            ),
+        }
+    }
+}
+
+/// Seconds since the Unix epoch.
+fn now() -> u64 {
+    u64::try_from(chrono::Utc::now().timestamp()).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::username::Username;
+
+    fn cookie_sessions(expiry: ExpiryPolicy) -> (tempfile::TempDir, CookieSessions) {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = CookieKeys::load_or_generate(dir.path()).unwrap();
+        let policy = SessionPolicy {
+            lifetime: 1_209_600,
+            expiry,
+            secure_cookies: false,
+        };
+        (dir, CookieSessions::new(keys, policy))
+    }
+
+    fn sealed_value(cookie: &SetCookie) -> String {
+        let text = cookie.header_value().to_str().unwrap();
+        Cookie::parse(text.to_owned()).unwrap().value().to_owned()
+    }
+
+    #[tokio::test]
+    async fn a_sealed_login_opens_to_the_same_state() {
+        let (_dir, sessions) = cookie_sessions(ExpiryPolicy::Absolute);
+        let mut session = CookieSession::default();
+        let state = VisitorState::logged_in(Username::seed());
+        let cookie = sessions.log_in(&mut session, state.clone()).await.unwrap();
+        let Opened::Valid { session, renewed } =
+            sessions.open(&sealed_value(&cookie)).await.unwrap()
+        else {
+            panic!("the login's own cookie opens");
+        };
+        assert_eq!(sessions.state(&session), state);
+        assert!(renewed.is_none());
+    }
+
+    #[tokio::test]
+    async fn the_sealed_value_does_not_show_the_username() {
+        let (_dir, sessions) = cookie_sessions(ExpiryPolicy::Absolute);
+        let cookie = sessions
+            .log_in(
+                &mut CookieSession::default(),
+                VisitorState::logged_in(Username::parse("alice").unwrap()),
+            )
+            .await
+            .unwrap();
+        let text = cookie.header_value().to_str().unwrap();
+        assert!(!text.contains("alice"), "{text}");
+    }
+
+    #[test]
+    fn a_login_too_big_for_a_cookie_is_refused_not_dropped() {
+        let (_dir, sessions) = cookie_sessions(ExpiryPolicy::Absolute);
+        let now = now();
+        let contents = |username: String| CookieContents {
+            username: Some(username),
+            is_logged_in: Some(true),
+            iat: now,
+            exp: now + 60,
+        };
+        assert!(sessions.seal(&contents("x".repeat(100))).is_ok());
+        assert!(matches!(
+            sessions.seal(&contents("x".repeat(4000))),
+            Err(SessionError::TooLargeForCookie)
+        ));
+    }
+
+    #[tokio::test]
+    async fn an_expired_login_is_refused_as_expired_even_though_it_opens() {
+        let (_dir, sessions) = cookie_sessions(ExpiryPolicy::Absolute);
+        let long_ago = now() - 1000;
+        let (cookie, _) = sessions
+            .seal(&CookieContents {
+                username: Some("john_doe".into()),
+                is_logged_in: Some(true),
+                iat: long_ago,
+                exp: long_ago + 10,
+            })
+            .unwrap();
+        let Opened::Refused(refusal) = sessions.open(&sealed_value(&cookie)).await.unwrap() else {
+            panic!("an expired login is refused");
+        };
+        assert_eq!(refusal.verdict, CookieVerdict::Expired);
+    }
+
+    #[tokio::test]
+    async fn a_value_sealed_under_another_cookie_name_does_not_open() {
+        let (_dir, sessions) = cookie_sessions(ExpiryPolicy::Absolute);
+        let key = &sessions.keys.sealing().unwrap().key;
+        let mut jar = CookieJar::new();
+        let contents = CookieContents {
+            username: Some("mallory".into()),
+            is_logged_in: Some(true),
+            iat: now(),
+            exp: now() + 60,
+        };
+        jar.private_mut(key).add(Cookie::new(
+            "token",
+            serde_json::to_string(&contents).unwrap(),
+        ));
+        let value = jar.get("token").unwrap().value().to_owned();
+        let Opened::Refused(refusal) = sessions.open(&value).await.unwrap() else {
+            panic!("a value sealed for another name is refused");
+        };
+        assert_eq!(refusal.verdict, CookieVerdict::Tampered);
+    }
+
+    #[tokio::test]
+    async fn a_cookie_sealed_with_an_older_key_still_opens_after_a_rotation() {
+        let (dir, sessions) = cookie_sessions(ExpiryPolicy::Absolute);
+        let cookie = sessions
+            .log_in(
+                &mut CookieSession::default(),
+                VisitorState::logged_in(Username::seed()),
+            )
+            .await
+            .unwrap();
+        keys::generate(dir.path()).unwrap();
+        let rotated = CookieSessions::new(CookieKeys::load(dir.path()).unwrap(), sessions.policy);
+        assert!(matches!(
+            rotated.open(&sealed_value(&cookie)).await.unwrap(),
+            Opened::Valid { .. }
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_cookie_used_past_half_its_life_is_resealed_under_inactivity_expiry() {
+        let (_dir, sessions) = cookie_sessions(ExpiryPolicy::Inactivity);
+        let now = now();
+        let (cookie, _) = sessions
+            .seal(&CookieContents {
+                username: Some("john_doe".into()),
+                is_logged_in: Some(true),
+                iat: now - 1_000_000,
+                exp: now + 100,
+            })
+            .unwrap();
+        let Opened::Valid { session, renewed } =
+            sessions.open(&sealed_value(&cookie)).await.unwrap()
+        else {
+            panic!("a live login opens");
+        };
+        assert!(renewed.is_some(), "a new cookie is set");
+        assert!(session.contents().unwrap().exp >= now + 1_209_600);
+    }
+}
