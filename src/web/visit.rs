@@ -100,11 +100,6 @@ impl<M: Mechanism> Visit<M> {
         self.mechanism.holdings(&self.session, self.verdict, now)
     }
 
-    /// The mechanism-specific session, for tests and the inspector.
-    pub fn session(&self) -> &M::Session {
-        &self.session
-    }
-
     /// The cookie change this response carries, and the verdict for the access log.
     pub fn write_back(self) -> WriteBack {
         WriteBack {
