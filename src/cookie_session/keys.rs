@@ -5,13 +5,14 @@
 //! start with a UTC timestamp, so the newest sorts last.
 
 use std::{
-    fs,
-    io::{self, Write as _},
+    fs, io,
     path::{Path, PathBuf},
 };
 
 use cookie::Key;
 use rand::{RngCore as _, rngs::OsRng};
+
+use crate::session::key_files::{warn_if_readable_by_others, write_private};
 
 /// What the cookie crate's `Key` is made of: 32 bytes that sign, 32 that
 /// encrypt (only the latter are used by its private jar).
@@ -144,27 +145,6 @@ pub fn retire(dir: &Path, kid: &str) -> Result<(), CookieKeyError> {
             kid: kid.to_owned(),
         }),
         Err(err) => Err(io_error(&path)(err)),
-    }
-}
-
-/// Creates the file readable by its owner only, and never overwrites one.
-fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path)?.write_all(bytes)
-}
-
-fn warn_if_readable_by_others(path: &Path) {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        if let Ok(metadata) = fs::metadata(path)
-            && metadata.permissions().mode() & 0o077 != 0
-        {
-            tracing::warn!(path = %path.display(), "cookie key is readable by other users; chmod 600 it");
-        }
     }
 }
 

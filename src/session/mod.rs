@@ -10,6 +10,7 @@
 
 pub mod cookies;
 pub mod inspection;
+pub mod key_files;
 
 use std::{fmt, future::Future, sync::Arc};
 

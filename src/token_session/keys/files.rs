@@ -15,6 +15,7 @@ use super::{
     io_error,
     signer::{Key, Signer, parse_private_pem},
 };
+use crate::session::key_files::warn_if_readable_by_others;
 
 /// What a file in the keys folder is, by its name.
 pub(super) enum KeyFile {
@@ -173,18 +174,6 @@ fn check_public_file(path: &Path, key: &Key, dir: &Path) -> Result<(), KeyError>
         });
     }
     Ok(())
-}
-
-fn warn_if_readable_by_others(path: &Path) {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        if let Ok(metadata) = fs::metadata(path)
-            && metadata.permissions().mode() & 0o077 != 0
-        {
-            tracing::warn!(path = %path.display(), "private key is readable by other users; chmod 600 it");
-        }
-    }
 }
 
 /// The one key in `dir`, for tests that made exactly one.

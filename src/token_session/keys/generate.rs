@@ -1,10 +1,6 @@
 //! New keys: fresh key material, written under a kid that sorts last.
 
-use std::{
-    fs,
-    io::{self, Write},
-    path::Path,
-};
+use std::{fs, path::Path};
 
 use ed25519_dalek::pkcs8::{
     EncodePrivateKey, EncodePublicKey, KeypairBytes, spki::der::pem::LineEnding,
@@ -17,6 +13,7 @@ use super::{
     files::{private_path, public_path},
     io_error,
 };
+use crate::session::key_files::write_private;
 
 /// Writes a new key for `algorithm` into `dir` and returns its kid.
 pub fn generate(dir: &Path, algorithm: KeyAlgorithm) -> Result<String, KeyError> {
@@ -98,15 +95,6 @@ fn new_key_material(algorithm: KeyAlgorithm) -> Result<(Vec<u8>, Option<String>)
             (secret, None)
         }
     })
-}
-
-/// Creates the file readable by its owner only, and never overwrites one.
-fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path)?.write_all(bytes)
 }
 
 #[cfg(test)]
