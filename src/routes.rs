@@ -60,6 +60,11 @@ pub enum Route {
 impl Route {
     pub const ALL: [Route; 3] = [Route::SetSession, Route::GetSession, Route::Logout];
 
+    /// The position of this route in [`Route::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     /// The name templates use in `url_for`, as Django's `{% url %}` does.
     pub fn name(self) -> &'static str {
         match self {

@@ -9,6 +9,10 @@ use minijinja::{Environment, Error, ErrorKind, State, UndefinedBehavior, Value};
 
 use crate::routes::{Mount, Route};
 
+/// The site's header depends on the route table alone: rendered once, when
+/// the templates compile, and given to every page as `site_header`.
+const HEADER: (&str, &str) = ("header.html", include_str!("../../templates/header.html"));
+
 const TEMPLATES: [(&str, &str); 5] = [
     ("base.html", include_str!("../../templates/base.html")),
     ("index.html", include_str!("../../templates/index.html")),
@@ -36,6 +40,9 @@ fn environment() -> Result<Environment<'static>, Error> {
         "mounts",
         Value::from_iter(Mount::ALL.into_iter().map(Mount::name)),
     );
+    env.add_template(HEADER.0, HEADER.1)?;
+    let header = env.get_template(HEADER.0)?.render(())?;
+    env.add_global("site_header", Value::from_safe_string(header));
     for (name, source) in TEMPLATES {
         env.add_template(name, source)?;
     }
@@ -71,27 +78,34 @@ fn url_for(state: &State<'_, '_>, name: &str, mount: Option<&str>) -> Result<Val
             format!("url_for: no route is named `{name}`"),
         )
     })?;
+    let looked_up;
     let mount_name = match mount {
-        Some(mount) => mount.to_owned(),
-        None => state
-            .lookup("mount")
-            .and_then(|value| value.as_str().map(str::to_owned))
-            .ok_or_else(|| {
+        Some(mount) => mount,
+        None => {
+            looked_up = state.lookup("mount");
+            looked_up.as_ref().and_then(Value::as_str).ok_or_else(|| {
                 Error::new(
                     ErrorKind::InvalidOperation,
                     "url_for: the page has no router to resolve within",
                 )
-            })?,
+            })?
+        }
     };
-    let mount = Mount::from_name(&mount_name).ok_or_else(|| {
+    let mount = Mount::from_name(mount_name).ok_or_else(|| {
         Error::new(
             ErrorKind::InvalidOperation,
             format!("url_for: no router is named `{mount_name}`"),
         )
     })?;
-    // Built from the route table alone, so there is nothing to escape.
-    Ok(Value::from_safe_string(mount.url(route)))
+    Ok(URLS[mount.index()][route.index()].clone())
 }
+
+/// Every page's path, made once: a page links to several, and building
+/// each link's text on every request cost more than the rest of the page.
+/// Built from the route table alone, so there is nothing to escape.
+static URLS: LazyLock<[[Value; Route::ALL.len()]; Mount::ALL.len()]> = LazyLock::new(|| {
+    Mount::ALL.map(|mount| Route::ALL.map(|route| Value::from_safe_string(mount.url(route))))
+});
 
 #[cfg(test)]
 mod tests {
