@@ -12,6 +12,7 @@ use crate::{
         CookieSessions,
         keys::{CookieKeyError, CookieKeys},
     },
+    logging::LogFormat,
     server_session::ServerSessions,
     session::{ExpiryPolicy, SessionPolicy},
     stores::{self, StoreError, StoreUrl},
@@ -213,13 +214,6 @@ pub struct KeyOptions {
         default_value = "EdDSA"
     )]
     pub algorithm: KeyAlgorithm,
-}
-
-/// The shape of log lines on stderr.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum LogFormat {
-    Text,
-    Json,
 }
 
 /// Browsers cap a cookie's lifetime at 400 days (RFC 6265bis), so a longer

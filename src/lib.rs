@@ -11,7 +11,8 @@
 //!    `token_session` (`/token`) and `cookie_session` (`/cookie`);
 //! 5. `web`: the site, the one request flow around any mechanism, the views
 //!    (written once), the inspector, error pages and middleware;
-//! 6. `config` (every option, and the assembly of the site) and `commands`.
+//! 6. `logging`: where log lines go, cheaply;
+//! 7. `config` (every option, and the assembly of the site) and `commands`.
 
 pub mod routes;
 pub mod username;
@@ -25,6 +26,8 @@ pub mod server_session;
 pub mod token_session;
 
 pub mod web;
+
+pub mod logging;
 
 pub mod commands;
 pub mod config;

@@ -1,16 +1,12 @@
 //! The `sessions-vs-jwt` binary: parses the command line, then serves or
 //! runs the command given.
 
-use std::{io::IsTerminal as _, process::ExitCode, sync::Arc};
+use std::{process::ExitCode, sync::Arc};
 
 use anyhow::Context as _;
 use clap::Parser as _;
-use sessions_vs_jwt::{
-    Cli, Config, commands,
-    config::{Command, LogFormat},
-};
+use sessions_vs_jwt::{Cli, Config, commands, config::Command, logging};
 use tokio::net::TcpListener;
-use tracing_subscriber::EnvFilter;
 
 /// A request allocates and frees dozens of small buffers; mimalloc does that
 /// in a fraction of glibc's time (see docs/performance.md).
@@ -19,9 +15,9 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // Held to the end of `main`: dropping it flushes the log's buffer, so a
-    // server stopped by a signal still writes its last access lines.
-    let _log = start_logging(cli.serve.log_format);
+    // Dropping it writes out the lines still waiting, so a server stopped
+    // by a signal still writes its last access lines.
+    let log = logging::start(cli.serve.log_format);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(err) => return fail(anyhow::Error::new(err).context("cannot start the async runtime")),
@@ -35,35 +31,12 @@ fn main() -> ExitCode {
             commands::manage_keys(&action, &dir, &mut std::io::stdout())
         }
     };
+    // The log first, so that a failure's one line is the last one.
+    drop(log);
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => fail(err),
     }
-}
-
-/// Log lines go through a buffer that a thread of its own writes to stderr,
-/// so that a request never waits for the terminal or the pipe; when the
-/// buffer is full, requests wait rather than lines being dropped.
-fn start_logging(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        .finish(std::io::stderr());
-    let colour = std::io::stderr().is_terminal()
-        && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty());
-    let logging = tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn")),
-        )
-        .with_writer(writer)
-        .with_ansi(colour)
-        // If the log's reader goes away, keep serving: reporting the failed
-        // write would itself panic (`eprintln!` to the same broken pipe).
-        .log_internal_errors(false);
-    match format {
-        LogFormat::Text => logging.init(),
-        LogFormat::Json => logging.json().init(),
-    }
-    guard
 }
 
 /// One clear line on stderr, no backtrace.

@@ -20,6 +20,7 @@ const LAYERS: &[&[&str]] = &[
     &["session"],
     &["server_session", "token_session", "cookie_session"],
     &["web"],
+    &["logging"],
     &["config"],
     &["commands"],
 ];

@@ -83,15 +83,22 @@ pub enum CookieVerdict {
     Revoked,
 }
 
-impl fmt::Display for CookieVerdict {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl CookieVerdict {
+    /// The verdict as the access log writes it.
+    pub fn name(self) -> &'static str {
+        match self {
             CookieVerdict::Guest => "guest",
             CookieVerdict::Valid => "valid",
             CookieVerdict::Expired => "expired",
             CookieVerdict::Tampered => "tampered",
             CookieVerdict::Revoked => "revoked",
-        })
+        }
+    }
+}
+
+impl fmt::Display for CookieVerdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
     }
 }
 

@@ -1,0 +1,428 @@
+//! Where log lines go and how they are written. Every request writes an
+//! access line, so the line's cost is part of every page's (see
+//! docs/performance.md, "The access log"): the formatting here is
+//! tracing-subscriber's own, with the time and the fields written by
+//! cheaper parts that write the same text.
+
+use std::{
+    cell::RefCell,
+    fmt::{self, Write as _},
+    io::{IsTerminal as _, Write},
+    sync::Arc,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use parking_lot::{Condvar, Mutex};
+use tracing::field::{Field, Visit};
+use tracing_subscriber::{
+    EnvFilter,
+    field::RecordFields,
+    fmt::{FormatFields, MakeWriter, format::Writer, time::FormatTime},
+};
+
+/// The shape of log lines on stderr.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// What is logged unless `RUST_LOG` says otherwise.
+pub const DEFAULT_FILTER: &str = "info,sqlx=warn";
+
+/// Sends this process's log lines to stderr, in `format`, until the
+/// returned [`LogWriter`] is dropped; dropping it writes out the lines still
+/// waiting, so a server stopped by a signal still writes its last access
+/// lines.
+pub fn start(format: LogFormat) -> LogWriter {
+    let (lines, writer) = LogWriter::start(std::io::stderr());
+    let colour = std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty());
+    let logging = tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER)),
+        )
+        .with_writer(lines)
+        .with_ansi(colour)
+        .with_timer(LogClock)
+        // If the log's reader goes away, keep serving: reporting the failed
+        // write would itself panic (`eprintln!` to the same broken pipe).
+        .log_internal_errors(false);
+    match format {
+        LogFormat::Text => logging.fmt_fields(PlainFields).init(),
+        LogFormat::Json => logging.json().init(),
+    }
+    writer
+}
+
+/// How long a line may wait before it is written.
+const FLUSH_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Waiting lines that make the writer write at once rather than at the
+/// next interval.
+const WRITE_AT_BYTES: usize = 256 * 1024;
+
+/// Waiting lines at which requests wait for the writer rather than lines
+/// being dropped (a log that cannot keep up slows the server down, visibly).
+const WAIT_AT_BYTES: usize = 4 * 1024 * 1024;
+
+/// A thread that writes log lines out in batches: a line costs the request
+/// that logs it a copy under a short lock, never a system call or a thread
+/// woken up (which cost more than the rest of the request: see
+/// docs/performance.md, "The access log").
+#[derive(Debug)]
+pub struct LogWriter {
+    queue: Arc<LineQueue>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// The lines waiting to be written, shared by every thread that logs.
+#[derive(Debug, Default)]
+struct LineQueue {
+    waiting: Mutex<Waiting>,
+    /// Wakes the writer early: the queue is long, or the process is ending.
+    write_now: Condvar,
+    /// Wakes requests waiting for room.
+    written: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct Waiting {
+    bytes: Vec<u8>,
+    closing: bool,
+}
+
+/// What `tracing-subscriber` writes each formatted line to.
+#[derive(Clone, Debug)]
+pub struct Lines(Arc<LineQueue>);
+
+impl LogWriter {
+    /// Starts the thread that writes to `out`.
+    pub fn start<W: Write + Send + 'static>(out: W) -> (Lines, LogWriter) {
+        let queue = Arc::new(LineQueue::default());
+        let writer_queue = Arc::clone(&queue);
+        let thread = std::thread::Builder::new()
+            .name("log-writer".to_owned())
+            .spawn(move || writer_queue.write_out(out))
+            .ok();
+        let lines = Lines(Arc::clone(&queue));
+        if thread.is_none() {
+            // No thread: lines are written by the requests themselves.
+            queue.waiting.lock().closing = true;
+        }
+        (lines, LogWriter { queue, thread })
+    }
+}
+
+impl Drop for LogWriter {
+    fn drop(&mut self) {
+        self.queue.waiting.lock().closing = true;
+        self.queue.write_now.notify_one();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl LineQueue {
+    /// The writer's loop: every interval (or sooner when the queue is
+    /// long), everything that waits, in one write.
+    fn write_out(&self, mut out: impl Write) {
+        let mut batch = Vec::new();
+        loop {
+            let closing = {
+                let mut waiting = self.waiting.lock();
+                if !waiting.closing && waiting.bytes.len() < WRITE_AT_BYTES {
+                    self.write_now.wait_for(&mut waiting, FLUSH_INTERVAL);
+                }
+                std::mem::swap(&mut batch, &mut waiting.bytes);
+                waiting.closing
+            };
+            self.written.notify_all();
+            if !batch.is_empty() {
+                // A log that cannot be written is not a reason to stop
+                // serving: the lines are dropped.
+                let _ = out.write_all(&batch).and_then(|()| out.flush());
+                batch.clear();
+            }
+            if closing && self.waiting.lock().bytes.is_empty() {
+                return;
+            }
+        }
+    }
+
+    fn push(&self, line: &[u8]) {
+        let mut waiting = self.waiting.lock();
+        if waiting.closing {
+            drop(waiting);
+            // After the writer stopped (or without one): write directly.
+            let _ = std::io::stderr().write_all(line);
+            return;
+        }
+        while waiting.bytes.len() >= WAIT_AT_BYTES && !waiting.closing {
+            self.write_now.notify_one();
+            self.written.wait(&mut waiting);
+        }
+        let before = waiting.bytes.len();
+        waiting.bytes.extend_from_slice(line);
+        if before < WRITE_AT_BYTES && waiting.bytes.len() >= WRITE_AT_BYTES {
+            self.write_now.notify_one();
+        }
+    }
+}
+
+/// One line on its way into the queue.
+#[derive(Debug)]
+pub struct Line<'a>(&'a LineQueue);
+
+impl Write for Line<'_> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.push(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> MakeWriter<'a> for Lines {
+    type Writer = Line<'a>;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        Line(&self.0)
+    }
+}
+
+/// `name=value` pairs, the message bare, as tracing-subscriber's default
+/// writes them, without the styling calls it makes for every field name
+/// even when colour is off, and with integers written without going
+/// through `fmt` (together most of an access line's cost).
+#[derive(Clone, Copy, Debug, Default)]
+struct PlainFields;
+
+impl<'writer> FormatFields<'writer> for PlainFields {
+    fn format_fields<R: RecordFields>(&self, writer: Writer<'writer>, fields: R) -> fmt::Result {
+        let mut visitor = PlainVisitor {
+            writer,
+            first: true,
+            result: Ok(()),
+        };
+        fields.record(&mut visitor);
+        visitor.result
+    }
+}
+
+struct PlainVisitor<'writer> {
+    writer: Writer<'writer>,
+    first: bool,
+    result: fmt::Result,
+}
+
+impl PlainVisitor<'_> {
+    /// Starts a field: a space before all but the first, then `name=`
+    /// (nothing for the message). False when the field is not written.
+    fn start(&mut self, field: &Field) -> bool {
+        let name = field.name();
+        if self.result.is_err() || name.starts_with("log.") {
+            return false;
+        }
+        let separator = if self.first { "" } else { " " };
+        self.first = false;
+        self.result = if name == "message" {
+            self.writer.write_str(separator)
+        } else {
+            let name = name.strip_prefix("r#").unwrap_or(name);
+            self.writer
+                .write_str(separator)
+                .and_then(|()| self.writer.write_str(name))
+                .and_then(|()| self.writer.write_char('='))
+        };
+        self.result.is_ok()
+    }
+}
+
+impl Visit for PlainVisitor<'_> {
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        if self.start(field) {
+            self.result = self.writer.write_str(itoa::Buffer::new().format(value));
+        }
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        if self.start(field) {
+            self.result = self.writer.write_str(itoa::Buffer::new().format(value));
+        }
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        if self.start(field) {
+            self.result = self.writer.write_str(if value { "true" } else { "false" });
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        if self.start(field) {
+            self.result = if field.name() == "message" {
+                // As tracing-subscriber does: a message cannot smuggle
+                // escape sequences into a terminal.
+                write!(WithoutControls(&mut self.writer), "{value:?}")
+            } else {
+                write!(self.writer, "{value:?}")
+            };
+        }
+    }
+}
+
+/// Writes the characters a terminal takes as the start of an escape
+/// sequence escaped, as tracing-subscriber does for messages.
+struct WithoutControls<'a, 'writer>(&'a mut Writer<'writer>);
+
+impl fmt::Write for WithoutControls<'_, '_> {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        let starts_a_sequence = |c: char| {
+            matches!(
+                c,
+                '\x1b' | '\x07' | '\x08' | '\x0c' | '\x7f' | '\u{80}'..='\u{9f}'
+            )
+        };
+        let mut rest = text;
+        while let Some(at) = rest.find(starts_a_sequence) {
+            self.0.write_str(&rest[..at])?;
+            let control = rest[at..].chars().next().unwrap_or_default();
+            match u32::from(control) {
+                code @ 0..0x80 => write!(self.0, "\\x{code:02x}")?,
+                code => write!(self.0, "\\u{{{code:x}}}")?,
+            }
+            rest = &rest[at + control.len_utf8()..];
+        }
+        self.0.write_str(rest)
+    }
+}
+
+/// The time as tracing-subscriber writes it (RFC 3339, UTC, microseconds:
+/// `2026-12-02T01:21:34.175240Z`), with the date and time of day formatted
+/// once a second per thread instead of on every line.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LogClock;
+
+thread_local! {
+    /// The second last formatted on this thread, and its text up to the dot.
+    static LAST_SECOND: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
+}
+
+impl FormatTime for LogClock {
+    fn format_time(&self, w: &mut Writer<'_>) -> fmt::Result {
+        let since_epoch = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        let (second, micros) = (since_epoch.as_secs(), since_epoch.subsec_micros());
+        LAST_SECOND.with_borrow_mut(|(last, text)| {
+            if *last != second {
+                let at = i64::try_from(second)
+                    .ok()
+                    .and_then(|second| chrono::DateTime::from_timestamp(second, 0))
+                    .unwrap_or_default();
+                text.clear();
+                fmt::write(text, format_args!("{}", at.format("%Y-%m-%dT%H:%M:%S")))?;
+                *last = second;
+            }
+            w.write_str(text)?;
+            write!(w, ".{micros:06}Z")
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    /// One event, with every kind of field, as a subscriber formatting
+    /// its fields with `fields` writes it.
+    fn line_with<F>(fields: F) -> String
+    where
+        F: for<'writer> FormatFields<'writer> + Send + Sync + 'static,
+    {
+        let written = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&written);
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || Sink(Arc::clone(&sink)))
+            .with_ansi(false)
+            .without_time()
+            .fmt_fields(fields)
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            let path = "/token/get_session/";
+            tracing::warn!(
+                target: "access",
+                %path,
+                status = 200_u16,
+                offset = -3_i64,
+                fresh = true,
+                reason = "a \"quoted\" reason",
+                listed = ?["a", "b"],
+                "refused \u{1b}[31m cookie"
+            );
+        });
+        let written = written.lock().unwrap().clone();
+        String::from_utf8(written).unwrap()
+    }
+
+    struct Sink(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Sink {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn plain_fields_write_what_tracing_subscribers_default_writes() {
+        let ours = line_with(PlainFields);
+        let theirs = line_with(tracing_subscriber::fmt::format::DefaultFields::new());
+        assert_eq!(ours, theirs);
+        assert!(ours.contains("status=200 offset=-3 fresh=true"), "{ours}");
+    }
+
+    #[test]
+    fn a_message_cannot_write_an_escape_sequence() {
+        let line = line_with(PlainFields);
+        assert!(!line.contains('\u{1b}'), "{line:?}");
+    }
+
+    #[test]
+    fn the_clock_writes_what_tracing_subscriber_writes() {
+        let mut ours = String::new();
+        LogClock.format_time(&mut Writer::new(&mut ours)).unwrap();
+        let mut theirs = String::new();
+        tracing_subscriber::fmt::time::SystemTime
+            .format_time(&mut Writer::new(&mut theirs))
+            .unwrap();
+        assert_eq!(ours.len(), theirs.len(), "{ours} vs {theirs}");
+        assert_eq!(ours.len(), "2026-12-02T01:21:34.175240Z".len());
+        assert!(ours.ends_with('Z'));
+        // Same second unless the test ran across a second's boundary.
+        let seconds = |text: &str| text[..19].to_owned();
+        assert!(
+            seconds(&ours) == seconds(&theirs) || ours[..19] < theirs[..19],
+            "{ours} vs {theirs}"
+        );
+    }
+
+    #[test]
+    fn the_clock_reformats_when_the_second_changes() {
+        LAST_SECOND.with_borrow_mut(|(last, text)| {
+            *last = 0;
+            *text = "1970-01-01T00:00:00".to_owned();
+        });
+        let mut line = String::new();
+        LogClock.format_time(&mut Writer::new(&mut line)).unwrap();
+        assert!(!line.starts_with("1970"), "{line}");
+    }
+}
