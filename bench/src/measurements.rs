@@ -150,9 +150,9 @@ async fn settle() {
 }
 
 /// Cookies no server ever issued: for `/server`, well-formed random ids
-/// (so that each is looked up in the store) and garbage; for `/token`,
-/// random three-part strings shaped like a JWT; for `/cookie`, random bytes
-/// in base64, shaped like a sealed value.
+/// (so that each is looked up in the store) and garbage; for `/token` (and
+/// `/hybrid`'s access token), random three-part strings shaped like a JWT;
+/// for `/cookie`, random bytes in base64, shaped like a sealed value.
 pub fn random_cookies(configuration: &Configuration, count: u64) -> Vec<String> {
     let mut random = rand::thread_rng();
     let name = configuration.cookie_name();
@@ -165,7 +165,7 @@ pub fn random_cookies(configuration: &Configuration, count: u64) -> Vec<String> 
                     random.fill_bytes(&mut bytes);
                     URL_SAFE_NO_PAD.encode(bytes)
                 }
-                Mount::Token => {
+                Mount::Token | Mount::Hybrid => {
                     let mut part = |length: usize| {
                         let mut bytes = vec![0_u8; length];
                         random.fill_bytes(&mut bytes);
