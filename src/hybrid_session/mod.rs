@@ -405,17 +405,17 @@ impl HybridSessions {
                  rotated for a new one)."
             }
             CookieVerdict::Expired => {
-                "Your cookies were refused: expired. The access token's `exp` has passed and the \
-                 store has no live refresh record for the refresh id. They have been cleared."
+                "Your login was refused: expired. The access token's `exp` has passed and the \
+                 store has no live refresh record for the refresh id. It has been cleared."
             }
             CookieVerdict::Tampered => {
-                "Your cookies were refused: tampered. The access token does not verify, or the \
-                 refresh id is not one this server issued. They have been cleared."
+                "Your login was refused: tampered. The access token does not verify, or the \
+                 refresh id is not one this server issued. It has been cleared."
             }
             CookieVerdict::Revoked => {
-                "Your cookies were refused: revoked. The refresh id belongs to a login that was \
+                "Your login was refused: revoked. The refresh id belongs to a login that was \
                  logged out, or that was revoked because one of its refresh ids was used twice. \
-                 They have been cleared."
+                 It has been cleared."
             }
         }
     }
