@@ -494,3 +494,39 @@ mod hanging_on_postgres {
         .await;
     }
 }
+
+#[tokio::test]
+async fn a_detected_reuse_is_logged_as_a_warning() {
+    let folder = tempfile::tempdir().unwrap();
+    let keys = folder.path().join("keys");
+    let server = common::process::Instance::start(&[
+        "--store",
+        "memory",
+        "--keys-dir",
+        keys.to_str().unwrap(),
+    ]);
+    let mut visitor = server.visitor();
+    visitor.get(&Mount::Hybrid.url(Route::SetSession)).await;
+    let stolen = visitor.cookie(REFRESH).unwrap();
+    let mut browser = server.visitor();
+    browser.set_cookie(REFRESH, &stolen);
+    browser.get(&get_session()).await;
+    let consumed_at = now();
+
+    wait_until_unix_time(consumed_at + RACE_WINDOW_SECONDS + 1).await;
+    let mut thief = server.visitor();
+    thief.set_cookie(REFRESH, &stolen);
+    assert_eq!(thief.get(&get_session()).await.username(), "Guest");
+    // The log reaches the test through a pipe, a moment after the page.
+    common::wait_until("the reuse's warning", || async {
+        server.log().contains("revoking its whole login")
+    })
+    .await;
+    let log = server.log();
+    let warning = log
+        .lines()
+        .find(|line| line.contains("revoking its whole login"))
+        .unwrap();
+    assert!(warning.contains("WARN"), "{warning}");
+    assert!(!warning.contains(&stolen), "the refresh id is never logged");
+}
