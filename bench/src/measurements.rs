@@ -17,7 +17,9 @@ use crate::{
     configurations::Configuration,
     load::{self, Cookies, Limits, Load},
     options::Settings,
-    results::{CookieBytes, FLAT_LIMIT_BYTES, FloodCheck, LogoutEffect, MemoryPerSession},
+    results::{
+        CookieBytes, FLAT_LIMIT_BYTES, FloodCheck, LogoutEffect, MemoryPerSession, StoreOperations,
+    },
     servers::ServerProcess,
     services::PrivateDatabase,
     wire::{self, Request},
@@ -33,8 +35,29 @@ pub async fn log_in_many(
     limits: Limits,
     minimum: usize,
 ) -> anyhow::Result<Vec<String>> {
+    log_in_many_keeping(
+        server,
+        configuration,
+        settings,
+        limits,
+        minimum,
+        configuration.cookie_name(),
+    )
+    .await
+}
+
+/// Like [`log_in_many`], keeping the cookie called `cookie` of each login:
+/// `/hybrid`'s refresh ids, for requests that must refresh.
+pub async fn log_in_many_keeping(
+    server: &ServerProcess,
+    configuration: &Configuration,
+    settings: &Settings,
+    limits: Limits,
+    minimum: usize,
+    cookie: &'static str,
+) -> anyhow::Result<Vec<String>> {
     let load = Load {
-        collect_cookie: Some(configuration.cookie_name()),
+        collect_cookie: Some(cookie),
         ..Load::get(&configuration.path(Route::SetSession), Cookies::None)
     };
     let outcome = load::run(server.address, &load, settings.connections, limits).await;
@@ -326,5 +349,47 @@ pub async fn logout_effect(
         copied_cookie_worked_seconds: worked_until.map_or(0.0, |worked| worked.as_secs_f64()),
         still_working_at_end,
         tries,
+    })
+}
+
+/// What the server's store counters say page requests have cost so far.
+async fn store_operations_so_far(server: &ServerProcess) -> anyhow::Result<u64> {
+    let page = wire::exchange(server.address, wire::Request::get(STORE_OPERATIONS)).await?;
+    if page.status != 200 {
+        bail!("{STORE_OPERATIONS} answered {}", page.status);
+    }
+    let counts: serde_json::Value = serde_json::from_str(&page.body)?;
+    counts["by_requests"]
+        .as_u64()
+        .with_context(|| format!("{STORE_OPERATIONS} gave no by_requests: {}", page.body))
+}
+
+/// The server's own count of store operations, by kind.
+pub const STORE_OPERATIONS: &str = "/store-operations";
+
+/// Store operations per 1,000 requests of `load`: the server's counters
+/// read before and after `requests` requests on one connection, so that
+/// nothing else runs between the two readings.
+pub async fn store_operations(
+    server: &ServerProcess,
+    configuration: &Configuration,
+    (scenario, label): (&str, &str),
+    load: &Load,
+    requests: u64,
+) -> anyhow::Result<StoreOperations> {
+    let before = store_operations_so_far(server).await?;
+    let outcome = load::run(server.address, load, 1, Limits::count(requests)).await;
+    let after = store_operations_so_far(server).await?;
+    if outcome.responses == 0 {
+        bail!("no response to {scenario}");
+    }
+    let operations = after.saturating_sub(before);
+    Ok(StoreOperations {
+        configuration: configuration.name.to_owned(),
+        scenario: scenario.to_owned(),
+        label: label.to_owned(),
+        requests: outcome.responses,
+        operations,
+        per_thousand_requests: operations as f64 * 1000.0 / outcome.responses as f64,
     })
 }

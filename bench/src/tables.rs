@@ -59,6 +59,7 @@ pub fn all(results: &Results) -> Vec<Table> {
         disk(results),
         scaling(results),
         logout(results),
+        store_operations(results),
         checks(results),
         run(results),
     ]
@@ -665,6 +666,47 @@ fn logout(results: &Results) -> Table {
     Table {
         name: "logout",
         title: "How long a copied cookie works after logout",
+        body,
+    }
+}
+
+fn store_operations(results: &Results) -> Table {
+    let rows: Vec<Vec<String>> = results
+        .store_operations
+        .iter()
+        .map(|row| {
+            vec![
+                format!("`{}`", row.configuration),
+                row.label.clone(),
+                row.requests.to_string(),
+                row.operations.to_string(),
+                format!("**{:.0}**", row.per_thousand_requests),
+            ]
+        })
+        .collect();
+    let mut body = String::from(
+        "How often each scenario touches the session store, counted by the server itself in its store layer \
+         (below any cache: a cache hit is not a store operation) and read from `GET /store-operations` before and \
+         after a fixed number of requests on one connection. Loads, creates, updates, compare-and-swaps and \
+         deletes count; the background sweep and health checks do not. A returning visitor costs `/server` one \
+         read per request and `/token` none; `/hybrid` costs nothing while the access token lasts and a fixed \
+         handful of operations per refresh, so that in use its figure is the refresh row's times the share of \
+         requests that refresh (a visitor's request interval over `--access-token-age`).\n\n",
+    );
+    body.push_str(&grid_or_absence(
+        &[
+            "configuration",
+            "scenario",
+            "requests",
+            "store operations",
+            "per 1,000 requests",
+        ],
+        &rows,
+        "no configuration was measured",
+    ));
+    Table {
+        name: "store_operations",
+        title: "Store operations per 1,000 requests",
         body,
     }
 }
