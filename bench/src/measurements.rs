@@ -13,7 +13,7 @@ use rand::RngCore as _;
 use tower_sessions::session::Id;
 
 use crate::{
-    app::{Mount, Route},
+    app::{Mount, REFRESH_COOKIE_NAME, Route},
     configurations::Configuration,
     load::{self, Cookies, Limits, Load},
     options::Settings,
@@ -93,13 +93,28 @@ pub async fn cookie_bytes(
         } else {
             unit.repeat(chars)
         };
-        let (cookie, login) = wire::log_in(
+        let (mut cookie, login) = wire::log_in(
             server.address,
             &configuration.path(Route::SetSession),
             configuration.cookie_name(),
             Some(&username),
         )
         .await?;
+        let mut value = cookie.split_once('=').map_or(0, |(_, value)| value.len());
+        let mut set_cookie_header_bytes = login
+            .set_cookie_line(configuration.cookie_name())
+            .map_or(0, |line| line.len());
+        // /hybrid's browser holds two cookies, and sends both.
+        if configuration.mount == Mount::Hybrid {
+            let refresh = login
+                .set_cookie(REFRESH_COOKIE_NAME)
+                .with_context(|| format!("login set no {REFRESH_COOKIE_NAME} cookie"))?;
+            value += refresh.len();
+            cookie = format!("{cookie}; {REFRESH_COOKIE_NAME}={refresh}");
+            set_cookie_header_bytes += login
+                .set_cookie_line(REFRESH_COOKIE_NAME)
+                .map_or(0, |line| line.len());
+        }
         let page = wire::exchange(
             server.address,
             Request::get(&configuration.path(Route::GetSession)).with_cookie(Some(cookie.clone())),
@@ -111,7 +126,6 @@ pub async fn cookie_bytes(
                 page.username()
             );
         }
-        let value = cookie.split_once('=').map_or(0, |(_, value)| value.len());
         rows.push(CookieBytes {
             configuration: configuration.name.to_owned(),
             stored: stored.to_owned(),
@@ -119,9 +133,7 @@ pub async fn cookie_bytes(
             username_bytes: username.len(),
             cookie_value_bytes: value,
             cookie_header_bytes: format!("cookie: {cookie}\r\n").len(),
-            set_cookie_header_bytes: login
-                .set_cookie_line(configuration.cookie_name())
-                .map_or(0, |line| line.len()),
+            set_cookie_header_bytes,
             get_session_request_bytes: page.request_bytes,
             get_session_response_bytes: page.response_bytes,
         });

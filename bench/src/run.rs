@@ -599,11 +599,16 @@ async fn measure(
     progress::measuring(&format!("[{}] logout-to-effect", configuration.name));
     let logout = async {
         let age = settings.logout_cookie_age;
-        let server = ServerProcess::start_command(
-            &configuration.command(binary, dir, Some(age)),
-            &dir.join("server-logout.log"),
-        )
-        .await?;
+        let mut command = configuration.command(binary, dir, Some(age));
+        // An access token shorter than the login, so that the row shows
+        // /hybrid's bound (the access age) rather than the login's end.
+        if configuration.mount == Mount::Hybrid {
+            command.args.extend([
+                "--access-token-age".to_owned(),
+                (age / 2).max(1).to_string(),
+            ]);
+        }
+        let server = ServerProcess::start_command(&command, &dir.join("server-logout.log")).await?;
         measurements::logout_effect(&server, configuration, age).await
     }
     .await;

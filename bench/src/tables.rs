@@ -480,8 +480,9 @@ fn cookie_bytes(results: &Results) -> Table {
          bytes. *cookie* is the cookie's value; *cookie header* the `cookie:` line a browser sends with every \
          request to the site; *set-cookie* the header line of the login response; *request* and *response* a \
          returning visitor's whole `GET get_session` exchange as the harness sends it (request line, `host`, \
-         `cookie`; a browser adds its own headers, the same on both sides). Browsers refuse cookies over 4096 \
-         bytes.\n\n",
+         `cookie`; a browser adds its own headers, the same on both sides). For `/hybrid` the browser holds \
+         two cookies, the access token and the refresh id, and every figure counts both. Browsers refuse \
+         cookies over 4096 bytes.\n\n",
     );
     body.push_str(&grid_or_absence(
         &[
@@ -650,8 +651,10 @@ fn logout(results: &Results) -> Table {
         "Logout-to-effect: a visitor logs in, a copy of the cookie is taken, the visitor logs out, and the copy \
          is replayed every 50 ms until the server stops showing the logged-in page. The servers here run with a \
          short cookie age so that a token's expiry comes within seconds; with the default two weeks, a copied \
-         token keeps working for up to two weeks (plus the 2-second clock leeway). 0.0 means the first replay \
-         after the logout was already a Guest.\n\n",
+         token keeps working for up to two weeks (plus the 2-second clock leeway). `/hybrid` runs with an access \
+         token of half the cookie age: a copy of its refresh cookie dies at logout, and what the row shows is \
+         how long the copied access token still works, bounded by `--access-token-age`. 0.0 means the first \
+         replay after the logout was already a Guest.\n\n",
     );
     body.push_str(&grid_or_absence(
         &[
