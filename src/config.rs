@@ -12,6 +12,7 @@ use crate::{
         CookieSessions,
         keys::{CookieKeyError, CookieKeys},
     },
+    hybrid_session::HybridSessions,
     logging::LogFormat,
     server_session::ServerSessions,
     session::{ExpiryPolicy, SessionPolicy},
@@ -25,7 +26,9 @@ use crate::{
 
 /// Serves the same two views under several state mechanisms (server-side
 /// sessions at `/server/...`, signed tokens at `/token/...`, encrypted
-/// cookies at `/cookie/...`), so that they can be compared side by side.
+/// cookies at `/cookie/...`, short-lived access tokens with a rotating
+/// refresh session at `/hybrid/...`), so that they can be compared side by
+/// side.
 #[derive(Debug, Parser)]
 #[command(
     name = "sessions-vs-jwt",
@@ -134,6 +137,19 @@ pub struct Config {
     /// `__Host-` name prefix. Off by default so that plain http://127.0.0.1 works.
     #[arg(long, env = "SVJ_SECURE_COOKIES")]
     pub secure_cookies: bool,
+
+    /// How long a `/hybrid` access token lasts, in seconds: while it does,
+    /// requests touch no store; after it, the next request uses the refresh
+    /// id once (a store round trip) for a new token. It is also how long a
+    /// copied access token still works after a logout. Never longer than
+    /// --cookie-age: a token ends with its login.
+    #[arg(
+        long,
+        env = "SVJ_ACCESS_TOKEN_AGE",
+        default_value_t = 300,
+        value_parser = clap::value_parser!(u64).range(1..=MAX_COOKIE_AGE)
+    )]
+    pub access_token_age: u64,
 
     /// How many verified tokens to remember, so that a returning visitor's
     /// token is not verified again until it expires (0: verify every time).
@@ -261,6 +277,14 @@ impl Config {
         );
         let policy = self.session_policy();
         let keys = KeyRing::load_or_generate(&self.keys.dir, self.keys.algorithm)?;
+        let hybrid = HybridSessions::new(
+            keys.clone(),
+            self.token_cache,
+            Arc::clone(&records),
+            store,
+            policy,
+            self.access_token_age,
+        );
         let revocations = self
             .token_revocation
             .then(|| Revocations::new(Arc::clone(&records), store));
@@ -274,7 +298,8 @@ impl Config {
         )
         .serving(Arc::new(server))
         .serving(Arc::new(token))
-        .serving(Arc::new(cookie));
+        .serving(Arc::new(cookie))
+        .serving(Arc::new(hybrid));
         Ok(site.ready()?)
     }
 }
@@ -296,6 +321,7 @@ mod tests {
         assert_eq!(cli.serve.keys.algorithm, KeyAlgorithm::EdDsa);
         assert_eq!(cli.serve.cookie_age, 1_209_600);
         assert!(!cli.serve.secure_cookies);
+        assert_eq!(cli.serve.access_token_age, 300);
     }
 
     #[test]

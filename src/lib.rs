@@ -9,10 +9,13 @@
 //!    they share (visitor state, cookie policy, errors, inspection);
 //! 4. the mechanisms, one module each: `server_session` (`/server`),
 //!    `token_session` (`/token`) and `cookie_session` (`/cookie`);
-//! 5. `web`: the site, the one request flow around any mechanism, the views
+//! 5. `hybrid_session` (`/hybrid`): a mechanism built from two of them, the
+//!    token side's claims and keys and the server side's records, so it sits
+//!    above them rather than beside;
+//! 6. `web`: the site, the one request flow around any mechanism, the views
 //!    (written once), the inspector, error pages and middleware;
-//! 6. `logging`: where log lines go, cheaply;
-//! 7. `config` (every option, and the assembly of the site) and `commands`.
+//! 7. `logging`: where log lines go, cheaply;
+//! 8. `config` (every option, and the assembly of the site) and `commands`.
 
 pub mod routes;
 pub mod username;
@@ -24,6 +27,8 @@ pub mod session;
 pub mod cookie_session;
 pub mod server_session;
 pub mod token_session;
+
+pub mod hybrid_session;
 
 pub mod web;
 

@@ -12,11 +12,14 @@ pub enum Mount {
     Token,
     /// Stateless: the data itself, encrypted, in the cookie.
     Cookie,
+    /// A short-lived access token, and a rotating refresh id whose record
+    /// is in a store.
+    Hybrid,
 }
 
 impl Mount {
     /// Every router, in the order pages list them.
-    pub const ALL: [Mount; 3] = [Mount::Server, Mount::Token, Mount::Cookie];
+    pub const ALL: [Mount; 4] = [Mount::Server, Mount::Token, Mount::Cookie, Mount::Hybrid];
 
     /// The position of this router in [`Mount::ALL`].
     pub fn index(self) -> usize {
@@ -28,6 +31,7 @@ impl Mount {
             Mount::Server => "server",
             Mount::Token => "token",
             Mount::Cookie => "cookie",
+            Mount::Hybrid => "hybrid",
         }
     }
 
@@ -40,6 +44,7 @@ impl Mount {
             Mount::Server => "/server",
             Mount::Token => "/token",
             Mount::Cookie => "/cookie",
+            Mount::Hybrid => "/hybrid",
         }
     }
 

@@ -19,6 +19,9 @@ const LAYERS: &[&[&str]] = &[
     &["stores"],
     &["session"],
     &["server_session", "token_session", "cookie_session"],
+    // Built from the token side's claims and keys and the server side's
+    // records, so above them: mechanisms of one layer never import each other.
+    &["hybrid_session"],
     &["web"],
     &["logging"],
     &["config"],

@@ -39,6 +39,7 @@ fn help_documents_every_option_with_its_environment_variable() {
         ("--cookie-age", "SVJ_COOKIE_AGE"),
         ("--expiry", "SVJ_EXPIRY"),
         ("--secure-cookies", "SVJ_SECURE_COOKIES"),
+        ("--access-token-age", "SVJ_ACCESS_TOKEN_AGE"),
         ("--token-cache", "SVJ_TOKEN_CACHE"),
         ("--token-revocation", "SVJ_TOKEN_REVOCATION"),
         ("--log-format", "SVJ_LOG_FORMAT"),

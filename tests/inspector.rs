@@ -192,7 +192,12 @@ async fn the_cookies_expiry_is_shown_as_the_login_ends_and_as_the_browser_closes
         }
         let page = visitor.get("/").await;
         for mount in Mount::ALL {
-            let expires = text(&page, &id(mount, "cookie-expires"));
+            // /hybrid's login lasts as long as its refresh cookie, the second.
+            let cookie = match mount {
+                Mount::Hybrid => "2-cookie-expires",
+                _ => "cookie-expires",
+            };
+            let expires = text(&page, &id(mount, cookie));
             if persistent {
                 assert!(expires.contains("in 14 days"), "{mount:?}: {expires}");
             } else {
@@ -267,6 +272,7 @@ async fn a_forged_cookie_is_named_tampered_on_both_sides_cleared_and_not_echoed(
     visitor.set_cookie("token", &forged_token);
     visitor.set_cookie("sessionid", "forged<b>id</b>");
     visitor.set_cookie("session", "forged<b>sealed</b>");
+    visitor.set_cookie("access", &forged_token);
 
     let page = visitor.get("/").await;
     assert_eq!(page.status, 200);
@@ -421,4 +427,54 @@ async fn with_token_revocation_the_token_column_names_the_store_and_a_revoked_co
         !page.body.contains(&copy),
         "the refused token is not echoed"
     );
+}
+
+#[tokio::test]
+async fn after_a_hybrid_login_the_page_shows_both_cookies_the_refresh_record_its_family_and_the_next_refresh()
+ {
+    let server = TestServer::start(&["--cookie-age", "3600", "--access-token-age", "120"]).await;
+    let mut visitor = server.visitor();
+    log_in(&mut visitor, Mount::Hybrid, "alice").await;
+    let access = visitor.cookie("access").unwrap();
+    let refresh = visitor.cookie("refresh").unwrap();
+
+    let page = visitor.get("/").await;
+    assert_eq!(verdict(&page, Mount::Hybrid), "valid");
+    assert_eq!(text(&page, "hybrid-username"), "alice");
+    assert_eq!(
+        text(&page, "hybrid-cookie-bytes"),
+        format!("access={access}").len().to_string()
+    );
+    assert_eq!(
+        text(&page, "hybrid-2-cookie-bytes"),
+        format!("refresh={refresh}").len().to_string()
+    );
+    let claims: serde_json::Value = serde_json::from_str(&text(&page, "hybrid-claims")).unwrap();
+    assert_eq!(claims["username"], "alice");
+    assert_eq!(
+        claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(),
+        120,
+        "an access token lasts --access-token-age"
+    );
+    assert!(text(&page, "hybrid-access-time-left").contains("in 2 minutes"));
+    assert!(text(&page, "hybrid-next-refresh").contains("uses the refresh id once"));
+    assert!(text(&page, "hybrid-refresh-fingerprint").starts_with("sha256:"));
+    assert!(text(&page, "hybrid-2-cookie-expires").contains("(in 60 minutes)"));
+
+    let stored: serde_json::Value = serde_json::from_str(&text(&page, "hybrid-record")).unwrap();
+    assert_eq!(stored["refresh record"]["username"], "alice");
+    assert_eq!(stored["refresh record"]["hybrid"], "refresh");
+    assert_eq!(stored["family"]["live"], true);
+    assert!(
+        stored["family"]["id"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:"),
+        "the family id is shown as a fingerprint: {stored}"
+    );
+    assert!(
+        !page.body.contains(&refresh),
+        "the refresh id itself is never shown"
+    );
+    assert!(page.set_cookies().is_empty(), "the page changes no cookie");
 }

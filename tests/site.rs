@@ -92,7 +92,9 @@ async fn per_visitor_pages_are_never_cached_for_someone_else() {
 
 #[tokio::test]
 async fn both_routers_set_cookies_with_the_same_attributes() {
-    let server = TestServer::start(&["--cookie-age", "3600"]).await;
+    // /hybrid's access token lasts --access-token-age: the same here, so
+    // that every cookie's Max-Age is the login's.
+    let server = TestServer::start(&["--cookie-age", "3600", "--access-token-age", "3600"]).await;
     let mut visitor = server.visitor();
     let mut attributes = Vec::new();
     for mount in Mount::ALL {

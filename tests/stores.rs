@@ -150,7 +150,88 @@ macro_rules! store_contract {
             }
             assert_eq!(store.delete_expired().await.unwrap(), 0);
         }
+
+        #[tokio::test]
+        $(#[$attr])*
+        async fn compare_and_swap_replaces_a_record_that_still_expires_as_expected() {
+            let (store, _dir) = store().await;
+            let mut created = record(Duration::hours(1));
+            store.create(&mut created).await.unwrap();
+            let replacement = swapped(&created, "bob");
+            assert!(store.compare_and_swap(&replacement, created.expiry_date).await.unwrap());
+            let loaded = store.load(&created.id).await.unwrap().unwrap();
+            assert_eq!(loaded.data["username"], json!("bob"));
+        }
+
+        #[tokio::test]
+        $(#[$attr])*
+        async fn compare_and_swap_fails_once_the_record_was_swapped() {
+            let (store, _dir) = store().await;
+            let mut created = record(Duration::hours(1));
+            store.create(&mut created).await.unwrap();
+            assert!(store.compare_and_swap(&swapped(&created, "bob"), created.expiry_date).await.unwrap());
+            assert!(!store.compare_and_swap(&swapped(&created, "mallory"), created.expiry_date).await.unwrap());
+            let loaded = store.load(&created.id).await.unwrap().unwrap();
+            assert_eq!(loaded.data["username"], json!("bob"), "the first swap stands");
+        }
+
+        #[tokio::test]
+        $(#[$attr])*
+        async fn of_concurrent_compare_and_swaps_of_one_record_exactly_one_succeeds() {
+            let (store, _dir) = store().await;
+            let mut created = record(Duration::hours(1));
+            store.create(&mut created).await.unwrap();
+            let swaps = (0..8).map(|attempt| {
+                let store = std::sync::Arc::clone(&store);
+                let replacement = swapped(&created, &format!("racer{attempt}"));
+                let expected = created.expiry_date;
+                tokio::spawn(async move { store.compare_and_swap(&replacement, expected).await.unwrap() })
+            });
+            let results = futures_util::future::join_all(swaps).await;
+            let winners = results.into_iter().filter(|won| *won.as_ref().unwrap()).count();
+            assert_eq!(winners, 1);
+        }
+
+        #[tokio::test]
+        $(#[$attr])*
+        async fn compare_and_swap_never_resurrects_a_deleted_record() {
+            let (store, _dir) = store().await;
+            let mut created = record(Duration::hours(1));
+            store.create(&mut created).await.unwrap();
+            store.delete(&created.id).await.unwrap();
+            assert!(!store.compare_and_swap(&swapped(&created, "bob"), created.expiry_date).await.unwrap());
+            assert!(store.load(&created.id).await.unwrap().is_none());
+        }
+
+        #[tokio::test]
+        $(#[$attr])*
+        async fn every_operation_is_counted_by_kind() {
+            let (store, _dir) = store().await;
+            let before = store.operations().expect("the store counts");
+            let mut created = record(Duration::hours(1));
+            store.create(&mut created).await.unwrap();
+            store.load(&created.id).await.unwrap();
+            store.update(&created).await.unwrap();
+            store.compare_and_swap(&swapped(&created, "bob"), created.expiry_date).await.unwrap();
+            store.delete(&created.id).await.unwrap();
+            let counted = store.operations().unwrap().since(&before);
+            assert_eq!(
+                (counted.creates, counted.updates, counted.compare_and_swaps, counted.deletes),
+                (1, 1, 1, 1)
+            );
+            assert!(counted.loads <= 1, "a cache may answer the load: {counted:?}");
+            assert_eq!(counted.by_requests(), 4 + counted.loads);
+        }
     };
+}
+
+/// `record` with another username and an expiry one second later, as a
+/// compare-and-swap's replacement must have.
+fn swapped(record: &Record, username: &str) -> Record {
+    let mut replacement = record.clone();
+    replacement.data.insert("username".into(), json!(username));
+    replacement.expiry_date = record.expiry_date + Duration::seconds(1);
+    replacement
 }
 
 macro_rules! needs_redis {
@@ -334,6 +415,13 @@ mod cache {
         }
         async fn update(&self, record: &Record) -> Result<bool, stores::StoreError> {
             self.store.update(record).await
+        }
+        async fn compare_and_swap(
+            &self,
+            record: &Record,
+            expected_expiry: time::OffsetDateTime,
+        ) -> Result<bool, stores::StoreError> {
+            self.store.compare_and_swap(record, expected_expiry).await
         }
         async fn delete(&self, id: &Id) -> Result<bool, stores::StoreError> {
             self.store.delete(id).await

@@ -13,11 +13,13 @@ use rand::RngCore as _;
 use tower_sessions::session::Id;
 
 use crate::{
-    app::{Mount, Route},
+    app::{Mount, REFRESH_COOKIE_NAME, Route},
     configurations::Configuration,
     load::{self, Cookies, Limits, Load},
     options::Settings,
-    results::{CookieBytes, FLAT_LIMIT_BYTES, FloodCheck, LogoutEffect, MemoryPerSession},
+    results::{
+        CookieBytes, FLAT_LIMIT_BYTES, FloodCheck, LogoutEffect, MemoryPerSession, StoreOperations,
+    },
     servers::ServerProcess,
     services::PrivateDatabase,
     wire::{self, Request},
@@ -33,8 +35,29 @@ pub async fn log_in_many(
     limits: Limits,
     minimum: usize,
 ) -> anyhow::Result<Vec<String>> {
+    log_in_many_keeping(
+        server,
+        configuration,
+        settings,
+        limits,
+        minimum,
+        configuration.cookie_name(),
+    )
+    .await
+}
+
+/// Like [`log_in_many`], keeping the cookie called `cookie` of each login:
+/// `/hybrid`'s refresh ids, for requests that must refresh.
+pub async fn log_in_many_keeping(
+    server: &ServerProcess,
+    configuration: &Configuration,
+    settings: &Settings,
+    limits: Limits,
+    minimum: usize,
+    cookie: &'static str,
+) -> anyhow::Result<Vec<String>> {
     let load = Load {
-        collect_cookie: Some(configuration.cookie_name()),
+        collect_cookie: Some(cookie),
         ..Load::get(&configuration.path(Route::SetSession), Cookies::None)
     };
     let outcome = load::run(server.address, &load, settings.connections, limits).await;
@@ -70,13 +93,28 @@ pub async fn cookie_bytes(
         } else {
             unit.repeat(chars)
         };
-        let (cookie, login) = wire::log_in(
+        let (mut cookie, login) = wire::log_in(
             server.address,
             &configuration.path(Route::SetSession),
             configuration.cookie_name(),
             Some(&username),
         )
         .await?;
+        let mut value = cookie.split_once('=').map_or(0, |(_, value)| value.len());
+        let mut set_cookie_header_bytes = login
+            .set_cookie_line(configuration.cookie_name())
+            .map_or(0, |line| line.len());
+        // /hybrid's browser holds two cookies, and sends both.
+        if configuration.mount == Mount::Hybrid {
+            let refresh = login
+                .set_cookie(REFRESH_COOKIE_NAME)
+                .with_context(|| format!("login set no {REFRESH_COOKIE_NAME} cookie"))?;
+            value += refresh.len();
+            cookie = format!("{cookie}; {REFRESH_COOKIE_NAME}={refresh}");
+            set_cookie_header_bytes += login
+                .set_cookie_line(REFRESH_COOKIE_NAME)
+                .map_or(0, |line| line.len());
+        }
         let page = wire::exchange(
             server.address,
             Request::get(&configuration.path(Route::GetSession)).with_cookie(Some(cookie.clone())),
@@ -88,7 +126,6 @@ pub async fn cookie_bytes(
                 page.username()
             );
         }
-        let value = cookie.split_once('=').map_or(0, |(_, value)| value.len());
         rows.push(CookieBytes {
             configuration: configuration.name.to_owned(),
             stored: stored.to_owned(),
@@ -96,9 +133,7 @@ pub async fn cookie_bytes(
             username_bytes: username.len(),
             cookie_value_bytes: value,
             cookie_header_bytes: format!("cookie: {cookie}\r\n").len(),
-            set_cookie_header_bytes: login
-                .set_cookie_line(configuration.cookie_name())
-                .map_or(0, |line| line.len()),
+            set_cookie_header_bytes,
             get_session_request_bytes: page.request_bytes,
             get_session_response_bytes: page.response_bytes,
         });
@@ -150,9 +185,9 @@ async fn settle() {
 }
 
 /// Cookies no server ever issued: for `/server`, well-formed random ids
-/// (so that each is looked up in the store) and garbage; for `/token`,
-/// random three-part strings shaped like a JWT; for `/cookie`, random bytes
-/// in base64, shaped like a sealed value.
+/// (so that each is looked up in the store) and garbage; for `/token` (and
+/// `/hybrid`'s access token), random three-part strings shaped like a JWT;
+/// for `/cookie`, random bytes in base64, shaped like a sealed value.
 pub fn random_cookies(configuration: &Configuration, count: u64) -> Vec<String> {
     let mut random = rand::thread_rng();
     let name = configuration.cookie_name();
@@ -165,7 +200,7 @@ pub fn random_cookies(configuration: &Configuration, count: u64) -> Vec<String> 
                     random.fill_bytes(&mut bytes);
                     URL_SAFE_NO_PAD.encode(bytes)
                 }
-                Mount::Token => {
+                Mount::Token | Mount::Hybrid => {
                     let mut part = |length: usize| {
                         let mut bytes = vec![0_u8; length];
                         random.fill_bytes(&mut bytes);
@@ -326,5 +361,47 @@ pub async fn logout_effect(
         copied_cookie_worked_seconds: worked_until.map_or(0.0, |worked| worked.as_secs_f64()),
         still_working_at_end,
         tries,
+    })
+}
+
+/// What the server's store counters say page requests have cost so far.
+async fn store_operations_so_far(server: &ServerProcess) -> anyhow::Result<u64> {
+    let page = wire::exchange(server.address, wire::Request::get(STORE_OPERATIONS)).await?;
+    if page.status != 200 {
+        bail!("{STORE_OPERATIONS} answered {}", page.status);
+    }
+    let counts: serde_json::Value = serde_json::from_str(&page.body)?;
+    counts["by_requests"]
+        .as_u64()
+        .with_context(|| format!("{STORE_OPERATIONS} gave no by_requests: {}", page.body))
+}
+
+/// The server's own count of store operations, by kind.
+pub const STORE_OPERATIONS: &str = "/store-operations";
+
+/// Store operations per 1,000 requests of `load`: the server's counters
+/// read before and after `requests` requests on one connection, so that
+/// nothing else runs between the two readings.
+pub async fn store_operations(
+    server: &ServerProcess,
+    configuration: &Configuration,
+    (scenario, label): (&str, &str),
+    load: &Load,
+    requests: u64,
+) -> anyhow::Result<StoreOperations> {
+    let before = store_operations_so_far(server).await?;
+    let outcome = load::run(server.address, load, 1, Limits::count(requests)).await;
+    let after = store_operations_so_far(server).await?;
+    if outcome.responses == 0 {
+        bail!("no response to {scenario}");
+    }
+    let operations = after.saturating_sub(before);
+    Ok(StoreOperations {
+        configuration: configuration.name.to_owned(),
+        scenario: scenario.to_owned(),
+        label: label.to_owned(),
+        requests: outcome.responses,
+        operations,
+        per_thousand_requests: operations as f64 * 1000.0 / outcome.responses as f64,
     })
 }

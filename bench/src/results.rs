@@ -32,6 +32,8 @@ pub struct Results {
     pub scaling: Vec<ScalingPoint>,
     pub logout: Vec<LogoutEffect>,
     pub flood: Vec<FloodCheck>,
+    /// How often each scenario touches the session store.
+    pub store_operations: Vec<StoreOperations>,
     pub checks: Checks,
 }
 
@@ -235,6 +237,19 @@ pub struct ScalingPoint {
     /// This size's `median_ratio` over the smallest size's: 1.0 means no slower.
     pub ratio_to_smallest: f64,
     pub measurement: ScenarioResult,
+}
+
+/// Store operations a scenario made, read from the server's own counters
+/// in the store layer (`GET /store-operations`) before and after a fixed
+/// number of requests: measured, not derived from the design.
+#[derive(Debug, Clone, Serialize)]
+pub struct StoreOperations {
+    pub configuration: String,
+    pub scenario: String,
+    pub label: String,
+    pub requests: u64,
+    pub operations: u64,
+    pub per_thousand_requests: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]

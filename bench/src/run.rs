@@ -8,7 +8,7 @@ use std::{path::Path, time::Instant};
 use anyhow::{Context as _, bail};
 
 use crate::{
-    app::{Mount, REFERENCE_GET_SESSION, Route},
+    app::{Mount, REFERENCE_GET_SESSION, REFRESH_COOKIE_NAME, Route},
     configurations::{self, Configuration, Peer, Store},
     load::{Cookies, Limits, Load},
     machine::Machine,
@@ -18,7 +18,7 @@ use crate::{
     results::{
         Checks, ConfigurationRecord, CookieBytes, DiskPerSession, FixedCost, FloodCheck,
         LogoutEffect, MemoryPerSession, Results, RunSettings, SCHEMA_VERSION, ScalingPoint,
-        ScenarioResult, Status, median,
+        ScenarioResult, Status, StoreOperations, median,
     },
     scaling,
     servers::{Binaries, ServerCommand, ServerProcess},
@@ -30,6 +30,9 @@ use crate::{
 /// Most first-sight tokens minted for one configuration: enough for every
 /// round on a fast machine, and a bound on the harness's own memory.
 const MAX_FIRST_SIGHT_TOKENS: u64 = 150_000;
+
+/// Requests over which store operations are counted, per scenario.
+const STORE_OPERATION_REQUESTS: u64 = 1000;
 
 /// Longest the population's logins may take; a slow login (RS256, a
 /// remote store) logs in fewer, and the table says how many.
@@ -45,6 +48,7 @@ struct Measured {
     scaling: Vec<ScalingPoint>,
     logout: Vec<LogoutEffect>,
     flood: Vec<FloodCheck>,
+    store_operations: Vec<StoreOperations>,
     problems: Vec<String>,
     server_log_lines: Option<u64>,
 }
@@ -66,7 +70,8 @@ fn planned_rounds(settings: &Settings) -> u64 {
         .iter()
         .filter(|configuration| settings.selects(configuration.name))
         .map(|configuration| {
-            let token = u64::from(configuration.mount == Mount::Token);
+            // /token's first sights, /hybrid's refreshes.
+            let token = u64::from(matches!(configuration.mount, Mount::Token | Mount::Hybrid));
             let population = u64::from(configuration.measures_population());
             let scaling = if configuration.measures_scaling() {
                 settings.session_counts.len() as u64
@@ -230,6 +235,7 @@ pub async fn run(
         scaling: all.scaling,
         logout: all.logout,
         flood: all.flood,
+        store_operations: all.store_operations,
         checks,
     })
 }
@@ -347,6 +353,7 @@ fn merge(all: &mut Measured, measured: Measured) {
     all.scaling.extend(measured.scaling);
     all.logout.extend(measured.logout);
     all.flood.extend(measured.flood);
+    all.store_operations.extend(measured.store_operations);
 }
 
 /// Every measurement of one configuration. An error here means its server
@@ -404,6 +411,77 @@ async fn measure(
         None
     };
     let mut scenarios = Vec::new();
+    // /hybrid's refresh ids, each good for one refresh: some to count what a
+    // refresh costs the store, the rest for the refresh scenario.
+    let mut refreshes = if configuration.mount == Mount::Hybrid {
+        let mut minted = measurements::log_in_many_keeping(
+            &server,
+            configuration,
+            settings,
+            Limits {
+                duration: settings.round * u32::try_from(settings.rounds).unwrap_or(u32::MAX),
+                max_requests: Some(MAX_FIRST_SIGHT_TOKENS),
+            },
+            settings.rounds,
+            REFRESH_COOKIE_NAME,
+        )
+        .await?;
+        let counted_requests = usize::try_from(STORE_OPERATION_REQUESTS)
+            .unwrap_or(usize::MAX)
+            .min(minted.len() / 2);
+        let counted = minted.split_off(minted.len() - counted_requests);
+        scenarios.push(Scenario {
+            id: "get_session_refresh",
+            label: "get_session, access token expired: one refresh",
+            load: Load::get(
+                &configuration.path(Route::GetSession),
+                Cookies::once(minted),
+            ),
+        });
+        Some(counted)
+    } else {
+        None
+    };
+    let counted_scenarios = {
+        let get_session = configuration.path(Route::GetSession);
+        let mut counted = vec![
+            (
+                ("get_session_returning", "get_session, returning visitor"),
+                Load::get(&get_session, Cookies::cycle(returning.clone())),
+            ),
+            (
+                ("set_session", "set_session, new login"),
+                Load::get(&configuration.path(Route::SetSession), Cookies::None),
+            ),
+        ];
+        if let Some(refreshes) = refreshes.take() {
+            counted.push((
+                (
+                    "get_session_refresh",
+                    "get_session, access token expired: one refresh",
+                ),
+                Load::get(&get_session, Cookies::once(refreshes)),
+            ));
+        }
+        counted
+    };
+    for (scenario, load) in &counted_scenarios {
+        progress::measuring(&format!(
+            "[{}] store operations of {}",
+            configuration.name, scenario.1
+        ));
+        let counted = measurements::store_operations(
+            &server,
+            configuration,
+            *scenario,
+            load,
+            STORE_OPERATION_REQUESTS,
+        )
+        .await;
+        measured.keep("store operations", counted, |all, row| {
+            all.store_operations.push(row)
+        });
+    }
     let server = if configuration.mount == Mount::Token {
         // Tokens for first sights are minted on this process, then measured
         // on a new one with the same keys, which has never seen any of them
@@ -521,11 +599,16 @@ async fn measure(
     progress::measuring(&format!("[{}] logout-to-effect", configuration.name));
     let logout = async {
         let age = settings.logout_cookie_age;
-        let server = ServerProcess::start_command(
-            &configuration.command(binary, dir, Some(age)),
-            &dir.join("server-logout.log"),
-        )
-        .await?;
+        let mut command = configuration.command(binary, dir, Some(age));
+        // An access token shorter than the login, so that the row shows
+        // /hybrid's bound (the access age) rather than the login's end.
+        if configuration.mount == Mount::Hybrid {
+            command.args.extend([
+                "--access-token-age".to_owned(),
+                (age / 2).max(1).to_string(),
+            ]);
+        }
+        let server = ServerProcess::start_command(&command, &dir.join("server-logout.log")).await?;
         measurements::logout_effect(&server, configuration, age).await
     }
     .await;

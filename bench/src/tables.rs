@@ -59,6 +59,7 @@ pub fn all(results: &Results) -> Vec<Table> {
         disk(results),
         scaling(results),
         logout(results),
+        store_operations(results),
         checks(results),
         run(results),
     ]
@@ -479,8 +480,9 @@ fn cookie_bytes(results: &Results) -> Table {
          bytes. *cookie* is the cookie's value; *cookie header* the `cookie:` line a browser sends with every \
          request to the site; *set-cookie* the header line of the login response; *request* and *response* a \
          returning visitor's whole `GET get_session` exchange as the harness sends it (request line, `host`, \
-         `cookie`; a browser adds its own headers, the same on both sides). Browsers refuse cookies over 4096 \
-         bytes.\n\n",
+         `cookie`; a browser adds its own headers, the same on both sides). For `/hybrid` the browser holds \
+         two cookies, the access token and the refresh id, and every figure counts both. Browsers refuse \
+         cookies over 4096 bytes.\n\n",
     );
     body.push_str(&grid_or_absence(
         &[
@@ -649,8 +651,10 @@ fn logout(results: &Results) -> Table {
         "Logout-to-effect: a visitor logs in, a copy of the cookie is taken, the visitor logs out, and the copy \
          is replayed every 50 ms until the server stops showing the logged-in page. The servers here run with a \
          short cookie age so that a token's expiry comes within seconds; with the default two weeks, a copied \
-         token keeps working for up to two weeks (plus the 2-second clock leeway). 0.0 means the first replay \
-         after the logout was already a Guest.\n\n",
+         token keeps working for up to two weeks (plus the 2-second clock leeway). `/hybrid` runs with an access \
+         token of half the cookie age: a copy of its refresh cookie dies at logout, and what the row shows is \
+         how long the copied access token still works, bounded by `--access-token-age`. 0.0 means the first \
+         replay after the logout was already a Guest.\n\n",
     );
     body.push_str(&grid_or_absence(
         &[
@@ -665,6 +669,47 @@ fn logout(results: &Results) -> Table {
     Table {
         name: "logout",
         title: "How long a copied cookie works after logout",
+        body,
+    }
+}
+
+fn store_operations(results: &Results) -> Table {
+    let rows: Vec<Vec<String>> = results
+        .store_operations
+        .iter()
+        .map(|row| {
+            vec![
+                format!("`{}`", row.configuration),
+                row.label.clone(),
+                row.requests.to_string(),
+                row.operations.to_string(),
+                format!("**{:.0}**", row.per_thousand_requests),
+            ]
+        })
+        .collect();
+    let mut body = String::from(
+        "How often each scenario touches the session store, counted by the server itself in its store layer \
+         (below any cache: a cache hit is not a store operation) and read from `GET /store-operations` before and \
+         after a fixed number of requests on one connection. Loads, creates, updates, compare-and-swaps and \
+         deletes count; the background sweep and health checks do not. A returning visitor costs `/server` one \
+         read per request and `/token` none; `/hybrid` costs nothing while the access token lasts and a fixed \
+         handful of operations per refresh, so that in use its figure is the refresh row's times the share of \
+         requests that refresh (a visitor's request interval over `--access-token-age`).\n\n",
+    );
+    body.push_str(&grid_or_absence(
+        &[
+            "configuration",
+            "scenario",
+            "requests",
+            "store operations",
+            "per 1,000 requests",
+        ],
+        &rows,
+        "no configuration was measured",
+    ));
+    Table {
+        name: "store_operations",
+        title: "Store operations per 1,000 requests",
         body,
     }
 }

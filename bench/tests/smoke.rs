@@ -18,7 +18,7 @@ use std::{
 
 use serde_json::Value;
 
-const TABLES: [&str; 12] = [
+const TABLES: [&str; 13] = [
     "throughput",
     "peers",
     "population",
@@ -29,6 +29,7 @@ const TABLES: [&str; 12] = [
     "disk",
     "scaling",
     "logout",
+    "store_operations",
     "checks",
     "run",
 ];
@@ -39,11 +40,12 @@ const CHARTS: [&str; 5] = [
     "cookie_bytes",
     "scaling",
 ];
-const MEASURED: [&str; 4] = [
+const MEASURED: [&str; 5] = [
     "server-memory",
     "server-memory-log-off",
     "server-sqlite",
     "token-hs256",
+    "hybrid-sqlite",
 ];
 const PEERS: [&str; 4] = [
     "peer-tower-sessions-memory",
@@ -242,11 +244,14 @@ fn every_scenario_is_measured_against_the_reference_in_every_round() {
             "set_session",
         ];
         if configuration.starts_with("token") {
-            expected.insert(0, "get_session_first_sight");
+            expected.push("get_session_first_sight");
         }
-        if configuration != "server-memory-log-off" {
-            expected.insert(expected.len() - 2, "get_session_population");
+        if configuration.starts_with("hybrid") {
+            expected.push("get_session_refresh");
+        } else if configuration != "server-memory-log-off" {
+            expected.push("get_session_population");
         }
+        expected.sort_unstable();
         assert_eq!(scenarios, expected, "{configuration}");
         for row in rows("throughput", configuration) {
             let rounds = row["rounds"].as_array().unwrap();
@@ -485,6 +490,29 @@ fn a_copied_token_outlives_the_logout_and_a_copied_session_id_does_not() {
     };
     assert_eq!(worked("server-memory"), 0.0);
     assert!(worked("token-hs256") > 0.0);
+}
+
+#[test]
+fn store_operations_are_counted_for_every_configuration() {
+    for configuration in MEASURED {
+        let counted = rows("store_operations", configuration);
+        let per_thousand = |scenario: &str| {
+            counted
+                .iter()
+                .find(|row| row["scenario"] == scenario)
+                .map(|row| number(&row["per_thousand_requests"]))
+                .unwrap_or_else(|| panic!("{configuration} counts {scenario}"))
+        };
+        let returning = per_thousand("get_session_returning");
+        if configuration.starts_with("server") {
+            assert!(returning >= 1000.0, "{configuration}: {returning}");
+        } else {
+            assert_eq!(returning, 0.0, "{configuration} reads no store");
+        }
+        if configuration.starts_with("hybrid") {
+            assert!(per_thousand("get_session_refresh") >= 1000.0);
+        }
+    }
 }
 
 #[test]

@@ -23,8 +23,8 @@ use self::keys::CookieKeys;
 use crate::{
     routes::Mount,
     session::{
-        CookiePolicy, CookieVerdict, Description, ExpiryPolicy, Mechanism, Opened, Refusal,
-        SessionError, SessionPolicy, SetCookie, VisitorState,
+        CookiePolicy, CookieVerdict, CookieWrites, Description, ExpiryPolicy, Mechanism, Opened,
+        Refusal, SentValues, SessionError, SessionPolicy, SetCookie, VisitorState,
         cookies::MAX_COOKIE_BYTES,
         inspection::{BrowserCookie, Detail, DetailForm, Holdings, ServerHolds, pretty},
     },
@@ -177,11 +177,12 @@ impl Mechanism for CookieSessions {
             the expiry sealed inside it.",
     };
 
-    fn cookie(&self) -> &CookiePolicy {
-        &self.cookie
+    fn cookies(&self) -> &[CookiePolicy] {
+        std::slice::from_ref(&self.cookie)
     }
 
-    async fn open(&self, value: &str) -> Result<Opened<CookieSession>, SessionError> {
+    async fn open(&self, sent: SentValues<'_>) -> Result<Opened<CookieSession>, SessionError> {
+        let value = sent.only();
         let contents = match self.unseal(value) {
             Ok(contents) => contents,
             Err(refusal) => return Ok(Opened::Refused(refusal)),
@@ -202,14 +203,14 @@ impl Mechanism for CookieSessions {
                 session: CookieSession {
                     opened: Some((renewed, sealed_bytes)),
                 },
-                renewed: Some(cookie),
+                renewed: cookie.into(),
             });
         }
         Ok(Opened::Valid {
             session: CookieSession {
                 opened: Some((contents, value.len())),
             },
-            renewed: None,
+            renewed: CookieWrites::none(),
         })
     }
 
@@ -227,7 +228,7 @@ impl Mechanism for CookieSessions {
         &self,
         session: &mut CookieSession,
         state: VisitorState,
-    ) -> Result<SetCookie, SessionError> {
+    ) -> Result<CookieWrites, SessionError> {
         let now = now();
         let contents = CookieContents {
             username: state.username,
@@ -237,7 +238,7 @@ impl Mechanism for CookieSessions {
         };
         let (cookie, sealed_bytes) = self.seal(&contents)?;
         session.opened = Some((contents, sealed_bytes));
-        Ok(cookie)
+        Ok(cookie.into())
     }
 
     /// Nothing to forget on the server: the shared flow removes the cookie,
@@ -250,7 +251,12 @@ impl Mechanism for CookieSessions {
     /// The ciphertext means nothing to anyone without the key, so the page
     /// says so, and shows what the server decrypted from the visitor's own
     /// cookie.
-    fn holdings(&self, session: &CookieSession, verdict: CookieVerdict, now: i64) -> Holdings {
+    async fn holdings(
+        &self,
+        session: &CookieSession,
+        verdict: CookieVerdict,
+        now: i64,
+    ) -> Holdings {
         let browser = session.opened.as_ref().map(|(contents, sealed_bytes)| {
             BrowserCookie::new(
                 &self.cookie,
@@ -275,7 +281,7 @@ impl Mechanism for CookieSessions {
         });
         Holdings {
             verdict_message: Self::verdict_message(verdict),
-            browser,
+            browser: browser.into_iter().collect(),
             server: ServerHolds::nothing(
                 "Nothing for this visitor: each request is read from the cookie alone, opened \
                  with the server's keys.",
@@ -316,13 +322,19 @@ mod tests {
         let mut session = CookieSession::default();
         let state = VisitorState::logged_in(Username::seed());
         let cookie = sessions.log_in(&mut session, state.clone()).await.unwrap();
-        let Opened::Valid { session, renewed } =
-            sessions.open(&sealed_value(&cookie)).await.unwrap()
+        let cookie = cookie.iter().next().cloned().unwrap();
+        let Opened::Valid { session, renewed } = sessions
+            .open(SentValues::new([
+                Some(sealed_value(&cookie).as_str()),
+                None,
+            ]))
+            .await
+            .unwrap()
         else {
             panic!("the login's own cookie opens");
         };
         assert_eq!(sessions.state(&session), state);
-        assert!(renewed.is_none());
+        assert!(renewed.is_empty());
     }
 
     #[tokio::test]
@@ -335,6 +347,7 @@ mod tests {
             )
             .await
             .unwrap();
+        let cookie = cookie.iter().next().cloned().unwrap();
         let text = cookie.header_value().to_str().unwrap();
         assert!(!text.contains("alice"), "{text}");
     }
@@ -368,7 +381,14 @@ mod tests {
                 exp: long_ago + 10,
             })
             .unwrap();
-        let Opened::Refused(refusal) = sessions.open(&sealed_value(&cookie)).await.unwrap() else {
+        let Opened::Refused(refusal) = sessions
+            .open(SentValues::new([
+                Some(sealed_value(&cookie).as_str()),
+                None,
+            ]))
+            .await
+            .unwrap()
+        else {
             panic!("an expired login is refused");
         };
         assert_eq!(refusal.verdict, CookieVerdict::Expired);
@@ -390,7 +410,11 @@ mod tests {
             serde_json::to_string(&contents).unwrap(),
         ));
         let value = jar.get("token").unwrap().value().to_owned();
-        let Opened::Refused(refusal) = sessions.open(&value).await.unwrap() else {
+        let Opened::Refused(refusal) = sessions
+            .open(SentValues::new([Some(value.as_str()), None]))
+            .await
+            .unwrap()
+        else {
             panic!("a value sealed for another name is refused");
         };
         assert_eq!(refusal.verdict, CookieVerdict::Tampered);
@@ -406,10 +430,17 @@ mod tests {
             )
             .await
             .unwrap();
+        let cookie = cookie.iter().next().cloned().unwrap();
         keys::generate(dir.path()).unwrap();
         let rotated = CookieSessions::new(CookieKeys::load(dir.path()).unwrap(), sessions.policy);
         assert!(matches!(
-            rotated.open(&sealed_value(&cookie)).await.unwrap(),
+            rotated
+                .open(SentValues::new([
+                    Some(sealed_value(&cookie).as_str()),
+                    None
+                ]))
+                .await
+                .unwrap(),
             Opened::Valid { .. }
         ));
     }
@@ -426,12 +457,17 @@ mod tests {
                 exp: now + 100,
             })
             .unwrap();
-        let Opened::Valid { session, renewed } =
-            sessions.open(&sealed_value(&cookie)).await.unwrap()
+        let Opened::Valid { session, renewed } = sessions
+            .open(SentValues::new([
+                Some(sealed_value(&cookie).as_str()),
+                None,
+            ]))
+            .await
+            .unwrap()
         else {
             panic!("a live login opens");
         };
-        assert!(renewed.is_some(), "a new cookie is set");
+        assert!(!renewed.is_empty(), "a new cookie is set");
         assert!(session.contents().unwrap().exp >= now + 1_209_600);
     }
 }

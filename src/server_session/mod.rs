@@ -25,14 +25,14 @@ use tower_sessions::session::{Id, Record};
 use crate::{
     routes::Mount,
     session::{
-        CookiePolicy, CookieVerdict, Description, ExpiryPolicy, Mechanism, Opened, Refusal,
-        SessionError, SessionPolicy, SetCookie, VisitorState,
+        CookiePolicy, CookieVerdict, CookieWrites, Description, ExpiryPolicy, Mechanism, Opened,
+        Refusal, SentValues, SessionError, SessionPolicy, SetCookie, VisitorState,
         inspection::{
             BrowserCookie, Detail, DetailForm, Holdings, Moment, ServerHolds, StoredEntry,
             fingerprint, pretty,
         },
     },
-    stores::{REVOCATION_MARKER, SharedRecords, StoreError, StoreUrl},
+    stores::{HYBRID_MARKER, REVOCATION_MARKER, SharedRecords, StoreError, StoreUrl},
 };
 
 pub const COOKIE_NAME: &str = "sessionid";
@@ -133,12 +133,13 @@ impl Mechanism for ServerSessions {
             moment: a logout deletes the record, and the old cookie is worthless from then on.",
     };
 
-    fn cookie(&self) -> &CookiePolicy {
-        &self.cookie
+    fn cookies(&self) -> &[CookiePolicy] {
+        std::slice::from_ref(&self.cookie)
     }
 
     /// Under `--expiry inactivity` this use extends the session.
-    async fn open(&self, value: &str) -> Result<Opened<ServerSession>, SessionError> {
+    async fn open(&self, sent: SentValues<'_>) -> Result<Opened<ServerSession>, SessionError> {
+        let value = sent.only();
         let Ok(id) = value.parse::<Id>() else {
             return Ok(Opened::Refused(Refusal::new(
                 CookieVerdict::Tampered,
@@ -146,11 +147,16 @@ impl Mechanism for ServerSessions {
             )));
         };
         let mut record = match self.records.load(&id).await {
-            Ok(Some(record)) if !record.data.contains_key(REVOCATION_MARKER) => record,
+            Ok(Some(record))
+                if !record.data.contains_key(REVOCATION_MARKER)
+                    && !record.data.contains_key(HYBRID_MARKER) =>
+            {
+                record
+            }
             Ok(Some(_)) => {
                 return Ok(Opened::Refused(Refusal::new(
                     CookieVerdict::Tampered,
-                    "the id names a token revocation entry, not a session",
+                    "the id names a token revocation entry or a /hybrid record, not a session",
                 )));
             }
             Ok(None) => {
@@ -193,7 +199,7 @@ impl Mechanism for ServerSessions {
             session: ServerSession {
                 record: Some(record),
             },
-            renewed,
+            renewed: renewed.into(),
         })
     }
 
@@ -208,7 +214,7 @@ impl Mechanism for ServerSessions {
         &self,
         session: &mut ServerSession,
         state: VisitorState,
-    ) -> Result<SetCookie, SessionError> {
+    ) -> Result<CookieWrites, SessionError> {
         let mut data = Default::default();
         if let Some(old) = &session.record {
             let logins = self
@@ -239,7 +245,7 @@ impl Mechanism for ServerSessions {
             .map_err(|err| self.unavailable(err))?;
         let cookie = self.cookie_for(&record)?;
         session.record = Some(Arc::new(record));
-        Ok(cookie)
+        Ok(cookie.into())
     }
 
     async fn log_out(&self, session: &mut ServerSession) -> Result<(), SessionError> {
@@ -253,7 +259,12 @@ impl Mechanism for ServerSessions {
         Ok(())
     }
 
-    fn holdings(&self, session: &ServerSession, verdict: CookieVerdict, now: i64) -> Holdings {
+    async fn holdings(
+        &self,
+        session: &ServerSession,
+        verdict: CookieVerdict,
+        now: i64,
+    ) -> Holdings {
         let record = session.record();
         let browser = record.map(|record| {
             let id = record.id.to_string();
@@ -288,7 +299,7 @@ impl Mechanism for ServerSessions {
         };
         Holdings {
             verdict_message: Self::verdict_message(verdict).to_owned(),
-            browser,
+            browser: browser.into_iter().collect(),
             server: ServerHolds {
                 store: Some(self.store),
                 entry,

@@ -48,6 +48,125 @@ pub enum SentCookie<'a> {
     Unreadable,
 }
 
+/// The most cookies one mechanism may name: `/hybrid` needs two (an access
+/// token and a refresh id), every other mechanism one. A fixed bound lets the
+/// web layer read and write them on the stack, so that a mechanism with one
+/// cookie pays nothing for the others' second.
+pub const MAX_COOKIES: usize = 2;
+
+/// Which of a mechanism's cookies a request carried.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SentCookies<'a> {
+    /// None of them: a new visitor, or one who logged out.
+    Absent,
+    /// At least one is not text: garbage, to be removed.
+    Unreadable,
+    /// At least one was sent, and every one sent is text.
+    Text(SentValues<'a>),
+}
+
+/// The text values of a mechanism's cookies, in the order the mechanism
+/// names them; `None` for one the request did not carry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SentValues<'a> {
+    values: [Option<&'a str>; MAX_COOKIES],
+}
+
+impl<'a> SentValues<'a> {
+    /// Finds each of `policies`' cookies in the request's `Cookie` headers.
+    pub fn read(policies: &[CookiePolicy], headers: &'a HeaderMap) -> SentCookies<'a> {
+        let mut values = [None; MAX_COOKIES];
+        let mut any = false;
+        for (slot, policy) in values.iter_mut().zip(policies) {
+            match policy.read(headers) {
+                SentCookie::Absent => {}
+                SentCookie::Value(value) => {
+                    *slot = Some(value);
+                    any = true;
+                }
+                SentCookie::Unreadable => return SentCookies::Unreadable,
+            }
+        }
+        if any {
+            SentCookies::Text(SentValues { values })
+        } else {
+            SentCookies::Absent
+        }
+    }
+
+    /// The values for a mechanism's cookies, as a test or a caller outside
+    /// HTTP would give them.
+    pub fn new(values: [Option<&'a str>; MAX_COOKIES]) -> Self {
+        Self { values }
+    }
+
+    /// The value of the mechanism's cookie number `index`, if it was sent.
+    pub fn get(&self, index: usize) -> Option<&'a str> {
+        self.values.get(index).copied().flatten()
+    }
+
+    /// The value of a one-cookie mechanism's cookie, which the web layer
+    /// guarantees was sent; an empty value (refused as malformed by every
+    /// mechanism) should that ever not hold.
+    pub fn only(&self) -> &'a str {
+        self.get(0).unwrap_or_default()
+    }
+}
+
+/// The `Set-Cookie` headers one response carries for one mechanism: at most
+/// one for each of its cookies, held inline rather than in a `Vec`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CookieWrites {
+    writes: [Option<SetCookie>; MAX_COOKIES],
+}
+
+impl CookieWrites {
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    /// Adds `cookie`; past [`MAX_COOKIES`], the last one is replaced (a
+    /// mechanism never writes more cookies than it names).
+    pub fn with(mut self, cookie: SetCookie) -> Self {
+        match self.writes.iter_mut().find(|slot| slot.is_none()) {
+            Some(slot) => *slot = Some(cookie),
+            None => self.writes[MAX_COOKIES - 1] = Some(cookie),
+        }
+        self
+    }
+
+    /// The removal of every cookie of `policies` for which `sent` is true.
+    pub fn removals(policies: &[CookiePolicy], sent: impl Fn(usize) -> bool) -> Self {
+        policies
+            .iter()
+            .enumerate()
+            .filter(|(index, _)| sent(*index))
+            .fold(Self::none(), |writes, (_, policy)| {
+                writes.with(policy.removal())
+            })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.writes.iter().all(Option::is_none)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &SetCookie> {
+        self.writes.iter().flatten()
+    }
+}
+
+impl From<SetCookie> for CookieWrites {
+    fn from(cookie: SetCookie) -> Self {
+        Self::none().with(cookie)
+    }
+}
+
+impl From<Option<SetCookie>> for CookieWrites {
+    fn from(cookie: Option<SetCookie>) -> Self {
+        cookie.map_or_else(Self::none, Self::from)
+    }
+}
+
 impl CookiePolicy {
     pub fn new(name: &str, secure: bool, persistent: bool) -> Self {
         let name = if secure {

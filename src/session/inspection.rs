@@ -14,8 +14,9 @@ use super::CookiePolicy;
 pub struct Holdings {
     /// What the cookie's verdict means on this side, in a sentence or two.
     pub verdict_message: String,
-    /// `None` when the browser holds no cookie for this side after this page.
-    pub browser: Option<BrowserCookie>,
+    /// The cookies the browser holds for this side after this page, in the
+    /// order the mechanism names them: none, one, or (`/hybrid`) two.
+    pub browser: Vec<BrowserCookie>,
     pub server: ServerHolds,
 }
 

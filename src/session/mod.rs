@@ -17,7 +17,9 @@ use std::{fmt, future::Future, sync::Arc};
 use axum::Router;
 use serde::Serialize;
 
-pub use self::cookies::{CookiePolicy, CookieTooLarge, SentCookie, SetCookie};
+pub use self::cookies::{
+    CookiePolicy, CookieTooLarge, CookieWrites, MAX_COOKIES, SentCookie, SentValues, SetCookie,
+};
 use self::inspection::Holdings;
 use crate::{routes::Mount, stores::StoreError, username::Username};
 
@@ -140,12 +142,9 @@ impl From<CookieTooLarge> for SessionError {
 /// What a cookie turned out to hold.
 #[derive(Debug)]
 pub enum Opened<S> {
-    /// A live login. `renewed` is a new cookie for it, when the expiry
-    /// policy extends a login on use.
-    Valid {
-        session: S,
-        renewed: Option<SetCookie>,
-    },
+    /// A live login. `renewed` holds new cookies for it, when the expiry
+    /// policy extends a login on use or a credential was rotated.
+    Valid { session: S, renewed: CookieWrites },
     /// Not a login this server will honour: the visitor is a Guest and the
     /// cookie is cleared.
     Refused(Refusal),
@@ -191,25 +190,30 @@ pub trait Mechanism: fmt::Debug + Send + Sync + 'static {
 
     const DESCRIPTION: Description;
 
-    /// The cookie that carries the visitor's state (or the key to it).
-    fn cookie(&self) -> &CookiePolicy;
+    /// The cookies that carry the visitor's state (or the keys to it), at
+    /// least one and at most [`MAX_COOKIES`]; most mechanisms need one
+    /// (`std::slice::from_ref(&self.cookie)`).
+    fn cookies(&self) -> &[CookiePolicy];
 
-    /// Reads the visitor from the text value of their cookie.
+    /// Reads the visitor from the text values of their cookies, in the order
+    /// of [`Mechanism::cookies`]. The web layer calls it only when at least
+    /// one of them was sent and every one sent is text, so a mechanism with
+    /// one cookie reads it with [`SentValues::only`].
     fn open(
         &self,
-        value: &str,
+        sent: SentValues<'_>,
     ) -> impl Future<Output = Result<Opened<Self::Session>, SessionError>> + Send;
 
     fn state(&self, session: &Self::Session) -> VisitorState;
 
-    /// Stores `state` as a fresh login and gives the cookie that carries it.
+    /// Stores `state` as a fresh login and gives the cookies that carry it.
     /// A login replaces whatever the session held, and must leave it as it
     /// was when it fails.
     fn log_in(
         &self,
         session: &mut Self::Session,
         state: VisitorState,
-    ) -> impl Future<Output = Result<SetCookie, SessionError>> + Send;
+    ) -> impl Future<Output = Result<CookieWrites, SessionError>> + Send;
 
     /// Forgets the visitor (Django's `flush()`), wherever the state lives.
     fn log_out(
@@ -218,8 +222,15 @@ pub trait Mechanism: fmt::Debug + Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), SessionError>> + Send;
 
     /// What the browser and the server hold for this visitor, for the
-    /// inspector; `now` is Unix seconds.
-    fn holdings(&self, session: &Self::Session, verdict: CookieVerdict, now: i64) -> Holdings;
+    /// inspector; `now` is Unix seconds. Asynchronous, so that a mechanism
+    /// may read from its store what a request did not need (`/hybrid`'s
+    /// refresh record); only the inspector's page calls it.
+    fn holdings(
+        &self,
+        session: &Self::Session,
+        verdict: CookieVerdict,
+        now: i64,
+    ) -> impl Future<Output = Holdings> + Send;
 
     /// Routes this mechanism serves outside its router's pages, such as the
     /// token side's public keys; none by default.

@@ -81,6 +81,16 @@ impl SessionRecords for CachedRecords {
         updated
     }
 
+    async fn compare_and_swap(
+        &self,
+        record: &Record,
+        expected_expiry: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let swapped = self.store.compare_and_swap(record, expected_expiry).await;
+        self.forget(&record.id);
+        swapped
+    }
+
     async fn delete(&self, id: &Id) -> Result<bool, StoreError> {
         let deleted = self.store.delete(id).await;
         self.forget(id);
@@ -93,5 +103,14 @@ impl SessionRecords for CachedRecords {
 
     async fn count(&self) -> Result<u64, StoreError> {
         self.store.count().await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.store.ping().await
+    }
+
+    /// The store's own count: a hit in this cache touches no store.
+    fn operations(&self) -> Option<super::OperationCounts> {
+        self.store.operations()
     }
 }

@@ -54,6 +54,25 @@ impl SessionRecords for MemoryRecords {
         }
     }
 
+    async fn compare_and_swap(
+        &self,
+        record: &Record,
+        expected_expiry: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let now = OffsetDateTime::now_utc();
+        match self.records().get_mut(&record.id) {
+            Some(live)
+                if live.expiry_date > now
+                    && super::unix_millis(live.expiry_date)
+                        == super::unix_millis(expected_expiry) =>
+            {
+                *live = Arc::new(record.clone());
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
     async fn delete(&self, id: &Id) -> Result<bool, StoreError> {
         Ok(self.records().remove(id).is_some())
     }

@@ -7,11 +7,18 @@
 //! stores plug in. The interface asks two things tower-sessions' `SessionStore`
 //! does not: `delete` says whether there was a record, which lets a login
 //! notice that a logout raced it; `update` writes only over a live record;
-//! and `delete_expired` says how many it removed, for `clearsessions`.
+//! and `delete_expired` says how many it removed, for `clearsessions`; and
+//! `compare_and_swap` replaces a record only if nobody replaced it first,
+//! which is how `/hybrid` consumes a refresh id exactly once.
 //! Nothing here upserts, so no request can write back a session that a
 //! logout deleted while the request was in flight.
+//!
+//! Every store [`open`] returns counts its operations, by kind
+//! ([`OperationCounts`]), below any cache: what the benchmark reports as
+//! store operations per 1,000 requests, measured rather than derived.
 
 mod cache;
+mod counted;
 mod memory;
 mod postgres;
 mod redis;
@@ -24,9 +31,11 @@ use async_trait::async_trait;
 use tower_sessions::session::{Id, Record};
 
 use self::{
-    cache::CachedRecords, memory::MemoryRecords, postgres::PostgresRecords, redis::RedisRecords,
+    cache::CachedRecords, counted::CountedRecords, memory::MemoryRecords,
+    postgres::PostgresRecords, redis::RedisRecords,
 };
 pub use self::{
+    counted::OperationCounts,
     sqlite::SqliteRecords,
     store_url::{DEFAULT_POSTGRES_SCHEMA, DEFAULT_REDIS_PREFIX, ServiceUrl, StoreUrl},
 };
@@ -35,6 +44,12 @@ pub use self::{
 /// a session: under `--token-revocation` both live in one store, and a
 /// cookie that names a revocation entry must not be adopted as a session.
 pub const REVOCATION_MARKER: &str = "revoked_jti";
+
+/// The data key that marks a record as one of `/hybrid`'s (a login's
+/// family, a live refresh id, a consumed one), its value saying which: a
+/// `sessionid` cookie that names one must not be adopted as a session, or a
+/// stolen refresh id would skip rotation and reuse detection.
+pub const HYBRID_MARKER: &str = "hybrid";
 
 #[async_trait]
 pub trait SessionRecords: Send + Sync + fmt::Debug {
@@ -50,6 +65,19 @@ pub trait SessionRecords: Send + Sync + fmt::Debug {
     /// that a logout deleted while it was in flight.
     async fn update(&self, record: &Record) -> Result<bool, StoreError>;
 
+    /// Replaces the live record under `record.id` with `record`, only if
+    /// the stored one still expires at `expected_expiry` (to the millisecond,
+    /// as every store keeps it): a compare-and-swap, with the expiry as the
+    /// version, so that of several requests replacing one record at once
+    /// exactly one succeeds. The replacement must expire at another moment,
+    /// so that a second swap expecting the old one fails. `false` when the
+    /// record is gone, expired, or was already replaced.
+    async fn compare_and_swap(
+        &self,
+        record: &Record,
+        expected_expiry: time::OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+
     /// Deletes the record under `id`; `true` if there was one.
     async fn delete(&self, id: &Id) -> Result<bool, StoreError>;
 
@@ -62,6 +90,13 @@ pub trait SessionRecords: Send + Sync + fmt::Debug {
     /// Whether the store answers (`/healthz`): a lookup of an id nobody holds.
     async fn ping(&self) -> Result<(), StoreError> {
         self.load(&Id::default()).await.map(|_| ())
+    }
+
+    /// How many operations of each kind the store has served since it was
+    /// opened; `None` for a store that does not count (only the counting
+    /// wrapper [`open`] puts around every store does).
+    fn operations(&self) -> Option<OperationCounts> {
+        None
     }
 }
 
@@ -123,12 +158,16 @@ pub const BACKEND_TIMEOUT: Duration = Duration::from_millis(1500);
 /// cannot be reached is an error here, not at the first request.
 pub async fn open(url: &StoreUrl) -> Result<SharedRecords, StoreError> {
     Ok(match url {
-        StoreUrl::Memory => Arc::new(MemoryRecords::default()),
-        StoreUrl::Sqlite(path) => Arc::new(TimeLimited(SqliteRecords::open(path).await?)),
-        StoreUrl::Redis(url) => Arc::new(TimeLimited(opening(RedisRecords::open(url)).await?)),
-        StoreUrl::Postgres(url) => {
-            Arc::new(TimeLimited(opening(PostgresRecords::open(url)).await?))
-        }
+        StoreUrl::Memory => Arc::new(CountedRecords::new(MemoryRecords::default())),
+        StoreUrl::Sqlite(path) => Arc::new(CountedRecords::new(TimeLimited(
+            SqliteRecords::open(path).await?,
+        ))),
+        StoreUrl::Redis(url) => Arc::new(CountedRecords::new(TimeLimited(
+            opening(RedisRecords::open(url)).await?,
+        ))),
+        StoreUrl::Postgres(url) => Arc::new(CountedRecords::new(TimeLimited(
+            opening(PostgresRecords::open(url)).await?,
+        ))),
     })
 }
 
@@ -199,6 +238,15 @@ impl<S: SessionRecords> SessionRecords for TimeLimited<S> {
 
     async fn update(&self, record: &Record) -> Result<bool, StoreError> {
         self.run(self.0.update(record)).await
+    }
+
+    async fn compare_and_swap(
+        &self,
+        record: &Record,
+        expected_expiry: time::OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        self.run(self.0.compare_and_swap(record, expected_expiry))
+            .await
     }
 
     async fn delete(&self, id: &Id) -> Result<bool, StoreError> {

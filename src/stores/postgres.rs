@@ -118,6 +118,29 @@ impl SessionRecords for PostgresRecords {
         Ok(updated.rows_affected() > 0)
     }
 
+    /// One `update` whose `where` names the expected expiry: the row lock
+    /// it takes makes a second, concurrent swap re-check and fail.
+    async fn compare_and_swap(
+        &self,
+        record: &Record,
+        expected_expiry: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let data = encode(record)?;
+        let swapped = sqlx::query(&format!(
+            "update {} set data = $1, expiry_date = $2 \
+             where id = $3 and expiry_date = $4 and expiry_date > $5",
+            self.table
+        ))
+        .bind(data)
+        .bind(record.expiry_date)
+        .bind(record.id.to_string())
+        .bind(expected_expiry)
+        .bind(OffsetDateTime::now_utc())
+        .execute(&self.pool)
+        .await?;
+        Ok(swapped.rows_affected() > 0)
+    }
+
     async fn delete(&self, id: &Id) -> Result<bool, StoreError> {
         let deleted = sqlx::query(&format!("delete from {} where id = $1", self.table))
             .bind(id.to_string())

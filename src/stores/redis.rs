@@ -20,7 +20,10 @@ use fred::{
         ClientLike, Config, ConnectionConfig, Error as RedisError, KeysInterface,
         PerformanceConfig, Pool, ReconnectPolicy,
     },
-    types::{Expiration, SetOptions, config::UnresponsiveConfig, scan::Scanner},
+    types::{
+        ClusterHash, CustomCommand, Expiration, SetOptions, Value, config::UnresponsiveConfig,
+        scan::Scanner,
+    },
 };
 use futures_util::TryStreamExt as _;
 use time::OffsetDateTime;
@@ -116,6 +119,34 @@ impl SessionRecords for RedisRecords {
 
     async fn update(&self, record: &Record) -> Result<bool, StoreError> {
         self.set(record, SetOptions::XX).await
+    }
+
+    /// A Lua script, which Redis runs atomically: the key's expiry
+    /// (`PEXPIRETIME`, Redis 7) is the version compared.
+    async fn compare_and_swap(
+        &self,
+        record: &Record,
+        expected_expiry: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        const SCRIPT: &str = "if redis.call('PEXPIRETIME', KEYS[1]) == tonumber(ARGV[1]) then \
+            redis.call('SET', KEYS[1], ARGV[2], 'PXAT', ARGV[3]) return 1 end return 0";
+        let args: Vec<Value> = vec![
+            SCRIPT.into(),
+            1_i64.into(),
+            self.key(&record.id).into(),
+            unix_millis(expected_expiry).max(1).into(),
+            encode(record)?.as_slice().into(),
+            unix_millis(record.expiry_date).max(1).into(),
+        ];
+        let swapped: i64 = self
+            .pool
+            .next()
+            .custom(
+                CustomCommand::new_static("EVAL", ClusterHash::Offset(2), false),
+                args,
+            )
+            .await?;
+        Ok(swapped == 1)
     }
 
     async fn delete(&self, id: &Id) -> Result<bool, StoreError> {

@@ -228,6 +228,37 @@ impl SessionRecords for SqliteRecords {
         .await
     }
 
+    /// One `update` whose `where` names the expected expiry: SQLite runs
+    /// it under the write lock, so two swaps cannot both match.
+    async fn compare_and_swap(
+        &self,
+        record: &Record,
+        expected_expiry: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let (id, data, expiry, expected) = (
+            record.id.to_string(),
+            encode(record)?,
+            unix_millis(record.expiry_date),
+            unix_millis(expected_expiry),
+        );
+        self.write(move |connection| {
+            let swapped = connection
+                .prepare_cached(
+                    "update tower_sessions set data = ?1, expiry_date = ?2 \
+                     where id = ?3 and expiry_date = ?4 and expiry_date > ?5",
+                )?
+                .execute(params![
+                    data,
+                    expiry,
+                    id,
+                    expected,
+                    unix_millis(OffsetDateTime::now_utc())
+                ])?;
+            Ok(swapped > 0)
+        })
+        .await
+    }
+
     async fn delete(&self, id: &Id) -> Result<bool, StoreError> {
         let id = id.to_string();
         self.write(move |connection| {

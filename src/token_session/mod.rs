@@ -8,7 +8,7 @@ pub mod claims;
 mod jws;
 pub mod keys;
 mod revocation;
-mod verified;
+pub mod verified;
 
 use std::sync::Arc;
 
@@ -27,8 +27,8 @@ use self::{claims::Claims, keys::KeyRing, verified::VerifiedTokens};
 use crate::{
     routes::Mount,
     session::{
-        CookiePolicy, CookieVerdict, Description, ExpiryPolicy, Mechanism, Opened, Refusal,
-        SessionError, SessionPolicy, SetCookie, VisitorState,
+        CookiePolicy, CookieVerdict, CookieWrites, Description, ExpiryPolicy, Mechanism, Opened,
+        Refusal, SentValues, SessionError, SessionPolicy, SetCookie, VisitorState,
         inspection::{BrowserCookie, Detail, DetailForm, Holdings, ServerHolds, pretty},
     },
 };
@@ -169,11 +169,12 @@ impl Mechanism for TokenSessions {
             of it stays valid until it expires.",
     };
 
-    fn cookie(&self) -> &CookiePolicy {
-        &self.cookie
+    fn cookies(&self) -> &[CookiePolicy] {
+        std::slice::from_ref(&self.cookie)
     }
 
-    async fn open(&self, token: &str) -> Result<Opened<TokenSession>, SessionError> {
+    async fn open(&self, sent: SentValues<'_>) -> Result<Opened<TokenSession>, SessionError> {
+        let token = sent.only();
         let claims = match self.verified.get(token, claims::now()) {
             Some(claims) => claims,
             None => match Claims::verify(token, &self.keys, self.policy.lifetime) {
@@ -218,7 +219,7 @@ impl Mechanism for TokenSessions {
             session: TokenSession {
                 verified: Some(verified),
             },
-            renewed,
+            renewed: renewed.into(),
         })
     }
 
@@ -234,11 +235,11 @@ impl Mechanism for TokenSessions {
         &self,
         session: &mut TokenSession,
         state: VisitorState,
-    ) -> Result<SetCookie, SessionError> {
+    ) -> Result<CookieWrites, SessionError> {
         let (issued, cookie) =
             self.issue(Claims::new(&state, claims::now(), self.policy.lifetime))?;
         session.verified = Some(issued);
-        Ok(cookie)
+        Ok(cookie.into())
     }
 
     async fn log_out(&self, session: &mut TokenSession) -> Result<(), SessionError> {
@@ -253,7 +254,7 @@ impl Mechanism for TokenSessions {
     /// The token is decoded from its own text rather than taken from the
     /// verified claims: the page shows what the browser holds, extra fields
     /// included.
-    fn holdings(&self, session: &TokenSession, verdict: CookieVerdict, now: i64) -> Holdings {
+    async fn holdings(&self, session: &TokenSession, verdict: CookieVerdict, now: i64) -> Holdings {
         let browser = session.verified.as_ref().map(|verified| {
             let mut parts = verified.token.split('.').map(decode_json);
             let header = parts.next().flatten().unwrap_or(Value::Null);
@@ -295,7 +296,7 @@ impl Mechanism for TokenSessions {
         });
         Holdings {
             verdict_message: Self::verdict_message(verdict),
-            browser,
+            browser: browser.into_iter().collect(),
             server: self.server_holds(),
         }
     }

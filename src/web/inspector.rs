@@ -22,8 +22,8 @@ pub struct Column {
     pub verdict: Verdict,
     /// What `get_session` would show; `None` when it could not be read.
     pub visitor: Option<Visitor>,
-    /// `None` when the browser holds no cookie for this side after this page.
-    pub browser: Option<BrowserCookie>,
+    /// The cookies the browser holds for this side after this page.
+    pub browser: Vec<BrowserCookie>,
     /// `None` when the server could not be asked.
     pub server: Option<ServerHolds>,
 }
@@ -76,7 +76,7 @@ impl Column {
                 message: err.to_string(),
             },
             visitor: None,
-            browser: None,
+            browser: Vec::new(),
             server: None,
         }
     }

@@ -7,6 +7,7 @@ mod cross_site;
 pub mod error;
 pub mod inspector;
 mod mounted;
+mod store_operations;
 pub mod templates;
 pub mod views;
 pub mod visit;
@@ -111,6 +112,7 @@ pub fn router(site: Arc<Site>) -> Router {
         .with_state(Arc::clone(&site));
     let mut public = Router::new()
         .route("/healthz", get(views::healthz))
+        .route("/store-operations", get(store_operations::store_operations))
         .with_state(Arc::clone(&site));
     for mechanism in &site.mechanisms {
         pages = pages.merge(mechanism.pages());

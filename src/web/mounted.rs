@@ -69,12 +69,13 @@ impl<M: Mechanism> MountedMechanism for Arc<M> {
         Box::pin(async move {
             match Visit::open(Arc::clone(self), headers).await {
                 Ok(visit) => {
+                    let holdings = visit.holdings(now).await;
                     let column = Column::new(
                         M::MOUNT,
                         M::DESCRIPTION,
                         visit.verdict(),
                         &visit.state(),
-                        visit.holdings(now),
+                        holdings,
                     );
                     Ok((column, visit.write_back()))
                 }

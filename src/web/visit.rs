@@ -15,8 +15,8 @@ use super::{access_log::SessionOutcomes, error::AppError};
 use crate::{
     routes::Mount,
     session::{
-        CookieVerdict, Mechanism, Opened, SentCookie, SessionError, SetCookie, VisitorState,
-        inspection::Holdings,
+        CookieVerdict, CookieWrites, Mechanism, Opened, SentCookie, SentValues, SessionError,
+        VisitorState, cookies::SentCookies, inspection::Holdings,
     },
 };
 
@@ -28,38 +28,45 @@ pub struct Visit<M: Mechanism> {
     mechanism: Arc<M>,
     session: M::Session,
     verdict: CookieVerdict,
-    /// The `Set-Cookie` this response carries, if any.
-    write: Option<SetCookie>,
+    /// The `Set-Cookie` headers this response carries.
+    write: CookieWrites,
 }
 
 impl<M: Mechanism> Visit<M> {
-    /// Reads the visitor from the request's cookie. Anything wrong with the
-    /// cookie makes the visitor a Guest and schedules the cookie's removal;
-    /// only a store that does not answer is an error.
+    /// Reads the visitor from the request's cookies. Anything wrong with a
+    /// cookie makes the visitor a Guest and schedules the removal of every
+    /// cookie of the mechanism the request carried; only a store that does
+    /// not answer is an error.
     pub async fn open(mechanism: Arc<M>, headers: &HeaderMap) -> Result<Self, SessionError> {
         let router = M::MOUNT.name();
-        let (session, verdict, write) = match mechanism.cookie().read(headers) {
-            SentCookie::Absent => (M::Session::default(), CookieVerdict::Guest, None),
-            SentCookie::Unreadable => {
+        let cookies = mechanism.cookies();
+        let (session, verdict, write) = match SentValues::read(cookies, headers) {
+            SentCookies::Absent => (
+                M::Session::default(),
+                CookieVerdict::Guest,
+                CookieWrites::none(),
+            ),
+            SentCookies::Unreadable => {
                 tracing::warn!(
                     router,
                     "cookie is not text; treating the visitor as a Guest"
                 );
-                let removal = mechanism.cookie().removal();
-                (
-                    M::Session::default(),
-                    CookieVerdict::Tampered,
-                    Some(removal),
-                )
+                let removal = CookieWrites::removals(cookies, |index| {
+                    cookies
+                        .get(index)
+                        .is_some_and(|policy| policy.read(headers) != SentCookie::Absent)
+                });
+                (M::Session::default(), CookieVerdict::Tampered, removal)
             }
-            SentCookie::Value(value) => match mechanism.open(value).await? {
+            SentCookies::Text(sent) => match mechanism.open(sent).await? {
                 Opened::Valid { session, renewed } => (session, CookieVerdict::Valid, renewed),
                 Opened::Refused(refusal) => {
                     let verdict = refusal.verdict;
                     let reason = refusal.reason;
                     tracing::warn!(router, %verdict, %reason, "cookie refused; treating the visitor as a Guest");
-                    let removal = mechanism.cookie().removal();
-                    (M::Session::default(), verdict, Some(removal))
+                    let removal =
+                        CookieWrites::removals(cookies, |index| sent.get(index).is_some());
+                    (M::Session::default(), verdict, removal)
                 }
             },
         };
@@ -82,22 +89,24 @@ impl<M: Mechanism> Visit<M> {
     /// Stores `state` as a fresh login. If it fails, the visitor is left as
     /// they were and the response sets no cookie.
     pub async fn log_in(&mut self, state: VisitorState) -> Result<(), SessionError> {
-        let cookie = self.mechanism.log_in(&mut self.session, state).await?;
-        self.write = Some(cookie);
+        self.write = self.mechanism.log_in(&mut self.session, state).await?;
         Ok(())
     }
 
-    /// Forgets the visitor and removes the cookie they sent, if any.
+    /// Forgets the visitor and removes the mechanism's cookies, unless
+    /// they sent none.
     pub async fn log_out(&mut self) -> Result<(), SessionError> {
         self.mechanism.log_out(&mut self.session).await?;
-        self.write =
-            (self.verdict != CookieVerdict::Guest).then(|| self.mechanism.cookie().removal());
+        let sent_any = self.verdict != CookieVerdict::Guest;
+        self.write = CookieWrites::removals(self.mechanism.cookies(), |_| sent_any);
         Ok(())
     }
 
     /// What the inspector shows of this visitor on this side.
-    pub fn holdings(&self, now: i64) -> Holdings {
-        self.mechanism.holdings(&self.session, self.verdict, now)
+    pub async fn holdings(&self, now: i64) -> Holdings {
+        self.mechanism
+            .holdings(&self.session, self.verdict, now)
+            .await
     }
 
     /// The cookie change this response carries, and the verdict for the access log.
@@ -105,7 +114,7 @@ impl<M: Mechanism> Visit<M> {
         WriteBack {
             mount: M::MOUNT,
             verdict: self.verdict,
-            cookie: self.write,
+            cookies: self.write,
         }
     }
 }
@@ -127,18 +136,18 @@ impl<M: Mechanism> IntoResponseParts for Visit<M> {
     }
 }
 
-/// What a response does to one mechanism's cookie, and the verdict it
+/// What a response does to one mechanism's cookies, and the verdict it
 /// reports to the access log.
 #[derive(Debug)]
 pub struct WriteBack {
     pub mount: Mount,
     pub verdict: CookieVerdict,
-    pub cookie: Option<SetCookie>,
+    pub cookies: CookieWrites,
 }
 
 impl WriteBack {
     pub fn apply(self, parts: &mut ResponseParts) {
-        if let Some(cookie) = self.cookie {
+        for cookie in self.cookies.iter() {
             parts
                 .headers_mut()
                 .append(header::SET_COOKIE, cookie.header_value().clone());

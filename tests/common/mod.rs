@@ -399,6 +399,7 @@ pub fn cookie_name(mount: Mount) -> &'static str {
         Mount::Server => sessions_vs_jwt::server_session::COOKIE_NAME,
         Mount::Token => sessions_vs_jwt::token_session::COOKIE_NAME,
         Mount::Cookie => sessions_vs_jwt::cookie_session::COOKIE_NAME,
+        Mount::Hybrid => sessions_vs_jwt::hybrid_session::ACCESS_COOKIE_NAME,
     }
 }
 

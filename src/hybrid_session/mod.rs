@@ -1,0 +1,680 @@
+//! `/hybrid`: a short-lived access token and a rotating refresh session,
+//! the design most teams deploy when they pick JWTs (OAuth 2.0 Security
+//! BCP, RFC 9700 §4.14).
+//!
+//! The browser holds two cookies. `access` is a JWT with the same keys,
+//! claims and verification as `/token`, but lasting `--access-token-age`
+//! (300 s by default): while it is valid, a request touches no store.
+//! `refresh` is an opaque random id whose record (the visitor's state and
+//! their login's family) lives in the session store. A request whose access
+//! token is missing or expired consumes its refresh id, in one
+//! compare-and-swap, and gets a new access token and a new refresh id.
+//!
+//! - **Reuse.** A consumed id presented again after the race window
+//!   ([`RACE_WINDOW_SECONDS`]) revokes the whole login: its family record is
+//!   deleted, so every refresh id of it is dead, and a warning is logged. A
+//!   stolen refresh cookie is useful once at most, and its use logs the real
+//!   visitor out as well, which tells them.
+//! - **Races.** The requests of one page load in parallel, and may all carry
+//!   one expired access token and one refresh id. Exactly one consumes it;
+//!   the others, finding it consumed within the window, get a new access
+//!   token of the same login and leave the refresh cookie to the response
+//!   that rotated it. Within the window, a thief holding a just-consumed id
+//!   gets the same: one access token, no refresh id, no alarm.
+//! - **Logout** deletes the family and the refresh id: a copied refresh
+//!   cookie is worthless at once, a copied access token works until its own
+//!   `exp` (at most `--access-token-age` and the leeway).
+//! - **Outage.** A valid access token needs no store; a refresh that cannot
+//!   reach it is a 503, never a logout.
+
+mod records;
+
+use std::{collections::BTreeMap, sync::Arc};
+
+use time::OffsetDateTime;
+use tower_sessions::session::{Id, Record};
+
+pub use self::records::{ConsumedRefresh, LiveRefresh, RefreshEntry, UnusableRecord};
+use crate::{
+    routes::Mount,
+    session::{
+        CookiePolicy, CookieVerdict, CookieWrites, Description, ExpiryPolicy, Mechanism, Opened,
+        Refusal, SentValues, SessionError, SessionPolicy, VisitorState,
+        inspection::{
+            BrowserCookie, Detail, DetailForm, Holdings, Moment, ServerHolds, StoredEntry,
+            fingerprint, pretty,
+        },
+    },
+    stores::{SharedRecords, StoreError, StoreUrl},
+    token_session::{
+        VerifiedToken,
+        claims::{self, Claims},
+        keys::KeyRing,
+        verified::VerifiedTokens,
+    },
+};
+
+pub const ACCESS_COOKIE_NAME: &str = "access";
+pub const REFRESH_COOKIE_NAME: &str = "refresh";
+
+/// The positions of the two cookies in [`Mechanism::cookies`].
+const ACCESS: usize = 0;
+const REFRESH: usize = 1;
+
+/// Seconds after a refresh id is consumed during which presenting it again
+/// is taken for a request that raced the refresh (a page's parallel
+/// requests), not for reuse. Long enough for the slowest of a page's
+/// requests; short, because within it a thief's use is not detected.
+pub const RACE_WINDOW_SECONDS: u64 = 10;
+
+/// The `/hybrid` mechanism: the token keys, the store, and the two cookies.
+#[derive(Debug)]
+pub struct HybridSessions {
+    keys: KeyRing,
+    verified: VerifiedTokens,
+    records: SharedRecords,
+    /// The kind of store, as a visitor may be told it (`sqlite`).
+    store: &'static str,
+    /// The access cookie, then the refresh cookie.
+    cookies: [CookiePolicy; 2],
+    policy: SessionPolicy,
+    /// Seconds an access token lasts (`--access-token-age`).
+    access_age: u64,
+}
+
+/// What one request knows of its visitor: their valid access token (the one
+/// sent, or the one this response sets) and their refresh id.
+#[derive(Debug, Default)]
+pub struct HybridSession {
+    access: Option<VerifiedToken>,
+    refresh: Option<RefreshId>,
+}
+
+/// The visitor's refresh id, and its record when this request read or
+/// wrote it (a request with a valid access token reads none).
+#[derive(Debug)]
+pub struct RefreshId {
+    pub id: Id,
+    pub record: Option<Arc<Record>>,
+}
+
+impl HybridSession {
+    pub fn access(&self) -> Option<&VerifiedToken> {
+        self.access.as_ref()
+    }
+
+    pub fn refresh(&self) -> Option<&RefreshId> {
+        self.refresh.as_ref()
+    }
+
+    /// The login's family: the access token's `jti`, or the refresh record's.
+    fn family(&self) -> Option<Id> {
+        let from_access = self
+            .access
+            .as_ref()
+            .and_then(|access| access.claims.jti.parse().ok());
+        from_access.or_else(|| {
+            let record = self.refresh.as_ref()?.record.as_deref()?;
+            RefreshEntry::read(record).ok().map(|entry| entry.family())
+        })
+    }
+}
+
+/// A login's end as a store expiry, in whole seconds: the compare-and-swap
+/// compares expiries, and whole seconds survive every store's precision.
+fn moment(unix_seconds: u64) -> OffsetDateTime {
+    i64::try_from(unix_seconds)
+        .ok()
+        .and_then(|seconds| OffsetDateTime::from_unix_timestamp(seconds).ok())
+        .unwrap_or_else(|| time::PrimitiveDateTime::MAX.assume_utc())
+}
+
+fn unix_seconds(moment: OffsetDateTime) -> u64 {
+    u64::try_from(moment.unix_timestamp()).unwrap_or_default()
+}
+
+impl HybridSessions {
+    /// `token_cache` is how many verified access tokens to remember (0: none).
+    pub fn new(
+        keys: KeyRing,
+        token_cache: u64,
+        records: SharedRecords,
+        store: &StoreUrl,
+        policy: SessionPolicy,
+        access_age: u64,
+    ) -> Self {
+        Self {
+            keys,
+            verified: VerifiedTokens::new(token_cache),
+            records,
+            store: store.name(),
+            cookies: [
+                policy.cookie(ACCESS_COOKIE_NAME),
+                policy.cookie(REFRESH_COOKIE_NAME),
+            ],
+            policy,
+            access_age,
+        }
+    }
+
+    fn unavailable(&self, source: StoreError) -> SessionError {
+        SessionError::StoreUnavailable {
+            store: self.store,
+            source,
+        }
+    }
+
+    /// The claims of a valid access token, verified as `/token` verifies,
+    /// except that it may not last longer than an access token does.
+    fn verify(&self, token: &str) -> Result<Arc<Claims>, claims::Rejection> {
+        let now = claims::now();
+        if let Some(claims) = self.verified.get(token, now) {
+            return Ok(claims);
+        }
+        let claims = Arc::new(Claims::verify(token, &self.keys, self.access_age)?);
+        self.verified.insert(token, Arc::clone(&claims));
+        Ok(claims)
+    }
+
+    /// A new access token for `family`'s login, which ends at `login_ends`:
+    /// it lasts `--access-token-age`, or what is left of the login if less.
+    fn issue_access(
+        &self,
+        family: Id,
+        state: &VisitorState,
+        login_ends: u64,
+        now: u64,
+    ) -> Result<(VerifiedToken, CookieWrites), SessionError> {
+        let lifetime = self.access_age.min(login_ends.saturating_sub(now)).max(1);
+        let claims = Claims {
+            jti: family.to_string(),
+            ..Claims::new(state, now, lifetime)
+        };
+        let token = claims
+            .sign(&self.keys)
+            .map_err(|err| SessionError::Sealing(Box::new(err)))?;
+        let cookie = self.cookies[ACCESS].set(&token, lifetime)?;
+        let claims = Arc::new(claims);
+        self.verified.insert(&token, Arc::clone(&claims));
+        Ok((VerifiedToken { token, claims }, cookie.into()))
+    }
+
+    /// The refresh cookie for `record`, for as long as the login lasts.
+    fn refresh_cookie(
+        &self,
+        record: &Record,
+        now: u64,
+    ) -> Result<crate::session::SetCookie, SessionError> {
+        let left = unix_seconds(record.expiry_date).saturating_sub(now).max(1);
+        Ok(self.cookies[REFRESH].set(&record.id.to_string(), left)?)
+    }
+
+    /// When the login of a refresh id created now ends.
+    fn login_end_from(&self, now: u64) -> u64 {
+        now.saturating_add(self.policy.lifetime)
+    }
+
+    /// Whether `family`'s login still lives; under `--expiry inactivity`,
+    /// also extends it to `extend_to` (one write instead of a read).
+    async fn family_lives(&self, family: Id, extend_to: Option<u64>) -> Result<bool, SessionError> {
+        let lives = match extend_to {
+            Some(end) => self
+                .records
+                .update(&records::family(family, moment(end)))
+                .await
+                .map_err(|err| self.unavailable(err))?,
+            None => self
+                .records
+                .load(&family)
+                .await
+                .map_err(|err| self.unavailable(err))?
+                .is_some_and(|record| records::is_family(&record)),
+        };
+        Ok(lives)
+    }
+
+    /// Consumes refresh id `id` and rotates it, or tells why it cannot be.
+    async fn refresh(&self, id: Id) -> Result<Opened<HybridSession>, SessionError> {
+        let record = match self.records.load(&id).await {
+            Ok(Some(record)) => record,
+            Ok(None) => {
+                return Ok(refused(
+                    CookieVerdict::Expired,
+                    "no live refresh record under this id",
+                ));
+            }
+            Err(StoreError::Corrupt(reason)) => {
+                if let Err(err) = self.records.delete(&id).await {
+                    tracing::warn!(router = "hybrid", %err, "could not delete the undecodable record");
+                }
+                return Ok(refused(
+                    CookieVerdict::Tampered,
+                    format_args!("undecodable refresh record, deleted: {reason}"),
+                ));
+            }
+            Err(err) => return Err(self.unavailable(err)),
+        };
+        match RefreshEntry::read(&record) {
+            Ok(RefreshEntry::Live(live)) => self.rotate(&record, live).await,
+            Ok(RefreshEntry::Consumed(consumed)) => self.replayed(id, consumed).await,
+            Err(unusable) => Ok(refused(CookieVerdict::Tampered, unusable)),
+        }
+    }
+
+    /// The winner's path: the successor is created first, then the old id
+    /// swapped for its consumed record; a request that loses the swap
+    /// deletes its unused successor and takes the race path.
+    async fn rotate(
+        &self,
+        record: &Record,
+        live: LiveRefresh,
+    ) -> Result<Opened<HybridSession>, SessionError> {
+        let now = claims::now();
+        let login_ends = match self.policy.expiry {
+            ExpiryPolicy::Inactivity => self.login_end_from(now),
+            ExpiryPolicy::Absolute | ExpiryPolicy::BrowserSession => {
+                unix_seconds(record.expiry_date)
+            }
+        };
+        let extend = (self.policy.expiry == ExpiryPolicy::Inactivity).then_some(login_ends);
+        if !self.family_lives(live.family, extend).await? {
+            return Ok(refused(
+                CookieVerdict::Revoked,
+                "the login of this refresh id was ended (a logout, or a reuse)",
+            ));
+        }
+        let mut successor = live.record(Id::default(), moment(login_ends));
+        self.records
+            .create(&mut successor)
+            .await
+            .map_err(|err| self.unavailable(err))?;
+        let consumed = live.consumed(record.id, record.expiry_date, successor.id, now);
+        let swapped = self
+            .records
+            .compare_and_swap(&consumed, record.expiry_date)
+            .await
+            .map_err(|err| self.unavailable(err))?;
+        if !swapped {
+            if let Err(err) = self.records.delete(&successor.id).await {
+                tracing::warn!(router = "hybrid", %err, "could not delete an unused refresh id");
+            }
+            return match self.records.load(&record.id).await {
+                Ok(Some(now_stored)) => match RefreshEntry::read(&now_stored) {
+                    Ok(RefreshEntry::Consumed(consumed)) => {
+                        self.replayed(record.id, consumed).await
+                    }
+                    _ => Ok(refused(
+                        CookieVerdict::Expired,
+                        "the refresh id changed while it was being rotated",
+                    )),
+                },
+                Ok(None) => Ok(refused(
+                    CookieVerdict::Expired,
+                    "the refresh id ended while it was being rotated",
+                )),
+                Err(err) => Err(self.unavailable(err)),
+            };
+        }
+        let (access, access_cookie) =
+            self.issue_access(live.family, &live.state, login_ends, now)?;
+        let renewed = access_cookie.with(self.refresh_cookie(&successor, now)?);
+        Ok(Opened::Valid {
+            session: HybridSession {
+                access: Some(access),
+                refresh: Some(RefreshId {
+                    id: successor.id,
+                    record: Some(Arc::new(successor)),
+                }),
+            },
+            renewed,
+        })
+    }
+
+    /// A refresh id presented after it was consumed: within the race window,
+    /// a request of the same page load, served with a new access token (the
+    /// refresh cookie is the rotating response's to set); after it, reuse,
+    /// which ends the login.
+    async fn replayed(
+        &self,
+        id: Id,
+        consumed: ConsumedRefresh,
+    ) -> Result<Opened<HybridSession>, SessionError> {
+        let now = claims::now();
+        if now > consumed.consumed_at.saturating_add(RACE_WINDOW_SECONDS) {
+            tracing::warn!(
+                router = "hybrid",
+                family = %fingerprint(&consumed.family.to_string()),
+                "a consumed refresh id was presented again: revoking its whole login"
+            );
+            self.records
+                .delete(&consumed.family)
+                .await
+                .map_err(|err| self.unavailable(err))?;
+            return Ok(refused(
+                CookieVerdict::Revoked,
+                "refresh id reused after it was rotated; its login is revoked",
+            ));
+        }
+        let family = self
+            .records
+            .load(&consumed.family)
+            .await
+            .map_err(|err| self.unavailable(err))?;
+        let Some(family) = family.filter(|record| records::is_family(record)) else {
+            return Ok(refused(
+                CookieVerdict::Revoked,
+                "the login of this refresh id was ended (a logout, or a reuse)",
+            ));
+        };
+        let login_ends = unix_seconds(family.expiry_date);
+        let (access, renewed) =
+            self.issue_access(consumed.family, &consumed.state, login_ends, now)?;
+        tracing::debug!(
+            router = "hybrid",
+            refresh = %fingerprint(&id.to_string()),
+            "served a request that raced the refresh of its id"
+        );
+        Ok(Opened::Valid {
+            session: HybridSession {
+                access: Some(access),
+                refresh: Some(RefreshId {
+                    id: consumed.successor,
+                    record: None,
+                }),
+            },
+            renewed,
+        })
+    }
+
+    /// Deletes the record under `id`, reporting a store that fails.
+    async fn delete(&self, id: &Id) -> Result<(), SessionError> {
+        self.records
+            .delete(id)
+            .await
+            .map(|_| ())
+            .map_err(|err| self.unavailable(err))
+    }
+
+    fn verdict_message(verdict: CookieVerdict) -> &'static str {
+        match verdict {
+            CookieVerdict::Guest => {
+                "No access token and no refresh id: you are a Guest on this side."
+            }
+            CookieVerdict::Valid => {
+                "Your access token verifies and has not expired (or your refresh id was just \
+                 rotated for a new one)."
+            }
+            CookieVerdict::Expired => {
+                "Your login was refused: expired. The access token's `exp` has passed and the \
+                 store has no live refresh record for the refresh id. It has been cleared."
+            }
+            CookieVerdict::Tampered => {
+                "Your login was refused: tampered. The access token does not verify, or the \
+                 refresh id is not one this server issued. It has been cleared."
+            }
+            CookieVerdict::Revoked => {
+                "Your login was refused: revoked. The refresh id belongs to a login that was \
+                 logged out, or that was revoked because one of its refresh ids was used twice. \
+                 It has been cleared."
+            }
+        }
+    }
+}
+
+fn refused(verdict: CookieVerdict, reason: impl std::fmt::Display) -> Opened<HybridSession> {
+    Opened::Refused(Refusal::new(verdict, reason))
+}
+
+impl Mechanism for HybridSessions {
+    type Session = HybridSession;
+
+    const MOUNT: Mount = Mount::Hybrid;
+
+    const DESCRIPTION: Description = Description {
+        title: "access token + refresh session",
+        about: "The browser holds a short-lived signed token, checked without the store, and a \
+            random refresh id whose record is in the store. When the token expires, the refresh \
+            id is used once and replaced; using an old one again ends the login. A logout \
+            deletes the login from the store: a copy of the token still works until it expires, \
+            minutes later.",
+    };
+
+    fn cookies(&self) -> &[CookiePolicy] {
+        &self.cookies
+    }
+
+    async fn open(&self, sent: SentValues<'_>) -> Result<Opened<HybridSession>, SessionError> {
+        let refresh = match sent.get(REFRESH).map(str::parse::<Id>) {
+            None => None,
+            Some(Ok(id)) => Some(id),
+            Some(Err(_)) => return Ok(refused(CookieVerdict::Tampered, "malformed refresh id")),
+        };
+        if let Some(token) = sent.get(ACCESS) {
+            match self.verify(token) {
+                Ok(claims) => {
+                    return Ok(Opened::Valid {
+                        session: HybridSession {
+                            access: Some(VerifiedToken {
+                                token: token.to_owned(),
+                                claims,
+                            }),
+                            refresh: refresh.map(|id| RefreshId { id, record: None }),
+                        },
+                        renewed: CookieWrites::none(),
+                    });
+                }
+                Err(rejection) if rejection.is_expiry() && refresh.is_some() => {}
+                Err(rejection) if rejection.is_expiry() => {
+                    return Ok(refused(CookieVerdict::Expired, rejection));
+                }
+                Err(rejection) => return Ok(refused(CookieVerdict::Tampered, rejection)),
+            }
+        }
+        match refresh {
+            Some(id) => self.refresh(id).await,
+            None => Ok(refused(
+                CookieVerdict::Expired,
+                "no access token and no refresh id",
+            )),
+        }
+    }
+
+    fn state(&self, session: &HybridSession) -> VisitorState {
+        session
+            .access
+            .as_ref()
+            .map(|access| access.claims.state())
+            .unwrap_or_default()
+    }
+
+    /// A new login is a new family: the one the visitor held (if any) ends,
+    /// so that nothing known before the login works after it.
+    async fn log_in(
+        &self,
+        session: &mut HybridSession,
+        state: VisitorState,
+    ) -> Result<CookieWrites, SessionError> {
+        if let Some(old_family) = session.family() {
+            self.delete(&old_family).await?;
+        }
+        if let Some(old_refresh) = &session.refresh {
+            self.delete(&old_refresh.id).await?;
+        }
+        let now = claims::now();
+        let login_ends = self.login_end_from(now);
+        let mut family = records::family(Id::default(), moment(login_ends));
+        self.records
+            .create(&mut family)
+            .await
+            .map_err(|err| self.unavailable(err))?;
+        let live = LiveRefresh {
+            family: family.id,
+            state,
+        };
+        let mut refresh = live.record(Id::default(), moment(login_ends));
+        self.records
+            .create(&mut refresh)
+            .await
+            .map_err(|err| self.unavailable(err))?;
+        let (access, access_cookie) = self.issue_access(family.id, &live.state, login_ends, now)?;
+        let cookies = access_cookie.with(self.refresh_cookie(&refresh, now)?);
+        *session = HybridSession {
+            access: Some(access),
+            refresh: Some(RefreshId {
+                id: refresh.id,
+                record: Some(Arc::new(refresh)),
+            }),
+        };
+        Ok(cookies)
+    }
+
+    /// Deletes the login's family, which ends every refresh id of it, and
+    /// the visitor's refresh id itself. Access tokens already issued are
+    /// not in the store, and last until their `exp`.
+    async fn log_out(&self, session: &mut HybridSession) -> Result<(), SessionError> {
+        if let Some(family) = session.family() {
+            self.delete(&family).await?;
+        }
+        if let Some(refresh) = &session.refresh {
+            self.delete(&refresh.id).await?;
+        }
+        if let Some(access) = &session.access {
+            self.verified.forget(&access.token);
+        }
+        *session = HybridSession::default();
+        Ok(())
+    }
+
+    /// Reads the refresh record and its family from the store when this
+    /// request did not (a valid access token needs neither): the inspector
+    /// shows them, and only its page pays for the reads.
+    async fn holdings(
+        &self,
+        session: &HybridSession,
+        verdict: CookieVerdict,
+        now: i64,
+    ) -> Holdings {
+        let mut browser = Vec::new();
+        if let Some(access) = &session.access {
+            let exp = i64::try_from(access.claims.exp).unwrap_or(i64::MAX);
+            let refresh_at = Moment::at(
+                exp.saturating_add(i64::try_from(claims::LEEWAY_SECONDS).unwrap_or_default()),
+                now,
+            );
+            browser.push(
+                BrowserCookie::new(
+                    &self.cookies[ACCESS],
+                    access.token.len(),
+                    self.access_age,
+                    exp,
+                    now,
+                )
+                .with(Detail::new(
+                    "Time left",
+                    "access-time-left",
+                    DetailForm::Text,
+                    format!("valid until {}", Moment::at(exp, now).from_now),
+                ))
+                .with(Detail::new(
+                    "Claims",
+                    "claims",
+                    DetailForm::Pre,
+                    pretty(&*access.claims),
+                ))
+                .with(Detail::new(
+                    "Next refresh",
+                    "next-refresh",
+                    DetailForm::Text,
+                    format!(
+                        "the first request after {} ({}) uses the refresh id once and gets                          new cookies; until then no request touches the store",
+                        refresh_at.utc, refresh_at.from_now
+                    ),
+                )),
+            );
+        }
+        let mut unreadable = None;
+        let record = match &session.refresh {
+            Some(RefreshId {
+                record: Some(record),
+                ..
+            }) => Some(Arc::clone(record)),
+            Some(refresh) => match self.records.load(&refresh.id).await {
+                Ok(record) => record,
+                Err(err) => {
+                    unreadable = Some(err);
+                    None
+                }
+            },
+            None => None,
+        };
+        if let Some(refresh) = &session.refresh {
+            let id = refresh.id.to_string();
+            let expires = record
+                .as_ref()
+                .map_or(now, |record| record.expiry_date.unix_timestamp());
+            browser.push(
+                BrowserCookie::new(
+                    &self.cookies[REFRESH],
+                    id.len(),
+                    self.policy.lifetime,
+                    expires,
+                    now,
+                )
+                .with(Detail::new(
+                    "Value",
+                    "refresh-value",
+                    DetailForm::Text,
+                    "a random id, meaningless without the store, good for one refresh",
+                ))
+                .with(Detail::new(
+                    "Fingerprint",
+                    "refresh-fingerprint",
+                    DetailForm::Code,
+                    fingerprint(&id),
+                )),
+            );
+        }
+        let family = match session.family() {
+            Some(family) => match self.records.load(&family).await {
+                Ok(record) => Some((family, record)),
+                Err(err) => {
+                    unreadable = Some(err);
+                    None
+                }
+            },
+            None => None,
+        };
+        let entry = record.as_deref().map(|record| {
+            let family = family.as_ref().map(|(id, family)| {
+                serde_json::json!({
+                    "id": fingerprint(&id.to_string()),
+                    "live": family.as_deref().is_some_and(records::is_family),
+                    "ends": family.as_deref().map(|family| Moment::at(family.expiry_date.unix_timestamp(), now).utc),
+                })
+            });
+            StoredEntry {
+                data: pretty(&serde_json::json!({
+                    "refresh record": record.data.iter().collect::<BTreeMap<_, _>>(),
+                    "family": family,
+                })),
+                expires: Moment::at(record.expiry_date.unix_timestamp(), now),
+            }
+        });
+        let nothing = match (&unreadable, verdict) {
+            (Some(err), _) => format!("The store could not be read: {err}."),
+            (None, CookieVerdict::Expired) => {
+                "No live refresh record for the id the browser sent.".to_owned()
+            }
+            (None, _) => "No refresh record for this visitor.".to_owned(),
+        };
+        Holdings {
+            verdict_message: Self::verdict_message(verdict).to_owned(),
+            browser,
+            server: ServerHolds {
+                store: Some(self.store),
+                entry,
+                nothing,
+            },
+        }
+    }
+}

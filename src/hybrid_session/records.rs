@@ -1,0 +1,217 @@
+//! The three kinds of record `/hybrid` keeps in the session store, and how
+//! each is written into a store record's data and read back.
+//!
+//! - A **family** per login, under the family id (which every access token of
+//!   the login carries as its `jti`): while it exists, the login lives. A
+//!   logout or a detected reuse deletes it, which ends every refresh id of
+//!   the login at once.
+//! - A **live refresh id**: the visitor's state and their family, until the
+//!   login ends. Consuming it swaps it, in one compare-and-swap, for:
+//! - a **consumed refresh id**: the same state and family, the id that
+//!   replaced it and when. Kept until the login ends, so that a second use
+//!   of it, after the race window, is recognised as reuse.
+//!
+//! Every record carries [`HYBRID_MARKER`] naming its kind, so that no other
+//! mechanism adopts it and `/hybrid` adopts nothing else.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+use time::OffsetDateTime;
+use tower_sessions::session::{Id, Record};
+
+use crate::{
+    server_session::{state_of, write_state},
+    session::VisitorState,
+    stores::HYBRID_MARKER,
+};
+
+const FAMILY: &str = "family";
+const REFRESH: &str = "refresh";
+const CONSUMED: &str = "consumed";
+
+/// The data keys besides the marker and the visitor's state.
+const FAMILY_ID: &str = "family_id";
+const SUCCESSOR: &str = "successor";
+const CONSUMED_AT: &str = "consumed_at";
+
+/// What a record under a refresh id turned out to be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefreshEntry {
+    Live(LiveRefresh),
+    Consumed(ConsumedRefresh),
+}
+
+/// A refresh id that has not been used yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveRefresh {
+    pub family: Id,
+    pub state: VisitorState,
+}
+
+/// A refresh id already used: what replaced it, and when (Unix seconds).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumedRefresh {
+    pub family: Id,
+    pub state: VisitorState,
+    pub successor: Id,
+    pub consumed_at: u64,
+}
+
+/// Why a record under a refresh id cannot be used: it belongs to another
+/// mechanism, or it was written by another version or damaged.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UnusableRecord {
+    #[error("the id names a record that is not a /hybrid refresh id")]
+    NotARefreshId,
+    #[error("the refresh record lacks its {0}")]
+    Incomplete(&'static str),
+}
+
+fn marked(kind: &str) -> HashMap<String, Value> {
+    [(HYBRID_MARKER.to_owned(), Value::from(kind))].into()
+}
+
+fn id_field(data: &HashMap<String, Value>, key: &'static str) -> Result<Id, UnusableRecord> {
+    data.get(key)
+        .and_then(Value::as_str)
+        .and_then(|text| text.parse().ok())
+        .ok_or(UnusableRecord::Incomplete(key))
+}
+
+/// The family record of a login that ends at `expiry`.
+pub fn family(id: Id, expiry: OffsetDateTime) -> Record {
+    Record {
+        id,
+        data: marked(FAMILY),
+        expiry_date: expiry,
+    }
+}
+
+/// Whether `record` is a family record (and not, say, a session whose id
+/// someone put in an access token's `jti`).
+pub fn is_family(record: &Record) -> bool {
+    record.data.get(HYBRID_MARKER).and_then(Value::as_str) == Some(FAMILY)
+}
+
+impl LiveRefresh {
+    /// The record of a new refresh id `id`, ending at `expiry`.
+    pub fn record(&self, id: Id, expiry: OffsetDateTime) -> Record {
+        let mut record = Record {
+            id,
+            data: marked(REFRESH),
+            expiry_date: expiry,
+        };
+        record
+            .data
+            .insert(FAMILY_ID.to_owned(), Value::from(self.family.to_string()));
+        write_state(&mut record, &self.state);
+        record
+    }
+
+    /// What replaces this id's record when it is consumed: kept until the
+    /// login ends, one second later than the live record did, so that the
+    /// expiry the compare-and-swap checks has changed.
+    pub fn consumed(&self, id: Id, live_expiry: OffsetDateTime, successor: Id, now: u64) -> Record {
+        let mut record = Record {
+            id,
+            data: marked(CONSUMED),
+            expiry_date: live_expiry.saturating_add(time::Duration::SECOND),
+        };
+        record
+            .data
+            .insert(FAMILY_ID.to_owned(), Value::from(self.family.to_string()));
+        record
+            .data
+            .insert(SUCCESSOR.to_owned(), Value::from(successor.to_string()));
+        record.data.insert(CONSUMED_AT.to_owned(), Value::from(now));
+        write_state(&mut record, &self.state);
+        record
+    }
+}
+
+impl RefreshEntry {
+    pub fn read(record: &Record) -> Result<Self, UnusableRecord> {
+        let data = &record.data;
+        match data.get(HYBRID_MARKER).and_then(Value::as_str) {
+            Some(REFRESH) => Ok(RefreshEntry::Live(LiveRefresh {
+                family: id_field(data, FAMILY_ID)?,
+                state: state_of(record),
+            })),
+            Some(CONSUMED) => Ok(RefreshEntry::Consumed(ConsumedRefresh {
+                family: id_field(data, FAMILY_ID)?,
+                state: state_of(record),
+                successor: id_field(data, SUCCESSOR)?,
+                consumed_at: data
+                    .get(CONSUMED_AT)
+                    .and_then(Value::as_u64)
+                    .ok_or(UnusableRecord::Incomplete(CONSUMED_AT))?,
+            })),
+            _ => Err(UnusableRecord::NotARefreshId),
+        }
+    }
+
+    pub fn family(&self) -> Id {
+        match self {
+            RefreshEntry::Live(live) => live.family,
+            RefreshEntry::Consumed(consumed) => consumed.family,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::username::Username;
+
+    fn live() -> LiveRefresh {
+        LiveRefresh {
+            family: Id::default(),
+            state: VisitorState::logged_in(Username::seed()),
+        }
+    }
+
+    #[test]
+    fn a_live_refresh_id_reads_back_as_written() {
+        let live = live();
+        let record = live.record(Id::default(), OffsetDateTime::now_utc());
+        assert_eq!(RefreshEntry::read(&record), Ok(RefreshEntry::Live(live)));
+    }
+
+    #[test]
+    fn a_consumed_refresh_id_names_its_successor_and_outlives_the_live_one() {
+        let live = live();
+        let (id, successor) = (Id::default(), Id::default());
+        let expiry = OffsetDateTime::now_utc();
+        let record = live.consumed(id, expiry, successor, 1_000);
+        assert!(record.expiry_date > expiry);
+        assert_eq!(
+            RefreshEntry::read(&record),
+            Ok(RefreshEntry::Consumed(ConsumedRefresh {
+                family: live.family,
+                state: live.state,
+                successor,
+                consumed_at: 1_000,
+            }))
+        );
+    }
+
+    #[test]
+    fn a_session_or_a_family_is_not_a_refresh_id() {
+        let session = Record {
+            id: Id::default(),
+            data: HashMap::new(),
+            expiry_date: OffsetDateTime::now_utc(),
+        };
+        assert_eq!(
+            RefreshEntry::read(&session),
+            Err(UnusableRecord::NotARefreshId)
+        );
+        let family = family(Id::default(), OffsetDateTime::now_utc());
+        assert!(is_family(&family));
+        assert_eq!(
+            RefreshEntry::read(&family),
+            Err(UnusableRecord::NotARefreshId)
+        );
+    }
+}
