@@ -333,8 +333,7 @@ mod tests {
 
     #[test]
     fn commands_take_their_own_options() {
-        let cli =
-            parse(["sessions-vs-jwt", "clearsessions", "--store", "memory"]).unwrap();
+        let cli = parse(["sessions-vs-jwt", "clearsessions", "--store", "memory"]).unwrap();
         assert!(
             matches!(cli.command, Some(Command::Clearsessions { store }) if store.url == StoreUrl::Memory)
         );
@@ -354,10 +353,7 @@ mod tests {
 
     #[test]
     fn server_options_do_not_mix_with_commands() {
-        assert!(
-            parse(["sessions-vs-jwt", "--bind", "127.0.0.1:1", "clearsessions"])
-                .is_err()
-        );
+        assert!(parse(["sessions-vs-jwt", "--bind", "127.0.0.1:1", "clearsessions"]).is_err());
     }
 
     #[test]
