@@ -361,7 +361,7 @@ fn run_failover() -> Outcome {
         || deployment.logs(),
     );
     let promoted_at = Instant::now();
-    for instance in 0..2 {
+    for (instance, server) in instances.iter().enumerate() {
         wait_for(
             "20 logins acknowledged by each instance after the promotion",
             PATIENCE,
@@ -370,7 +370,7 @@ fn run_failover() -> Outcome {
                     login.instance == instance && login.started > promoted_at && acknowledged(login)
                 }) >= 20
             },
-            || format!("{}\n{}", instances[instance].log(), deployment.logs()),
+            || format!("{}\n{}", server.log(), deployment.logs()),
         );
     }
     stop.store(true, Ordering::Relaxed);
