@@ -28,10 +28,12 @@ fn services() {
     }
 }
 
-/// `cfg(svj_redis_server)` when `redis-server` is on the `PATH`: the Redis
-/// outage test starts and kills one of its own.
+/// `cfg(svj_redis_server)` when `redis-server` is on the `PATH` (the Redis
+/// outage test starts and kills one of its own), `cfg(svj_redis_cli)` when
+/// `redis-cli` is (the failover and cluster tests administer theirs with it).
 fn redis_server() {
     println!("cargo::rustc-check-cfg=cfg(svj_redis_server)");
+    println!("cargo::rustc-check-cfg=cfg(svj_redis_cli)");
     println!("cargo::rerun-if-env-changed=PATH");
     let folders: Vec<PathBuf> = env::var_os("PATH")
         .map(|path| env::split_paths(&path).collect())
@@ -40,11 +42,13 @@ fn redis_server() {
     for folder in folders.iter().filter(|folder| folder.is_dir()) {
         println!("cargo::rerun-if-changed={}", folder.display());
     }
-    if folders
-        .iter()
-        .any(|folder| folder.join("redis-server").is_file())
-    {
-        println!("cargo::rustc-cfg=svj_redis_server");
+    for (program, cfg) in [
+        ("redis-server", "svj_redis_server"),
+        ("redis-cli", "svj_redis_cli"),
+    ] {
+        if folders.iter().any(|folder| folder.join(program).is_file()) {
+            println!("cargo::rustc-cfg={cfg}");
+        }
     }
 }
 

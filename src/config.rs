@@ -306,11 +306,26 @@ impl Config {
 
 #[cfg(test)]
 mod tests {
+    use clap::{CommandFactory as _, FromArgMatches as _};
+
     use super::*;
+
+    /// The command line as `main` parses it, but blind to the environment:
+    /// a developer's exported `SVJ_*` variable must not change what these
+    /// tests check (the integration tests' `parse_cli` does the same).
+    fn parse<const N: usize>(args: [&str; N]) -> Result<Cli, clap::Error> {
+        fn without_environment(command: clap::Command) -> clap::Command {
+            command
+                .mut_args(|arg| arg.env(None::<&'static str>))
+                .mut_subcommands(without_environment)
+        }
+        let matches = without_environment(Cli::command()).try_get_matches_from(args)?;
+        Cli::from_arg_matches(&matches)
+    }
 
     #[test]
     fn no_arguments_means_the_embedded_defaults() {
-        let cli = Cli::try_parse_from(["sessions-vs-jwt"]).unwrap();
+        let cli = parse(["sessions-vs-jwt"]).unwrap();
         assert!(cli.command.is_none());
         assert_eq!(cli.serve.bind, "127.0.0.1:8000".parse().unwrap());
         assert_eq!(
@@ -326,24 +341,23 @@ mod tests {
 
     #[test]
     fn an_unknown_store_scheme_is_a_usage_error() {
-        let err = Cli::try_parse_from(["sessions-vs-jwt", "--store", "mongodb://x"]).unwrap_err();
+        let err = parse(["sessions-vs-jwt", "--store", "mongodb://x"]).unwrap_err();
         assert_eq!(err.exit_code(), 2);
         assert!(err.to_string().contains("unknown session store"), "{err}");
     }
 
     #[test]
     fn a_zero_cookie_age_is_refused() {
-        assert!(Cli::try_parse_from(["sessions-vs-jwt", "--cookie-age", "0"]).is_err());
+        assert!(parse(["sessions-vs-jwt", "--cookie-age", "0"]).is_err());
     }
 
     #[test]
     fn commands_take_their_own_options() {
-        let cli =
-            Cli::try_parse_from(["sessions-vs-jwt", "clearsessions", "--store", "memory"]).unwrap();
+        let cli = parse(["sessions-vs-jwt", "clearsessions", "--store", "memory"]).unwrap();
         assert!(
             matches!(cli.command, Some(Command::Clearsessions { store }) if store.url == StoreUrl::Memory)
         );
-        let cli = Cli::try_parse_from([
+        let cli = parse([
             "sessions-vs-jwt",
             "keys",
             "retire",
@@ -359,16 +373,13 @@ mod tests {
 
     #[test]
     fn server_options_do_not_mix_with_commands() {
-        assert!(
-            Cli::try_parse_from(["sessions-vs-jwt", "--bind", "127.0.0.1:1", "clearsessions"])
-                .is_err()
-        );
+        assert!(parse(["sessions-vs-jwt", "--bind", "127.0.0.1:1", "clearsessions"]).is_err());
     }
 
     #[test]
     fn the_signing_algorithm_is_chosen_by_its_jwt_name() {
-        let cli = Cli::try_parse_from(["sessions-vs-jwt", "--jwt-algorithm", "ES256"]).unwrap();
+        let cli = parse(["sessions-vs-jwt", "--jwt-algorithm", "ES256"]).unwrap();
         assert_eq!(cli.serve.keys.algorithm, KeyAlgorithm::Es256);
-        assert!(Cli::try_parse_from(["sessions-vs-jwt", "--jwt-algorithm", "none"]).is_err());
+        assert!(parse(["sessions-vs-jwt", "--jwt-algorithm", "none"]).is_err());
     }
 }

@@ -111,6 +111,18 @@ async fn a_first_run_creates_the_sqlite_file_and_a_private_key_then_stops_cleanl
     assert!(server.stop().success(), "SIGTERM is a clean shutdown");
 }
 
+/// A supervisor may send SIGTERM the moment it reads "listening on": the
+/// handler must already be there then, or the signal kills the server
+/// outright (killed by signal 15 instead of exiting 0).
+#[test]
+fn sigterm_as_soon_as_the_server_says_it_listens_is_a_clean_shutdown() {
+    let folder = tempfile::tempdir().unwrap();
+    let keys = folder.path().join("keys");
+    let mut server = Instance::start(&["--store", "memory", "--keys-dir", keys.to_str().unwrap()]);
+    let status = server.stop();
+    assert!(status.success(), "{status}:\n{}", server.log());
+}
+
 #[tokio::test]
 async fn the_server_keeps_answering_when_its_log_output_goes_away() {
     let folder = tempfile::tempdir().unwrap();

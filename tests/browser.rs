@@ -15,12 +15,13 @@
 mod common;
 
 use std::{
+    collections::HashSet,
     future::Future,
-    net::{SocketAddr, TcpListener, TcpStream},
+    net::{SocketAddr, TcpListener},
     os::unix::process::CommandExt as _,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use common::TestServer;
@@ -33,35 +34,49 @@ use tempfile::TempDir;
 const DESKTOP_WIDTH: u32 = 1280;
 const PHONE_WIDTH: u32 = 390;
 
-/// chromedriver, started by this test on a free port, and the Chromium it
-/// starts; both are killed when this is dropped, whatever the test did.
+/// chromedriver, started by this test, and the Chromium it starts; both are
+/// killed when this is dropped, whatever the test did.
 struct Driver {
     child: Child,
     address: SocketAddr,
 }
 
 impl Driver {
+    /// chromedriver cannot choose a port itself (it refuses `--port=0`), so
+    /// it is offered one. The test then talks to the port that
+    /// chromedriver's own process is found listening on (in /proc), never
+    /// to whatever answers on the offered port: a program that took that
+    /// port meanwhile would be talked to as if it were chromedriver. If it
+    /// did take it, chromedriver cannot bind and exits, and is offered
+    /// another.
     fn start() -> Self {
-        let address = free_port();
-        let child = Command::new(env!("SVJ_CHROMEDRIVER_BIN"))
-            .arg(format!("--port={}", address.port()))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            // Its own process group, so that Chromium dies with it.
-            .process_group(0)
-            .spawn()
-            .expect("chromedriver starts");
-        let mut driver = Self { child, address };
-        for _ in 0..200 {
-            if TcpStream::connect(address).is_ok() {
-                return driver;
+        for _ in 0..10 {
+            let offered = offer_port();
+            let child = Command::new(env!("SVJ_CHROMEDRIVER_BIN"))
+                .arg(format!("--port={offered}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                // Its own process group, so that Chromium dies with it.
+                .process_group(0)
+                .spawn()
+                .expect("chromedriver starts");
+            let mut driver = Self {
+                child,
+                address: SocketAddr::from(([127, 0, 0, 1], offered)),
+            };
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while Instant::now() < deadline {
+                if driver.child.try_wait().unwrap().is_some() {
+                    break; // It could not bind the port: offer another.
+                }
+                if let Some(port) = listening_port(driver.child.id()) {
+                    driver.address.set_port(port);
+                    return driver;
+                }
+                std::thread::sleep(Duration::from_millis(50));
             }
-            if let Some(status) = driver.child.try_wait().unwrap() {
-                panic!("chromedriver exited before listening: {status}");
-            }
-            std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("chromedriver did not listen on {address} within 10 s");
+        panic!("chromedriver did not listen on any of 10 ports offered");
     }
 }
 
@@ -76,11 +91,38 @@ impl Drop for Driver {
     }
 }
 
-fn free_port() -> SocketAddr {
+/// A port that was free a moment ago: only an offer, see [`Driver::start`].
+fn offer_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
+        .port()
+}
+
+/// The port on 127.0.0.1 that process `pid` itself listens on: the sockets
+/// among its open files, looked up in the kernel's table of TCP sockets.
+fn listening_port(pid: u32) -> Option<u16> {
+    let sockets: HashSet<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .ok()?
+        .filter_map(|entry| std::fs::read_link(entry.ok()?.path()).ok())
+        .filter_map(|target| {
+            let target = target.to_str()?;
+            let inode = target.strip_prefix("socket:[")?.strip_suffix(']')?;
+            Some(inode.to_owned())
+        })
+        .collect();
+    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
+    // Columns: sl local_address rem_address st ... inode (the tenth).
+    table.lines().skip(1).find_map(|line| {
+        let columns: Vec<&str> = line.split_whitespace().collect();
+        let (&local, &state, &inode) = (columns.get(1)?, columns.get(3)?, columns.get(9)?);
+        let (ip, port) = local.split_once(':')?;
+        // 0A is LISTEN; 0100007F is 127.0.0.1, as the kernel prints it.
+        (state == "0A" && ip == "0100007F" && sockets.contains(inode))
+            .then(|| u16::from_str_radix(port, 16).ok())
+            .flatten()
+    })
 }
 
 /// A fresh headless Chromium with its own empty profile.

@@ -229,13 +229,18 @@ async fn an_expired_login_is_named_expired_on_both_sides_cleared_and_not_echoed(
     for mount in Mount::ALL {
         log_in(&mut visitor, mount, "alice").await;
     }
+    let logged_in_by = sessions_vs_jwt::token_session::claims::now();
     let sent: Vec<String> = Mount::ALL
         .into_iter()
         .map(|mount| visitor.cookie(cookie_name(mount)).unwrap())
         .collect();
     // The test client keeps cookies past their Max-Age, as a copied cookie
-    // would be kept: the server itself must refuse them.
-    tokio::time::sleep(std::time::Duration::from_secs(1 + LEEWAY_SECONDS + 1)).await;
+    // would be kept: the server itself must refuse them. Waits until the
+    // clock is past the latest any of the logins can end: its 1 s age, the
+    // clock leeway of either signed side, and the login's fraction of a
+    // second.
+    let leeway = LEEWAY_SECONDS.max(sessions_vs_jwt::cookie_session::LEEWAY_SECONDS);
+    common::wait_until_unix_time(logged_in_by + 1 + leeway + 1).await;
 
     let page = visitor.get("/").await;
     assert_eq!(page.status, 200);

@@ -264,7 +264,10 @@ pub async fn flood(
         rss_growth_bytes: growth,
         records_before,
         records_after,
-        flat: growth < FLAT_LIMIT_BYTES && records_after <= records_before,
+        memory_flat: growth < FLAT_LIMIT_BYTES,
+        records_created: records_before
+            .zip(records_after)
+            .map(|(before, after)| after > before),
         path,
     })
 }

@@ -284,8 +284,12 @@ pub struct FloodCheck {
     /// the store can be counted.
     pub records_before: Option<u64>,
     pub records_after: Option<u64>,
-    /// Second flood's growth under [`FLAT_LIMIT_BYTES`] and no record created.
-    pub flat: bool,
+    /// The second flood's growth under [`FLAT_LIMIT_BYTES`]; the first,
+    /// which fills caches, is not judged.
+    pub memory_flat: bool,
+    /// Whether the floods created a record; `None` where the store was not
+    /// counted.
+    pub records_created: Option<bool>,
 }
 
 /// Growth of the server's memory that a flood may cause without being
@@ -297,7 +301,8 @@ pub struct Checks {
     /// Responses other than 2xx/3xx in every throughput measurement.
     pub error_responses: u64,
     pub transport_errors: u64,
-    /// Whether every flood left memory flat and created no record.
+    /// Whether every second flood left memory flat and no counted store
+    /// gained a record.
     pub flood_flat: bool,
     /// Everything that went wrong, one line each.
     pub problems: Vec<String>,

@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use crate::results::{FLAT_LIMIT_BYTES, Results, ScenarioResult, Status};
+use crate::results::{FLAT_LIMIT_BYTES, FloodCheck, Results, ScenarioResult, Status};
 
 #[derive(Debug, Clone)]
 pub struct Table {
@@ -718,14 +718,10 @@ fn checks(results: &Results) -> Table {
     let checks = &results.checks;
     let mut body = format!(
         "Errors under load: {} responses other than 2xx/3xx and {} requests without a response in all \
-         throughput and scaling measurements. Flood: {}.\n\n",
+         throughput and scaling measurements. Flood: {}\n\n",
         checks.error_responses,
         checks.transport_errors,
-        if checks.flood_flat {
-            "every server's memory stayed flat and no record was created"
-        } else {
-            "**a server's memory grew or records were created, see below**"
-        }
+        flood_sentence(&results.flood)
     );
     let count = |records: Option<u64>| records.map_or_else(|| "n/a".to_owned(), |n| n.to_string());
     let rows: Vec<Vec<String>> = results
@@ -745,7 +741,7 @@ fn checks(results: &Results) -> Table {
                     count(check.records_before),
                     count(check.records_after)
                 ),
-                if check.flat { "yes" } else { "**no**" }.to_owned(),
+                if check.memory_flat { "yes" } else { "**no**" }.to_owned(),
             ]
         })
         .collect();
@@ -756,8 +752,9 @@ fn checks(results: &Results) -> Table {
          random strings shaped like a JWT), twice. The first flood fills what the server rightly keeps \
          (the pages of the SQLite file that lookups read through its memory map, allocator arenas); its growth is shown for the record. \
          The second, as large (*requests*), is the check: *RSS before* and *after* frame it, and *flat* means \
-         it grew the resident memory by less than {} MiB and no record was created over both floods. Records \
-         are counted where the store can be counted cheaply (SQLite, Redis); *errors* covers both floods.\n\n",
+         it grew the resident memory by less than {} MiB. Records are counted before the first flood and after \
+         the second where the store can be counted cheaply (SQLite, Redis), and shown as n/a elsewhere: there \
+         nothing was checked. *errors* covers both floods.\n\n",
         FLAT_LIMIT_BYTES / 1_048_576
     );
     body.push_str(&grid_or_absence(
@@ -786,6 +783,80 @@ fn checks(results: &Results) -> Table {
         title: "No errors under load; flat memory under a flood of strangers",
         body,
     }
+}
+
+/// What the floods showed, saying exactly what was measured: the second
+/// flood's growth on every server, the first's largest (not judged), and
+/// records only for the stores that were counted.
+fn flood_sentence(flood: &[FloodCheck]) -> String {
+    if flood.is_empty() {
+        return "not measured.".to_owned();
+    }
+    let names = |checks: Vec<&FloodCheck>| {
+        checks
+            .iter()
+            .map(|check| format!("`{}`", check.configuration))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let grew = names(flood.iter().filter(|check| !check.memory_flat).collect());
+    let mut sentence = if grew.is_empty() {
+        format!(
+            "the second of two floods grew no server's resident memory by {} MiB or more",
+            FLAT_LIMIT_BYTES / 1_048_576
+        )
+    } else {
+        format!(
+            "**the second of two floods grew the resident memory of {grew} by {} MiB or more**",
+            FLAT_LIMIT_BYTES / 1_048_576
+        )
+    };
+    if let Some(first) = flood
+        .iter()
+        .max_by_key(|check| check.first_flood_growth_bytes)
+        .filter(|check| check.first_flood_growth_bytes > 0)
+    {
+        let _ = write!(
+            sentence,
+            " (the first, which fills caches and is not judged, grew `{}` by {:.1} MiB, the most)",
+            first.configuration,
+            first.first_flood_growth_bytes as f64 / 1_048_576.0
+        );
+    }
+    let counted: Vec<&FloodCheck> = flood
+        .iter()
+        .filter(|check| check.records_created.is_some())
+        .collect();
+    let created = names(
+        counted
+            .iter()
+            .copied()
+            .filter(|check| check.records_created == Some(true))
+            .collect(),
+    );
+    let uncounted = names(
+        flood
+            .iter()
+            .filter(|check| check.records_created.is_none())
+            .collect(),
+    );
+    if counted.is_empty() {
+        sentence.push_str("; no store's records were counted.");
+    } else if created.is_empty() {
+        let _ = write!(
+            sentence,
+            "; no record was created in the stores counted ({})",
+            names(counted.clone())
+        );
+    } else {
+        let _ = write!(sentence, "; **records were created in {created}**");
+    }
+    if !uncounted.is_empty() && !counted.is_empty() {
+        let _ = write!(sentence, "; {uncounted} were not counted.");
+    } else if !counted.is_empty() {
+        sentence.push('.');
+    }
+    sentence
 }
 
 /// The largest share of its threads' time the load generator spent on the
@@ -899,5 +970,77 @@ fn run(results: &Results) -> Table {
         name: "run",
         title: "The run: machine, command, configurations",
         body,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(
+        configuration: &str,
+        first_mib: i64,
+        second_flat: bool,
+        records: Option<bool>,
+    ) -> FloodCheck {
+        FloodCheck {
+            configuration: configuration.to_owned(),
+            path: "/server/get_session/".to_owned(),
+            requests: 300,
+            error_responses: 0,
+            transport_errors: 0,
+            first_flood_growth_bytes: first_mib * 1_048_576,
+            rss_before_bytes: 0,
+            rss_after_bytes: 0,
+            rss_growth_bytes: 0,
+            records_before: records.map(|_| 0),
+            records_after: records.map(u64::from),
+            memory_flat: second_flat,
+            records_created: records,
+        }
+    }
+
+    #[test]
+    fn the_flood_sentence_claims_records_only_for_the_stores_counted() {
+        let sentence = flood_sentence(&[
+            check("server-sqlite", 64, true, Some(false)),
+            check("server-postgres", 1, true, None),
+        ]);
+        assert!(
+            sentence.contains("no record was created in the stores counted (`server-sqlite`)"),
+            "{sentence}"
+        );
+        assert!(
+            sentence.contains("`server-postgres` were not counted"),
+            "{sentence}"
+        );
+        assert!(!sentence.contains("every server"), "{sentence}");
+    }
+
+    #[test]
+    fn the_flood_sentence_names_the_first_floods_growth() {
+        let sentence = flood_sentence(&[
+            check("server-sqlite", 64, true, Some(false)),
+            check("token", 1, true, None),
+        ]);
+        assert!(
+            sentence.contains(
+                "the first, which fills caches and is not judged, grew `server-sqlite` by 64.0 MiB"
+            ),
+            "{sentence}"
+        );
+    }
+
+    #[test]
+    fn the_flood_sentence_names_a_server_whose_memory_grew() {
+        let sentence = flood_sentence(&[
+            check("server-sqlite", 0, false, Some(false)),
+            check("token", 0, true, None),
+        ]);
+        assert!(
+            sentence
+                .contains("**the second of two floods grew the resident memory of `server-sqlite`"),
+            "{sentence}"
+        );
     }
 }

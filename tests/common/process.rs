@@ -143,6 +143,11 @@ impl Instance {
         self.log.lock().unwrap().join("\n")
     }
 
+    /// Its process id, to read its memory in /proc.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn is_running(&mut self) -> bool {
         self.child.try_wait().unwrap().is_none()
     }

@@ -1,0 +1,189 @@
+//! Redis deployments of a test's own: `redis-server` processes (a primary,
+//! a replica, a sentinel, a cluster node) on loopback, administered with
+//! `redis-cli`, each killed when dropped, on panic too.
+//!
+//! `redis-server` cannot choose its own port (`--port 0` turns TCP off), so
+//! it is offered one, and the test then checks that the process answering
+//! there is the one it started (its `process_id`), never trusting a port it
+//! merely found free: a program that took the port meanwhile makes
+//! `redis-server` exit, and it is offered another.
+
+use std::{
+    net::TcpListener,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+/// One `redis-server` process, killed on drop.
+pub struct RedisNode {
+    child: Option<Child>,
+    pub port: u16,
+    pub log: PathBuf,
+}
+
+impl RedisNode {
+    /// Starts `redis-server` with the arguments `args` gives for the port
+    /// offered (a sentinel's config file first, for example), plus its port,
+    /// loopback, and its log and working folder in `dir`. With `below`, only
+    /// ports under it are offered (a cluster node also binds port + 10000).
+    pub fn start(
+        dir: &Path,
+        name: &str,
+        below: Option<u16>,
+        args: impl Fn(u16) -> Vec<String>,
+    ) -> Self {
+        let log = dir.join(format!("{name}.log"));
+        for _ in 0..20 {
+            let port = offer_port(below);
+            let child = Command::new("redis-server")
+                .args(args(port))
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                .arg("--logfile")
+                .arg(&log)
+                // Where a replica keeps the copy it syncs: not the work tree.
+                .arg("--dir")
+                .arg(dir)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("redis-server is installed (see README, Test)");
+            let mut node = Self {
+                child: Some(child),
+                port,
+                log: log.clone(),
+            };
+            if node.wait_until_it_answers() {
+                return node;
+            }
+            node.kill();
+        }
+        panic!("{name}: redis-server did not start on any of 20 ports");
+    }
+
+    /// Whether this very process came to answer on its port: false if it
+    /// exited (it could not bind) or another process answers there.
+    fn wait_until_it_answers(&mut self) -> bool {
+        let pid = self.child.as_ref().map(Child::id).unwrap_or_default();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if self.child.as_mut().unwrap().try_wait().unwrap().is_some() {
+                return false;
+            }
+            if let Some(info) = self.try_cli(&["INFO", "server"]) {
+                return field(&info, "process_id") == Some(pid.to_string());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// `redis-cli` with `args` against this node: its output, or `None` if
+    /// it could not connect or the command failed.
+    pub fn try_cli(&self, args: &[&str]) -> Option<String> {
+        let output = Command::new("redis-cli")
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("redis-cli is installed (see README, Test)");
+        let text = String::from_utf8_lossy(&output.stdout).into_owned();
+        let failed = !output.status.success()
+            || text.starts_with("ERR")
+            || text.starts_with("Could not connect");
+        (!failed).then_some(text)
+    }
+
+    /// Like [`RedisNode::try_cli`], failing the test if the command fails.
+    pub fn cli(&self, args: &[&str]) -> String {
+        self.try_cli(args)
+            .unwrap_or_else(|| panic!("redis-cli -p {} {args:?} failed", self.port))
+    }
+
+    /// The keys matching `pattern` this node holds (not the cluster's).
+    pub fn keys(&self, pattern: &str) -> Vec<String> {
+        self.cli(&["--scan", "--pattern", pattern])
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Kills the server at once, as a crash would.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// The end of its log, for a failing test's message.
+    pub fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
+    }
+}
+
+impl Drop for RedisNode {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A port that was free a moment ago (under `below`, if given): an offer
+/// only, checked by [`RedisNode::start`].
+fn offer_port(below: Option<u16>) -> u16 {
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if below.is_none_or(|limit| port < limit) {
+            return port;
+        }
+    }
+}
+
+/// `name:value` from `INFO` text, or from `redis-cli`'s one-item-per-line
+/// replies when `name` and value are on consecutive lines.
+pub fn field(info: &str, name: &str) -> Option<String> {
+    info.lines().find_map(|line| {
+        let (key, value) = line.trim_end().split_once(':')?;
+        (key == name).then(|| value.to_owned())
+    })
+}
+
+/// The value after the line `name` in a flat key/value reply, as
+/// `SENTINEL MASTER` prints it through `redis-cli`.
+pub fn pair(reply: &str, name: &str) -> Option<String> {
+    let lines: Vec<&str> = reply.lines().map(str::trim_end).collect();
+    lines
+        .iter()
+        .position(|line| *line == name)
+        .and_then(|at| lines.get(at + 1))
+        .map(|value| (*value).to_owned())
+}
+
+/// Waits, checking every 100 ms, until `condition` holds; fails the test
+/// after `limit`, with `what` and `context()` (logs, for example).
+pub fn wait_for(
+    what: &str,
+    limit: Duration,
+    mut condition: impl FnMut() -> bool,
+    context: impl Fn() -> String,
+) {
+    let deadline = Instant::now() + limit;
+    while !condition() {
+        assert!(
+            Instant::now() < deadline,
+            "still not {what} after {limit:?}\n{}",
+            context()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
