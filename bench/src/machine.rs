@@ -94,6 +94,28 @@ pub fn load_average() -> String {
         .join(" ")
 }
 
+/// Waits, up to `patience`, for the 1-minute load average to fall below
+/// the busy mark: the harness has just built the server, and a build's
+/// load lingers in the average for a minute or two after it ends, which
+/// would mark a quiet machine busy. Other work still running keeps it high,
+/// and the run then starts marked busy.
+pub async fn wait_until_quiet(patience: std::time::Duration) {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let started = std::time::Instant::now();
+    let mut said = false;
+    while is_busy(&load_average(), cores) && started.elapsed() < patience {
+        if !said {
+            eprintln!(
+                "waiting up to {} s for the machine to settle (load average {})",
+                patience.as_secs(),
+                load_average()
+            );
+            said = true;
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    }
+}
+
 fn is_busy(load_average: &str, cores: usize) -> bool {
     load_average
         .split_whitespace()

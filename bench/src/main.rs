@@ -38,6 +38,9 @@ use crate::{
     results::Results,
 };
 
+/// How long a run waits for the load of the build before it to fade.
+const SETTLE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(240);
+
 fn main() -> ExitCode {
     let options = Options::parse();
     let settings = Settings::from_options(&options);
@@ -91,6 +94,7 @@ async fn bench(options: &Options, settings: &Settings) -> anyhow::Result<()> {
     }
     let binaries = servers::binaries(options.server_binary.as_deref())?;
     let profile = servers::build_profile(&binaries.server);
+    machine::wait_until_quiet(SETTLE_PATIENCE).await;
     let machine = Machine::describe(&binaries.server, &profile);
     let date = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     eprintln!("measuring {} ({profile} build)", binaries.server.display());
