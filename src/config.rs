@@ -9,16 +9,16 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::{
     cookie_session::{
-        CookieSessions,
+        CookieMechanism,
         keys::{CookieKeyError, CookieKeys},
     },
-    hybrid_session::HybridSessions,
+    hybrid_session::HybridMechanism,
     logging::LogFormat,
-    server_session::ServerSessions,
+    server_session::ServerMechanism,
     session::{ExpiryPolicy, SessionPolicy},
     stores::{self, StoreError, StoreUrl},
     token_session::{
-        Revocations, TokenSessions,
+        Revocations, TokenMechanism,
         keys::{KeyAlgorithm, KeyError, KeyRing},
     },
     web::{Site, SiteError},
@@ -277,7 +277,7 @@ impl Config {
         );
         let policy = self.session_policy();
         let keys = KeyRing::load_or_generate(&self.keys.dir, self.keys.algorithm)?;
-        let hybrid = HybridSessions::new(
+        let hybrid = HybridMechanism::new(
             keys.clone(),
             self.token_cache,
             Arc::clone(&records),
@@ -288,9 +288,9 @@ impl Config {
         let revocations = self
             .token_revocation
             .then(|| Revocations::new(Arc::clone(&records), store));
-        let server = ServerSessions::new(Arc::clone(&records), store, policy);
-        let token = TokenSessions::new(keys, revocations, self.token_cache, policy);
-        let cookie = CookieSessions::new(CookieKeys::load_or_generate(&self.keys.dir)?, policy);
+        let server = ServerMechanism::new(Arc::clone(&records), store, policy);
+        let token = TokenMechanism::new(keys, revocations, self.token_cache, policy);
+        let cookie = CookieMechanism::new(CookieKeys::load_or_generate(&self.keys.dir)?, policy);
         let site = Site::new(
             records,
             store.clone(),

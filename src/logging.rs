@@ -383,6 +383,32 @@ mod tests {
     }
 
     #[test]
+    fn every_line_queued_before_the_writer_is_dropped_is_written_in_order() {
+        let written = Arc::new(Mutex::new(Vec::new()));
+        let (lines, writer) = LogWriter::start(Sink(Arc::clone(&written)));
+        for n in 0..1000 {
+            lines.make_writer().write_all(format!("line {n}\n").as_bytes()).unwrap();
+        }
+        drop(writer);
+        let written = String::from_utf8(written.lock().unwrap().clone()).unwrap();
+        let expected: String = (0..1000).map(|n| format!("line {n}\n")).collect();
+        assert_eq!(written, expected);
+    }
+
+    #[test]
+    fn a_line_is_written_within_the_interval_without_a_flush() {
+        let written = Arc::new(Mutex::new(Vec::new()));
+        let (lines, _writer) = LogWriter::start(Sink(Arc::clone(&written)));
+        lines.make_writer().write_all(b"soon\n").unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while written.lock().unwrap().is_empty() {
+            assert!(std::time::Instant::now() < deadline, "the line was never written");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(written.lock().unwrap().as_slice(), b"soon\n");
+    }
+
+    #[test]
     fn plain_fields_write_what_tracing_subscribers_default_writes() {
         let ours = line_with(PlainFields);
         let theirs = line_with(tracing_subscriber::fmt::format::DefaultFields::new());

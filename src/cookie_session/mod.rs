@@ -38,7 +38,7 @@ pub const LEEWAY_SECONDS: u64 = 2;
 
 /// The `/cookie` mechanism: the keys and the cookie policy every request shares.
 #[derive(Debug)]
-pub struct CookieSessions {
+pub struct CookieMechanism {
     keys: CookieKeys,
     cookie: CookiePolicy,
     policy: SessionPolicy,
@@ -68,7 +68,7 @@ impl CookieSession {
     }
 }
 
-impl CookieSessions {
+impl CookieMechanism {
     /// `keys` must hold at least one key (the newest seals).
     pub fn new(keys: CookieKeys, policy: SessionPolicy) -> Self {
         Self {
@@ -164,7 +164,7 @@ impl CookieSessions {
     }
 }
 
-impl Mechanism for CookieSessions {
+impl Mechanism for CookieMechanism {
     type Session = CookieSession;
 
     const MOUNT: Mount = Mount::Cookie;
@@ -300,7 +300,7 @@ mod tests {
     use super::*;
     use crate::username::Username;
 
-    fn cookie_sessions(expiry: ExpiryPolicy) -> (tempfile::TempDir, CookieSessions) {
+    fn cookie_sessions(expiry: ExpiryPolicy) -> (tempfile::TempDir, CookieMechanism) {
         let dir = tempfile::tempdir().unwrap();
         let keys = CookieKeys::load_or_generate(dir.path()).unwrap();
         let policy = SessionPolicy {
@@ -308,7 +308,7 @@ mod tests {
             expiry,
             secure_cookies: false,
         };
-        (dir, CookieSessions::new(keys, policy))
+        (dir, CookieMechanism::new(keys, policy))
     }
 
     fn sealed_value(cookie: &SetCookie) -> String {
@@ -432,7 +432,7 @@ mod tests {
             .unwrap();
         let cookie = cookie.iter().next().cloned().unwrap();
         keys::generate(dir.path()).unwrap();
-        let rotated = CookieSessions::new(CookieKeys::load(dir.path()).unwrap(), sessions.policy);
+        let rotated = CookieMechanism::new(CookieKeys::load(dir.path()).unwrap(), sessions.policy);
         assert!(matches!(
             rotated
                 .open(SentValues::new([

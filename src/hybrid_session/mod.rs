@@ -69,7 +69,7 @@ pub const RACE_WINDOW_SECONDS: u64 = 10;
 
 /// The `/hybrid` mechanism: the token keys, the store, and the two cookies.
 #[derive(Debug)]
-pub struct HybridSessions {
+pub struct HybridMechanism {
     keys: KeyRing,
     verified: VerifiedTokens,
     records: SharedRecords,
@@ -133,7 +133,7 @@ fn unix_seconds(moment: OffsetDateTime) -> u64 {
     u64::try_from(moment.unix_timestamp()).unwrap_or_default()
 }
 
-impl HybridSessions {
+impl HybridMechanism {
     /// `token_cache` is how many verified access tokens to remember (0: none).
     pub fn new(
         keys: KeyRing,
@@ -425,7 +425,7 @@ fn refused(verdict: CookieVerdict, reason: impl std::fmt::Display) -> Opened<Hyb
     Opened::Refused(Refusal::new(verdict, reason))
 }
 
-impl Mechanism for HybridSessions {
+impl Mechanism for HybridMechanism {
     type Session = HybridSession;
 
     const MOUNT: Mount = Mount::Hybrid;

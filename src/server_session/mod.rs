@@ -43,7 +43,7 @@ pub const IS_LOGGED_IN: &str = "is_logged_in";
 
 /// The `/server` mechanism: the store and the cookie policy every request shares.
 #[derive(Debug)]
-pub struct ServerSessions {
+pub struct ServerMechanism {
     records: SharedRecords,
     /// The kind of store, as a visitor may be told it (`sqlite`).
     store: &'static str,
@@ -68,7 +68,7 @@ impl ServerSession {
     }
 }
 
-impl ServerSessions {
+impl ServerMechanism {
     pub fn new(records: SharedRecords, store: &StoreUrl, policy: SessionPolicy) -> Self {
         Self {
             records,
@@ -121,7 +121,7 @@ impl ServerSessions {
     }
 }
 
-impl Mechanism for ServerSessions {
+impl Mechanism for ServerMechanism {
     type Session = ServerSession;
 
     const MOUNT: Mount = Mount::Server;

@@ -37,7 +37,7 @@ pub const COOKIE_NAME: &str = "token";
 
 /// The `/token` mechanism: the keys and the cookie policy every request shares.
 #[derive(Debug)]
-pub struct TokenSessions {
+pub struct TokenMechanism {
     keys: KeyRing,
     cookie: CookiePolicy,
     policy: SessionPolicy,
@@ -66,7 +66,7 @@ pub struct VerifiedToken {
     pub claims: Arc<Claims>,
 }
 
-impl TokenSessions {
+impl TokenMechanism {
     /// `token_cache` is how many verified tokens to remember (0: none).
     pub fn new(
         keys: KeyRing,
@@ -156,7 +156,7 @@ impl TokenSessions {
     }
 }
 
-impl Mechanism for TokenSessions {
+impl Mechanism for TokenMechanism {
     type Session = TokenSession;
 
     const MOUNT: Mount = Mount::Token;
@@ -310,7 +310,7 @@ impl Mechanism for TokenSessions {
 
 /// The public keys as a JWK Set (RFC 7517), so that other services can
 /// verify this side's tokens.
-async fn jwks(State(tokens): State<Arc<TokenSessions>>) -> Response {
+async fn jwks(State(tokens): State<Arc<TokenMechanism>>) -> Response {
     (
         [(header::CACHE_CONTROL, "public, max-age=300")],
         Json(tokens.keys.jwks()),
@@ -331,7 +331,7 @@ mod tests {
     use crate::{token_session::keys::KeyAlgorithm, username::Username};
 
     /// The default policy's token side, with a fresh Ed25519 key.
-    fn token_sessions() -> (tempfile::TempDir, TokenSessions) {
+    fn token_sessions() -> (tempfile::TempDir, TokenMechanism) {
         let dir = tempfile::tempdir().unwrap();
         let keys = KeyRing::load_or_generate(dir.path(), KeyAlgorithm::EdDsa).unwrap();
         let policy = SessionPolicy {
@@ -339,7 +339,7 @@ mod tests {
             expiry: ExpiryPolicy::Absolute,
             secure_cookies: false,
         };
-        (dir, TokenSessions::new(keys, None, 10_000, policy))
+        (dir, TokenMechanism::new(keys, None, 10_000, policy))
     }
 
     #[test]
