@@ -387,7 +387,10 @@ mod tests {
         let written = Arc::new(Mutex::new(Vec::new()));
         let (lines, writer) = LogWriter::start(Sink(Arc::clone(&written)));
         for n in 0..1000 {
-            lines.make_writer().write_all(format!("line {n}\n").as_bytes()).unwrap();
+            lines
+                .make_writer()
+                .write_all(format!("line {n}\n").as_bytes())
+                .unwrap();
         }
         drop(writer);
         let written = String::from_utf8(written.lock().unwrap().clone()).unwrap();
@@ -402,7 +405,10 @@ mod tests {
         lines.make_writer().write_all(b"soon\n").unwrap();
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         while written.lock().unwrap().is_empty() {
-            assert!(std::time::Instant::now() < deadline, "the line was never written");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the line was never written"
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
         assert_eq!(written.lock().unwrap().as_slice(), b"soon\n");
