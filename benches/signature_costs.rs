@@ -18,13 +18,13 @@ fn main() {
 }
 
 #[divan::bench]
-fn ed25519_sign(bencher: Bencher) {
+fn ed25519_sign(bencher: Bencher<'_, '_>) {
     let key = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
     bencher.bench_local(|| key.sign(black_box(&MESSAGE)));
 }
 
 #[divan::bench]
-fn ed25519_verify(bencher: Bencher) {
+fn ed25519_verify(bencher: Bencher<'_, '_>) {
     let key = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
     let signature = key.sign(&MESSAGE);
     let public = key.verifying_key();
@@ -32,19 +32,19 @@ fn ed25519_verify(bencher: Bencher) {
 }
 
 #[divan::bench]
-fn ed25519_key_from_its_secret_bytes(bencher: Bencher) {
+fn ed25519_key_from_its_secret_bytes(bencher: Bencher<'_, '_>) {
     let secret = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng).to_bytes();
     bencher.bench_local(|| ed25519_dalek::SigningKey::from_bytes(black_box(&secret)));
 }
 
 #[divan::bench]
-fn ecdsa_p256_sign(bencher: Bencher) {
+fn ecdsa_p256_sign(bencher: Bencher<'_, '_>) {
     let key = p256::ecdsa::SigningKey::random(&mut rand::rngs::OsRng);
     bencher.bench_local(|| -> p256::ecdsa::Signature { key.sign(black_box(&MESSAGE)) });
 }
 
 #[divan::bench]
-fn hmac_sha256(bencher: Bencher) {
+fn hmac_sha256(bencher: Bencher<'_, '_>) {
     let hmac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&[7; 64]).unwrap();
     bencher.bench_local(|| {
         let mut mac = hmac.clone();
