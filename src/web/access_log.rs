@@ -5,8 +5,13 @@
 //!
 //! A plain middleware rather than tower-http's `TraceLayer`: the line needs
 //! the request's method and path and the response's verdicts together, which
-//! `TraceLayer` only offers through a span per request, and a span costs
-//! every request whether or not the line is written.
+//! `TraceLayer` only offers through a span per request, and the span nearly
+//! doubles what the line costs. Measured with callgrind over 20,000 requests
+//! at the default log level, the same line through `TraceLayer` cost 29.3k
+//! instructions per `/healthz` against 24.7k here (+19%), and 53.8k per
+//! returning visitor's `/token/get_session/` against 49.6k (+8.5%), about
+//! 1.5 µs of CPU: creating the span ~2.0k, closing it ~0.8k, entering and
+//! leaving it on each poll ~0.9k (commit 850760b).
 
 use std::{fmt, time::Instant};
 
