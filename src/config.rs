@@ -14,6 +14,8 @@ use crate::{
     },
     hybrid_session::HybridMechanism,
     logging::LogFormat,
+    metrics::{MechanismMeter, Metrics},
+    routes::Mount,
     server_session::ServerMechanism,
     session::{ExpiryPolicy, SessionPolicy},
     stores::{self, StoreError, StoreUrl},
@@ -108,6 +110,15 @@ pub struct Config {
     #[arg(long, env = "SVJ_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 
+    /// Whether `/metrics` serves Prometheus metrics (requests, cookie
+    /// verdicts, store operations, signatures, logins, per mechanism):
+    /// `auto` serves them only when --bind is a loopback address, so that a
+    /// server on a public interface does not publish them by accident (the
+    /// inspector still shows its counters); `on` always; `off` never, and
+    /// nothing is counted at all.
+    #[arg(long, env = "SVJ_METRICS", value_enum, default_value_t = MetricsSwitch::Auto)]
+    pub metrics: MetricsSwitch,
+
     #[command(flatten)]
     pub store: StoreOptions,
 
@@ -195,6 +206,14 @@ pub struct Config {
     pub store_cache_ttl: u64,
 }
 
+/// When `/metrics` is served (`--metrics`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum MetricsSwitch {
+    Auto,
+    On,
+    Off,
+}
+
 /// Which session store the app uses; shared by the server and `clearsessions`.
 #[derive(Debug, Clone, Args)]
 pub struct StoreOptions {
@@ -260,6 +279,15 @@ impl Config {
         }
     }
 
+    /// Whether `/metrics` is served (`--metrics`).
+    pub fn publishes_metrics(&self) -> bool {
+        match self.metrics {
+            MetricsSwitch::Auto => self.bind.ip().is_loopback(),
+            MetricsSwitch::On => true,
+            MetricsSwitch::Off => false,
+        }
+    }
+
     /// Opens the store and the keys this configuration names (generating a
     /// key on first run), and builds the site with every mechanism.
     pub async fn open_site(&self) -> Result<Site, StartError> {
@@ -276,26 +304,52 @@ impl Config {
             Duration::from_secs(self.store_cache_ttl),
         );
         let policy = self.session_policy();
+        let metrics = Arc::new(Metrics::new());
+        let counting = self.metrics != MetricsSwitch::Off;
+        let meter = |mount| {
+            if counting {
+                metrics.mechanism(mount)
+            } else {
+                MechanismMeter::off()
+            }
+        };
+        let records_of = |mount| {
+            if counting {
+                stores::metered(Arc::clone(&records), metrics.store(mount))
+            } else {
+                Arc::clone(&records)
+            }
+        };
         let keys = KeyRing::load_or_generate(&self.keys.dir, self.keys.algorithm)?;
+        let hybrid_meter = meter(Mount::Hybrid);
         let hybrid = HybridMechanism::new(
             keys.clone(),
             self.token_cache,
-            Arc::clone(&records),
+            records_of(Mount::Hybrid),
             store,
             policy,
             self.access_token_age,
+            hybrid_meter,
         );
+        let token_meter = meter(Mount::Token);
         let revocations = self
             .token_revocation
-            .then(|| Revocations::new(Arc::clone(&records), store));
-        let server = ServerMechanism::new(Arc::clone(&records), store, policy);
-        let token = TokenMechanism::new(keys, revocations, self.token_cache, policy);
-        let cookie = CookieMechanism::new(CookieKeys::load_or_generate(&self.keys.dir)?, policy);
+            .then(|| Revocations::new(records_of(Mount::Token), store));
+        let server_meter = meter(Mount::Server);
+        let server = ServerMechanism::new(records_of(Mount::Server), store, policy, server_meter);
+        let token = TokenMechanism::new(keys, revocations, self.token_cache, policy, token_meter);
+        let cookie = CookieMechanism::new(
+            CookieKeys::load_or_generate(&self.keys.dir)?,
+            policy,
+            meter(Mount::Cookie),
+        );
         let site = Site::new(
             records,
             store.clone(),
             Duration::from_secs(self.cleanup_interval),
+            Arc::clone(&metrics),
         )
+        .publishing_metrics(self.publishes_metrics())
         .serving(Arc::new(server))
         .serving(Arc::new(token))
         .serving(Arc::new(cookie))

@@ -4,21 +4,24 @@
 //!
 //! Layers, bottom up; a module only imports from layers below it:
 //! 1. `routes` (the route table) and `username` (the one piece of input);
-//! 2. `stores`: where session records live, behind one interface;
-//! 3. `session`: the `Mechanism` trait every mechanism implements, and what
+//! 2. `metrics`: what the server has done, counted for `/metrics`;
+//! 3. `stores`: where session records live, behind one interface;
+//! 4. `session`: the `Mechanism` trait every mechanism implements, and what
 //!    they share (visitor state, cookie policy, errors, inspection);
-//! 4. the mechanisms, one module each: `server_session` (`/server`),
+//! 5. the mechanisms, one module each: `server_session` (`/server`),
 //!    `token_session` (`/token`) and `cookie_session` (`/cookie`);
-//! 5. `hybrid_session` (`/hybrid`): a mechanism built from two of them, the
+//! 6. `hybrid_session` (`/hybrid`): a mechanism built from two of them, the
 //!    token side's claims and keys and the server side's records, so it sits
 //!    above them rather than beside;
-//! 6. `web`: the site, the one request flow around any mechanism, the views
+//! 7. `web`: the site, the one request flow around any mechanism, the views
 //!    (written once), the inspector, error pages and middleware;
-//! 7. `logging`: where log lines go, cheaply;
-//! 8. `config` (every option, and the assembly of the site) and `commands`.
+//! 8. `logging`: where log lines go, cheaply;
+//! 9. `config` (every option, and the assembly of the site) and `commands`.
 
 pub mod routes;
 pub mod username;
+
+pub mod metrics;
 
 pub mod stores;
 

@@ -16,6 +16,7 @@ use std::{
 /// lower layer only; modules of one layer do not import each other.
 const LAYERS: &[&[&str]] = &[
     &["routes", "username"],
+    &["metrics"],
     &["stores"],
     &["session"],
     &["server_session", "token_session", "cookie_session"],

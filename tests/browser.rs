@@ -503,3 +503,48 @@ async fn every_button_works_with_javascript_turned_off() {
     })
     .await;
 }
+
+#[tokio::test]
+#[cfg_attr(
+    not(svj_chromium),
+    ignore = "needs Chromium: apt-get install chromium chromium-driver"
+)]
+async fn the_replay_experiment_shows_which_old_cookies_still_work_in_a_real_browser() {
+    within_two_minutes(async {
+        let server = TestServer::start(&[]).await;
+        let browser = Browser::start().await;
+        let expected = [
+            (Mount::Server, "expired", "A Guest at once"),
+            (Mount::Token, "valid", "Still logged in as dave"),
+            (Mount::Cookie, "valid", "Still logged in as dave"),
+            (Mount::Hybrid, "valid", "Still logged in as dave"),
+        ];
+        for (mount, verdict, summary) in expected {
+            let side = mount.name();
+            browser.set_on_inspector(&server, mount, "dave").await;
+            browser.arrive_at(&mount.url(Route::SetSession)).await;
+            browser.client.goto(&server.url("/")).await.unwrap();
+            browser.click(&format!("#{side}-replay")).await;
+            browser.arrive_at("/replay/").await;
+            let result = browser
+                .client
+                .find(Locator::Id(&format!("{side}-replay-result")))
+                .await
+                .unwrap_or_else(|err| panic!("{side}: no replay result: {err}"));
+            assert_eq!(
+                result.attr("data-verdict").await.unwrap().as_deref(),
+                Some(verdict),
+                "{side}"
+            );
+            let text = browser.text(&format!("#{side}-replay-summary")).await;
+            assert!(text.starts_with(summary), "{side}: {text}");
+            // The logout stands: the browser dropped this side's cookie.
+            assert_eq!(browser.text(&format!("#{side}-username")).await, "Guest");
+            if mount == Mount::Token {
+                save_screenshot("replay.png", &browser.screenshot(1400).await);
+            }
+        }
+        browser.close().await;
+    })
+    .await;
+}

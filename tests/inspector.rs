@@ -483,3 +483,177 @@ async fn after_a_hybrid_login_the_page_shows_both_cookies_the_refresh_record_its
     );
     assert!(page.set_cookies().is_empty(), "the page changes no cookie");
 }
+
+/// Logs `mount` out through the replay experiment, as its button does.
+async fn replay(visitor: &mut Visitor, mount: Mount) -> Page {
+    visitor.post("/replay/", &[("router", mount.name())]).await
+}
+
+/// `data-verdict` of the replay's result, and its summary.
+fn replay_result(page: &Page, mount: Mount) -> (String, String) {
+    let marker = format!("id=\"{}\" data-verdict=\"", id(mount, "replay-result"));
+    let start = page.body.find(&marker).expect("a replay result") + marker.len();
+    let end = start + page.body[start..].find('"').unwrap();
+    let verdict = page.body[start..end].to_owned();
+    (verdict, text(page, &id(mount, "replay-summary")))
+}
+
+#[tokio::test]
+async fn a_replayed_server_cookie_is_a_guest_at_once() {
+    let server = TestServer::start(&[]).await;
+    let mut visitor = server.visitor();
+    log_in(&mut visitor, Mount::Server, "alice").await;
+    let session_id = visitor.cookie("sessionid").unwrap();
+    let page = replay(&mut visitor, Mount::Server).await;
+    assert_eq!(page.status, 200);
+    let (verdict, summary) = replay_result(&page, Mount::Server);
+    assert_eq!(verdict, "expired");
+    assert!(summary.starts_with("A Guest at once"), "{summary}");
+    assert!(
+        !page.body.contains(&session_id),
+        "the old cookie is never echoed"
+    );
+}
+
+#[tokio::test]
+async fn a_replayed_token_still_logs_in_until_it_expires() {
+    let server = TestServer::start(&["--cookie-age", "3600"]).await;
+    let mut visitor = server.visitor();
+    log_in(&mut visitor, Mount::Token, "alice").await;
+    let token = visitor.cookie("token").unwrap();
+    let page = replay(&mut visitor, Mount::Token).await;
+    let (verdict, summary) = replay_result(&page, Mount::Token);
+    assert_eq!(verdict, "valid");
+    assert!(summary.starts_with("Still logged in as alice"), "{summary}");
+    assert!(
+        summary.ends_with("until it expires, in 60 minutes."),
+        "{summary}"
+    );
+    assert!(
+        !page.body.contains(&token),
+        "the old cookie is never echoed"
+    );
+}
+
+#[tokio::test]
+async fn a_replayed_token_is_refused_as_revoked_under_token_revocation() {
+    let server = TestServer::start(&["--token-revocation"]).await;
+    let mut visitor = server.visitor();
+    log_in(&mut visitor, Mount::Token, "alice").await;
+    let page = replay(&mut visitor, Mount::Token).await;
+    let (verdict, summary) = replay_result(&page, Mount::Token);
+    assert_eq!(verdict, "revoked");
+    assert!(summary.starts_with("Refused, revoked"), "{summary}");
+}
+
+#[tokio::test]
+async fn a_replayed_encrypted_cookie_still_logs_in_until_it_expires() {
+    let server = TestServer::start(&["--cookie-age", "3600"]).await;
+    let mut visitor = server.visitor();
+    log_in(&mut visitor, Mount::Cookie, "alice").await;
+    let (verdict, summary) =
+        replay_result(&replay(&mut visitor, Mount::Cookie).await, Mount::Cookie);
+    assert_eq!(verdict, "valid");
+    assert!(summary.contains("in 60 minutes"), "{summary}");
+}
+
+#[tokio::test]
+async fn a_replayed_hybrid_access_token_works_only_until_its_short_expiry() {
+    let server = TestServer::start(&["--access-token-age", "120"]).await;
+    let mut visitor = server.visitor();
+    log_in(&mut visitor, Mount::Hybrid, "alice").await;
+    let (verdict, summary) =
+        replay_result(&replay(&mut visitor, Mount::Hybrid).await, Mount::Hybrid);
+    assert_eq!(verdict, "valid");
+    assert!(
+        summary.ends_with("until it expires, in 2 minutes."),
+        "{summary}"
+    );
+}
+
+#[tokio::test]
+async fn the_replay_logs_the_visitor_out_and_clears_that_sides_cookie_only() {
+    let server = TestServer::start(&[]).await;
+    let mut visitor = server.visitor();
+    log_in(&mut visitor, Mount::Token, "alice").await;
+    log_in(&mut visitor, Mount::Server, "bob").await;
+    let page = replay(&mut visitor, Mount::Token).await;
+    let cleared = page
+        .set_cookie("token")
+        .expect("the token cookie is cleared");
+    assert_eq!(cleared.value(), "");
+    assert!(page.set_cookie("sessionid").is_none());
+    assert_eq!(verdict(&page, Mount::Token), "guest");
+    assert_eq!(text(&page, "token-username"), "Guest");
+    assert_eq!(text(&page, "server-username"), "bob");
+    assert_eq!(visitor.username_on(Mount::Token).await, "Guest");
+    assert_eq!(visitor.username_on(Mount::Server).await, "bob");
+}
+
+#[tokio::test]
+async fn a_replay_without_a_login_says_to_log_in_first() {
+    let server = TestServer::start(&[]).await;
+    let (verdict, summary) = replay_result(
+        &replay(&mut server.visitor(), Mount::Cookie).await,
+        Mount::Cookie,
+    );
+    assert_eq!(verdict, "guest");
+    assert!(summary.contains("log in here first"), "{summary}");
+}
+
+#[tokio::test]
+async fn a_replay_on_an_unknown_router_is_a_400_that_names_it() {
+    let server = TestServer::start(&[]).await;
+    let mut visitor = server.visitor();
+    let page = visitor.post("/replay/", &[("router", "elsewhere")]).await;
+    assert_eq!(page.status, 400);
+    assert!(page.body.contains("no router named"), "{}", page.body);
+    assert!(page.body.contains("elsewhere"), "{}", page.body);
+}
+
+#[tokio::test]
+async fn a_cross_site_replay_is_refused_and_the_login_stands() {
+    let server = TestServer::start(&[]).await;
+    let mut visitor = server.visitor();
+    log_in(&mut visitor, Mount::Server, "alice").await;
+    let request = visitor
+        .request(reqwest::Method::POST, "/replay/")
+        .header("sec-fetch-site", "cross-site")
+        .form(&[("router", "server")]);
+    let page = visitor
+        .send("POST /replay/ cross-site".into(), request)
+        .await;
+    assert_eq!(page.status, 403);
+    assert_eq!(visitor.username_on(Mount::Server).await, "alice");
+}
+
+#[tokio::test]
+async fn the_live_counters_show_what_each_side_did_per_visit() {
+    let server = TestServer::start(&["--token-cache", "0"]).await;
+    let mut visitor = server.visitor();
+    log_in(&mut visitor, Mount::Token, "alice").await;
+    log_in(&mut visitor, Mount::Server, "alice").await;
+    visitor.username_on(Mount::Token).await;
+    visitor.username_on(Mount::Server).await;
+    let page = visitor.get("/").await;
+    // Token: the login (a Guest), a read and this page: 3 visits, one
+    // signature made, two checked (no verified-token memory), no store.
+    assert!(
+        text(&page, "token-visits").starts_with("3 "),
+        "{}",
+        text(&page, "token-visits")
+    );
+    assert_eq!(text(&page, "token-signatures-made"), "1 (0.33 per visit)");
+    assert_eq!(
+        text(&page, "token-signatures-verified"),
+        "2 (0.67 per visit)"
+    );
+    assert_eq!(text(&page, "token-store-operations"), "0 (0.00 per visit)");
+    // Server: a create, then a load for the read and one for this page.
+    assert_eq!(text(&page, "server-store-operations"), "3 (1.00 per visit)");
+    assert_eq!(
+        text(&page, "server-signatures-verified"),
+        "0 (0.00 per visit)"
+    );
+    assert_eq!(text(&page, "server-logins"), "1, 0");
+}

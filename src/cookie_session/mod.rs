@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use self::keys::CookieKeys;
 use crate::{
+    metrics::MechanismMeter,
     routes::Mount,
     session::{
         CookiePolicy, CookieVerdict, CookieWrites, Description, ExpiryPolicy, Mechanism, Opened,
@@ -42,6 +43,7 @@ pub struct CookieMechanism {
     keys: CookieKeys,
     cookie: CookiePolicy,
     policy: SessionPolicy,
+    meter: MechanismMeter,
 }
 
 /// What the sealed value holds.
@@ -70,8 +72,9 @@ impl CookieSession {
 
 impl CookieMechanism {
     /// `keys` must hold at least one key (the newest seals).
-    pub fn new(keys: CookieKeys, policy: SessionPolicy) -> Self {
+    pub fn new(keys: CookieKeys, policy: SessionPolicy, meter: MechanismMeter) -> Self {
         Self {
+            meter,
             keys,
             cookie: policy.cookie(COOKIE_NAME),
             policy,
@@ -88,6 +91,7 @@ impl CookieMechanism {
         let plain =
             serde_json::to_string(contents).map_err(|err| SessionError::Sealing(Box::new(err)))?;
         let mut jar = CookieJar::new();
+        self.meter.signed();
         jar.private_mut(&key.key)
             .add(Cookie::new(self.cookie.name().to_owned(), plain));
         let sealed = jar
@@ -111,8 +115,10 @@ impl CookieMechanism {
             .newest_first()
             .iter()
             .find_map(|key| {
-                jar.private(&key.key)
-                    .decrypt(Cookie::new(self.cookie.name().to_owned(), value.to_owned()))
+                self.meter.verified(
+                    jar.private(&key.key)
+                        .decrypt(Cookie::new(self.cookie.name().to_owned(), value.to_owned())),
+                )
             })
             .ok_or_else(|| {
                 Refusal::new(
@@ -179,6 +185,10 @@ impl Mechanism for CookieMechanism {
 
     fn cookies(&self) -> &[CookiePolicy] {
         std::slice::from_ref(&self.cookie)
+    }
+
+    fn meter(&self) -> &MechanismMeter {
+        &self.meter
     }
 
     async fn open(&self, sent: SentValues<'_>) -> Result<Opened<CookieSession>, SessionError> {
@@ -308,7 +318,10 @@ mod tests {
             expiry,
             secure_cookies: false,
         };
-        (dir, CookieMechanism::new(keys, policy))
+        (
+            dir,
+            CookieMechanism::new(keys, policy, MechanismMeter::off()),
+        )
     }
 
     fn sealed_value(cookie: &SetCookie) -> String {
@@ -432,7 +445,11 @@ mod tests {
             .unwrap();
         let cookie = cookie.iter().next().cloned().unwrap();
         keys::generate(dir.path()).unwrap();
-        let rotated = CookieMechanism::new(CookieKeys::load(dir.path()).unwrap(), sessions.policy);
+        let rotated = CookieMechanism::new(
+            CookieKeys::load(dir.path()).unwrap(),
+            sessions.policy,
+            MechanismMeter::off(),
+        );
         assert!(matches!(
             rotated
                 .open(SentValues::new([

@@ -36,6 +36,7 @@ use tower_sessions::session::{Id, Record};
 
 pub use self::records::{ConsumedRefresh, LiveRefresh, RefreshEntry, UnusableRecord};
 use crate::{
+    metrics::MechanismMeter,
     routes::Mount,
     session::{
         CookiePolicy, CookieVerdict, CookieWrites, Description, ExpiryPolicy, Mechanism, Opened,
@@ -80,6 +81,7 @@ pub struct HybridMechanism {
     policy: SessionPolicy,
     /// Seconds an access token lasts (`--access-token-age`).
     access_age: u64,
+    meter: MechanismMeter,
 }
 
 /// What one request knows of its visitor: their valid access token (the one
@@ -142,8 +144,10 @@ impl HybridMechanism {
         store: &StoreUrl,
         policy: SessionPolicy,
         access_age: u64,
+        meter: MechanismMeter,
     ) -> Self {
         Self {
+            meter,
             keys,
             verified: VerifiedTokens::new(token_cache),
             records,
@@ -169,9 +173,14 @@ impl HybridMechanism {
     fn verify(&self, token: &str) -> Result<Arc<Claims>, claims::Rejection> {
         let now = claims::now();
         if let Some(claims) = self.verified.get(token, now) {
+            self.meter.cache_hit();
             return Ok(claims);
         }
-        let claims = Arc::new(Claims::verify(token, &self.keys, self.access_age)?);
+        let claims = Arc::new(self.meter.verified(Claims::verify(
+            token,
+            &self.keys,
+            self.access_age,
+        ))?);
         self.verified.insert(token, Arc::clone(&claims));
         Ok(claims)
     }
@@ -193,6 +202,7 @@ impl HybridMechanism {
         let token = claims
             .sign(&self.keys)
             .map_err(|err| SessionError::Sealing(Box::new(err)))?;
+        self.meter.signed();
         let cookie = self.cookies[ACCESS].set(&token, lifetime)?;
         let claims = Arc::new(claims);
         self.verified.insert(&token, Arc::clone(&claims));
@@ -441,6 +451,10 @@ impl Mechanism for HybridMechanism {
 
     fn cookies(&self) -> &[CookiePolicy] {
         &self.cookies
+    }
+
+    fn meter(&self) -> &MechanismMeter {
+        &self.meter
     }
 
     async fn open(&self, sent: SentValues<'_>) -> Result<Opened<HybridSession>, SessionError> {

@@ -23,6 +23,7 @@ use time::OffsetDateTime;
 use tower_sessions::session::{Id, Record};
 
 use crate::{
+    metrics::MechanismMeter,
     routes::Mount,
     session::{
         CookiePolicy, CookieVerdict, CookieWrites, Description, ExpiryPolicy, Mechanism, Opened,
@@ -53,6 +54,7 @@ pub struct ServerMechanism {
     /// id: a login that finds its session already gone was beaten by a
     /// logout, unless another login of the same id (a double click) got there.
     replacing: moka::sync::Cache<Id, Arc<AtomicUsize>>,
+    meter: MechanismMeter,
 }
 
 /// What one request knows of its visitor: the live record their cookie
@@ -69,8 +71,16 @@ impl ServerSession {
 }
 
 impl ServerMechanism {
-    pub fn new(records: SharedRecords, store: &StoreUrl, policy: SessionPolicy) -> Self {
+    /// `records` are the store as this mechanism's `meter` counts it
+    /// (`stores::metered`).
+    pub fn new(
+        records: SharedRecords,
+        store: &StoreUrl,
+        policy: SessionPolicy,
+        meter: MechanismMeter,
+    ) -> Self {
         Self {
+            meter,
             records,
             store: store.name(),
             cookie: policy.cookie(COOKIE_NAME),
@@ -135,6 +145,10 @@ impl Mechanism for ServerMechanism {
 
     fn cookies(&self) -> &[CookiePolicy] {
         std::slice::from_ref(&self.cookie)
+    }
+
+    fn meter(&self) -> &MechanismMeter {
+        &self.meter
     }
 
     /// Under `--expiry inactivity` this use extends the session.

@@ -21,7 +21,7 @@ pub use self::cookies::{
     CookiePolicy, CookieTooLarge, CookieWrites, MAX_COOKIES, SentCookie, SentValues, SetCookie,
 };
 use self::inspection::Holdings;
-use crate::{routes::Mount, stores::StoreError, username::Username};
+use crate::{metrics::MechanismMeter, routes::Mount, stores::StoreError, username::Username};
 
 /// What a visitor's session holds, key by key, like Django's `request.session`:
 /// a key never set is `None`, and the view picks the default.
@@ -86,6 +86,15 @@ pub enum CookieVerdict {
 }
 
 impl CookieVerdict {
+    /// Every verdict, in the order `metrics::VERDICTS` counts them.
+    pub const ALL: [CookieVerdict; 5] = [
+        CookieVerdict::Guest,
+        CookieVerdict::Valid,
+        CookieVerdict::Expired,
+        CookieVerdict::Tampered,
+        CookieVerdict::Revoked,
+    ];
+
     /// The verdict as the access log writes it.
     pub fn name(self) -> &'static str {
         match self {
@@ -206,6 +215,10 @@ pub trait Mechanism: fmt::Debug + Send + Sync + 'static {
 
     fn state(&self, session: &Self::Session) -> VisitorState;
 
+    /// The counters this mechanism keeps (signatures, store operations,
+    /// logins), for `/metrics` and the inspector.
+    fn meter(&self) -> &MechanismMeter;
+
     /// Stores `state` as a fresh login and gives the cookies that carry it.
     /// A login replaces whatever the session held, and must leave it as it
     /// was when it fails.
@@ -236,5 +249,18 @@ pub trait Mechanism: fmt::Debug + Send + Sync + 'static {
     /// token side's public keys; none by default.
     fn public_routes(self: Arc<Self>) -> Router {
         Router::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verdicts_are_counted_under_their_own_names() {
+        for (position, verdict) in CookieVerdict::ALL.into_iter().enumerate() {
+            assert_eq!(verdict as usize, position);
+            assert_eq!(crate::metrics::VERDICTS[position], verdict.name());
+        }
     }
 }

@@ -20,6 +20,7 @@
 mod cache;
 mod counted;
 mod memory;
+mod metered;
 mod postgres;
 mod redis;
 mod sqlite;
@@ -30,8 +31,10 @@ use std::{fmt, sync::Arc, time::Duration};
 use async_trait::async_trait;
 use tower_sessions::session::{Id, Record};
 
+use crate::metrics::StoreMeter;
+
 use self::{
-    cache::CachedRecords, counted::CountedRecords, memory::MemoryRecords,
+    cache::CachedRecords, counted::CountedRecords, memory::MemoryRecords, metered::MeteredRecords,
     postgres::PostgresRecords, redis::RedisRecords,
 };
 pub use self::{
@@ -187,6 +190,12 @@ pub fn cached(records: SharedRecords, capacity: u64, ttl: Duration) -> SharedRec
     } else {
         Arc::new(CachedRecords::new(records, capacity, ttl))
     }
+}
+
+/// `records` as the mechanism `meter` belongs to uses them: every operation
+/// counted and timed under its name (`/metrics`).
+pub fn metered(records: SharedRecords, meter: StoreMeter) -> SharedRecords {
+    Arc::new(MeteredRecords::new(records, meter))
 }
 
 /// Deletes expired records every `period` (tower-sessions' `ExpiredDeletion`

@@ -25,6 +25,7 @@ use serde_json::Value;
 pub use self::revocation::Revocations;
 use self::{claims::Claims, keys::KeyRing, verified::VerifiedTokens};
 use crate::{
+    metrics::MechanismMeter,
     routes::Mount,
     session::{
         CookiePolicy, CookieVerdict, CookieWrites, Description, ExpiryPolicy, Mechanism, Opened,
@@ -43,6 +44,7 @@ pub struct TokenMechanism {
     policy: SessionPolicy,
     revocations: Option<Revocations>,
     verified: VerifiedTokens,
+    meter: MechanismMeter,
 }
 
 /// What one request knows of its visitor: their valid token (the one sent,
@@ -73,6 +75,7 @@ impl TokenMechanism {
         revocations: Option<Revocations>,
         token_cache: u64,
         policy: SessionPolicy,
+        meter: MechanismMeter,
     ) -> Self {
         Self {
             keys,
@@ -80,6 +83,7 @@ impl TokenMechanism {
             policy,
             revocations,
             verified: VerifiedTokens::new(token_cache),
+            meter,
         }
     }
 
@@ -104,6 +108,7 @@ impl TokenMechanism {
         let token = claims
             .sign(&self.keys)
             .map_err(|err| SessionError::Sealing(Box::new(err)))?;
+        self.meter.signed();
         let cookie = self
             .cookie
             .set(&token, claims.seconds_left(claims::now()))?;
@@ -176,22 +181,30 @@ impl Mechanism for TokenMechanism {
     async fn open(&self, sent: SentValues<'_>) -> Result<Opened<TokenSession>, SessionError> {
         let token = sent.only();
         let claims = match self.verified.get(token, claims::now()) {
-            Some(claims) => claims,
-            None => match Claims::verify(token, &self.keys, self.policy.lifetime) {
-                Ok(claims) => {
-                    let claims = Arc::new(claims);
-                    self.verified.insert(token, Arc::clone(&claims));
-                    claims
+            Some(claims) => {
+                self.meter.cache_hit();
+                claims
+            }
+            None => {
+                match self
+                    .meter
+                    .verified(Claims::verify(token, &self.keys, self.policy.lifetime))
+                {
+                    Ok(claims) => {
+                        let claims = Arc::new(claims);
+                        self.verified.insert(token, Arc::clone(&claims));
+                        claims
+                    }
+                    Err(rejection) => {
+                        let verdict = if rejection.is_expiry() {
+                            CookieVerdict::Expired
+                        } else {
+                            CookieVerdict::Tampered
+                        };
+                        return Ok(Opened::Refused(Refusal::new(verdict, rejection)));
+                    }
                 }
-                Err(rejection) => {
-                    let verdict = if rejection.is_expiry() {
-                        CookieVerdict::Expired
-                    } else {
-                        CookieVerdict::Tampered
-                    };
-                    return Ok(Opened::Refused(Refusal::new(verdict, rejection)));
-                }
-            },
+            }
         };
         if let Some(revocations) = &self.revocations
             && revocations.is_revoked(&claims).await?
@@ -221,6 +234,10 @@ impl Mechanism for TokenMechanism {
             },
             renewed: renewed.into(),
         })
+    }
+
+    fn meter(&self) -> &MechanismMeter {
+        &self.meter
     }
 
     fn state(&self, session: &TokenSession) -> VisitorState {
@@ -339,7 +356,10 @@ mod tests {
             expiry: ExpiryPolicy::Absolute,
             secure_cookies: false,
         };
-        (dir, TokenMechanism::new(keys, None, 10_000, policy))
+        (
+            dir,
+            TokenMechanism::new(keys, None, 10_000, policy, MechanismMeter::off()),
+        )
     }
 
     #[test]

@@ -1,15 +1,19 @@
 //! The inspector at `/`: for the visitor making the request, one column per
 //! mechanism saying what the browser holds and what the server holds, so
 //! that the mechanisms can be watched side by side. Each column comes from
-//! its mechanism's [`Holdings`]; nothing here changes state.
+//! its mechanism's [`Holdings`], with what its counters say this server
+//! has done so far. Nothing here changes state, except the replay
+//! experiment, which logs the visitor out on one side and reads their old
+//! cookie again (see [`Replay`]).
 
 use serde::Serialize;
 
 use crate::{
+    metrics::MechanismCounts,
     routes::Mount,
     session::{
         CookieVerdict, Description, SessionError, VisitorState,
-        inspection::{BrowserCookie, Holdings, ServerHolds},
+        inspection::{BrowserCookie, Holdings, Moment, ServerHolds},
     },
 };
 
@@ -26,6 +30,115 @@ pub struct Column {
     pub browser: Vec<BrowserCookie>,
     /// `None` when the server could not be asked.
     pub server: Option<ServerHolds>,
+    /// `None` under `--metrics off`.
+    pub counters: Option<Counters>,
+}
+
+/// What this mechanism has cost the server since it started, in total and
+/// per visit (a request that read the visitor through it: its pages and
+/// this page).
+#[derive(Debug, Serialize)]
+pub struct Counters {
+    pub visits: u64,
+    pub store_operations: Tally,
+    pub store_errors: u64,
+    pub signatures_verified: Tally,
+    pub signatures_made: Tally,
+    pub cache_hits: Tally,
+    pub logins: u64,
+    pub logouts: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Tally {
+    pub total: u64,
+    /// e.g. `0.50`; `-` before the first visit.
+    pub per_visit: String,
+}
+
+impl Counters {
+    pub fn new(counts: MechanismCounts) -> Self {
+        let tally = |total: u64| Tally {
+            total,
+            per_visit: if counts.visits == 0 {
+                "-".to_owned()
+            } else {
+                format!("{:.2}", total as f64 / counts.visits as f64)
+            },
+        };
+        Self {
+            visits: counts.visits,
+            store_operations: tally(counts.store_operations),
+            store_errors: counts.store_errors,
+            signatures_verified: tally(counts.verified),
+            signatures_made: tally(counts.signed),
+            cache_hits: tally(counts.cache_hits),
+            logins: counts.logins,
+            logouts: counts.logouts,
+        }
+    }
+}
+
+/// The replay experiment on one side: the visitor is logged out through
+/// the mechanism, then the cookie their browser sent (which a thief could
+/// have copied) is read again the way any request reads it. Only what it
+/// opened to is shown, never the cookie itself.
+#[derive(Debug, Serialize)]
+pub struct Replay {
+    pub mount: &'static str,
+    /// `guest`, `valid`, `expired`, `tampered` or `revoked`: the verdict on
+    /// the old cookie after the logout.
+    pub verdict: String,
+    /// Whether the old cookie still logs its holder in.
+    pub still_logged_in: bool,
+    /// When the old cookie stops working, if it still works and says so.
+    pub works_until: Option<Moment>,
+    pub summary: String,
+}
+
+impl Replay {
+    /// `before` is the verdict on the cookie before the logout; `after`
+    /// what reading it again gave, with its holdings.
+    pub fn new(
+        mount: Mount,
+        before: CookieVerdict,
+        after: CookieVerdict,
+        state: &VisitorState,
+        holdings: Holdings,
+    ) -> Self {
+        let visitor = Visitor::of(state);
+        let works_until = holdings
+            .browser
+            .into_iter()
+            .next()
+            .and_then(|cookie| cookie.expires)
+            .filter(|_| visitor.is_logged_in);
+        let summary = if before != CookieVerdict::Valid {
+            "You were not logged in on this side: log in here first, then try again.".to_owned()
+        } else if visitor.is_logged_in {
+            let until = works_until.as_ref().map_or_else(
+                || " until it expires".to_owned(),
+                |moment| format!(" until it expires, {}", moment.from_now),
+            );
+            format!(
+                "Still logged in as {}: the logout did not stop the old cookie, which works{until}.",
+                visitor.username
+            )
+        } else if after == CookieVerdict::Revoked {
+            "Refused, revoked: the logout recorded the token's id, and every request checks it."
+                .to_owned()
+        } else {
+            "A Guest at once: the logout ended the session on the server, so the old cookie opens nothing."
+                .to_owned()
+        };
+        Self {
+            mount: mount.name(),
+            verdict: after.to_string(),
+            still_logged_in: visitor.is_logged_in,
+            works_until,
+            summary,
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -49,6 +162,7 @@ impl Column {
         verdict: CookieVerdict,
         state: &VisitorState,
         holdings: Holdings,
+        counts: Option<MechanismCounts>,
     ) -> Self {
         Self {
             mount: mount.name(),
@@ -61,12 +175,18 @@ impl Column {
             visitor: Some(Visitor::of(state)),
             browser: holdings.browser,
             server: Some(holdings.server),
+            counters: counts.map(Counters::new),
         }
     }
 
     /// A side whose store did not answer: it says so, and the other columns
     /// are shown all the same.
-    pub fn unavailable(mount: Mount, description: Description, err: &SessionError) -> Self {
+    pub fn unavailable(
+        mount: Mount,
+        description: Description,
+        err: &SessionError,
+        counts: Option<MechanismCounts>,
+    ) -> Self {
         Self {
             mount: mount.name(),
             title: description.title,
@@ -78,6 +198,7 @@ impl Column {
             visitor: None,
             browser: Vec::new(),
             server: None,
+            counters: counts.map(Counters::new),
         }
     }
 }

@@ -6,6 +6,7 @@ mod access_log;
 mod cross_site;
 pub mod error;
 pub mod inspector;
+mod metrics_page;
 mod mounted;
 mod store_operations;
 pub mod templates;
@@ -19,13 +20,14 @@ use axum::{
     extract::DefaultBodyLimit,
     http::{HeaderValue, header},
     middleware,
-    routing::get,
+    routing::{get, post},
 };
 use tokio::net::TcpListener;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 pub use self::{access_log::SessionOutcomes, mounted::MountedMechanism};
 use crate::{
+    metrics::{Metrics, SitePage},
     routes::{Mount, REFERENCE_GET_SESSION},
     session::Mechanism,
     stores::{self, SharedRecords, StoreUrl},
@@ -41,6 +43,10 @@ pub struct Site {
     store: StoreUrl,
     /// How often expired sessions are swept from the store.
     cleanup_interval: Duration,
+    /// What every mechanism's meter counts into.
+    metrics: Arc<Metrics>,
+    /// Whether `/metrics` is served, and requests counted for it.
+    publishes_metrics: bool,
 }
 
 /// Why the site could not be assembled.
@@ -55,15 +61,30 @@ pub enum SiteError {
 }
 
 impl Site {
-    /// A site over `records` (the store `store` names); add every mechanism
-    /// with [`Site::serving`], then check it with [`Site::ready`].
-    pub fn new(records: SharedRecords, store: StoreUrl, cleanup_interval: Duration) -> Self {
+    /// A site over `records` (the store `store` names), whose mechanisms'
+    /// meters count into `metrics`; add every mechanism with
+    /// [`Site::serving`], then check it with [`Site::ready`].
+    pub fn new(
+        records: SharedRecords,
+        store: StoreUrl,
+        cleanup_interval: Duration,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         Self {
             mechanisms: Vec::new(),
             records,
             store,
             cleanup_interval,
+            metrics,
+            publishes_metrics: true,
         }
+    }
+
+    /// Whether to serve `/metrics` (and count requests for it); it is
+    /// served unless this says otherwise.
+    pub fn publishing_metrics(mut self, publish: bool) -> Self {
+        self.publishes_metrics = publish;
+        self
     }
 
     /// Registers `mechanism` under its router.
@@ -97,6 +118,13 @@ impl Site {
     pub fn records(&self) -> &SharedRecords {
         &self.records
     }
+
+    fn mechanism(&self, mount: Mount) -> Option<&dyn MountedMechanism> {
+        self.mechanisms
+            .iter()
+            .find(|mechanism| mechanism.mount() == mount)
+            .map(|mechanism| mechanism.as_ref())
+    }
 }
 
 /// The largest form the app accepts: a username is 150 characters.
@@ -108,12 +136,19 @@ const MAX_BODY_BYTES: usize = 16 * 1024;
 pub fn router(site: Arc<Site>) -> Router {
     let mut pages = Router::new()
         .route("/", get(views::index))
+        .route(SitePage::Replay.path(), post(views::replay))
         .route(REFERENCE_GET_SESSION, get(views::reference_get_session))
         .with_state(Arc::clone(&site));
     let mut public = Router::new()
         .route("/healthz", get(views::healthz))
         .route("/store-operations", get(store_operations::store_operations))
         .with_state(Arc::clone(&site));
+    if site.publishes_metrics {
+        public = public.route(
+            SitePage::Metrics.path(),
+            get(metrics_page::metrics).with_state(Arc::clone(&site.metrics)),
+        );
+    }
     for mechanism in &site.mechanisms {
         pages = pages.merge(mechanism.pages());
         public = public.merge(mechanism.public_routes());
@@ -134,7 +169,10 @@ pub fn router(site: Arc<Site>) -> Router {
         .fallback(views::not_found)
         .method_not_allowed_fallback(views::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(middleware::from_fn(access_log::access_log))
+        .layer(middleware::from_fn_with_state(
+            site.publishes_metrics.then(|| Arc::clone(&site.metrics)),
+            access_log::access_log,
+        ))
 }
 
 /// Serves until `shutdown` completes, then finishes the requests in flight

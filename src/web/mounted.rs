@@ -13,13 +13,13 @@ use axum::{
 use futures_util::future::BoxFuture;
 
 use super::{
-    inspector::Column,
+    inspector::{Column, Replay},
     views,
     visit::{Visit, WriteBack},
 };
 use crate::{
     routes::{Mount, Route},
-    session::{Mechanism, SessionError},
+    session::{CookieVerdict, Mechanism, SessionError},
 };
 
 pub trait MountedMechanism: fmt::Debug + Send + Sync {
@@ -38,6 +38,15 @@ pub trait MountedMechanism: fmt::Debug + Send + Sync {
         headers: &'a HeaderMap,
         now: i64,
     ) -> BoxFuture<'a, Result<(Column, WriteBack), (Column, SessionError)>>;
+
+    /// The replay experiment ([`Replay`]): logs the visitor out, reads the
+    /// cookies they sent again, and gives the result, this side's column as
+    /// it is after the logout, and the logout's cookie change.
+    fn replay<'a>(
+        &'a self,
+        headers: &'a HeaderMap,
+        now: i64,
+    ) -> BoxFuture<'a, Result<(Replay, Column, WriteBack), SessionError>>;
 }
 
 impl<M: Mechanism> MountedMechanism for Arc<M> {
@@ -76,11 +85,47 @@ impl<M: Mechanism> MountedMechanism for Arc<M> {
                         visit.verdict(),
                         &visit.state(),
                         holdings,
+                        self.meter().counts(),
                     );
                     Ok((column, visit.write_back()))
                 }
-                Err(err) => Err((Column::unavailable(M::MOUNT, M::DESCRIPTION, &err), err)),
+                Err(err) => {
+                    let counts = self.meter().counts();
+                    let column = Column::unavailable(M::MOUNT, M::DESCRIPTION, &err, counts);
+                    Err((column, err))
+                }
             }
+        })
+    }
+
+    fn replay<'a>(
+        &'a self,
+        headers: &'a HeaderMap,
+        now: i64,
+    ) -> BoxFuture<'a, Result<(Replay, Column, WriteBack), SessionError>> {
+        Box::pin(async move {
+            let mut visit = Visit::open(Arc::clone(self), headers).await?;
+            let before = visit.verdict();
+            visit.log_out().await?;
+            // What a copy of the cookie gets now; whatever it would renew is dropped.
+            let again = Visit::open(Arc::clone(self), headers).await?;
+            let replay = Replay::new(
+                M::MOUNT,
+                before,
+                again.verdict(),
+                &again.state(),
+                again.holdings(now).await,
+            );
+            let guest = M::Session::default();
+            let column = Column::new(
+                M::MOUNT,
+                M::DESCRIPTION,
+                CookieVerdict::Guest,
+                &self.state(&guest),
+                self.holdings(&guest, CookieVerdict::Guest, now).await,
+                self.meter().counts(),
+            );
+            Ok((replay, column, visit.write_back()))
         })
     }
 }

@@ -17,8 +17,9 @@ use super::{
     Site,
     cross_site::SameSitePost,
     error::AppError,
+    inspector::{Column, Replay},
     templates,
-    visit::{Visit, WriteBacks},
+    visit::{Visit, WriteBack, WriteBacks},
 };
 use crate::{
     routes::{self, Mount, Route},
@@ -105,12 +106,62 @@ pub async fn index(
     State(site): State<Arc<Site>>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
+    inspector_page(&site, &headers, None).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ReplayForm {
+    #[serde(default)]
+    router: String,
+}
+
+/// The replay experiment: "Log out and replay the old cookie" on one side
+/// of the inspector. The page is the inspector, that side's column as it is
+/// after the logout, with what the old cookie still opens to beside it.
+pub async fn replay(
+    _: SameSitePost,
+    State(site): State<Arc<Site>>,
+    headers: HeaderMap,
+    form: Result<Form<ReplayForm>, FormRejection>,
+) -> Result<Response, AppError> {
+    let Form(form) = form.map_err(|rejection| AppError::InvalidForm(rejection.body_text()))?;
+    let mechanism = Mount::from_name(&form.router)
+        .and_then(|mount| site.mechanism(mount))
+        .ok_or_else(|| {
+            AppError::InvalidForm(format!(
+                "There is no router named \"{}\" to replay a cookie on.",
+                shorten(&form.router)
+            ))
+        })?;
+    let now = chrono::Utc::now().timestamp();
+    let replayed = mechanism.replay(&headers, now).await?;
+    inspector_page(&site, &headers, Some(replayed)).await
+}
+
+/// The inspector for this request: every side's column, except the one
+/// `replayed` gives (with its result shown there).
+async fn inspector_page(
+    site: &Site,
+    headers: &HeaderMap,
+    replayed: Option<(Replay, Column, WriteBack)>,
+) -> Result<Response, AppError> {
     let now = chrono::Utc::now().timestamp();
     let mut columns = Vec::with_capacity(site.mechanisms.len());
     let mut write_backs = Vec::with_capacity(site.mechanisms.len());
     let mut status = StatusCode::OK;
+    let (replay, mut replayed) = match replayed {
+        Some((replay, column, write_back)) => (Some(replay), Some((column, write_back))),
+        None => (None, None),
+    };
     for mechanism in &site.mechanisms {
-        match mechanism.inspect(&headers, now).await {
+        if let Some((column, write_back)) =
+            replayed.take_if(|(_, write_back)| write_back.mount == mechanism.mount())
+        {
+            columns.push(column);
+            write_backs.push(write_back);
+            continue;
+        }
+        match mechanism.inspect(headers, now).await {
             Ok((column, write_back)) => {
                 columns.push(column);
                 write_backs.push(write_back);
@@ -125,7 +176,10 @@ pub async fn index(
     }
     let page = templates::render(
         "index.html",
-        context! { columns => Value::from(Serde(&columns)) },
+        context! {
+            columns => Value::from(Serde(&columns)),
+            replay => Value::from(Serde(&replay)),
+        },
     )?;
     Ok((status, WriteBacks(write_backs), page).into_response())
 }

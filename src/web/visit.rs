@@ -70,6 +70,7 @@ impl<M: Mechanism> Visit<M> {
                 }
             },
         };
+        mechanism.meter().verdict(verdict as usize);
         Ok(Self {
             mechanism,
             session,
@@ -90,6 +91,7 @@ impl<M: Mechanism> Visit<M> {
     /// they were and the response sets no cookie.
     pub async fn log_in(&mut self, state: VisitorState) -> Result<(), SessionError> {
         self.write = self.mechanism.log_in(&mut self.session, state).await?;
+        self.mechanism.meter().logged_in();
         Ok(())
     }
 
@@ -97,6 +99,7 @@ impl<M: Mechanism> Visit<M> {
     /// they sent none.
     pub async fn log_out(&mut self) -> Result<(), SessionError> {
         self.mechanism.log_out(&mut self.session).await?;
+        self.mechanism.meter().logged_out();
         let sent_any = self.verdict != CookieVerdict::Guest;
         self.write = CookieWrites::removals(self.mechanism.cookies(), |_| sent_any);
         Ok(())

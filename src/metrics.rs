@@ -1,0 +1,673 @@
+//! What the server has done, counted per mechanism, for Prometheus at
+//! `/metrics` and for the inspector's live counters: requests by route and
+//! status, cookie verdicts, logins and logouts, store operations with their
+//! latency and errors, signatures made and checked, and verified-token
+//! cache hits.
+//!
+//! Every handle a request touches is made when the server starts, so that
+//! counting is one relaxed atomic add: no lock, no label lookup, nothing
+//! allocated. The families and the exposition are prometheus-client's; the
+//! latency histogram is this module's own, because the crate's takes a
+//! mutex per observation.
+
+use std::{
+    sync::{
+        Arc, OnceLock,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use prometheus_client::{
+    encoding::{EncodeLabelSet, EncodeMetric, MetricEncoder, NoLabelSet},
+    metrics::{MetricType, TypedMetric, counter::Counter, family::Family},
+    registry::Registry,
+};
+
+use crate::routes::{Mount, REFERENCE_GET_SESSION, Route};
+
+/// The `Content-Type` of what [`Metrics::render`] writes: Prometheus's text
+/// format, which `promtool check metrics` reads.
+pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
+
+/// Every counter of one server, and the registry that exports them.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    /// `requests`' series, by [`Page`] and [`STATUSES`] position, filled in
+    /// on first use so that only the pairs that happened are exported.
+    request_slots: Vec<OnceLock<Counter>>,
+    store: StoreFamilies,
+    mechanisms: [MechanismMeter; Mount::ALL.len()],
+}
+
+/// The verdicts a cookie can get, in the order of `session::CookieVerdict`
+/// (that layer sits above this one, so a verdict is counted by position).
+pub const VERDICTS: [&str; 5] = ["guest", "valid", "expired", "tampered", "revoked"];
+
+/// The statuses the site answers with, each with its own preallocated
+/// series; any other still counts, through a label lookup.
+const STATUSES: [u16; 11] = [200, 303, 308, 400, 403, 404, 405, 409, 413, 500, 503];
+
+/// The store's series, made for a mechanism when it is given a store.
+#[derive(Debug, Default)]
+struct StoreFamilies {
+    operations: Family<OperationLabels, Counter>,
+    errors: Family<OperationLabels, Counter>,
+    latency: Family<OperationLabels, LatencyHistogram>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    router: &'static str,
+    route: &'static str,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MechanismLabels {
+    mechanism: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct VerdictLabels {
+    mechanism: &'static str,
+    verdict: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OperationLabels {
+    mechanism: &'static str,
+    operation: &'static str,
+}
+
+/// What a request was for, as the `router` and `route` labels name it:
+/// one of a router's pages, or one of the site's own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Page {
+    Mechanism(Mount, Route),
+    Site(SitePage),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SitePage {
+    Inspector,
+    Replay,
+    Reference,
+    Healthz,
+    Metrics,
+    StoreOperations,
+    Jwks,
+    /// Anything else: a 404, a redirect to a slashed path.
+    Other,
+}
+
+impl SitePage {
+    const ALL: [SitePage; 8] = [
+        SitePage::Inspector,
+        SitePage::Replay,
+        SitePage::Reference,
+        SitePage::Healthz,
+        SitePage::Metrics,
+        SitePage::StoreOperations,
+        SitePage::Jwks,
+        SitePage::Other,
+    ];
+
+    /// The path of each page but `Other`, as the web layer serves it.
+    pub const fn path(self) -> &'static str {
+        match self {
+            SitePage::Inspector => "/",
+            SitePage::Replay => "/replay/",
+            SitePage::Reference => REFERENCE_GET_SESSION,
+            SitePage::Healthz => "/healthz",
+            SitePage::Metrics => "/metrics",
+            SitePage::StoreOperations => "/store-operations",
+            SitePage::Jwks => "/.well-known/jwks.json",
+            SitePage::Other => "",
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            SitePage::Inspector => "inspector",
+            SitePage::Replay => "replay",
+            SitePage::Reference => "reference",
+            SitePage::Healthz => "healthz",
+            SitePage::Metrics => "metrics",
+            SitePage::StoreOperations => "store_operations",
+            SitePage::Jwks => "jwks",
+            SitePage::Other => "other",
+        }
+    }
+}
+
+impl Page {
+    /// The page `path` asks for.
+    pub fn of(path: &str) -> Page {
+        for mount in Mount::ALL {
+            if let Some(rest) = path.strip_prefix(mount.prefix())
+                && let Some(route) = Route::ALL.into_iter().find(|route| route.path() == rest)
+            {
+                return Page::Mechanism(mount, route);
+            }
+        }
+        let page = SitePage::ALL
+            .into_iter()
+            .find(|page| page.path() == path)
+            .unwrap_or(SitePage::Other);
+        Page::Site(page)
+    }
+
+    const COUNT: usize = Mount::ALL.len() * Route::ALL.len() + SitePage::ALL.len();
+
+    fn index(self) -> usize {
+        match self {
+            Page::Mechanism(mount, route) => mount.index() * Route::ALL.len() + route.index(),
+            Page::Site(page) => {
+                Mount::ALL.len() * Route::ALL.len()
+                    + SitePage::ALL.iter().position(|p| *p == page).unwrap_or(0)
+            }
+        }
+    }
+
+    fn labels(self, status: u16) -> RequestLabels {
+        let (router, route) = match self {
+            Page::Mechanism(mount, route) => (mount.name(), route.name()),
+            Page::Site(page) => ("site", page.name()),
+        };
+        RequestLabels {
+            router,
+            route,
+            status,
+        }
+    }
+}
+
+/// One labelled series of `family`, made now if it is new. The family's
+/// read guard ends here: holding it while making another series of the same
+/// family would deadlock.
+fn series<L, M>(family: &Family<L, M>, labels: &L) -> M
+where
+    L: Clone + std::hash::Hash + Eq,
+    M: Clone,
+{
+    family.get_or_create(labels).clone()
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("svj");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "Requests answered, by router (a mechanism, or site for the site's own pages), route and status",
+            requests.clone(),
+        );
+        let verdicts = Family::<VerdictLabels, Counter>::default();
+        registry.register(
+            "cookie_verdicts",
+            "What each mechanism found in the request's cookie: guest (none), valid, expired, tampered or revoked",
+            verdicts.clone(),
+        );
+        let logins = Family::<MechanismLabels, Counter>::default();
+        registry.register("logins", "Logins stored", logins.clone());
+        let logouts = Family::<MechanismLabels, Counter>::default();
+        registry.register("logouts", "Logouts done", logouts.clone());
+        let signatures = Family::<OperationLabels, Counter>::default();
+        registry.register(
+            "signatures",
+            "Signatures made (operation=sign) and checked (operation=verify); /cookie's are AES-256-GCM seals and opens",
+            signatures.clone(),
+        );
+        let cache_hits = Family::<MechanismLabels, Counter>::default();
+        registry.register(
+            "verified_token_cache_hits",
+            "Tokens found in the verified-token memory (--token-cache), whose signature was not checked again",
+            cache_hits.clone(),
+        );
+        let store = StoreFamilies::default();
+        registry.register(
+            "store_operations",
+            "Session store operations a mechanism asked for, by kind, failed ones included",
+            store.operations.clone(),
+        );
+        registry.register(
+            "store_errors",
+            "Session store operations that failed or timed out, by kind",
+            store.errors.clone(),
+        );
+        registry.register_with_unit(
+            "store_operation",
+            "How long session store operations took, by kind",
+            prometheus_client::registry::Unit::Seconds,
+            store.latency.clone(),
+        );
+        let mechanisms = Mount::ALL.map(|mount| {
+            let mechanism = MechanismLabels {
+                mechanism: mount.name(),
+            };
+            let operation = |operation| OperationLabels {
+                mechanism: mount.name(),
+                operation,
+            };
+            MechanismMeter(Some(Arc::new(MechanismCounters {
+                verdicts: VERDICTS.map(|verdict| {
+                    series(
+                        &verdicts,
+                        &VerdictLabels {
+                            mechanism: mount.name(),
+                            verdict,
+                        },
+                    )
+                }),
+                signed: series(&signatures, &operation("sign")),
+                verified: series(&signatures, &operation("verify")),
+                cache_hits: series(&cache_hits, &mechanism),
+                logins: series(&logins, &mechanism),
+                logouts: series(&logouts, &mechanism),
+                store: OnceLock::new(),
+            })))
+        });
+        Self {
+            registry,
+            requests,
+            request_slots: (0..Page::COUNT * STATUSES.len())
+                .map(|_| OnceLock::new())
+                .collect(),
+            store,
+            mechanisms,
+        }
+    }
+
+    /// The counters `mount`'s mechanism keeps itself.
+    pub fn mechanism(&self, mount: Mount) -> MechanismMeter {
+        self.mechanisms[mount.index()].clone()
+    }
+
+    /// The meter of the store `mount`'s mechanism uses, whose series are
+    /// exported from now on (a mechanism without a store exports none).
+    pub fn store(&self, mount: Mount) -> StoreMeter {
+        let families = &self.store;
+        let counters = self.mechanisms[mount.index()]
+            .0
+            .as_ref()
+            .map(|counters| &counters.store);
+        let make = || {
+            let labels = |kind: StoreOperation| OperationLabels {
+                mechanism: mount.name(),
+                operation: kind.name(),
+            };
+            StoreMeter {
+                operations: Arc::new(StoreOperation::ALL.map(|kind| OperationMeter {
+                    done: series(&families.operations, &labels(kind)),
+                    failed: series(&families.errors, &labels(kind)),
+                    latency: series(&families.latency, &labels(kind)),
+                })),
+            }
+        };
+        match counters {
+            Some(store) => store.get_or_init(make).clone(),
+            None => make(),
+        }
+    }
+
+    /// Counts one request answered with `status`.
+    pub fn request(&self, page: Page, status: u16) {
+        match STATUSES.iter().position(|known| *known == status) {
+            Some(at) => self.request_slots[page.index() * STATUSES.len() + at]
+                .get_or_init(|| series(&self.requests, &page.labels(status)))
+                .inc(),
+            None => self.requests.get_or_create(&page.labels(status)).inc(),
+        };
+    }
+
+    /// Everything, in Prometheus's text format.
+    pub fn render(&self) -> String {
+        let mut text = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::prometheus_text::encode(&mut text, &self.registry);
+        text
+    }
+}
+
+/// One mechanism's own counters: what it signs, checks and stores. Cheap
+/// to clone (every counter is shared), and counting through it is one
+/// atomic add; a meter that is [`off`](MechanismMeter::off) counts nothing.
+#[derive(Clone, Debug, Default)]
+pub struct MechanismMeter(Option<Arc<MechanismCounters>>);
+
+#[derive(Debug, Default)]
+struct MechanismCounters {
+    verdicts: [Counter; VERDICTS.len()],
+    signed: Counter,
+    verified: Counter,
+    cache_hits: Counter,
+    logins: Counter,
+    logouts: Counter,
+    store: OnceLock<StoreMeter>,
+}
+
+/// What a mechanism's counters say, read at once.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MechanismCounts {
+    /// Requests that read the visitor through this mechanism (its pages
+    /// and the inspector): every one gets a verdict.
+    pub visits: u64,
+    pub signed: u64,
+    pub verified: u64,
+    pub cache_hits: u64,
+    pub logins: u64,
+    pub logouts: u64,
+    pub store_operations: u64,
+    pub store_errors: u64,
+}
+
+impl MechanismMeter {
+    /// A meter that counts nothing: under `--metrics off`, and for a
+    /// mechanism built outside a site, as its unit tests do.
+    pub fn off() -> Self {
+        Self(None)
+    }
+
+    fn count(&self, counter: impl FnOnce(&MechanismCounters) -> &Counter) {
+        if let Some(counters) = &self.0 {
+            counter(counters).inc();
+        }
+    }
+
+    /// Counts one verdict, by its position in [`VERDICTS`].
+    pub fn verdict(&self, position: usize) {
+        if let Some(counter) = self.0.as_ref().and_then(|c| c.verdicts.get(position)) {
+            counter.inc();
+        }
+    }
+
+    pub fn signed(&self) {
+        self.count(|c| &c.signed);
+    }
+
+    /// Counts one signature check, whatever its `outcome`, and passes it on.
+    pub fn verified<T>(&self, outcome: T) -> T {
+        self.count(|c| &c.verified);
+        outcome
+    }
+
+    pub fn cache_hit(&self) {
+        self.count(|c| &c.cache_hits);
+    }
+
+    pub fn logged_in(&self) {
+        self.count(|c| &c.logins);
+    }
+
+    pub fn logged_out(&self) {
+        self.count(|c| &c.logouts);
+    }
+
+    /// What has been counted; `None` when this meter is off.
+    pub fn counts(&self) -> Option<MechanismCounts> {
+        let counters = self.0.as_ref()?;
+        let operations = counters
+            .store
+            .get()
+            .into_iter()
+            .flat_map(|store| store.operations.iter());
+        Some(MechanismCounts {
+            visits: counters.verdicts.iter().map(Counter::get).sum(),
+            signed: counters.signed.get(),
+            verified: counters.verified.get(),
+            cache_hits: counters.cache_hits.get(),
+            logins: counters.logins.get(),
+            logouts: counters.logouts.get(),
+            store_operations: operations.clone().map(|kind| kind.done.get()).sum(),
+            store_errors: operations.map(|kind| kind.failed.get()).sum(),
+        })
+    }
+}
+
+/// A kind of session store operation a request makes, as the `operation`
+/// label names it. Sweeps, counts and health checks are the site's, not a
+/// mechanism's, and are not metered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreOperation {
+    Load,
+    Create,
+    Update,
+    CompareAndSwap,
+    Delete,
+}
+
+impl StoreOperation {
+    const ALL: [StoreOperation; 5] = [
+        StoreOperation::Load,
+        StoreOperation::Create,
+        StoreOperation::Update,
+        StoreOperation::CompareAndSwap,
+        StoreOperation::Delete,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            StoreOperation::Load => "load",
+            StoreOperation::Create => "create",
+            StoreOperation::Update => "update",
+            StoreOperation::CompareAndSwap => "compare_and_swap",
+            StoreOperation::Delete => "delete",
+        }
+    }
+}
+
+/// A mechanism's store operations: how many, how many failed, how long each took.
+#[derive(Clone, Debug, Default)]
+pub struct StoreMeter {
+    operations: Arc<[OperationMeter; StoreOperation::ALL.len()]>,
+}
+
+#[derive(Debug, Default)]
+struct OperationMeter {
+    done: Counter,
+    failed: Counter,
+    latency: LatencyHistogram,
+}
+
+impl StoreMeter {
+    /// Counts one operation of `kind` that took `took`.
+    pub fn record(&self, kind: StoreOperation, took: Duration, failed: bool) {
+        let meter = &self.operations[kind as usize];
+        meter.done.inc();
+        if failed {
+            meter.failed.inc();
+        }
+        meter.latency.observe(took);
+    }
+}
+
+/// Upper bounds of the latency buckets, in microseconds: from an in-memory
+/// lookup to the store timeout.
+const LATENCY_BOUNDS_MICROS: [u64; 15] = [
+    50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000,
+    1_000_000, 2_500_000,
+];
+
+/// A classic Prometheus histogram of durations, observed with two atomic
+/// adds and no lock.
+#[derive(Clone, Debug, Default)]
+pub struct LatencyHistogram {
+    inner: Arc<LatencyBuckets>,
+}
+
+#[derive(Debug, Default)]
+struct LatencyBuckets {
+    /// One per bound, then the overflow (`+Inf`); not cumulative.
+    counts: [AtomicU64; LATENCY_BOUNDS_MICROS.len() + 1],
+    sum_nanos: AtomicU64,
+}
+
+impl LatencyHistogram {
+    pub fn observe(&self, took: Duration) {
+        let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        let bucket = LATENCY_BOUNDS_MICROS.partition_point(|bound| *bound < micros);
+        let inner = &self.inner;
+        inner.counts[bucket].fetch_add(1, Ordering::Relaxed);
+        let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+        inner.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
+    }
+}
+
+impl TypedMetric for LatencyHistogram {
+    const TYPE: MetricType = MetricType::Histogram;
+}
+
+impl EncodeMetric for LatencyHistogram {
+    fn encode(&self, mut encoder: MetricEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let inner = &self.inner;
+        let bounds = LATENCY_BOUNDS_MICROS
+            .iter()
+            .map(|micros| *micros as f64 / 1e6)
+            .chain(std::iter::once(f64::INFINITY));
+        let buckets: Vec<(f64, u64)> = bounds
+            .zip(
+                inner
+                    .counts
+                    .iter()
+                    .map(|count| count.load(Ordering::Relaxed)),
+            )
+            .collect();
+        let count = buckets.iter().map(|(_, count)| count).sum();
+        let sum = inner.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
+        encoder.encode_histogram::<NoLabelSet>(sum, count, &buckets, None)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        Self::TYPE
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_path_names_its_router_and_route() {
+        assert_eq!(
+            Page::of("/token/get_session/"),
+            Page::Mechanism(Mount::Token, Route::GetSession)
+        );
+        assert_eq!(Page::of("/"), Page::Site(SitePage::Inspector));
+        assert_eq!(Page::of("/metrics"), Page::Site(SitePage::Metrics));
+        assert_eq!(Page::of("/token/get_session"), Page::Site(SitePage::Other));
+        assert_eq!(Page::of("/server/"), Page::Site(SitePage::Other));
+    }
+
+    #[test]
+    fn every_page_has_its_own_slot() {
+        let mut pages: Vec<Page> = SitePage::ALL.into_iter().map(Page::Site).collect();
+        for mount in Mount::ALL {
+            for route in Route::ALL {
+                pages.push(Page::Mechanism(mount, route));
+            }
+        }
+        let mut indices: Vec<usize> = pages.iter().map(|page| page.index()).collect();
+        indices.sort_unstable();
+        indices.dedup();
+        assert_eq!(indices, (0..Page::COUNT).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn requests_are_exported_by_router_route_and_status() {
+        let metrics = Metrics::new();
+        let page = Page::Mechanism(Mount::Server, Route::GetSession);
+        metrics.request(page, 200);
+        metrics.request(page, 200);
+        metrics.request(page, 418);
+        let text = metrics.render();
+        assert!(
+            text.contains(
+                r#"svj_http_requests_total{router="server",route="get_session",status="200"} 2"#
+            ),
+            "{text}"
+        );
+        assert!(text.contains(r#"status="418"} 1"#), "{text}");
+    }
+
+    #[test]
+    fn a_mechanisms_meter_counts_into_the_registry() {
+        let metrics = Metrics::new();
+        let meter = metrics.mechanism(Mount::Token);
+        meter.verified(());
+        meter.cache_hit();
+        meter.cache_hit();
+        let text = metrics.render();
+        assert!(
+            text.contains(r#"svj_signatures_total{mechanism="token",operation="verify"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"svj_verified_token_cache_hits_total{mechanism="token"} 2"#),
+            "{text}"
+        );
+        assert_eq!(
+            metrics.mechanism(Mount::Token).counts().unwrap().cache_hits,
+            2
+        );
+        assert_eq!(
+            metrics
+                .mechanism(Mount::Server)
+                .counts()
+                .unwrap()
+                .cache_hits,
+            0
+        );
+    }
+
+    #[test]
+    fn store_latency_lands_in_the_bucket_of_its_bound() {
+        let metrics = Metrics::new();
+        let store = metrics.store(Mount::Server);
+        store.record(StoreOperation::Load, Duration::from_micros(70), false);
+        store.record(StoreOperation::Load, Duration::from_secs(3), true);
+        let text = metrics.render();
+        let line = |needle: &str| {
+            text.lines()
+                .find(|line| line.contains(needle))
+                .unwrap_or_else(|| panic!("no {needle} in {text}"))
+                .to_owned()
+        };
+        assert!(
+            line(r#"mechanism="server",operation="load",le="5e-05""#).ends_with(" 0"),
+            "{text}"
+        );
+        assert!(line(r#"operation="load",le="0.0001""#).ends_with(" 1"));
+        assert!(line(r#"operation="load",le="2.5""#).ends_with(" 1"));
+        assert!(line(r#"operation="load",le="+Inf""#).ends_with(" 2"));
+        assert!(
+            line(r#"svj_store_operation_seconds_count{mechanism="server",operation="load"}"#)
+                .ends_with(" 2")
+        );
+        assert!(
+            line(r#"svj_store_errors_total{mechanism="server",operation="load"}"#).ends_with(" 1")
+        );
+    }
+}
+
+#[cfg(test)]
+mod meter_off {
+    use super::*;
+
+    #[test]
+    fn a_meter_that_is_off_counts_nothing_and_says_so() {
+        let meter = MechanismMeter::off();
+        meter.signed();
+        meter.verdict(0);
+        assert_eq!(meter.verified(7), 7);
+        assert!(meter.counts().is_none());
+    }
+}
