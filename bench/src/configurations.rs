@@ -107,15 +107,19 @@ impl Configuration {
     }
 
     /// Whether the server's memory holds all the state, so that its RSS
-    /// shows what a stored session costs (or that a token costs nothing).
+    /// shows what a stored session costs (or that a token or an encrypted
+    /// cookie costs nothing).
     pub fn measures_memory_per_session(&self) -> bool {
-        matches!(self.name, "server-memory" | "token-eddsa")
+        matches!(
+            self.name,
+            "server-memory" | "token-eddsa" | "cookie-aes256gcm"
+        )
     }
 
-    /// Whether only the throughput scenarios are measured: the log-off twin
-    /// differs from `server-memory` in nothing else.
+    /// Whether only the throughput scenarios are measured: the log-off and
+    /// metrics-off twins differ from `server-memory` in nothing else.
     pub fn throughput_only(&self) -> bool {
-        self.log_off
+        self.log_off || self.name == METRICS_OFF
     }
 
     /// Whether the population scenario is measured: where a cache stands
@@ -145,6 +149,10 @@ impl Configuration {
             && matches!(self.store, Store::Sqlite | Store::Redis | Store::Postgres)
     }
 }
+
+/// `server-memory`'s twin that counts nothing: the metrics' cost is the
+/// difference between the two.
+pub const METRICS_OFF: &str = "server-memory-metrics-off";
 
 /// Every configuration, in the order they are measured and reported.
 pub fn all() -> Vec<Configuration> {
@@ -218,6 +226,12 @@ pub fn all() -> Vec<Configuration> {
             "/server, in-process memory store",
         ),
         server("server-sqlite", Store::Sqlite, &[], "/server, SQLite file"),
+        Configuration {
+            name: METRICS_OFF,
+            extra_args: &["--metrics", "off"],
+            description: "/server, in-process memory store, nothing counted (--metrics off)",
+            ..server("", Store::Memory, &[], "")
+        },
         Configuration {
             name: "server-memory-log-off",
             log_off: true,

@@ -191,6 +191,10 @@ pub struct FixedCost {
     /// `server-memory`'s fixed cost minus `server-memory-log-off`'s, each
     /// measured against the same bare server: what the access log costs.
     pub access_log_us: Option<f64>,
+    /// `server-memory`'s returning visitor minus its metrics-off twin's, in
+    /// CPU per request beyond the bare server's: what counting for
+    /// `/metrics` and the inspector costs a request that reads a session.
+    pub metrics_us: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize)]

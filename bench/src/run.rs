@@ -9,7 +9,7 @@ use anyhow::{Context as _, bail};
 
 use crate::{
     app::{Mount, REFERENCE_GET_SESSION, REFRESH_COOKIE_NAME, Route},
-    configurations::{self, Configuration, Peer, Store},
+    configurations::{self, Configuration, METRICS_OFF, Peer, Store},
     load::{Cookies, Limits, Load},
     machine::Machine,
     measurements::{self, RecordCounter},
@@ -256,10 +256,25 @@ fn fixed_cost(throughput: &[ScenarioResult]) -> FixedCost {
     };
     let log_on = of("server-memory");
     let log_off = of("server-memory-log-off");
+    let returning = |configuration: &str| {
+        let costs: Vec<f64> = throughput
+            .iter()
+            .filter(|result| {
+                result.configuration == configuration && result.scenario == "get_session_returning"
+            })
+            .flat_map(|result| &result.rounds)
+            .map(|round| round.cpu_us_per_request - round.bare_cpu_us_per_request)
+            .collect();
+        let cost = median(&costs);
+        cost.is_finite().then_some(cost)
+    };
     FixedCost {
         fixed_cost_us: of(REFERENCE),
         fixed_cost_log_off_us: log_off,
         access_log_us: log_on.zip(log_off).map(|(on, off)| on - off),
+        metrics_us: returning("server-memory")
+            .zip(returning(METRICS_OFF))
+            .map(|(on, off)| on - off),
     }
 }
 

@@ -522,9 +522,9 @@ fn memory(results: &Results) -> Table {
     let mut body = String::from(
         "Server memory per stored session: the growth of the server process's resident memory (VmRSS) over \
          that many logins of new visitors, on a fresh server warmed up by visits that store nothing. The memory \
-         store keeps every session in the process; a token login stores nothing, so its growth is the noise \
-         floor. RSS counts memory the allocator holds, not only what is live, so this is what the operating \
-         system sees the server cost.\n\n",
+         store keeps every session in the process; a token login and an encrypted-cookie login store \
+         nothing, so their growth is the noise floor. RSS counts memory the allocator holds, not only \
+         what is live, so this is what the operating system sees the server cost.\n\n",
     );
     body.push_str(&grid_or_absence(
         &[
@@ -920,6 +920,13 @@ fn run(results: &Results) -> Table {
         optional(cost.fixed_cost_us),
         optional(cost.fixed_cost_log_off_us),
         optional(cost.access_log_us),
+    );
+    let _ = writeln!(
+        body,
+        "What counting costs (the `/metrics` counters and the inspector's), a returning visitor's server CPU \
+         per request beyond the bare server's on `server-memory` minus the same on its twin that counts \
+         nothing (`--metrics off`, `server-memory-metrics-off`): **{} µs** per request.\n",
+        optional(cost.metrics_us),
     );
     if let Some(a_a) = results
         .throughput
