@@ -43,6 +43,7 @@ fn help_documents_every_option_with_its_environment_variable() {
         ("--token-cache", "SVJ_TOKEN_CACHE"),
         ("--token-revocation", "SVJ_TOKEN_REVOCATION"),
         ("--log-format", "SVJ_LOG_FORMAT"),
+        ("--metrics", "SVJ_METRICS"),
     ];
     let defined: Vec<String> = <sessions_vs_jwt::Cli as clap::CommandFactory>::command()
         .get_arguments()
