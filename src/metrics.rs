@@ -115,7 +115,8 @@ impl SitePage {
         SitePage::Other,
     ];
 
-    /// The path of each page but `Other`, as the web layer serves it.
+    /// The path of each page but `Other`: the router serves them here, so
+    /// that a path is spelled once.
     pub const fn path(self) -> &'static str {
         match self {
             SitePage::Inspector => "/",

@@ -25,7 +25,7 @@ use serde_json::Value;
 pub use self::revocation::Revocations;
 use self::{claims::Claims, keys::KeyRing, verified::VerifiedTokens};
 use crate::{
-    metrics::MechanismMeter,
+    metrics::{MechanismMeter, SitePage},
     routes::Mount,
     session::{
         CookiePolicy, CookieVerdict, CookieWrites, Description, ExpiryPolicy, Mechanism, Opened,
@@ -320,7 +320,7 @@ impl Mechanism for TokenMechanism {
 
     fn public_routes(self: Arc<Self>) -> Router {
         Router::new()
-            .route("/.well-known/jwks.json", get(jwks))
+            .route(SitePage::Jwks.path(), get(jwks))
             .with_state(self)
     }
 }

@@ -140,8 +140,11 @@ pub fn router(site: Arc<Site>) -> Router {
         .route(REFERENCE_GET_SESSION, get(views::reference_get_session))
         .with_state(Arc::clone(&site));
     let mut public = Router::new()
-        .route("/healthz", get(views::healthz))
-        .route("/store-operations", get(store_operations::store_operations))
+        .route(SitePage::Healthz.path(), get(views::healthz))
+        .route(
+            SitePage::StoreOperations.path(),
+            get(store_operations::store_operations),
+        )
         .with_state(Arc::clone(&site));
     if site.publishes_metrics {
         public = public.route(
