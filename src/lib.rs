@@ -41,4 +41,4 @@ pub mod commands;
 pub mod config;
 
 pub use config::{Cli, Config, StartError};
-pub use web::{Site, serve};
+pub use web::{Site, listen, serve};

@@ -6,7 +6,6 @@ use std::{process::ExitCode, sync::Arc};
 use anyhow::Context as _;
 use clap::Parser as _;
 use sessions_vs_jwt::{Cli, Config, commands, config::Command, logging};
-use tokio::net::TcpListener;
 
 /// A request allocates and frees dozens of small buffers; mimalloc does that
 /// in a fraction of glibc's time (see docs/performance.md).
@@ -47,8 +46,7 @@ fn fail(err: anyhow::Error) -> ExitCode {
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     let site = Arc::new(config.open_site().await?);
-    let listener = TcpListener::bind(config.bind)
-        .await
+    let listener = sessions_vs_jwt::listen(config.bind)
         .with_context(|| format!("cannot listen on {}", config.bind))?;
     let address = listener.local_addr()?;
     // Before "listening on": a supervisor may send SIGTERM as soon as it reads

@@ -13,7 +13,7 @@ pub mod templates;
 pub mod views;
 pub mod visit;
 
-use std::{future::Future, sync::Arc, time::Duration};
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::{
     Router,
@@ -22,7 +22,7 @@ use axum::{
     middleware,
     routing::{get, post},
 };
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tower_http::set_header::SetResponseHeaderLayer;
 
 pub use self::{access_log::SessionOutcomes, mounted::MountedMechanism};
@@ -176,6 +176,26 @@ pub fn router(site: Arc<Site>) -> Router {
             site.publishes_metrics.then(|| Arc::clone(&site.metrics)),
             access_log::access_log,
         ))
+}
+
+/// Connections the kernel may complete for us before we accept them. At
+/// the usual 128, a burst of new visitors overflows the queue: the kernel
+/// drops their handshakes' last step, and each waits on retransmits for
+/// seconds to minutes while the server sits idle. The kernel caps it at
+/// `net.core.somaxconn` (4096 since Linux 5.4).
+const ACCEPT_BACKLOG: u32 = 4096;
+
+/// The listening socket [`serve`] takes, with room for a burst of
+/// connections (see [`ACCEPT_BACKLOG`]).
+pub fn listen(address: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if address.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(ACCEPT_BACKLOG)
 }
 
 /// Serves until `shutdown` completes, then finishes the requests in flight

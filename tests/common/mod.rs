@@ -92,7 +92,7 @@ impl TestServer {
         )
         .expect("test arguments parse");
         let site = Arc::new(cli.serve.open_site().await.expect("the app starts"));
-        let listener = tokio::net::TcpListener::bind(cli.serve.bind).await.unwrap();
+        let listener = sessions_vs_jwt::listen(cli.serve.bind).unwrap();
         let address = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn({
