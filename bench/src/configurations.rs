@@ -150,6 +150,9 @@ impl Configuration {
     }
 }
 
+/// The configuration whose counting [`METRICS_OFF`] turns off.
+pub const METRICS_ON: &str = "server-memory";
+
 /// `server-memory`'s twin that counts nothing: the metrics' cost is the
 /// difference between the two.
 pub const METRICS_OFF: &str = "server-memory-metrics-off";

@@ -25,6 +25,7 @@ mod services;
 mod splice;
 mod tables;
 mod throughput;
+mod twins;
 mod wire;
 
 use std::{fs, path::Path, process::ExitCode};

@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::machine::Machine;
 
 /// Bumped when a field changes meaning or goes away.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Results {
@@ -192,9 +192,21 @@ pub struct FixedCost {
     /// measured against the same bare server: what the access log costs.
     pub access_log_us: Option<f64>,
     /// `server-memory`'s returning visitor minus its metrics-off twin's, in
-    /// CPU per request beyond the bare server's: what counting for
-    /// `/metrics` and the inspector costs a request that reads a session.
-    pub metrics_us: Option<f64>,
+    /// paired rounds: what counting for `/metrics` and the inspector costs a
+    /// request that reads a session.
+    pub metrics: Option<SwitchCost>,
+}
+
+/// Server CPU per request that one switch adds, from rounds that each
+/// measured both servers, one right after the other.
+#[derive(Debug, Clone, Serialize)]
+pub struct SwitchCost {
+    pub median_us: f64,
+    /// A quarter of the rounds measured less than this, a quarter more
+    /// than the third quartile.
+    pub first_quartile_us: f64,
+    pub third_quartile_us: f64,
+    pub rounds: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]

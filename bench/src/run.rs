@@ -9,7 +9,7 @@ use anyhow::{Context as _, bail};
 
 use crate::{
     app::{Mount, REFERENCE_GET_SESSION, REFRESH_COOKIE_NAME, Route},
-    configurations::{self, Configuration, METRICS_OFF, Peer, Store},
+    configurations::{self, Configuration, METRICS_OFF, METRICS_ON, Peer, Store},
     load::{Cookies, Limits, Load},
     machine::Machine,
     measurements::{self, RecordCounter},
@@ -18,13 +18,13 @@ use crate::{
     results::{
         Checks, ConfigurationRecord, CookieBytes, DiskPerSession, FixedCost, FloodCheck,
         LogoutEffect, MemoryPerSession, Results, RunSettings, SCHEMA_VERSION, ScalingPoint,
-        ScenarioResult, Status, StoreOperations, median,
+        ScenarioResult, Status, StoreOperations, SwitchCost, median,
     },
     scaling,
     servers::{Binaries, ServerCommand, ServerProcess},
     services::PrivateDatabase,
     throughput::{self, Scenario, Yardsticks},
-    wire,
+    twins, wire,
 };
 
 /// Most first-sight tokens minted for one configuration: enough for every
@@ -69,32 +69,27 @@ fn planned_rounds(settings: &Settings) -> u64 {
     let configurations: u64 = configurations::all()
         .iter()
         .filter(|configuration| settings.selects(configuration.name))
-        .map(|configuration| {
-            // /token's first sights, /hybrid's refreshes.
-            let token = u64::from(matches!(configuration.mount, Mount::Token | Mount::Hybrid));
-            let population = u64::from(configuration.measures_population());
-            let scaling = if configuration.measures_scaling() {
-                settings.session_counts.len() as u64
-            } else {
-                0
-            };
-            (3 + token + population + scaling) * rounds
-        })
+        .map(|configuration| planned_for(configuration, settings))
         .sum();
     let peers = Peer::ALL
         .iter()
         .filter(|peer| settings.selects(peer.name()))
         .count() as u64;
-    rounds + configurations + peers * rounds
+    let metrics = u64::from(measures_metrics_cost(settings));
+    rounds + configurations + (peers + metrics) * rounds
 }
 
 /// Rounds planned for one configuration, given back when it is skipped.
 fn planned_for(configuration: &Configuration, settings: &Settings) -> u64 {
-    let one = Settings {
-        only: vec![configuration.name.to_owned()],
-        ..settings.clone()
+    // /token's first sights, /hybrid's refreshes.
+    let token = u64::from(matches!(configuration.mount, Mount::Token | Mount::Hybrid));
+    let population = u64::from(configuration.measures_population());
+    let scaling = if configuration.measures_scaling() {
+        settings.session_counts.len() as u64
+    } else {
+        0
     };
-    planned_rounds(&one) - settings.rounds as u64
+    (3 + token + population + scaling) * settings.rounds as u64
 }
 
 pub async fn run(
@@ -199,9 +194,10 @@ pub async fn run(
         records.push(record);
     }
     drop(bare);
+    let metrics = metrics_cost(binaries, settings, &mut all.problems).await;
     progress::finish();
     machine.record_end();
-    let fixed_cost = fixed_cost(&all.throughput);
+    let fixed_cost = fixed_cost(&all.throughput, metrics);
     let mut checks = checks(&records, &all, &peer_results);
     checks.problems.extend(all.problems.iter().cloned());
     Ok(Results {
@@ -243,7 +239,7 @@ pub async fn run(
 /// The app's fixed cost (reference CPU minus bare CPU per request) as
 /// users run it, from the A/A check, and the access log's share of it, from
 /// `server-memory` and its log-off twin, each against the same bare server.
-fn fixed_cost(throughput: &[ScenarioResult]) -> FixedCost {
+fn fixed_cost(throughput: &[ScenarioResult], metrics: Option<SwitchCost>) -> FixedCost {
     let of = |configuration: &str| {
         let costs: Vec<f64> = throughput
             .iter()
@@ -256,26 +252,46 @@ fn fixed_cost(throughput: &[ScenarioResult]) -> FixedCost {
     };
     let log_on = of("server-memory");
     let log_off = of("server-memory-log-off");
-    let returning = |configuration: &str| {
-        let costs: Vec<f64> = throughput
-            .iter()
-            .filter(|result| {
-                result.configuration == configuration && result.scenario == "get_session_returning"
-            })
-            .flat_map(|result| &result.rounds)
-            .map(|round| round.cpu_us_per_request - round.bare_cpu_us_per_request)
-            .collect();
-        let cost = median(&costs);
-        cost.is_finite().then_some(cost)
-    };
     FixedCost {
         fixed_cost_us: of(REFERENCE),
         fixed_cost_log_off_us: log_off,
         access_log_us: log_on.zip(log_off).map(|(on, off)| on - off),
-        metrics_us: returning("server-memory")
-            .zip(returning(METRICS_OFF))
-            .map(|(on, off)| on - off),
+        metrics,
     }
+}
+
+/// What counting costs: `server-memory` against its twin that counts
+/// nothing, paired, when the run selects either.
+async fn metrics_cost(
+    binaries: &Binaries,
+    settings: &Settings,
+    problems: &mut Vec<String>,
+) -> Option<SwitchCost> {
+    if !measures_metrics_cost(settings) {
+        return None;
+    }
+    let all = configurations::all();
+    let named = |name: &str| all.iter().find(|configuration| configuration.name == name);
+    let (Some(with), Some(without)) = (named(METRICS_ON), named(METRICS_OFF)) else {
+        problems.push(format!(
+            "metrics cost: no configuration {METRICS_ON} or {METRICS_OFF}"
+        ));
+        return None;
+    };
+    progress::measuring(&format!(
+        "[{METRICS_OFF}] what counting costs, paired with {METRICS_ON}"
+    ));
+    match twins::switch_cost(with, without, binaries, settings).await {
+        Ok(cost) => Some(cost),
+        Err(err) => {
+            problems.push(format!("metrics cost: {err:#}"));
+            None
+        }
+    }
+}
+
+fn measures_metrics_cost(settings: &Settings) -> bool {
+    settings.selects(METRICS_ON) || settings.selects(METRICS_OFF)
 }
 
 /// Records the reference page as the app serves it and starts the bare

@@ -910,24 +910,36 @@ fn run(results: &Results) -> Table {
         );
     }
     let cost = &results.fixed_cost;
-    let optional = |value: Option<f64>| value.map_or_else(|| "not measured".to_owned(), micros);
+    let optional = |value: Option<f64>| {
+        value.map_or_else(
+            || "not measured".to_owned(),
+            |value| format!("{} µs", micros(value)),
+        )
+    };
     let _ = writeln!(
         body,
         "The app's fixed cost, its reference page's server CPU per request minus the bare server's in the same \
-         rounds, as users run it (default log level, the access log written to a file): **{} µs** (A/A check). \
-         With logging off (`RUST_LOG=off`, `server-memory-log-off`): {} µs; the access log's cost, \
-         `server-memory`'s fixed cost minus its log-off twin's: **{} µs** per request.\n",
+         rounds, as users run it (default log level, the access log written to a file): **{}** (A/A check). \
+         With logging off (`RUST_LOG=off`, `server-memory-log-off`): {}; the access log's cost, \
+         `server-memory`'s fixed cost minus its log-off twin's: **{}** per request.\n",
         optional(cost.fixed_cost_us),
         optional(cost.fixed_cost_log_off_us),
         optional(cost.access_log_us),
     );
-    let _ = writeln!(
-        body,
-        "What counting costs (the `/metrics` counters and the inspector's), a returning visitor's server CPU \
-         per request beyond the bare server's on `server-memory` minus the same on its twin that counts \
-         nothing (`--metrics off`, `server-memory-metrics-off`): **{} µs** per request.\n",
-        optional(cost.metrics_us),
-    );
+    let _ = match &cost.metrics {
+        Some(metrics) => writeln!(
+            body,
+            "What counting costs (the `/metrics` counters and the inspector's): a returning visitor's server CPU \
+             per request on `server-memory` minus the same on its twin that counts nothing (`--metrics off`, \
+             `server-memory-metrics-off`), both servers running at once and measured one after the other in \
+             each of {} rounds: **{} µs** per request (median; half of the rounds gave {} to {} µs).\n",
+            metrics.rounds,
+            micros(metrics.median_us),
+            micros(metrics.first_quartile_us),
+            micros(metrics.third_quartile_us),
+        ),
+        None => writeln!(body, "What counting costs: not measured.\n"),
+    };
     if let Some(a_a) = results
         .throughput
         .iter()

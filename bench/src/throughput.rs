@@ -27,22 +27,22 @@ pub struct Scenario {
 }
 
 /// What one measured load cost the server and the load generator.
-struct Measured {
-    outcome: Outcome,
-    cpu_us_per_request: f64,
-    client_cpu_us_per_request: f64,
+pub struct Measured {
+    pub outcome: Outcome,
+    pub cpu_us_per_request: f64,
+    pub client_cpu_us_per_request: f64,
 }
 
-async fn measure(
+pub async fn measure(
     server: &ServerProcess,
     load: &Load,
     settings: &Settings,
     limits: Limits,
 ) -> anyhow::Result<Measured> {
     let cpu_before = server.cpu_time()?;
-    let client_before = servers::cpu_time_of("self")?;
+    let client_before = servers::own_cpu_time()?;
     let outcome = load::run(server.address, load, settings.connections, limits).await;
-    let client = servers::cpu_time_of("self")?.saturating_sub(client_before);
+    let client = servers::own_cpu_time()?.saturating_sub(client_before);
     let cpu = server.cpu_time()?.saturating_sub(cpu_before);
     let per_request = |time: std::time::Duration| {
         if outcome.responses > 0 {

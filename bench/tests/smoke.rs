@@ -168,7 +168,7 @@ fn number(value: &Value) -> f64 {
 #[test]
 fn results_describe_the_run_the_machine_and_every_configuration() {
     let results = results();
-    assert_eq!(results["schema"], 2);
+    assert_eq!(results["schema"], 3);
     assert!(results["date"].as_str().unwrap().contains('T'));
     assert!(results["command"].as_str().unwrap().contains("--quick"));
     for field in [
@@ -394,6 +394,23 @@ fn run_md_states_the_fixed_cost_the_access_log_and_the_load_average() {
     if machine["busy_at_start"] == true {
         assert!(run.contains("the machine was busy"), "{run}");
     }
+}
+
+#[test]
+fn run_md_states_what_counting_costs_from_paired_rounds() {
+    let metrics = &results()["fixed_cost"]["metrics"];
+    for field in ["median_us", "first_quartile_us", "third_quartile_us"] {
+        assert!(
+            metrics[field].as_f64().is_some_and(f64::is_finite),
+            "{field}: {metrics}"
+        );
+    }
+    assert!(number(&metrics["first_quartile_us"]) <= number(&metrics["third_quartile_us"]));
+    // --quick: two rounds per scenario, four paired rounds for each.
+    assert_eq!(metrics["rounds"], 8, "{metrics}");
+    let run = fs::read_to_string(results_dir().join("run.md")).unwrap();
+    assert!(run.contains("What counting costs"), "{run}");
+    assert!(run.contains("in each of 8 rounds"), "{run}");
 }
 
 #[test]
