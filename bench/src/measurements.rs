@@ -46,6 +46,23 @@ pub async fn log_in_many(
     .await
 }
 
+/// The logged-in visitors a returning-visitor scenario cycles through:
+/// `settings.returning_visitors` of them, every one required.
+pub async fn log_in_returning_visitors(
+    server: &ServerProcess,
+    configuration: &Configuration,
+    settings: &Settings,
+) -> anyhow::Result<Vec<String>> {
+    log_in_many(
+        server,
+        configuration,
+        settings,
+        Limits::count(settings.returning_visitors as u64),
+        settings.returning_visitors,
+    )
+    .await
+}
+
 /// Like [`log_in_many`], keeping the cookie called `cookie` of each login:
 /// `/hybrid`'s refresh ids, for requests that must refresh.
 pub async fn log_in_many_keeping(

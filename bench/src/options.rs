@@ -20,8 +20,9 @@ pub struct Options {
     #[arg(long)]
     pub duration: Option<f64>,
 
-    /// Rounds per scenario; each round measures the reference and the
-    /// configuration once, in alternating order [default: 5, --quick: 2].
+    /// Rounds per scenario; each round measures the scenario, the reference
+    /// and the bare server once, in an order that rotates. The metrics'
+    /// paired measurement takes four times as many [default: 5, --quick: 2].
     #[arg(long)]
     pub rounds: Option<usize>,
 

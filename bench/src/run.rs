@@ -411,14 +411,8 @@ async fn measure(
     let mut measured = Measured::default();
 
     let server = start().await?;
-    let returning = measurements::log_in_many(
-        &server,
-        configuration,
-        settings,
-        Limits::count(settings.returning_visitors as u64),
-        settings.returning_visitors,
-    )
-    .await?;
+    let returning =
+        measurements::log_in_returning_visitors(&server, configuration, settings).await?;
     // Visitors of the population scenario log in on this process; tokens
     // are then read by the next one, a second instance with the same keys.
     let population = if configuration.measures_population() {

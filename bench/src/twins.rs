@@ -43,14 +43,8 @@ pub async fn switch_cost(
         let server = ServerProcess::start_command(&command, &dir.join("server.log"))
             .await
             .with_context(|| format!("cannot start {}", configuration.name))?;
-        let visitors = measurements::log_in_many(
-            &server,
-            configuration,
-            settings,
-            Limits::count(settings.returning_visitors as u64),
-            settings.returning_visitors,
-        )
-        .await?;
+        let visitors =
+            measurements::log_in_returning_visitors(&server, configuration, settings).await?;
         let load = Load::get(
             &configuration.path(Route::GetSession),
             Cookies::cycle(visitors),
@@ -64,26 +58,17 @@ pub async fn switch_cost(
         .await;
         servers.push((server, load));
     }
-    let [(with_server, with_load), (without_server, without_load)] = &servers[..] else {
-        bail!("two servers were started, not {}", servers.len());
-    };
     let rounds = settings.rounds * ROUNDS_PER_ROUND;
     let limits = Limits::time(settings.round);
     let mut differences = Vec::with_capacity(rounds);
     for round in 0..rounds {
-        let (first, second) = if round % 2 == 0 {
-            ((with_server, with_load), (without_server, without_load))
-        } else {
-            ((without_server, without_load), (with_server, with_load))
-        };
-        let first = throughput::measure(first.0, first.1, settings, limits).await?;
-        let second = throughput::measure(second.0, second.1, settings, limits).await?;
-        let (with_measured, without_measured) = if round % 2 == 0 {
-            (first, second)
-        } else {
-            (second, first)
-        };
-        for measured in [&with_measured, &without_measured] {
+        // CPU per request of `with` (0) and `without` (1), in the order of
+        // this round.
+        let mut cpu = [0.0; 2];
+        let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+        for index in order {
+            let (server, load) = &servers[index];
+            let measured = throughput::measure(server, load, settings, limits).await?;
             let outcome = &measured.outcome;
             if outcome.error_responses + outcome.transport_errors > 0 {
                 bail!(
@@ -92,8 +77,9 @@ pub async fn switch_cost(
                     outcome.transport_errors
                 );
             }
+            cpu[index] = measured.cpu_us_per_request;
         }
-        differences.push(with_measured.cpu_us_per_request - without_measured.cpu_us_per_request);
+        differences.push(cpu[0] - cpu[1]);
     }
     progress::advance(settings.rounds as u64);
     summary(&differences).context("no round was measured")
