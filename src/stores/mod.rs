@@ -23,6 +23,7 @@ mod memory;
 mod metered;
 mod postgres;
 mod redis;
+mod redis_cluster;
 mod sqlite;
 mod store_url;
 
@@ -35,7 +36,7 @@ use crate::metrics::StoreMeter;
 
 use self::{
     cache::CachedRecords, counted::CountedRecords, memory::MemoryRecords, metered::MeteredRecords,
-    postgres::PostgresRecords, redis::RedisRecords,
+    postgres::PostgresRecords, redis::RedisRecords, redis_cluster::RedisClusterRecords,
 };
 pub use self::{
     counted::OperationCounts,
@@ -167,6 +168,9 @@ pub async fn open(url: &StoreUrl) -> Result<SharedRecords, StoreError> {
         ))),
         StoreUrl::Redis(url) => Arc::new(CountedRecords::new(TimeLimited(
             opening(RedisRecords::open(url)).await?,
+        ))),
+        StoreUrl::RedisCluster(url) => Arc::new(CountedRecords::new(TimeLimited(
+            opening(RedisClusterRecords::open(url)).await?,
         ))),
         StoreUrl::Postgres(url) => Arc::new(CountedRecords::new(TimeLimited(
             opening(PostgresRecords::open(url)).await?,

@@ -1,6 +1,7 @@
-//! Redis: the store several instances share. Each record is one key,
-//! `PREFIX + id`, holding the record in MessagePack, and Redis itself drops
-//! it at its expiry.
+//! Redis, one server or the primary that Sentinel names: the store several
+//! instances share (Redis Cluster has a client of its own, `redis_cluster`).
+//! Each record is one key, `PREFIX + id`, holding the record in MessagePack,
+//! and Redis itself drops it at its expiry.
 //!
 //! The published `tower-sessions-redis-store` is not used, only its client
 //! (fred) and its encoding, because it falls short in three ways: its keys are
@@ -159,26 +160,17 @@ impl SessionRecords for RedisRecords {
         Ok(0)
     }
 
-    /// Walks the keyspace with `SCAN` (every primary, in a cluster): O(keys
-    /// in the database), for tests and `clearsessions`, not for requests.
+    /// Walks the keyspace with `SCAN`: O(keys in the database), for tests
+    /// and `clearsessions`, not for requests.
     async fn count(&self) -> Result<u64, StoreError> {
-        let client = self.pool.next();
-        let pattern = format!("{}*", self.prefix);
-        let counted = if client.is_clustered() {
-            client
-                .scan_cluster(pattern, Some(1000), None)
-                .try_fold(0_u64, |sum, mut page| async move {
-                    Ok(sum + page.take_results().map_or(0, |keys| keys.len() as u64))
-                })
-                .await?
-        } else {
-            client
-                .scan(pattern, Some(1000), None)
-                .try_fold(0_u64, |sum, mut page| async move {
-                    Ok(sum + page.take_results().map_or(0, |keys| keys.len() as u64))
-                })
-                .await?
-        };
+        let counted = self
+            .pool
+            .next()
+            .scan(format!("{}*", self.prefix), Some(1000), None)
+            .try_fold(0_u64, |sum, mut page| async move {
+                Ok(sum + page.take_results().map_or(0, |keys| keys.len() as u64))
+            })
+            .await?;
         Ok(counted)
     }
 }

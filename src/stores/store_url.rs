@@ -25,6 +25,8 @@ pub enum StoreUrl {
     Memory,
     Sqlite(PathBuf),
     Redis(ServiceUrl),
+    /// `redis-cluster://`: a client of its own (see `stores::redis_cluster`).
+    RedisCluster(ServiceUrl),
     Postgres(ServiceUrl),
 }
 
@@ -87,9 +89,11 @@ impl FromStr for StoreUrl {
                 Err("sqlite:// needs a file path, e.g. sqlite://data/sessions.sqlite3".into())
             }
             "sqlite" => Ok(Self::Sqlite(PathBuf::from(rest))),
-            "redis" | "redis-cluster" | "redis-sentinel" => {
+            "redis" | "redis-sentinel" => {
                 service_url(url, "prefix", DEFAULT_REDIS_PREFIX, is_redis_prefix).map(Self::Redis)
             }
+            "redis-cluster" => service_url(url, "prefix", DEFAULT_REDIS_PREFIX, is_redis_prefix)
+                .map(Self::RedisCluster),
             // Accepting these would connect in plain text: fred is built without TLS.
             "rediss" | "rediss-cluster" | "rediss-sentinel" => Err(format!(
                 "{scheme}:// (Redis over TLS) is not supported by this build; use redis:// on a trusted network"
@@ -196,7 +200,7 @@ impl StoreUrl {
         match self {
             Self::Memory => "memory",
             Self::Sqlite(_) => "sqlite",
-            Self::Redis(_) => "redis",
+            Self::Redis(_) | Self::RedisCluster(_) => "redis",
             Self::Postgres(_) => "postgres",
         }
     }
@@ -208,7 +212,7 @@ impl fmt::Display for StoreUrl {
         match self {
             Self::Memory => f.write_str("memory"),
             Self::Sqlite(path) => write!(f, "sqlite://{}", path.display()),
-            Self::Redis(url) | Self::Postgres(url) => url.fmt(f),
+            Self::Redis(url) | Self::RedisCluster(url) | Self::Postgres(url) => url.fmt(f),
         }
     }
 }
