@@ -43,6 +43,12 @@ pub struct RedisRecords {
     prefix: String,
 }
 
+/// Swaps a record only if its expiry is still the one expected (KEYS[1];
+/// ARGV: that expiry, the new record, its expiry): the cluster store runs
+/// the same script.
+pub(super) const SWAP_SCRIPT: &str = "if redis.call('PEXPIRETIME', KEYS[1]) == tonumber(ARGV[1]) then \
+    redis.call('SET', KEYS[1], ARGV[2], 'PXAT', ARGV[3]) return 1 end return 0";
+
 impl RedisRecords {
     /// Connects, failing at once if the server cannot be reached. Once
     /// connected, a lost connection is retried every 250 ms for as long as
@@ -129,10 +135,8 @@ impl SessionRecords for RedisRecords {
         record: &Record,
         expected_expiry: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        const SCRIPT: &str = "if redis.call('PEXPIRETIME', KEYS[1]) == tonumber(ARGV[1]) then \
-            redis.call('SET', KEYS[1], ARGV[2], 'PXAT', ARGV[3]) return 1 end return 0";
         let args: Vec<Value> = vec![
-            SCRIPT.into(),
+            SWAP_SCRIPT.into(),
             1_i64.into(),
             self.key(&record.id).into(),
             unix_millis(expected_expiry).max(1).into(),

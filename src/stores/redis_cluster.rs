@@ -23,7 +23,8 @@ use tower_sessions::session::{Id, Record};
 use url::Url;
 
 use super::{
-    BACKEND_TIMEOUT, SessionRecords, StoreError, decode, encode, store_url::ServiceUrl, unix_millis,
+    BACKEND_TIMEOUT, SessionRecords, StoreError, decode, encode, redis::SWAP_SCRIPT,
+    store_url::ServiceUrl, unix_millis,
 };
 
 /// Counts the keys under a prefix on one node, so that `count` is one
@@ -31,11 +32,6 @@ use super::{
 const COUNT_SCRIPT: &str = "local cursor, n = '0', 0 \
     repeat local page = redis.call('SCAN', cursor, 'MATCH', ARGV[1], 'COUNT', 1000) \
     cursor = page[1] n = n + #page[2] until cursor == '0' return n";
-
-/// Swaps a record only if its expiry is still the one expected (the
-/// single-server store's script: the key's slot routes it).
-const SWAP_SCRIPT: &str = "if redis.call('PEXPIRETIME', KEYS[1]) == tonumber(ARGV[1]) then \
-    redis.call('SET', KEYS[1], ARGV[2], 'PXAT', ARGV[3]) return 1 end return 0";
 
 pub struct RedisClusterRecords {
     /// Multiplexed: clones share the client's connections to every node.
@@ -159,6 +155,7 @@ impl SessionRecords for RedisClusterRecords {
         record: &Record,
         expected_expiry: OffsetDateTime,
     ) -> Result<bool, StoreError> {
+        // The key's slot routes the script to its master.
         let mut command = ::redis::cmd("EVAL");
         command
             .arg(SWAP_SCRIPT)
