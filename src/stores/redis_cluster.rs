@@ -2,22 +2,28 @@
 //! (`PREFIX + id`, the record in MessagePack, Redis expiring it), spread
 //! over the cluster's masters by key slot.
 //!
-//! Through redis-rs's cluster client, not fred's, for one reason: fred 10.1
-//! stops sending any command while it cannot reconnect to every master that
-//! `CLUSTER SLOTS` names, and a dead master without a replica stays named
-//! there, so one dead master made every session a 503. redis-rs keeps one
-//! connection per node and fails only the commands whose slot the dead node
-//! serves (`tests/cluster.rs` kills a master and reads every session).
+//! The routing is this module's own: a slot map read with `CLUSTER SLOTS`
+//! and one redis-rs `ConnectionManager` per master, so that one master's
+//! commands wait on nothing another's do (only a `MOVED` or `ASK` reply
+//! waits for a slot-map refresh). Both cluster clients
+//! tried failed that: fred 10.1 stops sending any command while it cannot
+//! reconnect to every master `CLUSTER SLOTS` names, and redis-rs 1.8's
+//! cluster client stalled for good in one test run in three once a master
+//! died (a slot refresh that never ends: a reconnect queued on its
+//! connection lock is not polled while the refresh behind it runs), so
+//! every session on that instance stayed a 503. Here a dead
+//! master fails only the commands for its slots (`tests/cluster.rs` kills a
+//! master and reads every session); a `MOVED` reply re-reads the slot map and
+//! an `ASK` is followed, so a resharding goes on serving.
 
-use std::sync::Arc;
+use std::{collections::HashMap, sync::Arc};
 
 use ::redis::{
-    Cmd, RedisError, Value,
-    cluster::ClusterClient,
-    cluster_async::ClusterConnection,
-    cluster_routing::{AggregateOp, MultipleNodeRoutingInfo, ResponsePolicy, RoutingInfo},
+    Client, Cmd, ErrorKind, FromRedisValue, ParsingError, RedisError, ServerErrorKind, Value,
+    aio::{ConnectionManager, ConnectionManagerConfig},
 };
 use async_trait::async_trait;
+use parking_lot::RwLock;
 use time::OffsetDateTime;
 use tower_sessions::session::{Id, Record};
 use url::Url;
@@ -27,74 +33,238 @@ use super::{
     store_url::ServiceUrl, unix_millis,
 };
 
-/// Counts the keys under a prefix on one node, so that `count` is one
-/// command sent to every master, their answers summed.
+/// Counts the keys under a prefix on one node; `count` runs it on every master.
 const COUNT_SCRIPT: &str = "local cursor, n = '0', 0 \
     repeat local page = redis.call('SCAN', cursor, 'MATCH', ARGV[1], 'COUNT', 1000) \
     cursor = page[1] n = n + #page[2] until cursor == '0' return n";
 
+/// Redis Cluster's key space: every key hashes to one of these.
+const SLOTS: u16 = 16_384;
+
 pub struct RedisClusterRecords {
-    /// Multiplexed: clones share the client's connections to every node.
-    connection: ClusterConnection,
+    /// `[USER:PASSWORD@]`, for every node's URL.
+    credentials: String,
+    /// The URL's nodes, asked for the slot map when no known master answers.
+    seeds: Vec<String>,
+    slot_map: RwLock<Arc<SlotMap>>,
+    /// One slot-map refresh at a time; the others wait for its result.
+    refreshing: tokio::sync::Mutex<()>,
     prefix: String,
 }
 
 impl std::fmt::Debug for RedisClusterRecords {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisClusterRecords")
+            .field("seeds", &self.seeds)
             .field("prefix", &self.prefix)
             .finish_non_exhaustive()
     }
 }
 
+/// Which master serves which slots, as one `CLUSTER SLOTS` reply said.
+#[derive(Default)]
+struct SlotMap {
+    /// Sorted and disjoint.
+    ranges: Vec<SlotRange>,
+    /// Each master once.
+    masters: Vec<Arc<Master>>,
+}
+
+struct SlotRange {
+    first: u16,
+    last: u16,
+    master: Arc<Master>,
+}
+
+/// One master and the connection to it, which reconnects on its own.
+struct Master {
+    address: String,
+    connection: ConnectionManager,
+}
+
+impl SlotMap {
+    fn master_of(&self, slot: u16) -> Option<&Arc<Master>> {
+        let range = self
+            .ranges
+            .get(self.ranges.partition_point(|range| range.last < slot))?;
+        (range.first <= slot).then_some(&range.master)
+    }
+
+    fn master_at(&self, address: &str) -> Option<&Arc<Master>> {
+        self.masters.iter().find(|master| master.address == address)
+    }
+}
+
 impl RedisClusterRecords {
-    /// Connects through any of the nodes `url` names
-    /// (`redis-cluster://[USER:PASSWORD@]HOST:PORT?node=HOST:PORT&...`),
-    /// failing at once if none answers. A node lost later is reconnected on
-    /// demand; meanwhile the commands for its slots fail.
+    /// Reads the slot map from the first of the nodes `url` names that
+    /// answers (`redis-cluster://[USER:PASSWORD@]HOST:PORT?node=HOST:PORT&...`),
+    /// failing at once if none does. Masters are connected on first use.
     pub async fn open(url: &ServiceUrl) -> Result<Self, StoreError> {
-        let client = ClusterClient::builder(seed_nodes(url.connect())?)
-            .connection_timeout(BACKEND_TIMEOUT)
-            .response_timeout(BACKEND_TIMEOUT)
-            // A few quick retries follow a resharding's redirects; the
-            // response timeout bounds them all, so a dead node's commands
-            // still fail within it.
-            .retries(3)
-            .min_retry_wait(10)
-            .max_retry_wait(200)
-            .build()?;
-        let connection = client.get_async_connection().await?;
-        Ok(Self {
-            connection,
+        let (credentials, seeds) = seed_nodes(url.connect())?;
+        let records = Self {
+            credentials,
+            seeds,
+            slot_map: RwLock::default(),
+            refreshing: tokio::sync::Mutex::new(()),
             prefix: url.namespace.clone(),
-        })
+        };
+        records.refresh(&records.current()).await?;
+        Ok(records)
     }
 
     fn key(&self, id: &Id) -> String {
         format!("{}{id}", self.prefix)
     }
 
-    async fn query<T: ::redis::FromRedisValue>(&self, command: &Cmd) -> Result<T, StoreError> {
-        Ok(command.query_async(&mut self.connection.clone()).await?)
+    fn current(&self) -> Arc<SlotMap> {
+        Arc::clone(&self.slot_map.read())
+    }
+
+    /// Runs `command`, whose only key is `key`, on the master of its slot.
+    async fn on_key<T: FromRedisValue>(&self, key: &str, command: &Cmd) -> Result<T, StoreError> {
+        let slot = key_slot(key.as_bytes());
+        let mut slot_map = self.current();
+        let master = match slot_map.master_of(slot) {
+            Some(master) => Arc::clone(master),
+            None => {
+                slot_map = self.refresh(&slot_map).await?;
+                Arc::clone(slot_map.master_of(slot).ok_or(StoreError::Backend(format!(
+                    "redis-cluster: no master serves slot {slot}"
+                )))?)
+            }
+        };
+        let reply = master.connection.clone().send_packed_command(command).await;
+        let err = match reply.and_then(Value::extract_error) {
+            Ok(reply) => return Ok(T::from_redis_value(reply)?),
+            Err(err) => err,
+        };
+        match (err.kind(), err.redirect_node()) {
+            // The slot moved for good: learn where, and go there.
+            (ErrorKind::Server(ServerErrorKind::Moved), Some(_)) => {
+                let slot_map = self.refresh(&slot_map).await?;
+                let master = slot_map.master_of(slot).ok_or(StoreError::Backend(format!(
+                    "redis-cluster: no master serves slot {slot}"
+                )))?;
+                Ok(command.query_async(&mut master.connection.clone()).await?)
+            }
+            // The slot is moving: this key is already at the importing master.
+            (ErrorKind::Server(ServerErrorKind::Ask), Some((address, _))) => {
+                let slot_map = match slot_map.master_at(address) {
+                    Some(_) => slot_map,
+                    None => self.refresh(&slot_map).await?,
+                };
+                let master = slot_map
+                    .master_at(address)
+                    .ok_or(StoreError::Backend(format!(
+                        "redis-cluster: asked to go to unknown node {address}"
+                    )))?;
+                let (reply,): (T,) = ::redis::pipe()
+                    .cmd("ASKING")
+                    .ignore()
+                    .add_command(command.clone())
+                    .query_async(&mut master.connection.clone())
+                    .await?;
+                Ok(reply)
+            }
+            _ => Err(err.into()),
+        }
+    }
+
+    /// Replaces `seen` with a slot map read afresh, unless another caller
+    /// already did since `seen` was taken; either way, the map now in use.
+    async fn refresh(&self, seen: &Arc<SlotMap>) -> Result<Arc<SlotMap>, StoreError> {
+        let _only_one = self.refreshing.lock().await;
+        let current = self.current();
+        if !Arc::ptr_eq(&current, seen) {
+            return Ok(current);
+        }
+        let mut last_error = StoreError::Backend("redis-cluster: no node to ask".into());
+        let known = current.masters.iter().map(|master| master.address.clone());
+        for address in known.chain(self.seeds.iter().cloned()) {
+            match self.read_slot_map(&address, &current).await {
+                Ok(fresh) => {
+                    let fresh = Arc::new(fresh);
+                    *self.slot_map.write() = Arc::clone(&fresh);
+                    return Ok(fresh);
+                }
+                Err(err) => last_error = err,
+            }
+        }
+        Err(last_error)
+    }
+
+    /// `CLUSTER SLOTS` from the node at `address`, keeping the connections
+    /// `current` has to the masters that stay.
+    async fn read_slot_map(&self, address: &str, current: &SlotMap) -> Result<SlotMap, StoreError> {
+        let mut asked = match current.master_at(address) {
+            Some(master) => master.connection.clone(),
+            None => self.connect(address)?,
+        };
+        let reply: Value = ::redis::cmd("CLUSTER")
+            .arg("SLOTS")
+            .query_async(&mut asked)
+            .await?;
+        let asked_host = address.rsplit_once(':').map_or(address, |(host, _)| host);
+        let mut masters: HashMap<String, Arc<Master>> = HashMap::new();
+        let mut ranges = Vec::new();
+        for (first, last, master) in parse_slots(reply, asked_host)? {
+            let master = match masters.get(&master) {
+                Some(known) => Arc::clone(known),
+                None => {
+                    let connection = match current.master_at(&master) {
+                        Some(kept) => kept.connection.clone(),
+                        None => self.connect(&master)?,
+                    };
+                    let made = Arc::new(Master {
+                        address: master.clone(),
+                        connection,
+                    });
+                    masters.insert(master, Arc::clone(&made));
+                    made
+                }
+            };
+            ranges.push(SlotRange {
+                first,
+                last,
+                master,
+            });
+        }
+        ranges.sort_by_key(|range| range.first);
+        Ok(SlotMap {
+            ranges,
+            masters: masters.into_values().collect(),
+        })
+    }
+
+    /// A connection to `address` that is made on first use and remade
+    /// whenever it breaks, each command bounded by [`BACKEND_TIMEOUT`].
+    fn connect(&self, address: &str) -> Result<ConnectionManager, StoreError> {
+        let client = Client::open(format!("redis://{}{address}", self.credentials))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(BACKEND_TIMEOUT))
+            .set_response_timeout(Some(BACKEND_TIMEOUT))
+            .set_number_of_retries(1);
+        Ok(ConnectionManager::new_lazy_with_config(client, config)?)
     }
 
     /// `SET key record PXAT expiry` with `NX` or `XX`; whether it was written.
     async fn set(&self, record: &Record, only: &str) -> Result<bool, StoreError> {
+        let key = self.key(&record.id);
         let mut command = ::redis::cmd("SET");
         command
-            .arg(self.key(&record.id))
+            .arg(&key)
             .arg(encode(record)?)
             .arg("PXAT")
             .arg(unix_millis(record.expiry_date).max(1))
             .arg(only);
-        let reply: Option<String> = self.query(&command).await?;
+        let reply: Option<String> = self.on_key(&key, &command).await?;
         Ok(reply.is_some())
     }
 }
 
-/// The URL's host and every `node=` parameter, as redis-rs's node URLs,
-/// each with the URL's credentials.
-fn seed_nodes(connect: &str) -> Result<Vec<String>, StoreError> {
+/// The URL's credentials (`USER:PASSWORD@`, or nothing), and its host with
+/// every `node=` parameter, as `HOST:PORT`.
+fn seed_nodes(connect: &str) -> Result<(String, Vec<String>), StoreError> {
     let url = Url::parse(connect).map_err(|err| StoreError::Backend(err.to_string()))?;
     if !matches!(url.path(), "" | "/" | "/0") {
         return Err(StoreError::Backend(format!(
@@ -102,14 +272,14 @@ fn seed_nodes(connect: &str) -> Result<Vec<String>, StoreError> {
             url.path()
         )));
     }
-    let mut addresses = vec![format!(
+    let mut seeds = vec![format!(
         "{}:{}",
         url.host_str().unwrap_or_default(),
         url.port().unwrap_or(6379)
     )];
     for (name, value) in url.query_pairs() {
         match &*name {
-            "node" => addresses.push(value.into_owned()),
+            "node" => seeds.push(value.into_owned()),
             _ => {
                 return Err(StoreError::Backend(format!(
                     "redis-cluster: unknown URL parameter `{name}` (only `node` and `prefix`)"
@@ -121,18 +291,77 @@ fn seed_nodes(connect: &str) -> Result<Vec<String>, StoreError> {
         ("", None) => String::new(),
         (user, password) => format!("{user}:{}@", password.unwrap_or_default()),
     };
-    Ok(addresses
+    Ok((credentials, seeds))
+}
+
+/// The slot Redis Cluster keeps `key` in: CRC16 (XMODEM) of the key, or of
+/// its hash tag (the text between its first `{` and the next `}`, if any).
+fn key_slot(key: &[u8]) -> u16 {
+    let tag = key.iter().position(|&byte| byte == b'{').and_then(|open| {
+        let rest = key.get(open + 1..)?;
+        let close = rest.iter().position(|&byte| byte == b'}')?;
+        (close > 0).then(|| rest.get(..close)).flatten()
+    });
+    crc16(tag.unwrap_or(key)) % SLOTS
+}
+
+fn crc16(bytes: &[u8]) -> u16 {
+    bytes.iter().fold(0, |crc, &byte| {
+        (0..8).fold(crc ^ (u16::from(byte) << 8), |crc, _| {
+            if crc & 0x8000 == 0 {
+                crc << 1
+            } else {
+                (crc << 1) ^ 0x1021
+            }
+        })
+    })
+}
+
+/// `CLUSTER SLOTS` as `(first slot, last slot, master's HOST:PORT)`; a
+/// master shown without an IP is on the host that was asked.
+fn parse_slots(reply: Value, asked_host: &str) -> Result<Vec<(u16, u16, String)>, StoreError> {
+    let malformed = || StoreError::Backend("redis-cluster: a malformed CLUSTER SLOTS reply".into());
+    let Value::Array(entries) = reply else {
+        return Err(malformed());
+    };
+    entries
         .into_iter()
-        .map(|address| format!("redis://{credentials}{address}"))
-        .collect())
+        .map(|entry| {
+            let Value::Array(fields) = entry else {
+                return Err(malformed());
+            };
+            let mut fields = fields.into_iter();
+            let (Some(first), Some(last), Some(Value::Array(master))) =
+                (fields.next(), fields.next(), fields.next())
+            else {
+                return Err(malformed());
+            };
+            let mut master = master.into_iter();
+            let (Some(host), Some(port)) = (master.next(), master.next()) else {
+                return Err(malformed());
+            };
+            let host = String::from_redis_value(host)?;
+            let host = if host.is_empty() {
+                asked_host.to_owned()
+            } else {
+                host
+            };
+            Ok((
+                u16::from_redis_value(first)?,
+                u16::from_redis_value(last)?,
+                format!("{host}:{}", u16::from_redis_value(port)?),
+            ))
+        })
+        .collect()
 }
 
 #[async_trait]
 impl SessionRecords for RedisClusterRecords {
     async fn load(&self, id: &Id) -> Result<Option<Arc<Record>>, StoreError> {
+        let key = self.key(id);
         let mut command = ::redis::cmd("GET");
-        command.arg(self.key(id));
-        let Some(bytes) = self.query::<Option<Vec<u8>>>(&command).await? else {
+        command.arg(&key);
+        let Some(bytes) = self.on_key::<Option<Vec<u8>>>(&key, &command).await? else {
             return Ok(None);
         };
         let record = decode(&bytes)?;
@@ -155,23 +384,24 @@ impl SessionRecords for RedisClusterRecords {
         record: &Record,
         expected_expiry: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        // The key's slot routes the script to its master.
+        let key = self.key(&record.id);
         let mut command = ::redis::cmd("EVAL");
         command
             .arg(SWAP_SCRIPT)
             .arg(1)
-            .arg(self.key(&record.id))
+            .arg(&key)
             .arg(unix_millis(expected_expiry).max(1))
             .arg(encode(record)?)
             .arg(unix_millis(record.expiry_date).max(1));
-        let swapped: i64 = self.query(&command).await?;
+        let swapped: i64 = self.on_key(&key, &command).await?;
         Ok(swapped == 1)
     }
 
     async fn delete(&self, id: &Id) -> Result<bool, StoreError> {
+        let key = self.key(id);
         let mut command = ::redis::cmd("DEL");
-        command.arg(self.key(id));
-        let deleted: i64 = self.query(&command).await?;
+        command.arg(&key);
+        let deleted: i64 = self.on_key(&key, &command).await?;
         Ok(deleted > 0)
     }
 
@@ -188,21 +418,13 @@ impl SessionRecords for RedisClusterRecords {
             .arg(COUNT_SCRIPT)
             .arg(0)
             .arg(format!("{}*", self.prefix));
-        let every_master = RoutingInfo::MultiNode((
-            MultipleNodeRoutingInfo::AllMasters,
-            Some(ResponsePolicy::Aggregate(AggregateOp::Sum)),
-        ));
-        let counted = self
-            .connection
-            .clone()
-            .route_command(command, every_master)
-            .await?;
-        match counted {
-            Value::Int(count) => Ok(u64::try_from(count).unwrap_or_default()),
-            other => Err(StoreError::Backend(format!(
-                "redis-cluster: a count that is not a number: {other:?}"
-            ))),
+        let slot_map = self.current();
+        let mut counted = 0;
+        for master in &slot_map.masters {
+            let on_master: u64 = command.query_async(&mut master.connection.clone()).await?;
+            counted += on_master;
         }
+        Ok(counted)
     }
 }
 
@@ -213,6 +435,12 @@ impl From<RedisError> for StoreError {
         } else {
             StoreError::Backend(format!("redis-cluster: {err}"))
         }
+    }
+}
+
+impl From<ParsingError> for StoreError {
+    fn from(err: ParsingError) -> Self {
+        StoreError::Backend(format!("redis-cluster: an unexpected reply: {err}"))
     }
 }
 
@@ -228,19 +456,13 @@ mod tests {
     }
 
     #[test]
-    fn every_named_node_is_a_seed_with_the_credentials() {
-        let seeds = seed_nodes(
+    fn every_named_node_is_a_seed_and_the_credentials_are_kept() {
+        let (credentials, seeds) = seed_nodes(
             service("redis-cluster://app:pw@a:30001?node=b:30002&node=c:30003&prefix=p:").connect(),
         )
         .unwrap();
-        assert_eq!(
-            seeds,
-            [
-                "redis://app:pw@a:30001",
-                "redis://app:pw@b:30002",
-                "redis://app:pw@c:30003"
-            ]
-        );
+        assert_eq!(credentials, "app:pw@");
+        assert_eq!(seeds, ["a:30001", "b:30002", "c:30003"]);
     }
 
     #[test]
@@ -257,5 +479,24 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("only database 0"), "{err}");
+    }
+
+    /// What `CLUSTER KEYSLOT` answers for the same keys.
+    #[test]
+    fn a_key_hashes_to_the_slot_redis_gives_it() {
+        assert_eq!(key_slot(b"foo"), 12_182);
+        assert_eq!(key_slot(b"123456789"), 0x31C3 % SLOTS);
+    }
+
+    #[test]
+    fn a_hash_tag_alone_decides_the_slot() {
+        assert_eq!(key_slot(b"{user1000}.following"), key_slot(b"user1000"));
+        // An empty tag is no tag: the whole key counts.
+        assert_eq!(key_slot(b"a{}b"), crc16(b"a{}b") % SLOTS);
+    }
+
+    #[test]
+    fn a_slot_outside_every_range_has_no_master() {
+        assert!(SlotMap::default().master_of(0).is_none());
     }
 }
