@@ -13,7 +13,6 @@
 mod common;
 
 use std::{
-    process::Command,
     sync::OnceLock,
     time::{Duration, Instant},
 };
@@ -21,7 +20,7 @@ use std::{
 use common::{
     cookie_name,
     process::{Instance, binary},
-    redis::{RedisNode, field, wait_for},
+    redis::{RedisCluster, RedisNode},
 };
 use sessions_vs_jwt::{
     routes::{Mount, Route},
@@ -30,10 +29,7 @@ use sessions_vs_jwt::{
 use time::OffsetDateTime;
 use tower_sessions::session::{Id, Record};
 
-/// A cluster node also binds its port + 10000 (the cluster bus).
-const BELOW_BUS_LIMIT: u16 = 55_535;
 const LOGINS: usize = 60;
-const PATIENCE: Duration = Duration::from_secs(90);
 
 /// One login, and what became of it.
 #[derive(Debug, Clone)]
@@ -117,75 +113,15 @@ async fn read(client: &reqwest::Client, base: &str, cookie: &str) -> (u16, Optio
 
 fn run_cluster() -> Outcome {
     let dir = tempfile::tempdir().unwrap();
-    let mut masters: Vec<RedisNode> = (0..3)
-        .map(|n| {
-            RedisNode::start(
-                dir.path(),
-                &format!("master-{n}"),
-                Some(BELOW_BUS_LIMIT),
-                |port| {
-                    [
-                        "--cluster-enabled",
-                        "yes",
-                        "--cluster-config-file",
-                        &dir.path()
-                            .join(format!("nodes-{port}.conf"))
-                            .display()
-                            .to_string(),
-                        "--cluster-node-timeout",
-                        "2000",
-                        // Without replicas, a dead master's slots stay uncovered:
-                        // the others must go on serving theirs.
-                        "--cluster-require-full-coverage",
-                        "no",
-                        "--save",
-                        "",
-                        "--appendonly",
-                        "no",
-                    ]
-                    .map(str::to_owned)
-                    .to_vec()
-                },
-            )
-        })
-        .collect();
-    let addresses: Vec<String> = masters.iter().map(RedisNode::address).collect();
-    let created = Command::new("redis-cli")
-        .args(["--cluster", "create"])
-        .args(&addresses)
-        .args(["--cluster-yes"])
-        .output()
-        .unwrap();
-    assert!(
-        created.status.success(),
-        "{}",
-        String::from_utf8_lossy(&created.stdout)
-    );
-    for master in &masters {
-        wait_for(
-            "every master seeing a whole cluster",
-            PATIENCE,
-            || {
-                master.try_cli(&["CLUSTER", "INFO"]).is_some_and(|info| {
-                    field(&info, "cluster_state").as_deref() == Some("ok")
-                        && field(&info, "cluster_known_nodes").as_deref() == Some("3")
-                        && field(&info, "cluster_slots_ok").as_deref() == Some("16384")
-                })
-            },
-            || master.log_tail(),
-        );
-    }
-
+    let cluster = RedisCluster::start(dir.path());
+    let store = cluster.store_url();
+    let mut masters = cluster.masters;
     let keys = dir.path().join("keys").display().to_string();
     let made = binary()
         .args(["keys", "generate", "--keys-dir", &keys])
         .output()
         .unwrap();
     assert!(made.status.success(), "{made:?}");
-    let store = format!(
-        "redis-cluster://{}?node={}&node={}",
-        addresses[0], addresses[1], addresses[2]
-    );
     let instances = [
         Instance::start(&["--store", &store, "--keys-dir", &keys]),
         Instance::start(&["--store", &store, "--keys-dir", &keys]),

@@ -252,6 +252,15 @@ macro_rules! needs_postgres {
     };
 }
 
+macro_rules! needs_redis_cluster {
+    ($macro:ident, $store:expr) => {
+        $macro!($store, [#[cfg_attr(
+            not(all(svj_redis_server, svj_redis_cli)),
+            ignore = "needs redis-server and redis-cli on the PATH (apt-get install redis-server; see README, Test)"
+        )]]);
+    };
+}
+
 /// What a store that keeps bytes does with bytes it cannot decode.
 macro_rules! corrupt_record_contract {
     ($store:expr, [$(#[$attr:meta])*]) => {
@@ -332,6 +341,13 @@ mod redis {
 mod redis_cached {
     use super::*;
     needs_redis!(store_contract, TestStore::RedisCached);
+}
+
+/// A cluster per test: the contract holds whichever master a key lands on.
+mod redis_cluster {
+    use super::*;
+    needs_redis_cluster!(store_contract, TestStore::RedisCluster);
+    needs_redis_cluster!(corrupt_record_contract, TestStore::RedisCluster);
 }
 
 mod postgres {

@@ -16,6 +16,7 @@ use std::{
 };
 
 /// One `redis-server` process, killed on drop.
+#[derive(Debug)]
 pub struct RedisNode {
     child: Option<Child>,
     pub port: u16,
@@ -131,6 +132,82 @@ impl RedisNode {
 impl Drop for RedisNode {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// A cluster node also binds its port + 10000 (the cluster bus).
+const BELOW_BUS_LIMIT: u16 = 55_535;
+
+/// A Redis Cluster of three masters without replicas, made with
+/// `redis-cli --cluster create`; its nodes are killed on drop.
+#[derive(Debug)]
+pub struct RedisCluster {
+    pub masters: Vec<RedisNode>,
+}
+
+impl RedisCluster {
+    /// Starts the masters, their logs and files in `dir`, and waits until
+    /// every one of them sees the whole cluster.
+    pub fn start(dir: &Path) -> Self {
+        let masters: Vec<RedisNode> = (0..3)
+            .map(|n| {
+                RedisNode::start(dir, &format!("master-{n}"), Some(BELOW_BUS_LIMIT), |port| {
+                    [
+                        "--cluster-enabled",
+                        "yes",
+                        "--cluster-config-file",
+                        &dir.join(format!("nodes-{port}.conf")).display().to_string(),
+                        "--cluster-node-timeout",
+                        "2000",
+                        // Without replicas, a dead master's slots stay
+                        // uncovered: the others must go on serving theirs.
+                        "--cluster-require-full-coverage",
+                        "no",
+                        "--save",
+                        "",
+                        "--appendonly",
+                        "no",
+                    ]
+                    .map(str::to_owned)
+                    .to_vec()
+                })
+            })
+            .collect();
+        let created = Command::new("redis-cli")
+            .args(["--cluster", "create"])
+            .args(masters.iter().map(RedisNode::address))
+            .args(["--cluster-yes"])
+            .output()
+            .unwrap();
+        assert!(
+            created.status.success(),
+            "{}",
+            String::from_utf8_lossy(&created.stdout)
+        );
+        for master in &masters {
+            wait_for(
+                "every master seeing a whole cluster",
+                Duration::from_secs(90),
+                || {
+                    master.try_cli(&["CLUSTER", "INFO"]).is_some_and(|info| {
+                        field(&info, "cluster_state").as_deref() == Some("ok")
+                            && field(&info, "cluster_known_nodes").as_deref() == Some("3")
+                            && field(&info, "cluster_slots_ok").as_deref() == Some("16384")
+                    })
+                },
+                || master.log_tail(),
+            );
+        }
+        Self { masters }
+    }
+
+    /// The store URL naming every master.
+    pub fn store_url(&self) -> String {
+        let addresses: Vec<String> = self.masters.iter().map(RedisNode::address).collect();
+        format!(
+            "redis-cluster://{}?node={}&node={}",
+            addresses[0], addresses[1], addresses[2]
+        )
     }
 }
 

@@ -1,6 +1,6 @@
 //! The session stores the tests run against, each fresh and private to one
 //! test: a SQLite file in the test's folder, a Redis key prefix, a PostgreSQL
-//! schema. Redis and PostgreSQL are the shared services whose URLs
+//! schema, a Redis Cluster of the test's own. Redis and PostgreSQL are the shared services whose URLs
 //! `SVJ_TEST_REDIS_URL` and `SVJ_TEST_POSTGRES_URL` name; what a test wrote
 //! there is removed when its `FreshStore` is dropped, so parallel runs (ours
 //! or another engineer's) never see each other's sessions.
@@ -12,12 +12,16 @@ use std::{
 
 use sessions_vs_jwt::stores::{self, SharedRecords, StoreUrl};
 
+use super::redis::{RedisCluster, RedisNode};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TestStore {
     Memory,
     Sqlite,
     Redis,
     Postgres,
+    /// Three masters started for the test (`redis-server` and `redis-cli`).
+    RedisCluster,
     /// The same stores with `--store-cache` in front.
     SqliteCached,
     RedisCached,
@@ -35,8 +39,16 @@ pub struct FreshStore {
 #[derive(Debug)]
 enum Namespace {
     None,
-    RedisPrefix { server: String, prefix: String },
-    PostgresSchema { server: String, schema: String },
+    RedisPrefix {
+        server: String,
+        prefix: String,
+    },
+    PostgresSchema {
+        server: String,
+        schema: String,
+    },
+    /// Its own cluster, killed with the store.
+    RedisCluster(RedisCluster),
 }
 
 /// The cache settings the cached variants run with.
@@ -53,7 +65,7 @@ impl TestStore {
     /// Redis drops expired keys by itself, so it never holds any for a
     /// sweep to find.
     pub fn expires_by_itself(self) -> bool {
-        matches!(self, Self::Redis | Self::RedisCached)
+        matches!(self, Self::Redis | Self::RedisCached | Self::RedisCluster)
     }
 
     /// A new, empty store of this kind; SQLite's file goes in `dir`.
@@ -72,6 +84,10 @@ impl TestStore {
                     with_parameter(&server, "prefix", &prefix),
                     Namespace::RedisPrefix { server, prefix },
                 )
+            }
+            Self::RedisCluster => {
+                let cluster = RedisCluster::start(dir);
+                (cluster.store_url(), Namespace::RedisCluster(cluster))
             }
             Self::Postgres | Self::PostgresCached => {
                 let server = postgres_url();
@@ -140,6 +156,11 @@ impl FreshStore {
                 )
                 .await;
             }
+            (Namespace::RedisCluster(cluster), _) => {
+                for master in &cluster.masters {
+                    corrupt_every_key(master).await;
+                }
+            }
             (Namespace::None, TestStore::Sqlite | TestStore::SqliteCached) => {
                 let path = self.url.strip_prefix("sqlite://").unwrap();
                 run_sqlite(
@@ -183,7 +204,7 @@ impl Drop for FreshStore {
                             )
                             .await;
                         }
-                        Namespace::None => {}
+                        Namespace::RedisCluster(_) | Namespace::None => {}
                     }
                 });
         })
@@ -255,6 +276,22 @@ async fn redis_keys(client: &fred::prelude::Client, prefix: &str) -> Vec<fred::t
         .try_collect()
         .await
         .unwrap()
+}
+
+/// Every key one cluster node holds overwritten in place, expiry kept.
+async fn corrupt_every_key(node: &RedisNode) {
+    let client = redis::Client::open(format!("redis://{}", node.address())).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    for key in node.keys("*") {
+        let _: () = redis::cmd("SET")
+            .arg(key)
+            .arg(&[0xc1_u8, 0xc1, 0xc1][..])
+            .arg("XX")
+            .arg("KEEPTTL")
+            .query_async(&mut connection)
+            .await
+            .unwrap();
+    }
 }
 
 pub async fn run_postgres(url: &str, sql: &str) {
