@@ -19,8 +19,9 @@ use std::{
 
 use common::{
     cookie_name,
-    process::{Instance, binary},
+    process::{Instance, binary, client},
     redis::{RedisCluster, RedisNode},
+    run_once,
 };
 use sessions_vs_jwt::{
     routes::{Mount, Route},
@@ -68,26 +69,7 @@ struct Resharded {
 
 fn outcome() -> &'static Outcome {
     static OUTCOME: OnceLock<Result<Outcome, String>> = OnceLock::new();
-    OUTCOME
-        .get_or_init(|| {
-            std::thread::spawn(run_cluster).join().map_err(|panic| {
-                panic
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-                    .unwrap_or_default()
-            })
-        })
-        .as_ref()
-        .unwrap_or_else(|err| panic!("the cluster did not run through: {err}"))
-}
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap()
+    run_once(&OUTCOME, run_cluster)
 }
 
 /// `get_session` on `base` with `cookie`: the status and the username shown.
@@ -103,11 +85,7 @@ async fn read(client: &reqwest::Client, base: &str, cookie: &str) -> (u16, Optio
         .expect("an answer, not a hang");
     let status = response.status().as_u16();
     let body = response.text().await.unwrap();
-    let username = body
-        .split("<h1>Username: ")
-        .nth(1)
-        .and_then(|rest| rest.split("</h1>").next())
-        .map(str::to_owned);
+    let username = common::heading(&body, "Username: ");
     (status, username)
 }
 

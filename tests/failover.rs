@@ -25,8 +25,9 @@ use std::{
 
 use common::{
     cookie_name,
-    process::{Instance, binary},
+    process::{Instance, binary, client},
     redis::{RedisNode, field, pair, wait_for},
+    run_once,
 };
 use sessions_vs_jwt::routes::{Mount, Route};
 
@@ -78,26 +79,7 @@ struct Outcome {
 
 fn outcome() -> &'static Outcome {
     static OUTCOME: OnceLock<Result<Outcome, String>> = OnceLock::new();
-    OUTCOME
-        .get_or_init(|| {
-            std::thread::spawn(run_failover).join().map_err(|panic| {
-                panic
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-                    .unwrap_or_default()
-            })
-        })
-        .as_ref()
-        .unwrap_or_else(|err| panic!("the failover did not run through: {err}"))
-}
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap()
+    run_once(&OUTCOME, run_failover)
 }
 
 /// Logs `username` in on `base`: the status, and the session cookie if one
@@ -141,11 +123,7 @@ async fn read(client: &reqwest::Client, base: &str, cookie: &str) -> Result<Read
         .map_err(|err| err.to_string())?;
     let status = response.status().as_u16();
     let body = response.text().await.map_err(|err| err.to_string())?;
-    let username = body
-        .split("<h1>Username: ")
-        .nth(1)
-        .and_then(|rest| rest.split("</h1>").next())
-        .map(str::to_owned);
+    let username = common::heading(&body, "Username: ");
     Ok(ReadBack { status, username })
 }
 

@@ -16,7 +16,7 @@ mod common;
 
 use std::{process::Command, sync::OnceLock, time::Duration};
 
-use common::process::Instance;
+use common::{process::Instance, run_once};
 use tokio::{
     io::{AsyncReadExt as _, AsyncWriteExt as _},
     net::TcpStream,
@@ -57,19 +57,7 @@ struct Outcome {
 /// `None` (after saying why) if this machine cannot open enough descriptors.
 fn outcome() -> Option<&'static Outcome> {
     static OUTCOME: OnceLock<Result<Option<Outcome>, String>> = OnceLock::new();
-    OUTCOME
-        .get_or_init(|| {
-            std::thread::spawn(run_overload).join().map_err(|panic| {
-                panic
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-                    .unwrap_or_default()
-            })
-        })
-        .as_ref()
-        .unwrap_or_else(|err| panic!("the overload did not run through: {err}"))
-        .as_ref()
+    run_once(&OUTCOME, run_overload).as_ref()
 }
 
 /// The soft and hard limits on open files of process `pid`.

@@ -14,7 +14,7 @@ use std::{
     future::Future,
     net::SocketAddr,
     path::PathBuf,
-    sync::Arc,
+    sync::{Arc, OnceLock},
     time::{Duration, Instant},
 };
 
@@ -30,6 +30,36 @@ use tempfile::TempDir;
 use tokio::{sync::oneshot, task::JoinHandle};
 
 use self::stores::{FreshStore, TestStore};
+
+/// Runs a suite's one scenario (a cluster, a failover, an overload) when a
+/// test first asks, on a thread of its own so that its panic is kept as a
+/// message: every test of the suite then checks one thing of the outcome.
+pub fn run_once<T: Send + Sync + 'static>(
+    outcome: &'static OnceLock<Result<T, String>>,
+    scenario: fn() -> T,
+) -> &'static T {
+    outcome
+        .get_or_init(|| {
+            std::thread::spawn(scenario).join().map_err(|panic| {
+                panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                    .unwrap_or_default()
+            })
+        })
+        .as_ref()
+        .unwrap_or_else(|err| panic!("the scenario did not run through: {err}"))
+}
+
+/// The text of the `<h1>` in `body` that starts with `label`, as the
+/// reference templates print `Username: …` and `Logged In: …`.
+pub fn heading(body: &str, label: &str) -> Option<String> {
+    body.split("<h1>").skip(1).find_map(|rest| {
+        let text = rest.split("</h1>").next()?;
+        text.strip_prefix(label).map(str::to_owned)
+    })
+}
 
 /// The app, started in this process on 127.0.0.1:0 and stopped on drop.
 pub struct TestServer {
@@ -352,13 +382,9 @@ impl Page {
             .map(|value| value.to_str().unwrap().to_owned())
     }
 
-    /// The text of the `<h1>` that starts with `label`, as the reference
-    /// templates print `Username: …` and `Logged In: …`.
+    /// See [`heading`].
     pub fn heading(&self, label: &str) -> Option<String> {
-        self.body.split("<h1>").skip(1).find_map(|rest| {
-            let text = rest.split("</h1>").next()?;
-            text.strip_prefix(label).map(str::to_owned)
-        })
+        heading(&self.body, label)
     }
 
     pub fn username(&self) -> String {

@@ -22,6 +22,16 @@ pub fn binary() -> Command {
     command
 }
 
+/// A client for [`Instance`]s that sees each answer as it is (no redirect
+/// followed), and calls a server that takes 30 s to answer hung.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
 /// One instance of the server in its own process, killed on drop.
 pub struct Instance {
     child: Child,
