@@ -444,12 +444,8 @@ async fn in_a_store_outage_a_refresh_gets_the_503_page_and_keeps_its_cookies() {
 async fn a_hanging_store_fails_refreshes_with_503_and_serves_valid_access_tokens(store: TestStore) {
     let dir = tempfile::tempdir().unwrap();
     let fresh = store.fresh(dir.path());
-    let mut url = url::Url::parse(&fresh.url).unwrap();
-    let upstream = url.socket_addrs(|| None).unwrap()[0];
-    let proxy = StoreProxy::start(upstream);
-    url.set_ip_host(proxy.address.ip()).unwrap();
-    url.set_port(Some(proxy.address.port())).unwrap();
-    let server = TestServer::start(&["--store", url.as_str()]).await;
+    let (proxy, url) = StoreProxy::in_front_of(&fresh.url);
+    let server = TestServer::start(&["--store", &url]).await;
     let mut visitor = Visitor::with_timeout(server.url(""), Duration::from_secs(30));
     visitor.get(&Mount::Hybrid.url(Route::SetSession)).await;
     let refresh = visitor.cookie(REFRESH).unwrap();

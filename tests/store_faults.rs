@@ -282,12 +282,8 @@ fn patient_visitor(base: String) -> Visitor {
 async fn a_hanging_store_gives_503_pages_on_server_while_token_keeps_working(store: TestStore) {
     let dir = tempfile::tempdir().unwrap();
     let fresh = store.fresh(dir.path());
-    let mut url = url::Url::parse(&fresh.url).unwrap();
-    let upstream = url.socket_addrs(|| None).unwrap()[0];
-    let proxy = StoreProxy::start(upstream);
-    url.set_ip_host(proxy.address.ip()).unwrap();
-    url.set_port(Some(proxy.address.port())).unwrap();
-    let server = TestServer::start(&["--store", url.as_str()]).await;
+    let (proxy, url) = StoreProxy::in_front_of(&fresh.url);
+    let server = TestServer::start(&["--store", &url]).await;
     let mut visitor = patient_visitor(server.url(""));
     for mount in Mount::ALL {
         let page = visitor.get(&mount.url(Route::SetSession)).await;

@@ -59,6 +59,17 @@ impl StoreProxy {
         Self { address, shared }
     }
 
+    /// A relay to the server `store_url` names (a Redis or PostgreSQL
+    /// URL), and the same URL pointing at the relay instead.
+    pub fn in_front_of(store_url: &str) -> (Self, String) {
+        let mut url = url::Url::parse(store_url).unwrap();
+        let upstream = url.socket_addrs(|| None).unwrap()[0];
+        let proxy = Self::start(upstream);
+        url.set_ip_host(proxy.address.ip()).unwrap();
+        url.set_port(Some(proxy.address.port())).unwrap();
+        (proxy, url.into())
+    }
+
     /// The address as a `host:port` for a store URL.
     pub fn host_port(&self) -> String {
         self.address.to_string()
