@@ -14,9 +14,15 @@
 //! every session on that instance stayed a 503. Here a dead
 //! master fails only the commands for its slots (`tests/cluster.rs` kills a
 //! master and reads every session); a `MOVED` reply re-reads the slot map and
-//! an `ASK` is followed, so a resharding goes on serving.
+//! an `ASK` is followed, so a resharding goes on serving; and a master that
+//! cannot be reached has the map re-read (at most once a second), so the
+//! replica promoted in its place takes over its sessions.
 
-use std::{collections::HashMap, sync::Arc};
+use std::{
+    collections::HashMap,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use ::redis::{
     Client, Cmd, ErrorKind, FromRedisValue, ParsingError, RedisError, ServerErrorKind, Value,
@@ -41,6 +47,11 @@ const COUNT_SCRIPT: &str = "local cursor, n = '0', 0 \
 /// Redis Cluster's key space: every key hashes to one of these.
 const SLOTS: u16 = 16_384;
 
+/// How often a master that cannot be reached has the slot map read again,
+/// so that a replica promoted in its place is found without a flood of
+/// `CLUSTER SLOTS` while a master without one stays down.
+const REREAD_AFTER_FAILURE: Duration = Duration::from_secs(1);
+
 pub struct RedisClusterRecords {
     /// `[USER:PASSWORD@]`, for every node's URL.
     credentials: String,
@@ -49,6 +60,8 @@ pub struct RedisClusterRecords {
     slot_map: RwLock<Arc<SlotMap>>,
     /// One slot-map refresh at a time; the others wait for its result.
     refreshing: tokio::sync::Mutex<()>,
+    /// When the slot map was last read, for [`REREAD_AFTER_FAILURE`].
+    read_at: parking_lot::Mutex<Instant>,
     prefix: String,
 }
 
@@ -106,9 +119,10 @@ impl RedisClusterRecords {
             seeds,
             slot_map: RwLock::default(),
             refreshing: tokio::sync::Mutex::new(()),
+            read_at: parking_lot::Mutex::new(Instant::now()),
             prefix: url.namespace.clone(),
         };
-        records.refresh(&records.current()).await?;
+        records.refresh(&records.current(), None).await?;
         Ok(records)
     }
 
@@ -127,7 +141,7 @@ impl RedisClusterRecords {
         let master = match slot_map.master_of(slot) {
             Some(master) => Arc::clone(master),
             None => {
-                slot_map = self.refresh(&slot_map).await?;
+                slot_map = self.refresh(&slot_map, None).await?;
                 Arc::clone(slot_map.master_of(slot).ok_or(StoreError::Backend(format!(
                     "redis-cluster: no master serves slot {slot}"
                 )))?)
@@ -141,7 +155,7 @@ impl RedisClusterRecords {
         match (err.kind(), err.redirect_node()) {
             // The slot moved for good: learn where, and go there.
             (ErrorKind::Server(ServerErrorKind::Moved), Some(_)) => {
-                let slot_map = self.refresh(&slot_map).await?;
+                let slot_map = self.refresh(&slot_map, None).await?;
                 let master = slot_map.master_of(slot).ok_or(StoreError::Backend(format!(
                     "redis-cluster: no master serves slot {slot}"
                 )))?;
@@ -151,7 +165,7 @@ impl RedisClusterRecords {
             (ErrorKind::Server(ServerErrorKind::Ask), Some((address, _))) => {
                 let slot_map = match slot_map.master_at(address) {
                     Some(_) => slot_map,
-                    None => self.refresh(&slot_map).await?,
+                    None => self.refresh(&slot_map, None).await?,
                 };
                 let master = slot_map
                     .master_at(address)
@@ -166,25 +180,49 @@ impl RedisClusterRecords {
                     .await?;
                 Ok(reply)
             }
+            // The master may be gone for good, a replica promoted instead.
+            _ if err.is_io_error() && self.read_at.lock().elapsed() >= REREAD_AFTER_FAILURE => {
+                match self.refresh(&slot_map, Some(&master.address)).await {
+                    Ok(fresh) => match fresh.master_of(slot) {
+                        Some(promoted) if promoted.address != master.address => Ok(command
+                            .query_async(&mut promoted.connection.clone())
+                            .await?),
+                        _ => Err(err.into()),
+                    },
+                    Err(_) => Err(err.into()),
+                }
+            }
             _ => Err(err.into()),
         }
     }
 
-    /// Replaces `seen` with a slot map read afresh, unless another caller
-    /// already did since `seen` was taken; either way, the map now in use.
-    async fn refresh(&self, seen: &Arc<SlotMap>) -> Result<Arc<SlotMap>, StoreError> {
+    /// Replaces `seen` with a slot map read afresh (asking the node at
+    /// `unreachable` last), unless another caller already did since `seen`
+    /// was taken; either way, the map now in use.
+    async fn refresh(
+        &self,
+        seen: &Arc<SlotMap>,
+        unreachable: Option<&str>,
+    ) -> Result<Arc<SlotMap>, StoreError> {
         let _only_one = self.refreshing.lock().await;
         let current = self.current();
         if !Arc::ptr_eq(&current, seen) {
             return Ok(current);
         }
         let mut last_error = StoreError::Backend("redis-cluster: no node to ask".into());
-        let known = current.masters.iter().map(|master| master.address.clone());
-        for address in known.chain(self.seeds.iter().cloned()) {
-            match self.read_slot_map(&address, &current).await {
+        let mut nodes: Vec<&str> = current
+            .masters
+            .iter()
+            .map(|master| &*master.address)
+            .collect();
+        nodes.extend(self.seeds.iter().map(String::as_str));
+        nodes.sort_by_key(|node| Some(*node) == unreachable);
+        for address in nodes {
+            match self.read_slot_map(address, &current).await {
                 Ok(fresh) => {
                     let fresh = Arc::new(fresh);
                     *self.slot_map.write() = Arc::clone(&fresh);
+                    *self.read_at.lock() = Instant::now();
                     return Ok(fresh);
                 }
                 Err(err) => last_error = err,
