@@ -1,9 +1,11 @@
-//! Redis Cluster, for real: three masters of the test's own on loopback
-//! (no replicas), made a cluster with `redis-cli --cluster create`, and two
-//! instances of the binary on a `redis-cluster://` store URL. Logins on one
-//! instance are read on the other, the sessions spread over every master,
-//! a slot moved from one master to another goes on serving its sessions,
-//! and a master killed makes only the sessions it held unavailable.
+//! Redis Cluster, for real: three masters of the test's own on loopback,
+//! the first with a replica, made a cluster with `redis-cli --cluster
+//! create`, and two instances of the binary on a `redis-cluster://` store
+//! URL. Logins on one instance are read on the other, the sessions spread
+//! over every master, a slot moved from one master to another goes on
+//! serving its sessions, the first master killed is replaced by its replica
+//! and its sessions come back, and a master killed without a replica makes
+//! only the sessions it held unavailable.
 //!
 //! The cluster takes a while to form, so it runs once, and each test checks
 //! one thing about it.
@@ -20,7 +22,7 @@ use std::{
 use common::{
     cookie_name,
     process::{Instance, binary, client},
-    redis::{RedisCluster, RedisNode},
+    redis::{RedisCluster, RedisNode, wait_for},
     run_once,
 };
 use sessions_vs_jwt::{
@@ -41,7 +43,10 @@ struct Session {
     master: usize,
     /// `get_session` on the other instance, before any master was killed.
     read_before: (u16, Option<String>),
-    /// `get_session` on each instance once a master was killed.
+    /// `get_session` on each instance once master 0 was killed and its
+    /// replica promoted (master 0's sessions only).
+    read_after_promotion: Vec<(u16, Option<String>)>,
+    /// `get_session` on each instance once master 2 was killed too.
     read_after: Vec<(u16, Option<String>)>,
 }
 
@@ -92,6 +97,7 @@ async fn read(client: &reqwest::Client, base: &str, cookie: &str) -> (u16, Optio
 fn run_cluster() -> Outcome {
     let dir = tempfile::tempdir().unwrap();
     let cluster = RedisCluster::start(dir.path());
+    let replica = cluster.add_replica(dir.path(), 0);
     let store = cluster.store_url();
     let mut masters = cluster.masters;
     let keys = dir.path().join("keys").display().to_string();
@@ -128,6 +134,7 @@ fn run_cluster() -> Outcome {
                 cookie,
                 master: usize::MAX,
                 read_before,
+                read_after_promotion: Vec::new(),
                 read_after: Vec::new(),
             });
         }
@@ -163,45 +170,46 @@ fn run_cluster() -> Outcome {
 
     let resharded = reshard(&runtime, &client, &bases, &masters, &sessions);
 
+    // Master 0 has a replica: once its writes have reached it, kill it and
+    // read its sessions where the replica took over.
+    let synced = masters[0].cli(&["WAIT", "1", "5000"]);
+    assert_eq!(synced.trim(), "1", "the replica has every login");
+    masters[0].kill();
+    wait_for(
+        "the replica promoted",
+        Duration::from_secs(60),
+        || {
+            replica
+                .try_cli(&["ROLE"])
+                .is_some_and(|role| role.starts_with("master"))
+        },
+        || replica.log_tail(),
+    );
+    let replaced: Vec<&Session> = sessions
+        .iter()
+        .filter(|session| session.master == 0 && session.cookie != resharded.session.cookie)
+        .collect();
+    let after_promotion = read_once_settled(&runtime, &client, &bases, replaced[0], &replaced);
+    for (session, reads) in sessions
+        .iter_mut()
+        .filter(|session| session.master == 0 && session.cookie != resharded.session.cookie)
+        .zip(after_promotion)
+    {
+        session.read_after_promotion = reads;
+    }
+
     let killed = 2;
     masters[killed].kill();
-    // Until the instances notice, a survivor's session may fail too; wait
-    // (a bounded while) until one reads well on both instances, as it must
-    // once they have, then read every session on each.
     let survivor = sessions
         .iter()
         .find(|session| session.master != killed)
         .unwrap()
         .clone();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    runtime.block_on(async {
-        for base in &bases {
-            while read(&client, base, &survivor.cookie).await
-                != (200, Some(survivor.username.clone()))
-                && Instant::now() < deadline
-            {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
-        // All at once: a read that fails may take the store timeout.
-        let mut reads = Vec::new();
-        for session in &sessions {
-            for base in &bases {
-                let (client, base, cookie) = (client.clone(), base.clone(), session.cookie.clone());
-                reads.push(tokio::spawn(
-                    async move { read(&client, &base, &cookie).await },
-                ));
-            }
-        }
-        let mut reads = reads.into_iter();
-        for session in &mut sessions {
-            for _ in &bases {
-                session
-                    .read_after
-                    .push(reads.next().unwrap().await.unwrap());
-            }
-        }
-    });
+    let everyone: Vec<&Session> = sessions.iter().collect();
+    let after_kill = read_once_settled(&runtime, &client, &bases, &survivor, &everyone);
+    for (session, reads) in sessions.iter_mut().zip(after_kill) {
+        session.read_after = reads;
+    }
     drop(instances);
     Outcome {
         sessions,
@@ -210,6 +218,48 @@ fn run_cluster() -> Outcome {
         counted,
         swaps,
     }
+}
+
+/// Until the instances notice a change, a session that should read well may
+/// fail too: waits (a bounded while) until `probe` reads well on every
+/// instance, as it must once they have, then reads each of `sessions` on
+/// each instance, all at once (a read that fails may take the store timeout).
+fn read_once_settled(
+    runtime: &tokio::runtime::Runtime,
+    client: &reqwest::Client,
+    bases: &[String],
+    probe: &Session,
+    sessions: &[&Session],
+) -> Vec<Vec<(u16, Option<String>)>> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    runtime.block_on(async {
+        for base in bases {
+            while read(client, base, &probe.cookie).await != (200, Some(probe.username.clone()))
+                && Instant::now() < deadline
+            {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        let mut reads = Vec::new();
+        for session in sessions {
+            for base in bases {
+                let (client, base, cookie) = (client.clone(), base.clone(), session.cookie.clone());
+                reads.push(tokio::spawn(
+                    async move { read(&client, &base, &cookie).await },
+                ));
+            }
+        }
+        let mut reads = reads.into_iter();
+        let mut per_session = Vec::new();
+        for _ in sessions {
+            let mut on_each = Vec::new();
+            for _ in bases {
+                on_each.push(reads.next().unwrap().await.unwrap());
+            }
+            per_session.push(on_each);
+        }
+        per_session
+    })
 }
 
 /// Moves the slot of a session on master 0 to master 1 the way
@@ -337,6 +387,19 @@ cluster_test! {
             .filter(|session| session.master != outcome.killed)
         {
             for read in &session.read_after {
+                assert_eq!(*read, (200, Some(session.username.clone())), "{session:?}");
+            }
+        }
+    }
+}
+
+cluster_test! {
+    /// The instances find the replica promoted in the dead master's place.
+    fn a_master_replaced_by_its_replica_serves_its_sessions_again() {
+        let replaced: Vec<&Session> = outcome().sessions.iter().filter(|session| !session.read_after_promotion.is_empty()).collect();
+        assert!(!replaced.is_empty());
+        for session in replaced {
+            for read in &session.read_after_promotion {
                 assert_eq!(*read, (200, Some(session.username.clone())), "{session:?}");
             }
         }

@@ -150,28 +150,7 @@ impl RedisCluster {
     /// every one of them sees the whole cluster.
     pub fn start(dir: &Path) -> Self {
         let masters: Vec<RedisNode> = (0..3)
-            .map(|n| {
-                RedisNode::start(dir, &format!("master-{n}"), Some(BELOW_BUS_LIMIT), |port| {
-                    [
-                        "--cluster-enabled",
-                        "yes",
-                        "--cluster-config-file",
-                        &dir.join(format!("nodes-{port}.conf")).display().to_string(),
-                        "--cluster-node-timeout",
-                        "2000",
-                        // Without replicas, a dead master's slots stay
-                        // uncovered: the others must go on serving theirs.
-                        "--cluster-require-full-coverage",
-                        "no",
-                        "--save",
-                        "",
-                        "--appendonly",
-                        "no",
-                    ]
-                    .map(str::to_owned)
-                    .to_vec()
-                })
-            })
+            .map(|n| cluster_node(dir, &format!("master-{n}")))
             .collect();
         let created = Command::new("redis-cli")
             .args(["--cluster", "create"])
@@ -201,6 +180,40 @@ impl RedisCluster {
         Self { masters }
     }
 
+    /// Starts a node in `dir` that joins as a replica of master `of`, and
+    /// waits until it holds a copy of that master's data.
+    pub fn add_replica(&self, dir: &Path, of: usize) -> RedisNode {
+        let replica = cluster_node(dir, &format!("replica-of-{of}"));
+        let master = &self.masters[of];
+        let master_id = master.cli(&["CLUSTER", "MYID"]).trim().to_owned();
+        let added = Command::new("redis-cli")
+            .args([
+                "--cluster",
+                "add-node",
+                &replica.address(),
+                &master.address(),
+            ])
+            .args(["--cluster-slave", "--cluster-master-id", &master_id])
+            .output()
+            .unwrap();
+        assert!(
+            added.status.success(),
+            "{}",
+            String::from_utf8_lossy(&added.stdout)
+        );
+        wait_for(
+            "the replica in sync with its master",
+            Duration::from_secs(90),
+            || {
+                replica
+                    .try_cli(&["INFO", "replication"])
+                    .is_some_and(|info| field(&info, "master_link_status").as_deref() == Some("up"))
+            },
+            || replica.log_tail(),
+        );
+        replica
+    }
+
     /// The store URL naming every master.
     pub fn store_url(&self) -> String {
         let addresses: Vec<String> = self.masters.iter().map(RedisNode::address).collect();
@@ -209,6 +222,30 @@ impl RedisCluster {
             addresses[0], addresses[1], addresses[2]
         )
     }
+}
+
+/// A cluster-enabled node of its own folder's config, without persistence.
+fn cluster_node(dir: &Path, name: &str) -> RedisNode {
+    RedisNode::start(dir, name, Some(BELOW_BUS_LIMIT), |port| {
+        [
+            "--cluster-enabled",
+            "yes",
+            "--cluster-config-file",
+            &dir.join(format!("nodes-{port}.conf")).display().to_string(),
+            "--cluster-node-timeout",
+            "2000",
+            // Without replicas, a dead master's slots stay uncovered: the
+            // others must go on serving theirs.
+            "--cluster-require-full-coverage",
+            "no",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ]
+        .map(str::to_owned)
+        .to_vec()
+    })
 }
 
 /// A port that was free a moment ago (under `below`, if given): an offer
