@@ -39,7 +39,8 @@ const LOGINS: usize = 60;
 struct Session {
     username: String,
     cookie: String,
-    /// Which master held its record (index into the three).
+    /// Which master holds its record (index into the three): the resharded
+    /// one moves from master 0 to master 1.
     master: usize,
     /// `get_session` on the other instance, before any master was killed.
     read_before: (u16, Option<String>),
@@ -169,6 +170,11 @@ fn run_cluster() -> Outcome {
     });
 
     let resharded = reshard(&runtime, &client, &bases, &masters, &sessions);
+    for session in &mut sessions {
+        if session.cookie == resharded.session.cookie {
+            session.master = 1;
+        }
+    }
 
     // Master 0 has a replica: once its writes have reached it, kill it and
     // read its sessions where the replica took over.
@@ -187,12 +193,12 @@ fn run_cluster() -> Outcome {
     );
     let replaced: Vec<&Session> = sessions
         .iter()
-        .filter(|session| session.master == 0 && session.cookie != resharded.session.cookie)
+        .filter(|session| session.master == 0)
         .collect();
     let after_promotion = read_once_settled(&runtime, &client, &bases, replaced[0], &replaced);
     for (session, reads) in sessions
         .iter_mut()
-        .filter(|session| session.master == 0 && session.cookie != resharded.session.cookie)
+        .filter(|session| session.master == 0)
         .zip(after_promotion)
     {
         session.read_after_promotion = reads;

@@ -3,20 +3,18 @@
 //! over the cluster's masters by key slot.
 //!
 //! The routing is this module's own: a slot map read with `CLUSTER SLOTS`
-//! and one redis-rs `ConnectionManager` per master, so that one master's
-//! commands wait on nothing another's do (only a `MOVED` or `ASK` reply
-//! waits for a slot-map refresh). Both cluster clients
-//! tried failed that: fred 10.1 stops sending any command while it cannot
-//! reconnect to every master `CLUSTER SLOTS` names, and redis-rs 1.8's
-//! cluster client stalled for good in one test run in three once a master
-//! died (a slot refresh that never ends: a reconnect queued on its
-//! connection lock is not polled while the refresh behind it runs), so
-//! every session on that instance stayed a 503. Here a dead
-//! master fails only the commands for its slots (`tests/cluster.rs` kills a
-//! master and reads every session); a `MOVED` reply re-reads the slot map and
-//! an `ASK` is followed, so a resharding goes on serving; and a master that
-//! cannot be reached has the map re-read (at most once a second), so the
-//! replica promoted in its place takes over its sessions.
+//! and one redis-rs `ConnectionManager` per master, so that a dead master
+//! fails only the commands for its slots. Neither cluster client does that:
+//! fred 10.1 stops sending any command while it cannot reconnect to every
+//! master `CLUSTER SLOTS` names, and redis-rs 1.8's client stalled for good
+//! in one test run in three once a master died (a reconnect queued on its
+//! connection lock is not polled while the slot refresh behind it runs).
+//!
+//! The map is read again on a `MOVED` reply (an `ASK` is followed), so a
+//! resharding goes on serving, and when a master cannot be reached (at most
+//! once a second), so the replica promoted in its place takes over. Only
+//! those re-reads wait on each other. `tests/cluster.rs` kills masters,
+//! with and without a replica, and moves a slot.
 
 use std::{
     collections::HashMap,
@@ -60,8 +58,6 @@ pub struct RedisClusterRecords {
     slot_map: RwLock<Arc<SlotMap>>,
     /// One slot-map refresh at a time; the others wait for its result.
     refreshing: tokio::sync::Mutex<()>,
-    /// When the slot map was last read, for [`REREAD_AFTER_FAILURE`].
-    read_at: parking_lot::Mutex<Instant>,
     prefix: String,
 }
 
@@ -75,12 +71,13 @@ impl std::fmt::Debug for RedisClusterRecords {
 }
 
 /// Which master serves which slots, as one `CLUSTER SLOTS` reply said.
-#[derive(Default)]
 struct SlotMap {
     /// Sorted and disjoint.
     ranges: Vec<SlotRange>,
     /// Each master once.
     masters: Vec<Arc<Master>>,
+    /// For [`REREAD_AFTER_FAILURE`].
+    read_at: Instant,
 }
 
 struct SlotRange {
@@ -96,11 +93,26 @@ struct Master {
 }
 
 impl SlotMap {
+    /// What a store has before the first `CLUSTER SLOTS` reply.
+    fn empty() -> Self {
+        Self {
+            ranges: Vec::new(),
+            masters: Vec::new(),
+            read_at: Instant::now(),
+        }
+    }
+
     fn master_of(&self, slot: u16) -> Option<&Arc<Master>> {
         let range = self
             .ranges
             .get(self.ranges.partition_point(|range| range.last < slot))?;
         (range.first <= slot).then_some(&range.master)
+    }
+
+    fn serving(&self, slot: u16) -> Result<Arc<Master>, StoreError> {
+        self.master_of(slot).cloned().ok_or_else(|| {
+            StoreError::Backend(format!("redis-cluster: no master serves slot {slot}"))
+        })
     }
 
     fn master_at(&self, address: &str) -> Option<&Arc<Master>> {
@@ -117,9 +129,8 @@ impl RedisClusterRecords {
         let records = Self {
             credentials,
             seeds,
-            slot_map: RwLock::default(),
+            slot_map: RwLock::new(Arc::new(SlotMap::empty())),
             refreshing: tokio::sync::Mutex::new(()),
-            read_at: parking_lot::Mutex::new(Instant::now()),
             prefix: url.namespace.clone(),
         };
         records.refresh(&records.current(), None).await?;
@@ -138,15 +149,10 @@ impl RedisClusterRecords {
     async fn on_key<T: FromRedisValue>(&self, key: &str, command: &Cmd) -> Result<T, StoreError> {
         let slot = key_slot(key.as_bytes());
         let mut slot_map = self.current();
-        let master = match slot_map.master_of(slot) {
-            Some(master) => Arc::clone(master),
-            None => {
-                slot_map = self.refresh(&slot_map, None).await?;
-                Arc::clone(slot_map.master_of(slot).ok_or(StoreError::Backend(format!(
-                    "redis-cluster: no master serves slot {slot}"
-                )))?)
-            }
-        };
+        if slot_map.master_of(slot).is_none() {
+            slot_map = self.refresh(&slot_map, None).await?;
+        }
+        let master = slot_map.serving(slot)?;
         let reply = master.connection.clone().send_packed_command(command).await;
         let err = match reply.and_then(Value::extract_error) {
             Ok(reply) => return Ok(T::from_redis_value(reply)?),
@@ -155,10 +161,7 @@ impl RedisClusterRecords {
         match (err.kind(), err.redirect_node()) {
             // The slot moved for good: learn where, and go there.
             (ErrorKind::Server(ServerErrorKind::Moved), Some(_)) => {
-                let slot_map = self.refresh(&slot_map, None).await?;
-                let master = slot_map.master_of(slot).ok_or(StoreError::Backend(format!(
-                    "redis-cluster: no master serves slot {slot}"
-                )))?;
+                let master = self.refresh(&slot_map, None).await?.serving(slot)?;
                 Ok(command.query_async(&mut master.connection.clone()).await?)
             }
             // The slot is moving: this key is already at the importing master.
@@ -181,7 +184,7 @@ impl RedisClusterRecords {
                 Ok(reply)
             }
             // The master may be gone for good, a replica promoted instead.
-            _ if err.is_io_error() && self.read_at.lock().elapsed() >= REREAD_AFTER_FAILURE => {
+            _ if err.is_io_error() && slot_map.read_at.elapsed() >= REREAD_AFTER_FAILURE => {
                 match self.refresh(&slot_map, Some(&master.address)).await {
                     Ok(fresh) => match fresh.master_of(slot) {
                         Some(promoted) if promoted.address != master.address => Ok(command
@@ -215,14 +218,17 @@ impl RedisClusterRecords {
             .iter()
             .map(|master| &*master.address)
             .collect();
-        nodes.extend(self.seeds.iter().map(String::as_str));
+        for seed in &self.seeds {
+            if !nodes.contains(&seed.as_str()) {
+                nodes.push(seed);
+            }
+        }
         nodes.sort_by_key(|node| Some(*node) == unreachable);
         for address in nodes {
             match self.read_slot_map(address, &current).await {
                 Ok(fresh) => {
                     let fresh = Arc::new(fresh);
                     *self.slot_map.write() = Arc::clone(&fresh);
-                    *self.read_at.lock() = Instant::now();
                     return Ok(fresh);
                 }
                 Err(err) => last_error = err,
@@ -271,6 +277,7 @@ impl RedisClusterRecords {
         Ok(SlotMap {
             ranges,
             masters: masters.into_values().collect(),
+            read_at: Instant::now(),
         })
     }
 
@@ -535,6 +542,6 @@ mod tests {
 
     #[test]
     fn a_slot_outside_every_range_has_no_master() {
-        assert!(SlotMap::default().master_of(0).is_none());
+        assert!(SlotMap::empty().master_of(0).is_none());
     }
 }

@@ -1,9 +1,10 @@
 //! The session stores the tests run against, each fresh and private to one
 //! test: a SQLite file in the test's folder, a Redis key prefix, a PostgreSQL
-//! schema, a Redis Cluster of the test's own. Redis and PostgreSQL are the shared services whose URLs
-//! `SVJ_TEST_REDIS_URL` and `SVJ_TEST_POSTGRES_URL` name; what a test wrote
-//! there is removed when its `FreshStore` is dropped, so parallel runs (ours
-//! or another engineer's) never see each other's sessions.
+//! schema, a Redis Cluster of the test's own. Redis and PostgreSQL are the
+//! shared services whose URLs `SVJ_TEST_REDIS_URL` and
+//! `SVJ_TEST_POSTGRES_URL` name; what a test wrote there is removed when its
+//! `FreshStore` is dropped, so parallel runs (ours or another engineer's)
+//! never see each other's sessions.
 
 use std::{
     path::Path,
