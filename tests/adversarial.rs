@@ -14,7 +14,7 @@ use proptest::{prelude::*, test_runner::TestRunner};
 use serde_json::{Value, json};
 use sessions_vs_jwt::{
     routes::{Mount, Route},
-    token_session::claims::{self, ISSUER, MAX_TOKEN_BYTES, now},
+    token_session::claims::{self, ISSUER, MAX_TOKEN_BYTES, TokenKind, now},
 };
 
 /// Visits get_session with `cookie` as the named cookie and checks the
@@ -204,7 +204,11 @@ fn claims_in_the_standard_alphabet() -> String {
 #[tokio::test]
 async fn a_token_with_bad_base64_is_refused_though_validly_signed() {
     let server = TestServer::start(&[]).await;
-    let header = server.token_keys().signing_key().jws_header().to_owned();
+    let header = server
+        .token_keys()
+        .signing_key()
+        .jws_header(TokenKind::Session)
+        .to_owned();
     let payload = claims_in_the_standard_alphabet();
     assert_bad_token(&server, &signed_as_it_is(&server, &header, &payload)).await;
 }
@@ -213,7 +217,11 @@ async fn a_token_with_bad_base64_is_refused_though_validly_signed() {
 async fn a_token_with_base64_padding_is_refused_though_validly_signed() {
     use base64::Engine as _;
     let server = TestServer::start(&[]).await;
-    let header = server.token_keys().signing_key().jws_header().to_owned();
+    let header = server
+        .token_keys()
+        .signing_key()
+        .jws_header(TokenKind::Session)
+        .to_owned();
     let payload = (0..3)
         .map(|length| {
             let claims = with("username", json!(format!("admin{}", "x".repeat(length))));
@@ -227,7 +235,11 @@ async fn a_token_with_base64_padding_is_refused_though_validly_signed() {
 #[tokio::test]
 async fn a_token_with_whitespace_inside_is_refused_though_validly_signed() {
     let server = TestServer::start(&[]).await;
-    let header = server.token_keys().signing_key().jws_header().to_owned();
+    let header = server
+        .token_keys()
+        .signing_key()
+        .jws_header(TokenKind::Session)
+        .to_owned();
     let payload = b64(valid_claims().to_string().as_bytes());
     let (start, end) = payload.split_at(payload.len() / 2);
     assert_bad_token(

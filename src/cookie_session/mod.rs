@@ -149,6 +149,17 @@ impl CookieMechanism {
                 "the expiry is further away than a login lasts",
             ));
         }
+        if contents.exp
+            > contents
+                .iat
+                .saturating_add(self.policy.login_cap())
+                .saturating_add(LEEWAY_SECONDS)
+        {
+            return Err(Refusal::new(
+                CookieVerdict::Tampered,
+                "the expiry is further from the login than its absolute timeout",
+            ));
+        }
         Ok(contents)
     }
 
@@ -200,12 +211,15 @@ impl Mechanism for CookieMechanism {
         let now = now();
         let lifetime = self.policy.lifetime;
         // Under `--expiry inactivity`, a cookie used past half its life is
-        // sealed again for a full one (the same login).
+        // sealed again for a full one (the same login), never past the
+        // login's absolute timeout.
+        let extended = self.policy.extended_end(contents.iat, now);
         if self.policy.expiry == ExpiryPolicy::Inactivity
             && contents.exp.saturating_sub(now) <= lifetime / 2
+            && extended > contents.exp
         {
             let renewed = CookieContents {
-                exp: now.saturating_add(lifetime),
+                exp: extended,
                 ..contents
             };
             let (cookie, sealed_bytes) = self.seal(&renewed)?;
@@ -317,6 +331,7 @@ mod tests {
             lifetime: 1_209_600,
             expiry,
             secure_cookies: false,
+            absolute_timeout: 2_592_000,
         };
         (
             dir,

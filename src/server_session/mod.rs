@@ -42,6 +42,11 @@ pub const COOKIE_NAME: &str = "sessionid";
 pub const USERNAME: &str = "username";
 pub const IS_LOGGED_IN: &str = "is_logged_in";
 
+/// When the login began, in Unix seconds, under `--expiry inactivity` only:
+/// what its absolute timeout counts from. Under the other policies a
+/// record's expiry never moves, so it is not needed.
+pub const LOGIN_AT: &str = "_login_at";
+
 /// The `/server` mechanism: the store and the cookie policy every request shares.
 #[derive(Debug)]
 pub struct ServerMechanism {
@@ -100,9 +105,22 @@ impl ServerMechanism {
     }
 
     fn expiry_from_now(&self) -> OffsetDateTime {
-        let lifetime =
-            time::Duration::seconds(i64::try_from(self.policy.lifetime).unwrap_or(i64::MAX));
-        OffsetDateTime::now_utc().saturating_add(lifetime)
+        OffsetDateTime::now_utc().saturating_add(time::Duration::seconds(self.lifetime_seconds()))
+    }
+
+    /// The expiry a use extends `record` to under `--expiry inactivity`:
+    /// `--cookie-age` from now, never past the login's absolute timeout; a
+    /// record that does not say when its login began is not extended.
+    fn extended_expiry(&self, record: &Record) -> Option<OffsetDateTime> {
+        let login_at = record.data.get(LOGIN_AT).and_then(Value::as_u64)?;
+        let now = u64::try_from(OffsetDateTime::now_utc().unix_timestamp()).ok()?;
+        let end = self.policy.extended_end(login_at, now);
+        let end = OffsetDateTime::from_unix_timestamp(i64::try_from(end).ok()?).ok()?;
+        (end > record.expiry_date).then_some(end)
+    }
+
+    fn lifetime_seconds(&self) -> i64 {
+        i64::try_from(self.policy.lifetime).unwrap_or(i64::MAX)
     }
 
     /// The cookie that carries `record`, for as long as the record lives.
@@ -191,9 +209,11 @@ impl Mechanism for ServerMechanism {
             Err(err) => return Err(self.unavailable(err)),
         };
         let mut renewed = None;
-        if self.policy.expiry == ExpiryPolicy::Inactivity {
+        if self.policy.expiry == ExpiryPolicy::Inactivity
+            && let Some(expiry) = self.extended_expiry(&record)
+        {
             let mut extended = Arc::unwrap_or_clone(record);
-            extended.expiry_date = self.expiry_from_now();
+            extended.expiry_date = expiry;
             // Never an upsert: a session deleted meanwhile stays deleted.
             if !self
                 .records
@@ -253,6 +273,13 @@ impl Mechanism for ServerMechanism {
             expiry_date: self.expiry_from_now(),
         };
         write_state(&mut record, &state);
+        record.data.remove(LOGIN_AT);
+        if self.policy.expiry == ExpiryPolicy::Inactivity {
+            record.data.insert(
+                LOGIN_AT.into(),
+                Value::from(OffsetDateTime::now_utc().unix_timestamp()),
+            );
+        }
         self.records
             .create(&mut record)
             .await

@@ -52,14 +52,35 @@ pub enum ExpiryPolicy {
 /// every mechanism, so that they can be compared like for like.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SessionPolicy {
-    /// Seconds a login lasts (Django's SESSION_COOKIE_AGE).
+    /// Seconds a login lasts (Django's SESSION_COOKIE_AGE); under
+    /// `inactivity`, seconds since its last use.
     pub lifetime: u64,
     pub expiry: ExpiryPolicy,
+    /// Seconds after the login at which it ends however active it is
+    /// (OWASP's absolute timeout); at least `lifetime`.
+    pub absolute_timeout: u64,
     /// Cookies marked Secure and named with the `__Host-` prefix.
     pub secure_cookies: bool,
 }
 
 impl SessionPolicy {
+    /// Seconds after the login at which it ends at the latest: only an
+    /// `inactivity` login is ever extended, and never past its absolute
+    /// timeout; any other ends `lifetime` after it began.
+    pub fn login_cap(&self) -> u64 {
+        match self.expiry {
+            ExpiryPolicy::Inactivity => self.absolute_timeout.max(self.lifetime),
+            ExpiryPolicy::Absolute | ExpiryPolicy::BrowserSession => self.lifetime,
+        }
+    }
+
+    /// When a login that began at `login_at` and is used at `now` (Unix
+    /// seconds) ends, if this use extends it.
+    pub fn extended_end(&self, login_at: u64, now: u64) -> u64 {
+        now.saturating_add(self.lifetime)
+            .min(login_at.saturating_add(self.login_cap()))
+    }
+
     /// The cookie called `name` under this policy.
     pub fn cookie(&self, name: &str) -> CookiePolicy {
         CookiePolicy::new(

@@ -29,10 +29,52 @@ pub struct Claims {
     /// The login's unique id, in the form of a session-store id, so that a
     /// logout can revoke it (`--token-revocation`). A renewed token keeps it.
     pub jti: String,
+    /// When the login began (OpenID Connect's claim), in a renewed token
+    /// only: a token without it was issued at the login, at its `iat`. What
+    /// the absolute timeout counts from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<u64>,
 }
 
-/// Both `iss` and `aud`: the tokens are minted and read by this app only.
+/// The `iss` of every token, and the `aud` of `/token`'s: the tokens are
+/// minted and read by this app only.
 pub const ISSUER: &str = "sessions-vs-jwt";
+
+/// The `aud` of `/hybrid`'s access tokens.
+pub const ACCESS_AUDIENCE: &str = "sessions-vs-jwt/hybrid";
+
+/// Which mechanism a token is for. Both sign with the same keys, so each
+/// kind has its own `typ` and `aud`, and each verifier accepts only its own
+/// (RFC 8725 §3.11 and §3.12): a `/hybrid` access token is no `/token`
+/// session, which a renewal would stretch to a full login, and a `/token`
+/// token is no access token, which would skip `/token`'s revocation list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenKind {
+    /// `/token`'s session token: `typ: JWT`, `aud: sessions-vs-jwt`.
+    Session,
+    /// `/hybrid`'s access token: `typ: at+jwt` (RFC 9068 §2.1),
+    /// `aud: sessions-vs-jwt/hybrid`.
+    Access,
+}
+
+impl TokenKind {
+    pub const ALL: [TokenKind; 2] = [TokenKind::Session, TokenKind::Access];
+
+    /// The JWS header's `typ`.
+    pub fn typ(self) -> &'static str {
+        match self {
+            TokenKind::Session => "JWT",
+            TokenKind::Access => "at+jwt",
+        }
+    }
+
+    pub fn audience(self) -> &'static str {
+        match self {
+            TokenKind::Session => ISSUER,
+            TokenKind::Access => ACCESS_AUDIENCE,
+        }
+    }
+}
 
 /// Clock difference tolerated between instances that share keys. Small,
 /// because every second of it is a second an expired token still works.
@@ -49,7 +91,7 @@ pub enum Rejection {
     Oversized,
     #[error("malformed token: {0}")]
     Malformed(String),
-    #[error("header `typ` is not JWT")]
+    #[error("header `typ` is not this mechanism's")]
     WrongType,
     #[error("header `crit` lists extensions this app does not understand")]
     CriticalExtension,
@@ -77,23 +119,30 @@ impl Rejection {
 }
 
 impl Claims {
-    pub fn new(state: &VisitorState, now: u64, lifetime: u64) -> Self {
+    pub fn new(kind: TokenKind, state: &VisitorState, now: u64, lifetime: u64) -> Self {
         Self {
             username: state.username.clone().unwrap_or_default(),
             is_logged_in: state.is_logged_in.unwrap_or_default(),
             iat: now,
             exp: now.saturating_add(lifetime),
             iss: ISSUER.to_owned(),
-            aud: ISSUER.to_owned(),
+            aud: kind.audience().to_owned(),
             jti: Id::default().to_string(),
+            auth_time: None,
         }
     }
 
-    /// The same login, valid for another `lifetime` from `now`.
-    pub fn renewed(&self, now: u64, lifetime: u64) -> Self {
+    /// When the login began, in Unix seconds.
+    pub fn login_at(&self) -> u64 {
+        self.auth_time.unwrap_or(self.iat)
+    }
+
+    /// The same login, issued again at `now` and valid until `exp`.
+    pub fn renewed(&self, now: u64, exp: u64) -> Self {
         Self {
             iat: now,
-            exp: now.saturating_add(lifetime),
+            exp,
+            auth_time: Some(self.login_at()),
             ..self.clone()
         }
     }
@@ -110,15 +159,22 @@ impl Claims {
         }
     }
 
-    /// Signs with the ring's signing key, naming it in the header.
-    pub fn sign(&self, keys: &KeyRing) -> Result<String, SignatureError> {
+    /// Signs with the ring's signing key as a token of `kind`, naming the
+    /// key in the header.
+    pub fn sign(&self, keys: &KeyRing, kind: TokenKind) -> Result<String, SignatureError> {
         let key = keys.signing_key();
-        compact(key.jws_header(), &json_part(self)?, key)
+        compact(key.jws_header(kind), &json_part(self)?, key)
     }
 
-    /// Checks everything, and also that the token claims no more than this
-    /// app grants: issued in the past and ending within `lifetime`.
-    pub fn verify(token: &str, keys: &KeyRing, lifetime: u64) -> Result<Self, Rejection> {
+    /// Checks everything, and also that the token is of `kind` and claims
+    /// no more than this app grants it: issued in the past, lasting at most
+    /// `lifetime` from its `iat`, and ending within `lifetime` from now.
+    pub fn verify(
+        token: &str,
+        keys: &KeyRing,
+        kind: TokenKind,
+        lifetime: u64,
+    ) -> Result<Self, Rejection> {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(Rejection::Oversized);
         }
@@ -132,7 +188,7 @@ impl Claims {
         if !header
             .typ
             .as_deref()
-            .is_some_and(|typ| typ.eq_ignore_ascii_case("JWT"))
+            .is_some_and(|typ| typ.eq_ignore_ascii_case(kind.typ()))
         {
             return Err(Rejection::WrongType);
         }
@@ -141,7 +197,7 @@ impl Claims {
         if header.alg != key.algorithm.jwt() {
             return Err(Rejection::AlgorithmMismatch(format!("{:?}", header.alg)));
         }
-        let claims = jsonwebtoken::decode::<Claims>(token, &key.decoding, &validation(key))
+        let claims = jsonwebtoken::decode::<Claims>(token, &key.decoding, &validation(key, kind))
             .map(|data| data.claims)
             .map_err(|err| match err.kind() {
                 ErrorKind::InvalidSignature => Rejection::BadSignature,
@@ -161,8 +217,15 @@ impl Claims {
                 "`exp` is further away than a login lasts".into(),
             ));
         }
+        if claims.exp.saturating_sub(claims.iat) > lifetime {
+            return Err(Rejection::InvalidClaims(
+                "`exp` is further from `iat` than this kind of token lasts".into(),
+            ));
+        }
         if claims.jti.parse::<Id>().is_err() {
-            return Err(Rejection::InvalidClaims("`jti` is not one of ours".into()));
+            return Err(Rejection::InvalidClaims(
+                "`jti` is not in the form of a session id".into(),
+            ));
         }
         Ok(claims)
     }
@@ -184,14 +247,15 @@ fn compact(header: &str, payload: &str, key: &Key) -> Result<String, SignatureEr
     Ok(format!("{signing_input}.{}", base64_url(&signature)))
 }
 
-/// The rules for one key: its algorithm only, and the claims this app requires.
-fn validation(key: &Key) -> Validation {
+/// The rules for one key and one kind of token: the key's algorithm only,
+/// and the claims this app requires of that kind.
+fn validation(key: &Key, kind: TokenKind) -> Validation {
     let mut validation = Validation::new(key.algorithm.jwt());
     validation.leeway = LEEWAY_SECONDS;
     validation.validate_nbf = true;
     validation.set_required_spec_claims(&["exp", "iss", "aud"]);
     validation.set_issuer(&[ISSUER]);
-    validation.set_audience(&[ISSUER]);
+    validation.set_audience(&[kind.audience()]);
     validation
 }
 
@@ -244,10 +308,10 @@ mod tests {
             KeyAlgorithm::Hs256,
         ] {
             let (_dir, ring) = ring(algorithm);
-            let claims = Claims::new(&john(), now(), 60);
-            let token = claims.sign(&ring).unwrap();
+            let claims = Claims::new(TokenKind::Session, &john(), now(), 60);
+            let token = claims.sign(&ring, TokenKind::Session).unwrap();
             assert_eq!(
-                Claims::verify(&token, &ring, 60),
+                Claims::verify(&token, &ring, TokenKind::Session, 60),
                 Ok(claims),
                 "{algorithm:?}"
             );
@@ -257,34 +321,41 @@ mod tests {
     #[test]
     fn two_logins_get_different_token_ids() {
         assert_ne!(
-            Claims::new(&john(), 0, 1).jti,
-            Claims::new(&john(), 0, 1).jti
+            Claims::new(TokenKind::Session, &john(), 0, 1).jti,
+            Claims::new(TokenKind::Session, &john(), 0, 1).jti
         );
     }
 
     #[test]
     fn an_expired_token_is_refused_as_expired() {
         let (_dir, ring) = ring(KeyAlgorithm::EdDsa);
-        let token = Claims::new(&john(), now() - 100, 50).sign(&ring).unwrap();
-        assert_eq!(Claims::verify(&token, &ring, 60), Err(Rejection::Expired));
+        let token = Claims::new(TokenKind::Session, &john(), now() - 100, 50)
+            .sign(&ring, TokenKind::Session)
+            .unwrap();
+        assert_eq!(
+            Claims::verify(&token, &ring, TokenKind::Session, 60),
+            Err(Rejection::Expired)
+        );
     }
 
     #[test]
     fn a_token_within_the_leeway_is_still_accepted() {
         let (_dir, ring) = ring(KeyAlgorithm::EdDsa);
-        let token = Claims::new(&john(), now() - 10, 10 - 1)
-            .sign(&ring)
+        let token = Claims::new(TokenKind::Session, &john(), now() - 10, 10 - 1)
+            .sign(&ring, TokenKind::Session)
             .unwrap();
-        assert!(Claims::verify(&token, &ring, 60).is_ok());
+        assert!(Claims::verify(&token, &ring, TokenKind::Session, 60).is_ok());
     }
 
     #[test]
     fn a_token_signed_by_a_key_we_do_not_have_is_refused() {
         let (_dir, ours) = ring(KeyAlgorithm::EdDsa);
         let (_other_dir, theirs) = ring(KeyAlgorithm::EdDsa);
-        let token = Claims::new(&john(), now(), 60).sign(&theirs).unwrap();
+        let token = Claims::new(TokenKind::Session, &john(), now(), 60)
+            .sign(&theirs, TokenKind::Session)
+            .unwrap();
         assert_eq!(
-            Claims::verify(&token, &ours, 60),
+            Claims::verify(&token, &ours, TokenKind::Session, 60),
             Err(Rejection::UnknownKey)
         );
     }
@@ -296,7 +367,15 @@ mod tests {
         let header =
             base64_url(format!(r#"{{"alg":"none","typ":"JWT","kid":"{kid}"}}"#).as_bytes());
         let payload = base64_url(valid_claims().to_string().as_bytes());
-        assert!(Claims::verify(&format!("{header}.{payload}."), &ring, 60).is_err());
+        assert!(
+            Claims::verify(
+                &format!("{header}.{payload}."),
+                &ring,
+                TokenKind::Session,
+                60
+            )
+            .is_err()
+        );
     }
 
     #[test]
@@ -314,7 +393,7 @@ mod tests {
         )
         .unwrap();
         assert!(matches!(
-            Claims::verify(&token, &ring, 60),
+            Claims::verify(&token, &ring, TokenKind::Session, 60),
             Err(Rejection::AlgorithmMismatch(_))
         ));
     }
@@ -324,7 +403,15 @@ mod tests {
         let (_dir, ring) = ring(KeyAlgorithm::EdDsa);
         let mut claims = valid_claims();
         claims.as_object_mut().unwrap().remove("exp");
-        assert!(Claims::verify(&signed_with_our_key(&ring, claims), &ring, 60).is_err());
+        assert!(
+            Claims::verify(
+                &signed_with_our_key(&ring, claims),
+                &ring,
+                TokenKind::Session,
+                60
+            )
+            .is_err()
+        );
     }
 
     #[test]
@@ -333,7 +420,12 @@ mod tests {
         let mut claims = valid_claims();
         claims["nbf"] = json!(now() + 3600);
         assert_eq!(
-            Claims::verify(&signed_with_our_key(&ring, claims), &ring, 60),
+            Claims::verify(
+                &signed_with_our_key(&ring, claims),
+                &ring,
+                TokenKind::Session,
+                60
+            ),
             Err(Rejection::NotYetValid)
         );
     }
@@ -345,7 +437,13 @@ mod tests {
             let mut claims = valid_claims();
             claims[claim] = json!("someone-else");
             assert!(
-                Claims::verify(&signed_with_our_key(&ring, claims), &ring, 60).is_err(),
+                Claims::verify(
+                    &signed_with_our_key(&ring, claims),
+                    &ring,
+                    TokenKind::Session,
+                    60
+                )
+                .is_err(),
                 "{claim}"
             );
         }
@@ -362,7 +460,13 @@ mod tests {
             let mut claims = valid_claims();
             claims[claim] = value;
             assert!(
-                Claims::verify(&signed_with_our_key(&ring, claims), &ring, 60).is_err(),
+                Claims::verify(
+                    &signed_with_our_key(&ring, claims),
+                    &ring,
+                    TokenKind::Session,
+                    60
+                )
+                .is_err(),
                 "{claim}"
             );
         }
@@ -376,7 +480,10 @@ mod tests {
         header.kid = Some(key.kid.clone());
         header.typ = Some("at+jwt".into());
         let token = encode(&header, &valid_claims(), key).unwrap();
-        assert_eq!(Claims::verify(&token, &ring, 60), Err(Rejection::WrongType));
+        assert_eq!(
+            Claims::verify(&token, &ring, TokenKind::Session, 60),
+            Err(Rejection::WrongType)
+        );
     }
 
     /// A header with `crit` (RFC 7515 §4.1.11), signed with our own key.
@@ -398,7 +505,7 @@ mod tests {
             let (_dir, ring) = ring(algorithm);
             let token = signed_with_crit(&ring, json!(["x-ext"]));
             assert_eq!(
-                Claims::verify(&token, &ring, 60),
+                Claims::verify(&token, &ring, TokenKind::Session, 60),
                 Err(Rejection::CriticalExtension),
                 "{algorithm:?}"
             );
@@ -411,7 +518,7 @@ mod tests {
         let key = ring.signing_key();
         let header = json!({ "alg": "EdDSA", "typ": "JWT", "kid": key.kid, "x-ext": 1 });
         let token = encode(&header, &valid_claims(), key).unwrap();
-        assert!(Claims::verify(&token, &ring, 60).is_ok());
+        assert!(Claims::verify(&token, &ring, TokenKind::Session, 60).is_ok());
     }
 
     #[test]
@@ -419,7 +526,13 @@ mod tests {
         let (_dir, ring) = ring(KeyAlgorithm::EdDsa);
         for crit in [json!([]), json!("x-ext"), json!([1])] {
             assert!(
-                Claims::verify(&signed_with_crit(&ring, crit.clone()), &ring, 60).is_err(),
+                Claims::verify(
+                    &signed_with_crit(&ring, crit.clone()),
+                    &ring,
+                    TokenKind::Session,
+                    60
+                )
+                .is_err(),
                 "{crit}"
             );
         }
@@ -431,7 +544,15 @@ mod tests {
         for exp in [json!(now() + 3600), json!(u64::MAX)] {
             let mut claims = valid_claims();
             claims["exp"] = exp;
-            assert!(Claims::verify(&signed_with_our_key(&ring, claims), &ring, 60).is_err());
+            assert!(
+                Claims::verify(
+                    &signed_with_our_key(&ring, claims),
+                    &ring,
+                    TokenKind::Session,
+                    60
+                )
+                .is_err()
+            );
         }
     }
 
@@ -440,24 +561,90 @@ mod tests {
         let (_dir, ring) = ring(KeyAlgorithm::EdDsa);
         let mut claims = valid_claims();
         claims["iat"] = json!(now() + 30);
-        assert!(Claims::verify(&signed_with_our_key(&ring, claims), &ring, 60).is_err());
+        assert!(
+            Claims::verify(
+                &signed_with_our_key(&ring, claims),
+                &ring,
+                TokenKind::Session,
+                60
+            )
+            .is_err()
+        );
     }
 
     #[test]
-    fn a_renewed_token_keeps_the_login_id_and_moves_exp() {
-        let claims = Claims::new(&john(), 100, 60);
-        let renewed = claims.renewed(150, 60);
+    fn a_token_of_one_kind_is_refused_as_the_other() {
+        let (_dir, ring) = ring(KeyAlgorithm::EdDsa);
+        for (made, checked) in [
+            (TokenKind::Session, TokenKind::Access),
+            (TokenKind::Access, TokenKind::Session),
+        ] {
+            let token = Claims::new(made, &john(), now(), 60)
+                .sign(&ring, made)
+                .unwrap();
+            assert!(Claims::verify(&token, &ring, made, 60).is_ok(), "{made:?}");
+            assert_eq!(
+                Claims::verify(&token, &ring, checked, 60),
+                Err(Rejection::WrongType),
+                "{made:?} as {checked:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_access_token_with_the_session_audience_is_refused() {
+        let (_dir, ring) = ring(KeyAlgorithm::EdDsa);
+        let claims = Claims::new(TokenKind::Session, &john(), now(), 60);
+        let token = claims.sign(&ring, TokenKind::Access).unwrap();
+        assert!(matches!(
+            Claims::verify(&token, &ring, TokenKind::Access, 60),
+            Err(Rejection::InvalidClaims(_))
+        ));
+    }
+
+    #[test]
+    fn a_token_lasting_longer_than_its_kind_from_its_iat_is_refused() {
+        let (_dir, ring) = ring(KeyAlgorithm::EdDsa);
+        let mut claims = valid_claims();
+        claims["iat"] = json!(now() - 100);
+        claims["exp"] = json!(now() + 30);
+        assert!(matches!(
+            Claims::verify(
+                &signed_with_our_key(&ring, claims),
+                &ring,
+                TokenKind::Session,
+                60
+            ),
+            Err(Rejection::InvalidClaims(_))
+        ));
+    }
+
+    #[test]
+    fn a_renewed_token_keeps_the_login_id_and_its_start_and_moves_exp() {
+        let claims = Claims::new(TokenKind::Session, &john(), 100, 60);
+        let renewed = claims.renewed(150, 210);
         assert_eq!(
-            (renewed.jti, renewed.iat, renewed.exp),
-            (claims.jti, 150, 210)
+            (
+                renewed.login_at(),
+                renewed.jti.clone(),
+                renewed.iat,
+                renewed.exp
+            ),
+            (100, claims.jti, 150, 210)
         );
+        assert_eq!(renewed.renewed(200, 260).login_at(), 100);
     }
 
     #[test]
     fn an_oversized_token_is_refused_before_parsing() {
         let (_dir, ring) = ring(KeyAlgorithm::EdDsa);
         assert_eq!(
-            Claims::verify(&"a".repeat(MAX_TOKEN_BYTES + 1), &ring, 60),
+            Claims::verify(
+                &"a".repeat(MAX_TOKEN_BYTES + 1),
+                &ring,
+                TokenKind::Session,
+                60
+            ),
             Err(Rejection::Oversized)
         );
     }

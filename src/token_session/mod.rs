@@ -23,7 +23,11 @@ use base64::Engine as _;
 use serde_json::Value;
 
 pub use self::revocation::Revocations;
-use self::{claims::Claims, keys::KeyRing, verified::VerifiedTokens};
+use self::{
+    claims::{Claims, TokenKind},
+    keys::KeyRing,
+    verified::VerifiedTokens,
+};
 use crate::{
     metrics::{MechanismMeter, SitePage},
     routes::Mount,
@@ -92,12 +96,31 @@ impl TokenMechanism {
     }
 
     /// Under `--expiry inactivity`, a token used past half its life is
-    /// re-issued for a full one (the same login, the same `jti`).
+    /// re-issued for a full one (the same login, the same `jti`), never
+    /// past the login's absolute timeout.
     fn renewal(&self, claims: &Claims) -> Option<Claims> {
         let now = claims::now();
-        let lifetime = self.policy.lifetime;
-        (self.policy.expiry == ExpiryPolicy::Inactivity && claims.seconds_left(now) <= lifetime / 2)
-            .then(|| claims.renewed(now, lifetime))
+        let end = self.policy.extended_end(claims.login_at(), now);
+        (self.policy.expiry == ExpiryPolicy::Inactivity
+            && claims.seconds_left(now) <= self.policy.lifetime / 2
+            && end > claims.exp)
+            .then(|| claims.renewed(now, end))
+    }
+
+    /// A token verifies only as long as its login may last; a renewed one
+    /// claiming to outlive its login's absolute timeout was not made here.
+    fn verify(&self, token: &str) -> Result<Claims, claims::Rejection> {
+        let claims = Claims::verify(token, &self.keys, TokenKind::Session, self.policy.lifetime)?;
+        let cap = claims
+            .login_at()
+            .saturating_add(self.policy.login_cap())
+            .saturating_add(claims::LEEWAY_SECONDS);
+        if claims.exp > cap {
+            return Err(claims::Rejection::InvalidClaims(
+                "`exp` is further from the login than its absolute timeout".into(),
+            ));
+        }
+        Ok(claims)
     }
 
     /// Signs `claims` into the cookie that carries them, or refuses a token
@@ -106,7 +129,7 @@ impl TokenMechanism {
     /// server has just made.
     fn issue(&self, claims: Claims) -> Result<(VerifiedToken, SetCookie), SessionError> {
         let token = claims
-            .sign(&self.keys)
+            .sign(&self.keys, TokenKind::Session)
             .map_err(|err| SessionError::Sealing(Box::new(err)))?;
         self.meter.signed();
         let cookie = self
@@ -185,26 +208,21 @@ impl Mechanism for TokenMechanism {
                 self.meter.cache_hit();
                 claims
             }
-            None => {
-                match self
-                    .meter
-                    .verified(Claims::verify(token, &self.keys, self.policy.lifetime))
-                {
-                    Ok(claims) => {
-                        let claims = Arc::new(claims);
-                        self.verified.insert(token, Arc::clone(&claims));
-                        claims
-                    }
-                    Err(rejection) => {
-                        let verdict = if rejection.is_expiry() {
-                            CookieVerdict::Expired
-                        } else {
-                            CookieVerdict::Tampered
-                        };
-                        return Ok(Opened::Refused(Refusal::new(verdict, rejection)));
-                    }
+            None => match self.meter.verified(self.verify(token)) {
+                Ok(claims) => {
+                    let claims = Arc::new(claims);
+                    self.verified.insert(token, Arc::clone(&claims));
+                    claims
                 }
-            }
+                Err(rejection) => {
+                    let verdict = if rejection.is_expiry() {
+                        CookieVerdict::Expired
+                    } else {
+                        CookieVerdict::Tampered
+                    };
+                    return Ok(Opened::Refused(Refusal::new(verdict, rejection)));
+                }
+            },
         };
         if let Some(revocations) = &self.revocations
             && revocations.is_revoked(&claims).await?
@@ -253,15 +271,21 @@ impl Mechanism for TokenMechanism {
         session: &mut TokenSession,
         state: VisitorState,
     ) -> Result<CookieWrites, SessionError> {
-        let (issued, cookie) =
-            self.issue(Claims::new(&state, claims::now(), self.policy.lifetime))?;
+        let (issued, cookie) = self.issue(Claims::new(
+            TokenKind::Session,
+            &state,
+            claims::now(),
+            self.policy.lifetime,
+        ))?;
         session.verified = Some(issued);
         Ok(cookie.into())
     }
 
     async fn log_out(&self, session: &mut TokenSession) -> Result<(), SessionError> {
         if let (Some(revocations), Some(verified)) = (&self.revocations, &session.verified) {
-            revocations.revoke(&verified.claims).await?;
+            revocations
+                .revoke(&verified.claims, self.policy.login_cap())
+                .await?;
             self.verified.forget(&verified.token);
         }
         session.verified = None;
@@ -355,6 +379,7 @@ mod tests {
             lifetime: 1_209_600,
             expiry: ExpiryPolicy::Absolute,
             secure_cookies: false,
+            absolute_timeout: 2_592_000,
         };
         (
             dir,
@@ -366,6 +391,7 @@ mod tests {
     fn a_login_too_big_for_a_cookie_is_refused_not_dropped() {
         let (_dir, tokens) = token_sessions();
         let fitting = Claims::new(
+            TokenKind::Session,
             &VisitorState::logged_in(Username::seed()),
             claims::now(),
             60,
@@ -385,6 +411,7 @@ mod tests {
     fn a_token_this_server_issues_is_already_known_as_verified() {
         let (_dir, tokens) = token_sessions();
         let claims = Claims::new(
+            TokenKind::Session,
             &VisitorState::logged_in(Username::seed()),
             claims::now(),
             60,

@@ -43,13 +43,21 @@ impl Revocations {
         }
     }
 
-    /// Records the revocation until the token would stop verifying anyway:
-    /// a token is accepted through the whole second `exp` + leeway.
-    pub async fn revoke(&self, claims: &Claims) -> Result<(), SessionError> {
+    /// Records the revocation until no token of the login would verify
+    /// anyway: not only the one presented, which ends at its `exp`, but any
+    /// renewed copy of it (`--expiry inactivity`), which ends by the login's
+    /// absolute timeout, `login_cap` seconds after it began. A token is
+    /// accepted through the whole second `exp` + leeway.
+    pub async fn revoke(&self, claims: &Claims, login_cap: u64) -> Result<(), SessionError> {
         let Some(id) = entry_id(claims) else {
             return Ok(());
         };
-        let until = claims.exp.saturating_add(LEEWAY_SECONDS).saturating_add(1);
+        let until = claims
+            .login_at()
+            .saturating_add(login_cap)
+            .max(claims.exp)
+            .saturating_add(LEEWAY_SECONDS)
+            .saturating_add(1);
         let mut entry = Record {
             id,
             data: [(REVOCATION_MARKER.to_owned(), Value::Bool(true))].into(),

@@ -86,6 +86,7 @@ mod tests {
     /// Claims that expire `seconds` from now.
     fn claims(seconds: u64) -> Arc<Claims> {
         Arc::new(Claims::new(
+            claims::TokenKind::Session,
             &VisitorState::logged_in(Username::seed()),
             claims::now(),
             seconds,

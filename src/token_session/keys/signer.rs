@@ -6,7 +6,7 @@ use jsonwebtoken::DecodingKey;
 use rand::rngs::OsRng;
 
 use super::algorithm::{KeyAlgorithm, RSA_BITS};
-use crate::token_session::jws::json_part;
+use crate::token_session::{claims::TokenKind, jws::json_part};
 
 /// One key, usable with exactly one algorithm.
 pub struct Key {
@@ -16,8 +16,9 @@ pub struct Key {
     /// for Ed25519 derive its public half) on every signature, which costs
     /// as much again as the signature itself.
     signer: Signer,
-    /// The JWS header of every token this key signs, base64url-encoded once.
-    jws_header: String,
+    /// The JWS header of every token this key signs, one per kind of token
+    /// (in the order of [`TokenKind::ALL`]), base64url-encoded once.
+    jws_headers: [String; 2],
     pub decoding: DecodingKey,
     /// Derived from the private key; `None` for HS256.
     pub public_pem: Option<String>,
@@ -41,23 +42,30 @@ impl Key {
         decoding: DecodingKey,
         public_pem: Option<String>,
     ) -> Result<Self, SignatureError> {
-        let mut header = jsonwebtoken::Header::new(algorithm.jwt());
-        header.kid = Some(kid.to_owned());
-        header.typ = Some("JWT".to_owned());
+        let header = |kind: TokenKind| {
+            let mut header = jsonwebtoken::Header::new(algorithm.jwt());
+            header.kid = Some(kid.to_owned());
+            header.typ = Some(kind.typ().to_owned());
+            json_part(&header)
+        };
+        let [session, access] = TokenKind::ALL;
         Ok(Self {
             kid: kid.to_owned(),
             algorithm,
             signer,
-            jws_header: json_part(&header)?,
+            jws_headers: [header(session)?, header(access)?],
             decoding,
             public_pem,
         })
     }
 
-    /// `{"typ":"JWT","alg":…,"kid":…}`, base64url-encoded: the first part
-    /// of every token this key signs.
-    pub fn jws_header(&self) -> &str {
-        &self.jws_header
+    /// `{"typ":…,"alg":…,"kid":…}`, base64url-encoded: the first part of
+    /// every token of `kind` this key signs.
+    pub fn jws_header(&self, kind: TokenKind) -> &str {
+        match kind {
+            TokenKind::Session => &self.jws_headers[0],
+            TokenKind::Access => &self.jws_headers[1],
+        }
     }
 
     /// The JWS signature of `message` (RFC 7518 §3): Ed25519, ECDSA P-256
