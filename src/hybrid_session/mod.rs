@@ -11,7 +11,7 @@
 //! compare-and-swap, and gets a new access token and a new refresh id.
 //!
 //! - **Reuse.** A consumed id presented again after the race window
-//!   ([`RACE_WINDOW_SECONDS`]) revokes the whole login: its family record is
+//!   (`--refresh-race-window`) revokes the whole login: its family record is
 //!   deleted, so every refresh id of it is dead, and a warning is logged. A
 //!   stolen refresh cookie is useful once at most, and its use logs the real
 //!   visitor out as well, which tells them.
@@ -29,7 +29,7 @@
 
 mod records;
 
-use std::{collections::BTreeMap, sync::Arc};
+use std::sync::Arc;
 
 use time::OffsetDateTime;
 use tower_sessions::session::{Id, Record};
@@ -49,7 +49,7 @@ use crate::{
     stores::{SharedRecords, StoreError, StoreUrl},
     token_session::{
         VerifiedToken,
-        claims::{self, Claims},
+        claims::{self, Claims, TokenKind},
         keys::KeyRing,
         verified::VerifiedTokens,
     },
@@ -62,11 +62,22 @@ pub const REFRESH_COOKIE_NAME: &str = "refresh";
 const ACCESS: usize = 0;
 const REFRESH: usize = 1;
 
-/// Seconds after a refresh id is consumed during which presenting it again
-/// is taken for a request that raced the refresh (a page's parallel
-/// requests), not for reuse. Long enough for the slowest of a page's
-/// requests; short, because within it a thief's use is not detected.
+/// The default of `--refresh-race-window`: seconds after a refresh id is
+/// consumed during which presenting it again is taken for a request that
+/// raced the refresh (a page's parallel requests), not for reuse. Long
+/// enough for the slowest of a page's requests; short, because within it a
+/// thief's use is not detected.
 pub const RACE_WINDOW_SECONDS: u64 = 10;
+
+/// How long `/hybrid`'s two credentials work, in seconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RefreshPolicy {
+    /// How long an access token lasts (`--access-token-age`).
+    pub access_age: u64,
+    /// How long a consumed refresh id is taken for a racing request
+    /// (`--refresh-race-window`).
+    pub race_window: u64,
+}
 
 /// The `/hybrid` mechanism: the token keys, the store, and the two cookies.
 #[derive(Debug)]
@@ -79,8 +90,7 @@ pub struct HybridMechanism {
     /// The access cookie, then the refresh cookie.
     cookies: [CookiePolicy; 2],
     policy: SessionPolicy,
-    /// Seconds an access token lasts (`--access-token-age`).
-    access_age: u64,
+    refresh_policy: RefreshPolicy,
     meter: MechanismMeter,
 }
 
@@ -143,7 +153,7 @@ impl HybridMechanism {
         records: SharedRecords,
         store: &StoreUrl,
         policy: SessionPolicy,
-        access_age: u64,
+        refresh_policy: RefreshPolicy,
         meter: MechanismMeter,
     ) -> Self {
         Self {
@@ -157,7 +167,7 @@ impl HybridMechanism {
                 policy.cookie(REFRESH_COOKIE_NAME),
             ],
             policy,
-            access_age,
+            refresh_policy,
         }
     }
 
@@ -179,7 +189,8 @@ impl HybridMechanism {
         let claims = Arc::new(self.meter.verified(Claims::verify(
             token,
             &self.keys,
-            self.access_age,
+            TokenKind::Access,
+            self.refresh_policy.access_age,
         ))?);
         self.verified.insert(token, Arc::clone(&claims));
         Ok(claims)
@@ -194,13 +205,17 @@ impl HybridMechanism {
         login_ends: u64,
         now: u64,
     ) -> Result<(VerifiedToken, CookieWrites), SessionError> {
-        let lifetime = self.access_age.min(login_ends.saturating_sub(now)).max(1);
+        let lifetime = self
+            .refresh_policy
+            .access_age
+            .min(login_ends.saturating_sub(now))
+            .max(1);
         let claims = Claims {
             jti: family.to_string(),
-            ..Claims::new(state, now, lifetime)
+            ..Claims::new(TokenKind::Access, state, now, lifetime)
         };
         let token = claims
-            .sign(&self.keys)
+            .sign(&self.keys, TokenKind::Access)
             .map_err(|err| SessionError::Sealing(Box::new(err)))?;
         self.meter.signed();
         let cookie = self.cookies[ACCESS].set(&token, lifetime)?;
@@ -281,11 +296,17 @@ impl HybridMechanism {
     ) -> Result<Opened<HybridSession>, SessionError> {
         let now = claims::now();
         let login_ends = match self.policy.expiry {
-            ExpiryPolicy::Inactivity => self.login_end_from(now),
+            ExpiryPolicy::Inactivity => self.policy.extended_end(live.login_at, now),
             ExpiryPolicy::Absolute | ExpiryPolicy::BrowserSession => {
                 unix_seconds(record.expiry_date)
             }
         };
+        if login_ends <= now {
+            return Ok(refused(
+                CookieVerdict::Expired,
+                "the login reached its absolute timeout",
+            ));
+        }
         let extend = (self.policy.expiry == ExpiryPolicy::Inactivity).then_some(login_ends);
         if !self.family_lives(live.family, extend).await? {
             return Ok(refused(
@@ -340,9 +361,14 @@ impl HybridMechanism {
         })
     }
 
-    /// A refresh id presented after it was consumed: within the race window,
-    /// a request of the same page load, served with a new access token (the
-    /// refresh cookie is the rotating response's to set); after it, reuse,
+    /// A refresh id presented after it was consumed. Within the race window,
+    /// and only while the id that replaced it is still unused, it is a
+    /// request of the same page load, or the browser's retry after the
+    /// rotating response was lost: it gets a new access token and that
+    /// successor again, so that a lost response costs no login (AWS
+    /// Cognito's retry grace period, django-oauth-toolkit issue 702). After
+    /// the window, or once the successor was itself used (the grace covers
+    /// the latest id only, django-oauth-toolkit issue 1617), it is reuse,
     /// which ends the login.
     async fn replayed(
         &self,
@@ -350,21 +376,25 @@ impl HybridMechanism {
         consumed: ConsumedRefresh,
     ) -> Result<Opened<HybridSession>, SessionError> {
         let now = claims::now();
-        if now > consumed.consumed_at.saturating_add(RACE_WINDOW_SECONDS) {
-            tracing::warn!(
-                router = "hybrid",
-                family = %fingerprint(&consumed.family.to_string()),
-                "a consumed refresh id was presented again: revoking its whole login"
-            );
+        let successor = if now
+            > consumed
+                .consumed_at
+                .saturating_add(self.refresh_policy.race_window)
+        {
+            None
+        } else {
             self.records
-                .delete(&consumed.family)
+                .load(&consumed.successor)
                 .await
-                .map_err(|err| self.unavailable(err))?;
-            return Ok(refused(
-                CookieVerdict::Revoked,
-                "refresh id reused after it was rotated; its login is revoked",
-            ));
-        }
+                .map_err(|err| self.unavailable(err))?
+                .filter(|record| {
+                    matches!(RefreshEntry::read(record),
+                        Ok(RefreshEntry::Live(live)) if live.family == consumed.family)
+                })
+        };
+        let Some(successor) = successor else {
+            return self.reused(&consumed).await;
+        };
         let family = self
             .records
             .load(&consumed.family)
@@ -377,23 +407,70 @@ impl HybridMechanism {
             ));
         };
         let login_ends = unix_seconds(family.expiry_date);
-        let (access, renewed) =
+        let (access, access_cookie) =
             self.issue_access(consumed.family, &consumed.state, login_ends, now)?;
+        let renewed = access_cookie.with(self.refresh_cookie(&successor, now)?);
         tracing::debug!(
             router = "hybrid",
             refresh = %fingerprint(&id.to_string()),
-            "served a request that raced the refresh of its id"
+            "served a request that raced the refresh of its id, with its successor"
         );
         Ok(Opened::Valid {
             session: HybridSession {
                 access: Some(access),
                 refresh: Some(RefreshId {
-                    id: consumed.successor,
-                    record: None,
+                    id: successor.id,
+                    record: Some(successor),
                 }),
             },
             renewed,
         })
+    }
+
+    /// A consumed refresh id used again: the whole login ends.
+    async fn reused(
+        &self,
+        consumed: &ConsumedRefresh,
+    ) -> Result<Opened<HybridSession>, SessionError> {
+        tracing::warn!(
+            router = "hybrid",
+            family = %fingerprint(&consumed.family.to_string()),
+            "a consumed refresh id was presented again: revoking its whole login"
+        );
+        self.records
+            .delete(&consumed.family)
+            .await
+            .map_err(|err| self.unavailable(err))?;
+        Ok(refused(
+            CookieVerdict::Revoked,
+            "refresh id reused after it was rotated; its login is revoked",
+        ))
+    }
+
+    /// The refresh id the visitor sent, if it is one of their own login's.
+    /// A request with a valid access token reads no refresh record, so its
+    /// refresh cookie is only a claim until this checks whose it is: what a
+    /// login or a logout deletes, and what the inspector shows, must be the
+    /// visitor's own, or any record could be deleted or read by naming its id.
+    async fn own_refresh(
+        &self,
+        session: &HybridSession,
+    ) -> Result<Option<Arc<Record>>, StoreError> {
+        let Some(refresh) = &session.refresh else {
+            return Ok(None);
+        };
+        if let Some(record) = &refresh.record {
+            return Ok(Some(Arc::clone(record)));
+        }
+        let record = match self.records.load(&refresh.id).await {
+            Ok(record) => record,
+            Err(StoreError::Corrupt(_)) => None,
+            Err(err) => return Err(err),
+        };
+        let family = session.family();
+        Ok(record.filter(|record| {
+            RefreshEntry::read(record).is_ok_and(|entry| Some(entry.family()) == family)
+        }))
     }
 
     /// Deletes the record under `id`, reporting a store that fails.
@@ -508,10 +585,14 @@ impl Mechanism for HybridMechanism {
         session: &mut HybridSession,
         state: VisitorState,
     ) -> Result<CookieWrites, SessionError> {
+        let old_refresh = self
+            .own_refresh(session)
+            .await
+            .map_err(|err| self.unavailable(err))?;
         if let Some(old_family) = session.family() {
             self.delete(&old_family).await?;
         }
-        if let Some(old_refresh) = &session.refresh {
+        if let Some(old_refresh) = old_refresh {
             self.delete(&old_refresh.id).await?;
         }
         let now = claims::now();
@@ -524,6 +605,7 @@ impl Mechanism for HybridMechanism {
         let live = LiveRefresh {
             family: family.id,
             state,
+            login_at: now,
         };
         let mut refresh = live.record(Id::default(), moment(login_ends));
         self.records
@@ -546,10 +628,14 @@ impl Mechanism for HybridMechanism {
     /// the visitor's refresh id itself. Access tokens already issued are
     /// not in the store, and last until their `exp`.
     async fn log_out(&self, session: &mut HybridSession) -> Result<(), SessionError> {
+        let refresh = self
+            .own_refresh(session)
+            .await
+            .map_err(|err| self.unavailable(err))?;
         if let Some(family) = session.family() {
             self.delete(&family).await?;
         }
-        if let Some(refresh) = &session.refresh {
+        if let Some(refresh) = refresh {
             self.delete(&refresh.id).await?;
         }
         if let Some(access) = &session.access {
@@ -579,7 +665,7 @@ impl Mechanism for HybridMechanism {
                 BrowserCookie::new(
                     &self.cookies[ACCESS],
                     access.token.len(),
-                    self.access_age,
+                    self.refresh_policy.access_age,
                     exp,
                     now,
                 )
@@ -607,19 +693,12 @@ impl Mechanism for HybridMechanism {
             );
         }
         let mut unreadable = None;
-        let record = match &session.refresh {
-            Some(RefreshId {
-                record: Some(record),
-                ..
-            }) => Some(Arc::clone(record)),
-            Some(refresh) => match self.records.load(&refresh.id).await {
-                Ok(record) => record,
-                Err(err) => {
-                    unreadable = Some(err);
-                    None
-                }
-            },
-            None => None,
+        let record = match self.own_refresh(session).await {
+            Ok(record) => record,
+            Err(err) => {
+                unreadable = Some(err);
+                None
+            }
         };
         if let Some(refresh) = &session.refresh {
             let id = refresh.id.to_string();
@@ -668,16 +747,19 @@ impl Mechanism for HybridMechanism {
             });
             StoredEntry {
                 data: pretty(&serde_json::json!({
-                    "refresh record": record.data.iter().collect::<BTreeMap<_, _>>(),
+                    "refresh record": records::shown(record),
                     "family": family,
                 })),
                 expires: Moment::at(record.expiry_date.unix_timestamp(), now),
             }
         });
         let nothing = match (&unreadable, verdict) {
-            (Some(err), _) => format!("The store could not be read: {err}."),
+            (Some(err), _) => format!("The store could not be read ({}).", err.category()),
             (None, CookieVerdict::Expired) => {
                 "No live refresh record for the id the browser sent.".to_owned()
+            }
+            (None, _) if session.refresh.is_some() => {
+                "The refresh id the browser sent is not one of this login's.".to_owned()
             }
             (None, _) => "No refresh record for this visitor.".to_owned(),
         };

@@ -14,7 +14,7 @@
 //! Every record carries [`HYBRID_MARKER`] naming its kind, so that no other
 //! mechanism adopts it and `/hybrid` adopts nothing else.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -22,7 +22,7 @@ use tower_sessions::session::{Id, Record};
 
 use crate::{
     server_session::{state_of, write_state},
-    session::VisitorState,
+    session::{VisitorState, inspection::fingerprint},
     stores::HYBRID_MARKER,
 };
 
@@ -34,6 +34,7 @@ const CONSUMED: &str = "consumed";
 const FAMILY_ID: &str = "family_id";
 const SUCCESSOR: &str = "successor";
 const CONSUMED_AT: &str = "consumed_at";
+const LOGIN_AT: &str = "login_at";
 
 /// What a record under a refresh id turned out to be.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +48,9 @@ pub enum RefreshEntry {
 pub struct LiveRefresh {
     pub family: Id,
     pub state: VisitorState,
+    /// When the login began (Unix seconds): its absolute timeout counts
+    /// from here, however often it is refreshed.
+    pub login_at: u64,
 }
 
 /// A refresh id already used: what replaced it, and when (Unix seconds).
@@ -54,6 +58,7 @@ pub struct LiveRefresh {
 pub struct ConsumedRefresh {
     pub family: Id,
     pub state: VisitorState,
+    pub login_at: u64,
     pub successor: Id,
     pub consumed_at: u64,
 }
@@ -70,6 +75,12 @@ pub enum UnusableRecord {
 
 fn marked(kind: &str) -> HashMap<String, Value> {
     [(HYBRID_MARKER.to_owned(), Value::from(kind))].into()
+}
+
+fn seconds_field(data: &HashMap<String, Value>, key: &'static str) -> Result<u64, UnusableRecord> {
+    data.get(key)
+        .and_then(Value::as_u64)
+        .ok_or(UnusableRecord::Incomplete(key))
 }
 
 fn id_field(data: &HashMap<String, Value>, key: &'static str) -> Result<Id, UnusableRecord> {
@@ -105,6 +116,9 @@ impl LiveRefresh {
         record
             .data
             .insert(FAMILY_ID.to_owned(), Value::from(self.family.to_string()));
+        record
+            .data
+            .insert(LOGIN_AT.to_owned(), Value::from(self.login_at));
         write_state(&mut record, &self.state);
         record
     }
@@ -125,9 +139,26 @@ impl LiveRefresh {
             .data
             .insert(SUCCESSOR.to_owned(), Value::from(successor.to_string()));
         record.data.insert(CONSUMED_AT.to_owned(), Value::from(now));
+        record
+            .data
+            .insert(LOGIN_AT.to_owned(), Value::from(self.login_at));
         write_state(&mut record, &self.state);
         record
     }
+}
+
+/// A refresh record's data as the inspector shows it to the login that owns
+/// it: the id that replaced a consumed one only by its fingerprint, since
+/// that id is a live credential.
+pub fn shown(record: &Record) -> BTreeMap<&str, Value> {
+    record
+        .data
+        .iter()
+        .map(|(key, value)| match (key.as_str(), value.as_str()) {
+            (SUCCESSOR, Some(successor)) => (key.as_str(), Value::from(fingerprint(successor))),
+            _ => (key.as_str(), value.clone()),
+        })
+        .collect()
 }
 
 impl RefreshEntry {
@@ -137,15 +168,14 @@ impl RefreshEntry {
             Some(REFRESH) => Ok(RefreshEntry::Live(LiveRefresh {
                 family: id_field(data, FAMILY_ID)?,
                 state: state_of(record),
+                login_at: seconds_field(data, LOGIN_AT)?,
             })),
             Some(CONSUMED) => Ok(RefreshEntry::Consumed(ConsumedRefresh {
                 family: id_field(data, FAMILY_ID)?,
                 state: state_of(record),
+                login_at: seconds_field(data, LOGIN_AT)?,
                 successor: id_field(data, SUCCESSOR)?,
-                consumed_at: data
-                    .get(CONSUMED_AT)
-                    .and_then(Value::as_u64)
-                    .ok_or(UnusableRecord::Incomplete(CONSUMED_AT))?,
+                consumed_at: seconds_field(data, CONSUMED_AT)?,
             })),
             _ => Err(UnusableRecord::NotARefreshId),
         }
@@ -168,6 +198,7 @@ mod tests {
         LiveRefresh {
             family: Id::default(),
             state: VisitorState::logged_in(Username::seed()),
+            login_at: 500,
         }
     }
 
@@ -190,9 +221,22 @@ mod tests {
             Ok(RefreshEntry::Consumed(ConsumedRefresh {
                 family: live.family,
                 state: live.state,
+                login_at: 500,
                 successor,
                 consumed_at: 1_000,
             }))
+        );
+    }
+
+    #[test]
+    fn a_consumed_record_is_shown_without_its_successor() {
+        let successor = Id::default();
+        let record = live().consumed(Id::default(), OffsetDateTime::now_utc(), successor, 1);
+        let shown = serde_json::to_string(&shown(&record)).unwrap();
+        assert!(!shown.contains(&successor.to_string()), "{shown}");
+        assert!(
+            shown.contains(&fingerprint(&successor.to_string())),
+            "{shown}"
         );
     }
 
