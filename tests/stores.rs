@@ -451,7 +451,7 @@ mod cache {
     }
 
     async fn memory() -> SharedRecords {
-        stores::open(&StoreUrl::Memory).await.unwrap()
+        stores::open(&StoreUrl::memory()).await.unwrap()
     }
 
     #[tokio::test]

@@ -1,7 +1,12 @@
 //! The in-process store: a map behind a lock, for tests and demos.
 //!
-//! tower-sessions' `MemoryStore` cannot say whether a delete found a record
-//! and never drops expired ones, so this small map replaces it.
+//! tower-sessions' `MemoryStore` cannot say whether a delete found a record,
+//! never drops expired ones and grows without bound, so this small map
+//! replaces it. It holds at most a fixed number of records: past it, expired
+//! ones are dropped, and if that frees nothing a new record is refused
+//! (`StoreError::Full`, a 503). Evicting a live record instead would let
+//! anyone who can log in many times log everyone else out, and would erase
+//! the consumed refresh ids that `/hybrid`'s reuse detection reads.
 
 use std::{collections::HashMap, sync::Arc};
 
@@ -12,12 +17,20 @@ use tower_sessions::session::{Id, Record};
 
 use super::{SessionRecords, StoreError};
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct MemoryRecords {
     records: Mutex<HashMap<Id, Arc<Record>>>,
+    capacity: usize,
 }
 
 impl MemoryRecords {
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self {
+            records: Mutex::default(),
+            capacity,
+        }
+    }
+
     fn records(&self) -> MutexGuard<'_, HashMap<Id, Arc<Record>>> {
         self.records.lock()
     }
@@ -36,6 +49,13 @@ impl SessionRecords for MemoryRecords {
 
     async fn create(&self, record: &mut Record) -> Result<(), StoreError> {
         let mut records = self.records();
+        if records.len() >= self.capacity {
+            let now = OffsetDateTime::now_utc();
+            records.retain(|_, record| record.expiry_date > now);
+            if records.len() >= self.capacity {
+                return Err(StoreError::Full(self.capacity));
+            }
+        }
         while records.contains_key(&record.id) {
             record.id = Id::default();
         }
@@ -87,5 +107,42 @@ impl SessionRecords for MemoryRecords {
 
     async fn count(&self) -> Result<u64, StoreError> {
         Ok(self.records().len() as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(seconds: i64) -> Record {
+        Record {
+            id: Id::default(),
+            data: HashMap::new(),
+            expiry_date: OffsetDateTime::now_utc() + time::Duration::seconds(seconds),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_full_store_refuses_a_new_record_and_keeps_every_live_one() {
+        let store = MemoryRecords::with_capacity(2);
+        let (mut first, mut second) = (record(60), record(60));
+        store.create(&mut first).await.unwrap();
+        store.create(&mut second).await.unwrap();
+        assert!(matches!(
+            store.create(&mut record(60)).await,
+            Err(StoreError::Full(2))
+        ));
+        assert!(store.load(&first.id).await.unwrap().is_some());
+        assert!(store.load(&second.id).await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn a_full_store_makes_room_by_dropping_expired_records() {
+        let store = MemoryRecords::with_capacity(1);
+        store.create(&mut record(-1)).await.unwrap();
+        let mut live = record(60);
+        store.create(&mut live).await.unwrap();
+        assert_eq!(store.count().await.unwrap(), 1);
+        assert!(store.load(&live.id).await.unwrap().is_some());
     }
 }

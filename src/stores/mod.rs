@@ -41,7 +41,10 @@ use self::{
 pub use self::{
     counted::OperationCounts,
     sqlite::SqliteRecords,
-    store_url::{DEFAULT_POSTGRES_SCHEMA, DEFAULT_REDIS_PREFIX, ServiceUrl, StoreUrl},
+    store_url::{
+        DEFAULT_MEMORY_CAPACITY, DEFAULT_POSTGRES_SCHEMA, DEFAULT_REDIS_PREFIX, ServiceUrl,
+        StoreUrl,
+    },
 };
 
 /// The data key that marks a record as a token revocation entry rather than
@@ -116,6 +119,23 @@ pub enum StoreError {
     /// version, or damaged. The visitor is a Guest, not a victim of a 500.
     #[error("undecodable record: {0}")]
     Corrupt(String),
+    /// The memory store holds as many live records as it may: a new one is
+    /// refused (a 503), never made room for by dropping someone's login.
+    #[error("the store holds its capacity of {0} live records")]
+    Full(usize),
+}
+
+impl StoreError {
+    /// What went wrong, as a page may say it: a backend's own message can
+    /// name hosts, schemas or queries, and belongs in the log only.
+    pub fn category(&self) -> &'static str {
+        match self {
+            StoreError::Timeout(_) => "no answer in time",
+            StoreError::Backend(_) => "the store failed",
+            StoreError::Corrupt(_) => "an undecodable record",
+            StoreError::Full(_) => "the store is full",
+        }
+    }
 }
 
 /// A record as the persistent stores keep it: MessagePack, as the published
@@ -162,7 +182,9 @@ pub const BACKEND_TIMEOUT: Duration = Duration::from_millis(1500);
 /// cannot be reached is an error here, not at the first request.
 pub async fn open(url: &StoreUrl) -> Result<SharedRecords, StoreError> {
     Ok(match url {
-        StoreUrl::Memory => Arc::new(CountedRecords::new(MemoryRecords::default())),
+        StoreUrl::Memory { capacity } => {
+            Arc::new(CountedRecords::new(MemoryRecords::with_capacity(*capacity)))
+        }
         StoreUrl::Sqlite(path) => Arc::new(CountedRecords::new(TimeLimited(
             SqliteRecords::open(path).await?,
         ))),

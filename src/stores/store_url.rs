@@ -22,7 +22,10 @@ pub const DEFAULT_POSTGRES_SCHEMA: &str = "tower_sessions";
 /// password, so it is only ever shown through `Display`, which hides it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreUrl {
-    Memory,
+    /// `memory[?capacity=N]`: at most `capacity` records in this process.
+    Memory {
+        capacity: usize,
+    },
     Sqlite(PathBuf),
     Redis(ServiceUrl),
     /// `redis-cluster://`: a client of its own (see `stores::redis_cluster`).
@@ -71,15 +74,29 @@ impl fmt::Display for ServiceUrl {
     }
 }
 
-const EXPECTED: &str =
-    "expected `memory`, `sqlite://PATH`, `redis://HOST:PORT[/DB]` or `postgres://USER@HOST/DB`";
+/// How many records the memory store keeps unless its URL says otherwise:
+/// the server refuses new records past it (a 503) rather than grow until
+/// the machine runs out of memory.
+pub const DEFAULT_MEMORY_CAPACITY: usize = 1_000_000;
+
+const EXPECTED: &str = "expected `memory[?capacity=N]`, `sqlite://PATH`, `redis://HOST:PORT[/DB]` or `postgres://USER@HOST/DB`";
 
 impl FromStr for StoreUrl {
     type Err = String;
 
     fn from_str(url: &str) -> Result<Self, Self::Err> {
-        if url == "memory" {
-            return Ok(Self::Memory);
+        if let Some(rest) = url.strip_prefix("memory") {
+            return match rest {
+                "" => Ok(Self::memory()),
+                _ => rest
+                    .strip_prefix("?capacity=")
+                    .and_then(|capacity| capacity.parse::<usize>().ok())
+                    .filter(|capacity| *capacity > 0)
+                    .map(|capacity| Self::Memory { capacity })
+                    .ok_or_else(|| {
+                        format!("invalid memory store `{url}`: expected `memory` or `memory?capacity=N` with N > 0")
+                    }),
+            };
         }
         let Some((scheme, rest)) = url.split_once("://") else {
             return Err(format!("unknown session store `{url}`: {EXPECTED}"));
@@ -195,10 +212,17 @@ fn is_sql_identifier(name: &str) -> bool {
 }
 
 impl StoreUrl {
+    /// The memory store with its default capacity.
+    pub fn memory() -> Self {
+        Self::Memory {
+            capacity: DEFAULT_MEMORY_CAPACITY,
+        }
+    }
+
     /// The kind alone, without path or address: what a visitor may be told.
     pub fn name(&self) -> &'static str {
         match self {
-            Self::Memory => "memory",
+            Self::Memory { .. } => "memory",
             Self::Sqlite(_) => "sqlite",
             Self::Redis(_) | Self::RedisCluster(_) => "redis",
             Self::Postgres(_) => "postgres",
@@ -210,7 +234,10 @@ impl StoreUrl {
 impl fmt::Display for StoreUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Memory => f.write_str("memory"),
+            Self::Memory { capacity } if *capacity == DEFAULT_MEMORY_CAPACITY => {
+                f.write_str("memory")
+            }
+            Self::Memory { capacity } => write!(f, "memory?capacity={capacity}"),
             Self::Sqlite(path) => write!(f, "sqlite://{}", path.display()),
             Self::Redis(url) | Self::RedisCluster(url) | Self::Postgres(url) => url.fmt(f),
         }
@@ -227,7 +254,19 @@ mod tests {
 
     #[test]
     fn store_urls_are_chosen_by_scheme() {
-        assert_eq!(parse("memory"), StoreUrl::Memory);
+        assert_eq!(parse("memory"), StoreUrl::memory());
+        assert_eq!(
+            parse("memory?capacity=10"),
+            StoreUrl::Memory { capacity: 10 }
+        );
+        for bad in [
+            "memory?capacity=0",
+            "memory?capacity=x",
+            "memory?size=1",
+            "memoryx",
+        ] {
+            assert!(bad.parse::<StoreUrl>().is_err(), "{bad}");
+        }
         assert_eq!(
             parse("sqlite:///var/lib/s.db"),
             StoreUrl::Sqlite("/var/lib/s.db".into())
