@@ -44,7 +44,8 @@ pub struct CookieTooLarge;
 pub enum SentCookie<'a> {
     Absent,
     Value(&'a str),
-    /// Present but not text: it can only be garbage, and must still be removed.
+    /// Present but not text, or present twice: it can only be garbage, or
+    /// planted, and must still be removed.
     Unreadable,
 }
 
@@ -197,8 +198,12 @@ impl CookiePolicy {
 
     /// Finds this cookie in the request's `Cookie` headers, reading raw bytes
     /// so that a cookie with non-UTF-8 bytes is still seen (and removed).
+    /// Sent twice, it is unreadable too: the second was set by someone else
+    /// (a sibling subdomain without the `__Host-` prefix, with a longer
+    /// Path that browsers send first), and neither can be trusted to be ours.
     pub fn read<'a>(&self, headers: &'a HeaderMap) -> SentCookie<'a> {
         let name = self.name.as_bytes();
+        let mut found = SentCookie::Absent;
         for header in headers.get_all(header::COOKIE) {
             for pair in header.as_bytes().split(|&byte| byte == b';') {
                 let pair = pair.trim_ascii();
@@ -208,13 +213,16 @@ impl CookiePolicy {
                 else {
                     continue;
                 };
-                return match std::str::from_utf8(value) {
+                if found != SentCookie::Absent {
+                    return SentCookie::Unreadable;
+                }
+                found = match std::str::from_utf8(value) {
                     Ok(value) => SentCookie::Value(value),
                     Err(_) => SentCookie::Unreadable,
                 };
             }
         }
-        SentCookie::Absent
+        found
     }
 
     /// The cookie that stores `value` for `max_age` seconds (what is left of
@@ -306,6 +314,20 @@ mod tests {
             policy.read(&headers(b"tokens=1; xtoken=2")),
             SentCookie::Absent
         );
+    }
+
+    #[test]
+    fn a_cookie_sent_twice_is_unreadable_whichever_comes_first() {
+        let policy = CookiePolicy::new("refresh", false, true);
+        for sent in [
+            &b"refresh=planted; refresh=ours"[..],
+            b"refresh=ours; a=1; refresh=ours",
+        ] {
+            assert_eq!(policy.read(&headers(sent)), SentCookie::Unreadable);
+        }
+        let mut two_headers = headers(b"refresh=planted");
+        two_headers.append(header::COOKIE, HeaderValue::from_static("refresh=ours"));
+        assert_eq!(policy.read(&two_headers), SentCookie::Unreadable);
     }
 
     #[test]
