@@ -49,16 +49,30 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let listener = sessions_vs_jwt::listen(config.bind)
         .with_context(|| format!("cannot listen on {}", config.bind))?;
     let address = listener.local_addr()?;
+    let operations = match config.metrics_bind {
+        Some(bind) => Some(
+            sessions_vs_jwt::listen(bind)
+                .with_context(|| format!("cannot listen on {bind} (--metrics-bind)"))?,
+        ),
+        None => None,
+    };
+    let operations_address = operations
+        .as_ref()
+        .map(tokio::net::TcpListener::local_addr)
+        .transpose()?;
     // Before "listening on": a supervisor may send SIGTERM as soon as it reads
     // that line, and a signal that found no handler would kill the server
     // outright instead of stopping it cleanly.
     let shutdown = shutdown_signal()?;
+    if let Some(operations_address) = operations_address {
+        tracing::info!("serving /metrics and /store-operations on http://{operations_address}");
+    }
     tracing::info!(
         store = %config.store.url,
         keys = %config.keys.dir.display(),
         "listening on http://{address}"
     );
-    sessions_vs_jwt::serve(listener, site, shutdown).await?;
+    sessions_vs_jwt::serve(listener, operations, site, shutdown).await?;
     tracing::info!("shut down");
     Ok(())
 }

@@ -31,8 +31,13 @@ fn samples(text: &str) -> BTreeMap<String, f64> {
         .collect()
 }
 
+/// The operators' listener, where `/metrics` is served.
+const OPERATORS: [&str; 2] = ["--metrics-bind", "127.0.0.1:0"];
+
 async fn scrape(server: &TestServer) -> BTreeMap<String, f64> {
-    let response = reqwest::get(server.url("/metrics")).await.unwrap();
+    let response = reqwest::get(server.operations_url("/metrics"))
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let content_type = response.headers()["content-type"]
         .to_str()
@@ -66,7 +71,7 @@ async fn visit(server: &TestServer, mount: Mount) {
 }
 
 async fn visited_on_every_side() -> (TestServer, BTreeMap<String, f64>) {
-    let server = TestServer::start(&[]).await;
+    let server = TestServer::start(&OPERATORS).await;
     for mount in Mount::ALL {
         visit(&server, mount).await;
     }
@@ -191,7 +196,7 @@ async fn tokens_are_signed_once_and_then_found_in_the_verified_token_memory() {
 
 #[tokio::test]
 async fn without_the_verified_token_memory_every_request_checks_a_signature() {
-    let server = TestServer::start(&["--token-cache", "0"]).await;
+    let server = TestServer::start(&["--token-cache", "0", OPERATORS[0], OPERATORS[1]]).await;
     visit(&server, Mount::Token).await;
     let samples = scrape(&server).await;
     assert_eq!(
@@ -212,7 +217,7 @@ async fn without_the_verified_token_memory_every_request_checks_a_signature() {
 
 #[tokio::test]
 async fn a_tampered_cookie_is_counted_as_tampered() {
-    let server = TestServer::start(&[]).await;
+    let server = TestServer::start(&OPERATORS).await;
     let mut visitor = server.visitor();
     visitor.set_cookie(common::cookie_name(Mount::Token), "not.a.token");
     assert_eq!(visitor.username_on(Mount::Token).await, "Guest");
@@ -240,7 +245,7 @@ async fn the_exposition_passes_promtool() {
         return;
     };
     let (server, _) = visited_on_every_side().await;
-    let text = reqwest::get(server.url("/metrics"))
+    let text = reqwest::get(server.operations_url("/metrics"))
         .await
         .unwrap()
         .text()
@@ -280,7 +285,34 @@ fn which(program: &str) -> Result<std::path::PathBuf, ()> {
 
 #[tokio::test]
 async fn metrics_off_serves_no_metrics() {
-    let server = TestServer::start(&["--metrics", "off"]).await;
-    let response = reqwest::get(server.url("/metrics")).await.unwrap();
+    let server = TestServer::start(&["--metrics", "off", OPERATORS[0], OPERATORS[1]]).await;
+    let response = reqwest::get(server.operations_url("/metrics"))
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn the_public_site_serves_neither_metrics_nor_store_operations() {
+    for args in [&[][..], &OPERATORS[..]] {
+        let server = TestServer::start(args).await;
+        for path in ["/metrics", "/store-operations"] {
+            let response = reqwest::get(server.url(path)).await.unwrap();
+            assert_eq!(
+                response.status(),
+                StatusCode::NOT_FOUND,
+                "{path} with {args:?}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_operators_listener_serves_metrics_and_store_operations() {
+    let server = TestServer::start(&OPERATORS).await;
+    visit(&server, Mount::Server).await;
+    for path in ["/metrics", "/store-operations"] {
+        let response = reqwest::get(server.operations_url(path)).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+    }
 }

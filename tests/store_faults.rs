@@ -56,6 +56,11 @@ async fn a_failing_store_gives_503_pages_on_server_while_token_keeps_working() {
     let health = visitor.get("/healthz").await;
     assert_eq!(health.status, 503);
     assert!(health.body.contains("sqlite://"), "{}", health.body);
+    assert!(
+        health.body.ends_with(": the store failed\n"),
+        "the health check names what failed as a category, never in the backend's words: {}",
+        health.body
+    );
 }
 
 async fn an_undecodable_record_makes_a_guest_and_is_deleted(store: TestStore) {

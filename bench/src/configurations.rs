@@ -90,7 +90,8 @@ impl Configuration {
         workspace: &Path,
         cookie_age: Option<u64>,
     ) -> ServerCommand {
-        let command = ServerCommand::new(binary, self.server_args(workspace, cookie_age));
+        let command =
+            ServerCommand::new(binary, self.server_args(workspace, cookie_age)).with_operations();
         if self.log_off {
             command.env("RUST_LOG", "off")
         } else {

@@ -386,7 +386,10 @@ pub async fn logout_effect(
 
 /// What the server's store counters say page requests have cost so far.
 async fn store_operations_so_far(server: &ServerProcess) -> anyhow::Result<u64> {
-    let page = wire::exchange(server.address, wire::Request::get(STORE_OPERATIONS)).await?;
+    let operations = server
+        .operations
+        .context("the server was started without its operators' listener (--metrics-bind)")?;
+    let page = wire::exchange(operations, wire::Request::get(STORE_OPERATIONS)).await?;
     if page.status != 200 {
         bail!("{STORE_OPERATIONS} answered {}", page.status);
     }

@@ -106,6 +106,9 @@ pub struct ServerCommand {
     /// Whether the server's CPU time includes its child processes' (a
     /// pre-forking server such as gunicorn).
     pub with_children: bool,
+    /// Whether the server also serves its operators' pages
+    /// (`--metrics-bind ADDRESS` is appended, on a free port of its own).
+    pub operations: bool,
 }
 
 impl ServerCommand {
@@ -116,7 +119,14 @@ impl ServerCommand {
             env: Vec::new(),
             current_dir: None,
             with_children: false,
+            operations: false,
         }
+    }
+
+    /// The app's operators' pages (`/store-operations`) on a port of their own.
+    pub fn with_operations(mut self) -> Self {
+        self.operations = true;
+        self
     }
 
     pub fn env(mut self, name: &str, value: &str) -> Self {
@@ -140,6 +150,8 @@ pub fn build_profile(binary: &Path) -> String {
 pub struct ServerProcess {
     child: Child,
     pub address: SocketAddr,
+    /// Where the app serves `/store-operations`, when started with them.
+    pub operations: Option<SocketAddr>,
     pid: u32,
     log: PathBuf,
     with_children: bool,
@@ -172,6 +184,11 @@ impl ServerProcess {
 
     async fn start_once(command: &ServerCommand, log: &Path) -> anyhow::Result<Self> {
         let address = free_port()?;
+        let operations = if command.operations {
+            Some(free_port()?)
+        } else {
+            None
+        };
         let log_file = fs::File::create(log)
             .with_context(|| format!("cannot create the server log {}", log.display()))?;
         let mut child = Command::new(&command.program);
@@ -179,6 +196,11 @@ impl ServerProcess {
             .args(&command.args)
             .arg("--bind")
             .arg(address.to_string())
+            .args(
+                operations
+                    .iter()
+                    .flat_map(|operations| ["--metrics-bind".to_owned(), operations.to_string()]),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log_file);
@@ -199,6 +221,7 @@ impl ServerProcess {
             pid: child.id(),
             child,
             address,
+            operations,
             log: log.to_owned(),
             with_children: command.with_children,
         };

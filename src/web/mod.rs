@@ -13,7 +13,12 @@ pub mod templates;
 pub mod views;
 pub mod visit;
 
-use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+use std::{
+    future::{Future, IntoFuture as _},
+    net::SocketAddr,
+    sync::Arc,
+    time::Duration,
+};
 
 use axum::{
     Router,
@@ -45,8 +50,8 @@ pub struct Site {
     cleanup_interval: Duration,
     /// What every mechanism's meter counts into.
     metrics: Arc<Metrics>,
-    /// Whether `/metrics` is served, and requests counted for it.
-    publishes_metrics: bool,
+    /// Whether requests are counted for `/metrics` (`--metrics on`).
+    counts_requests: bool,
 }
 
 /// Why the site could not be assembled.
@@ -76,14 +81,14 @@ impl Site {
             store,
             cleanup_interval,
             metrics,
-            publishes_metrics: true,
+            counts_requests: true,
         }
     }
 
-    /// Whether to serve `/metrics` (and count requests for it); it is
-    /// served unless this says otherwise.
-    pub fn publishing_metrics(mut self, publish: bool) -> Self {
-        self.publishes_metrics = publish;
+    /// Whether to count requests for `/metrics`; they are counted unless
+    /// this says otherwise.
+    pub fn counting_requests(mut self, count: bool) -> Self {
+        self.counts_requests = count;
         self
     }
 
@@ -132,7 +137,8 @@ const MAX_BODY_BYTES: usize = 16 * 1024;
 
 /// The whole site: the inspector, every router, the reference page, the
 /// health check, each mechanism's public routes, and pages for everything
-/// else.
+/// else. What the server has done (`/metrics`, `/store-operations`) is not
+/// on it: see [`operations_router`].
 pub fn router(site: Arc<Site>) -> Router {
     let mut pages = Router::new()
         .route("/", get(views::index))
@@ -141,17 +147,7 @@ pub fn router(site: Arc<Site>) -> Router {
         .with_state(Arc::clone(&site));
     let mut public = Router::new()
         .route(SitePage::Healthz.path(), get(views::healthz))
-        .route(
-            SitePage::StoreOperations.path(),
-            get(store_operations::store_operations),
-        )
         .with_state(Arc::clone(&site));
-    if site.publishes_metrics {
-        public = public.route(
-            SitePage::Metrics.path(),
-            get(metrics_page::metrics).with_state(Arc::clone(&site.metrics)),
-        );
-    }
     for mechanism in &site.mechanisms {
         pages = pages.merge(mechanism.pages());
         public = public.merge(mechanism.public_routes());
@@ -173,9 +169,32 @@ pub fn router(site: Arc<Site>) -> Router {
         .method_not_allowed_fallback(views::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn_with_state(
-            site.publishes_metrics.then(|| Arc::clone(&site.metrics)),
+            site.counts_requests.then(|| Arc::clone(&site.metrics)),
             access_log::access_log,
         ))
+}
+
+/// What the server has done, for its operators: `/metrics` (Prometheus) and
+/// `/store-operations` (the benchmark's counts). They show when visitors
+/// log in and refresh, so they are served on a listener of their own
+/// (`--metrics-bind`), never on the public site, which a reverse proxy on
+/// the same host would expose whatever address it binds.
+pub fn operations_router(site: Arc<Site>) -> Router {
+    let operations = Router::new()
+        .route(
+            SitePage::StoreOperations.path(),
+            get(store_operations::store_operations),
+        )
+        .with_state(Arc::clone(&site));
+    let operations = if site.counts_requests {
+        operations.route(
+            SitePage::Metrics.path(),
+            get(metrics_page::metrics).with_state(Arc::clone(&site.metrics)),
+        )
+    } else {
+        operations
+    };
+    operations.fallback(views::not_found)
 }
 
 /// Connections the kernel may complete for us before we accept them. At
@@ -198,25 +217,45 @@ pub fn listen(address: SocketAddr) -> std::io::Result<TcpListener> {
     socket.listen(ACCEPT_BACKLOG)
 }
 
-/// Serves until `shutdown` completes, then finishes the requests in flight
-/// and the sweep of expired sessions, if one is under way.
+/// Serves the site on `listener`, and [`operations_router`] on `operations`
+/// if given, until `shutdown` completes; then finishes the requests in
+/// flight and the sweep of expired sessions, if one is under way.
 pub async fn serve(
     listener: TcpListener,
+    operations: Option<TcpListener>,
     site: Arc<Site>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let (stop_sweeping, stopped) = tokio::sync::watch::channel(());
+    let (stop, stopped) = tokio::sync::watch::channel(());
     let sweeper = tokio::spawn(stores::delete_expired_periodically(
         Arc::clone(&site.records),
         site.cleanup_interval,
-        stopped,
+        stopped.clone(),
     ));
+    let operations = operations.map(|listener| {
+        let mut stopped = stopped.clone();
+        let until_stopped = async move {
+            let _ = stopped.changed().await;
+        };
+        tokio::spawn(
+            axum::serve(listener, operations_router(Arc::clone(&site)))
+                .with_graceful_shutdown(until_stopped)
+                .into_future(),
+        )
+    });
     let served = axum::serve(listener, router(site))
         .with_graceful_shutdown(shutdown)
         .await;
-    drop(stop_sweeping);
+    drop(stop);
     if let Err(err) = sweeper.await {
         tracing::error!(%err, "the sweep of expired sessions failed");
+    }
+    if let Some(operations) = operations {
+        match operations.await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => tracing::error!(%err, "the operations listener failed"),
+            Err(err) => tracing::error!(%err, "the operations listener failed"),
+        }
     }
     served
 }

@@ -184,7 +184,8 @@ async fn inspector_page(
     Ok((status, WriteBacks(write_backs), page).into_response())
 }
 
-/// 200 when the session store answers, 503 naming it when it does not.
+/// 200 when the session store answers, 503 naming it when it does not:
+/// what went wrong as a category, the backend's own words in the log only.
 pub async fn healthz(State(site): State<Arc<Site>>) -> Response {
     let store = &site.store;
     match site.records.ping().await {
@@ -193,11 +194,14 @@ pub async fn healthz(State(site): State<Arc<Site>>) -> Response {
             format!("ok: session store {store} answers\n"),
         )
             .into_response(),
-        Err(err) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("unavailable: session store {store}: {err}\n"),
-        )
-            .into_response(),
+        Err(err) => {
+            tracing::warn!(%store, %err, "the health check found the store unavailable");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("unavailable: session store {store}: {}\n", err.category()),
+            )
+                .into_response()
+        }
     }
 }
 

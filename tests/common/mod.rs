@@ -64,6 +64,9 @@ pub fn heading(body: &str, label: &str) -> Option<String> {
 /// The app, started in this process on 127.0.0.1:0 and stopped on drop.
 pub struct TestServer {
     pub address: SocketAddr,
+    /// Where `/metrics` and `/store-operations` are served, when the test
+    /// asked for them with `--metrics-bind 127.0.0.1:0`.
+    pub operations_address: Option<SocketAddr>,
     pub site: Arc<Site>,
     pub config: Config,
     /// Keys (and SQLite files) live here unless the test chose folders.
@@ -124,11 +127,18 @@ impl TestServer {
         let site = Arc::new(cli.serve.open_site().await.expect("the app starts"));
         let listener = sessions_vs_jwt::listen(cli.serve.bind).unwrap();
         let address = listener.local_addr().unwrap();
+        let operations = cli
+            .serve
+            .metrics_bind
+            .map(|bind| sessions_vs_jwt::listen(bind).unwrap());
+        let operations_address = operations
+            .as_ref()
+            .map(|listener| listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn({
             let site = Arc::clone(&site);
             async move {
-                sessions_vs_jwt::serve(listener, site, async {
+                sessions_vs_jwt::serve(listener, operations, site, async {
                     let _ = stopped.await;
                 })
                 .await
@@ -137,6 +147,7 @@ impl TestServer {
         });
         Self {
             address,
+            operations_address,
             site,
             config: cli.serve,
             dir,
@@ -170,6 +181,14 @@ impl TestServer {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.address)
+    }
+
+    /// `path` on the operators' listener (`--metrics-bind`).
+    pub fn operations_url(&self, path: &str) -> String {
+        let address = self
+            .operations_address
+            .expect("the test started the server with --metrics-bind");
+        format!("http://{address}{path}")
     }
 
     pub fn visitor(&self) -> Visitor {
