@@ -12,7 +12,7 @@ use crate::{
         CookieMechanism,
         keys::{CookieKeyError, CookieKeys},
     },
-    hybrid_session::HybridMechanism,
+    hybrid_session::{HybridMechanism, RefreshPolicy},
     logging::LogFormat,
     metrics::{MechanismMeter, Metrics},
     routes::Mount,
@@ -110,14 +110,18 @@ pub struct Config {
     #[arg(long, env = "SVJ_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 
-    /// Whether `/metrics` serves Prometheus metrics (requests, cookie
-    /// verdicts, store operations, signatures, logins, per mechanism):
-    /// `auto` serves them only when --bind is a loopback address, so that a
-    /// server on a public interface does not publish them by accident (the
-    /// inspector still shows its counters); `on` always; `off` never, and
-    /// nothing is counted at all.
-    #[arg(long, env = "SVJ_METRICS", value_enum, default_value_t = MetricsSwitch::Auto)]
+    /// Whether the server counts what it does (requests, cookie verdicts,
+    /// store operations, signatures, logins, per mechanism), for the
+    /// inspector and for --metrics-bind: `on`, or `off` to count nothing.
+    #[arg(long, env = "SVJ_METRICS", value_enum, default_value_t = MetricsSwitch::On)]
     pub metrics: MetricsSwitch,
+
+    /// Address and port of a listener of its own for `/metrics` (Prometheus)
+    /// and `/store-operations`, apart from the site: they show when visitors
+    /// log in and refresh, so the public site never serves them, and without
+    /// this option nothing does. Bind it where only operators reach it.
+    #[arg(long, env = "SVJ_METRICS_BIND", value_name = "ADDR")]
+    pub metrics_bind: Option<SocketAddr>,
 
     #[command(flatten)]
     pub store: StoreOptions,
@@ -144,6 +148,20 @@ pub struct Config {
     #[arg(long, env = "SVJ_EXPIRY", value_enum, default_value_t = ExpiryPolicy::Absolute)]
     pub expiry: ExpiryPolicy,
 
+    /// Seconds after a login at which it ends however active it is (OWASP's
+    /// absolute timeout), on every side: under `--expiry inactivity` a login
+    /// in use is extended, never past this, so a copied cookie used every
+    /// day still dies. Default: 30 days, or --cookie-age if longer; never
+    /// shorter than --cookie-age. The other expiry policies never extend a
+    /// login, which ends --cookie-age after it began.
+    #[arg(
+        long,
+        env = "SVJ_ABSOLUTE_TIMEOUT",
+        value_name = "SECONDS",
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub absolute_timeout: Option<u64>,
+
     /// Send cookies only over HTTPS (Django's SESSION_COOKIE_SECURE), with the
     /// `__Host-` name prefix. Off by default so that plain http://127.0.0.1 works.
     #[arg(long, env = "SVJ_SECURE_COOKIES")]
@@ -161,6 +179,20 @@ pub struct Config {
         value_parser = clap::value_parser!(u64).range(1..=MAX_COOKIE_AGE)
     )]
     pub access_token_age: u64,
+
+    /// Seconds after a `/hybrid` refresh id is used during which presenting
+    /// it again counts as a request that raced the refresh (a page's parallel
+    /// requests, a retry after a lost response) and is answered with the
+    /// same login, rather than as reuse, which ends the login. Within it a
+    /// thief's replay goes undetected (docs/security.md), so keep it short
+    /// (Okta allows 0 to 60).
+    #[arg(
+        long,
+        env = "SVJ_REFRESH_RACE_WINDOW",
+        default_value_t = 10,
+        value_parser = clap::value_parser!(u64).range(0..=60)
+    )]
+    pub refresh_race_window: u64,
 
     /// How many verified tokens to remember, so that a returning visitor's
     /// token is not verified again until it expires (0: verify every time).
@@ -206,10 +238,9 @@ pub struct Config {
     pub store_cache_ttl: u64,
 }
 
-/// When `/metrics` is served (`--metrics`).
+/// Whether the server counts what it does (`--metrics`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum MetricsSwitch {
-    Auto,
     On,
     Off,
 }
@@ -217,8 +248,9 @@ pub enum MetricsSwitch {
 /// Which session store the app uses; shared by the server and `clearsessions`.
 #[derive(Debug, Clone, Args)]
 pub struct StoreOptions {
-    /// Where `/server` keeps its sessions: `memory` (in this process, lost on
-    /// exit), `sqlite://PATH` (a file, created with its folder on first run),
+    /// Where `/server` keeps its sessions: `memory[?capacity=N]` (in this
+    /// process, lost on exit; at most N records, 1000000 by default, past
+    /// which new logins get a 503), `sqlite://PATH` (a file, created with its folder on first run),
     /// `redis://[:PASSWORD@]HOST:PORT[/DB][?prefix=KEYPREFIX]` (also
     /// `redis-cluster://` and `redis-sentinel://`), or
     /// `postgres://USER[:PASSWORD]@HOST[:PORT]/DB[?schema=SCHEMA]`. Several
@@ -251,6 +283,9 @@ pub struct KeyOptions {
     pub algorithm: KeyAlgorithm,
 }
 
+/// `--absolute-timeout` unless given: 30 days.
+const DEFAULT_ABSOLUTE_TIMEOUT: u64 = 30 * 24 * 60 * 60;
+
 /// Browsers cap a cookie's lifetime at 400 days (RFC 6265bis), so a longer
 /// login could never be kept by them.
 const MAX_COOKIE_AGE: u64 = 400 * 24 * 60 * 60;
@@ -267,6 +302,13 @@ pub enum StartError {
     CookieKeys(#[from] CookieKeyError),
     #[error(transparent)]
     Site(#[from] SiteError),
+    #[error(
+        "--absolute-timeout ({absolute_timeout} s) is shorter than --cookie-age ({cookie_age} s)"
+    )]
+    AbsoluteTimeoutTooShort {
+        absolute_timeout: u64,
+        cookie_age: u64,
+    },
 }
 
 impl Config {
@@ -276,21 +318,23 @@ impl Config {
             lifetime: self.cookie_age,
             expiry: self.expiry,
             secure_cookies: self.secure_cookies,
-        }
-    }
-
-    /// Whether `/metrics` is served (`--metrics`).
-    pub fn publishes_metrics(&self) -> bool {
-        match self.metrics {
-            MetricsSwitch::Auto => self.bind.ip().is_loopback(),
-            MetricsSwitch::On => true,
-            MetricsSwitch::Off => false,
+            absolute_timeout: self
+                .absolute_timeout
+                .unwrap_or(DEFAULT_ABSOLUTE_TIMEOUT.max(self.cookie_age)),
         }
     }
 
     /// Opens the store and the keys this configuration names (generating a
     /// key on first run), and builds the site with every mechanism.
     pub async fn open_site(&self) -> Result<Site, StartError> {
+        if let Some(absolute_timeout) = self.absolute_timeout
+            && absolute_timeout < self.cookie_age
+        {
+            return Err(StartError::AbsoluteTimeoutTooShort {
+                absolute_timeout,
+                cookie_age: self.cookie_age,
+            });
+        }
         let store = &self.store.url;
         let records = stores::open(store)
             .await
@@ -328,7 +372,10 @@ impl Config {
             records_of(Mount::Hybrid),
             store,
             policy,
-            self.access_token_age,
+            RefreshPolicy {
+                access_age: self.access_token_age,
+                race_window: self.refresh_race_window,
+            },
             hybrid_meter,
         );
         let token_meter = meter(Mount::Token);
@@ -349,7 +396,7 @@ impl Config {
             Duration::from_secs(self.cleanup_interval),
             Arc::clone(&metrics),
         )
-        .publishing_metrics(self.publishes_metrics())
+        .counting_requests(counting)
         .serving(Arc::new(server))
         .serving(Arc::new(token))
         .serving(Arc::new(cookie))
@@ -391,6 +438,7 @@ mod tests {
         assert_eq!(cli.serve.cookie_age, 1_209_600);
         assert!(!cli.serve.secure_cookies);
         assert_eq!(cli.serve.access_token_age, 300);
+        assert_eq!(cli.serve.refresh_race_window, 10);
     }
 
     #[test]
@@ -409,7 +457,7 @@ mod tests {
     fn commands_take_their_own_options() {
         let cli = parse(["sessions-vs-jwt", "clearsessions", "--store", "memory"]).unwrap();
         assert!(
-            matches!(cli.command, Some(Command::Clearsessions { store }) if store.url == StoreUrl::Memory)
+            matches!(cli.command, Some(Command::Clearsessions { store }) if store.url == StoreUrl::memory())
         );
         let cli = parse([
             "sessions-vs-jwt",

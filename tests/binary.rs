@@ -38,12 +38,15 @@ fn help_documents_every_option_with_its_environment_variable() {
         ("--jwt-algorithm", "SVJ_JWT_ALGORITHM"),
         ("--cookie-age", "SVJ_COOKIE_AGE"),
         ("--expiry", "SVJ_EXPIRY"),
+        ("--absolute-timeout", "SVJ_ABSOLUTE_TIMEOUT"),
         ("--secure-cookies", "SVJ_SECURE_COOKIES"),
         ("--access-token-age", "SVJ_ACCESS_TOKEN_AGE"),
         ("--token-cache", "SVJ_TOKEN_CACHE"),
         ("--token-revocation", "SVJ_TOKEN_REVOCATION"),
         ("--log-format", "SVJ_LOG_FORMAT"),
         ("--metrics", "SVJ_METRICS"),
+        ("--metrics-bind", "SVJ_METRICS_BIND"),
+        ("--refresh-race-window", "SVJ_REFRESH_RACE_WINDOW"),
     ];
     let defined: Vec<String> = <sessions_vs_jwt::Cli as clap::CommandFactory>::command()
         .get_arguments()

@@ -704,3 +704,241 @@ async fn every_refused_cookie_is_logged_as_a_warning_without_its_value() {
 fn warnings(log: &str) -> Vec<&str> {
     log.lines().filter(|line| line.contains(" WARN ")).collect()
 }
+
+#[tokio::test]
+async fn a_full_memory_store_refuses_new_logins_with_503_and_keeps_every_live_one() {
+    let server = TestServer::start(&["--store", "memory?capacity=3"]).await;
+    let mut first = server.visitor();
+    first.get(&Mount::Server.url(Route::SetSession)).await;
+    let mut second = server.visitor();
+    second.get(&Mount::Hybrid.url(Route::SetSession)).await;
+    assert_eq!(server.stored_sessions().await, 3, "the store is full");
+
+    let mut third = server.visitor();
+    let page = third.get(&Mount::Server.url(Route::SetSession)).await;
+    assert_eq!(page.status, 503, "{}", page.body);
+    assert!(page.body.contains("is unavailable"), "{}", page.body);
+    assert_eq!(
+        third.cookie("sessionid"),
+        None,
+        "no cookie for a login not stored"
+    );
+
+    assert_eq!(first.username_on(Mount::Server).await, "john_doe");
+    let mut refreshing = server.visitor();
+    refreshing.set_cookie("refresh", &second.cookie("refresh").unwrap());
+    let page = refreshing.get(&Mount::Hybrid.url(Route::GetSession)).await;
+    assert_eq!(
+        page.status, 503,
+        "a refresh needs a new record too: {}",
+        page.body
+    );
+    assert_eq!(
+        second.username_on(Mount::Hybrid).await,
+        "john_doe",
+        "a valid access token needs no record"
+    );
+    first.post(&Mount::Server.url(Route::Logout), &[]).await;
+    let page = third.get(&Mount::Server.url(Route::SetSession)).await;
+    assert_eq!(page.status, 200, "a logout made room");
+}
+
+/// What one client can make the server store, counted in the store: ten
+/// cookieless logins on each side, ten refreshes of one `/hybrid` login by
+/// a client that drops its access cookie each time, and ten `/token`
+/// logouts under `--token-revocation`. docs/security.md quotes these.
+#[tokio::test]
+async fn what_one_client_can_make_each_mechanism_store() {
+    const TIMES: u64 = 10;
+    let server = TestServer::start(&["--token-revocation"]).await;
+    let mut stored = Vec::new();
+    for mount in Mount::ALL {
+        let before = server.stored_sessions().await;
+        for _ in 0..TIMES {
+            server.visitor().get(&mount.url(Route::SetSession)).await;
+        }
+        stored.push((mount.name(), server.stored_sessions().await - before));
+    }
+    assert_eq!(
+        stored,
+        [
+            ("server", TIMES),
+            ("token", 0),
+            ("cookie", 0),
+            ("hybrid", 2 * TIMES)
+        ],
+        "records per cookieless login"
+    );
+
+    let mut client = server.visitor();
+    client.get(&Mount::Hybrid.url(Route::SetSession)).await;
+    let before = server.stored_sessions().await;
+    for _ in 0..TIMES {
+        let refresh = client.cookie("refresh").unwrap();
+        client.forget_cookies();
+        client.set_cookie("refresh", &refresh);
+        let page = client.get(&Mount::Hybrid.url(Route::GetSession)).await;
+        assert_eq!(page.username(), "john_doe");
+    }
+    assert_eq!(
+        server.stored_sessions().await - before,
+        TIMES,
+        "each refresh keeps its consumed id until the login ends"
+    );
+
+    let before = server.stored_sessions().await;
+    for _ in 0..TIMES {
+        let mut client = server.visitor();
+        client.get(&Mount::Token.url(Route::SetSession)).await;
+        client.post(&Mount::Token.url(Route::Logout), &[]).await;
+    }
+    assert_eq!(
+        server.stored_sessions().await - before,
+        TIMES,
+        "each revoked login keeps one entry"
+    );
+}
+
+/// Under `--expiry inactivity` a login in use is extended, never past its
+/// absolute timeout: a copied cookie used every few seconds still dies.
+#[tokio::test]
+async fn under_inactivity_a_login_in_constant_use_ends_at_its_absolute_timeout_on_every_side() {
+    const AGE: u64 = 2;
+    const TIMEOUT: u64 = 5;
+    let server = TestServer::start(&[
+        "--expiry",
+        "inactivity",
+        "--cookie-age",
+        "2",
+        "--absolute-timeout",
+        "5",
+        "--access-token-age",
+        "1",
+    ])
+    .await;
+    let sides = Mount::ALL.map(|mount| {
+        let server = &server;
+        async move {
+            let mut visitor = server.visitor();
+            visitor.get(&mount.url(Route::SetSession)).await;
+            let logged_in_at = claims::now();
+            while claims::now() < logged_in_at + AGE + 2 {
+                assert_eq!(
+                    visitor.username_on(mount).await,
+                    "john_doe",
+                    "{mount:?}: a login in use outlives --cookie-age"
+                );
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+            let mut last_worked = logged_in_at;
+            while claims::now() <= logged_in_at + TIMEOUT + LEEWAY_SECONDS + 1 {
+                if visitor.username_on(mount).await == "john_doe" {
+                    last_worked = claims::now();
+                }
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+            assert!(
+                last_worked <= logged_in_at + TIMEOUT + LEEWAY_SECONDS,
+                "{mount:?}: still logged in {} s after the login",
+                last_worked - logged_in_at
+            );
+            assert_eq!(visitor.username_on(mount).await, "Guest", "{mount:?}");
+        }
+    });
+    futures_util::future::join_all(sides).await;
+}
+
+#[tokio::test]
+async fn an_absolute_timeout_shorter_than_the_cookie_age_stops_the_server_at_start() {
+    let cli = common::parse_cli(
+        [
+            "sessions-vs-jwt",
+            "--store",
+            "memory",
+            "--cookie-age",
+            "60",
+            "--absolute-timeout",
+            "30",
+        ]
+        .map(str::to_owned),
+    )
+    .unwrap();
+    let err = cli.serve.open_site().await.unwrap_err();
+    assert!(err.to_string().contains("--absolute-timeout"), "{err}");
+}
+
+/// With `--expiry inactivity` a token used past half its life is renewed,
+/// with the same `jti`: a logout presenting the older copy must revoke the
+/// newer one too, for as long as it could verify.
+#[tokio::test]
+async fn with_token_revocation_a_renewed_copy_of_a_logged_out_token_stays_revoked() {
+    let server = TestServer::start(&[
+        "--token-revocation",
+        "--expiry",
+        "inactivity",
+        "--cookie-age",
+        "4",
+    ])
+    .await;
+    let mut visitor = server.visitor();
+    visitor.get(&Mount::Token.url(Route::SetSession)).await;
+    let older = visitor.cookie("token").unwrap();
+    let older_exp = token_claims(&older)["exp"].as_u64().unwrap();
+    wait_until_unix_time(token_claims(&older)["iat"].as_u64().unwrap() + 2).await;
+    let page = visitor.get(&Mount::Token.url(Route::GetSession)).await;
+    let newer = page
+        .set_cookie("token")
+        .expect("renewed")
+        .value()
+        .to_owned();
+    assert!(token_claims(&newer)["exp"].as_u64().unwrap() > older_exp);
+
+    let mut old_tab = server.visitor();
+    old_tab.set_cookie("token", &older);
+    old_tab.post(&Mount::Token.url(Route::Logout), &[]).await;
+
+    wait_until_unix_time(older_exp + LEEWAY_SECONDS + 1).await;
+    let mut thief = server.visitor();
+    thief.set_cookie("token", &newer);
+    assert_eq!(
+        thief.username_on(Mount::Token).await,
+        "Guest",
+        "the newer copy, which still verifies, is revoked"
+    );
+}
+
+/// A cookie planted beside ours (by a sibling subdomain, which `__Host-`
+/// stops only under `--secure-cookies`) is sent first when its Path is
+/// longer: neither is trusted, the visitor is a Guest and ours is cleared.
+#[tokio::test]
+async fn a_cookie_sent_twice_makes_a_guest_on_every_side_and_is_cleared() {
+    let server = TestServer::start(&[]).await;
+    for mount in Mount::ALL {
+        let name = cookie_name(mount);
+        let mut victim = server.visitor();
+        victim.get(&mount.url(Route::SetSession)).await;
+        let ours = victim.cookie(name).unwrap();
+        let mut planted = server.visitor();
+        planted
+            .post(&mount.url(Route::SetSession), &[("username", "mallory")])
+            .await;
+        let theirs = planted.cookie(name).unwrap();
+
+        let request = victim
+            .request(Method::GET, &mount.url(Route::GetSession))
+            .header(header::COOKIE, format!("{name}={theirs}; {name}={ours}"));
+        let page: Page = server.visitor().send("GET twice".into(), request).await;
+        assert_eq!(page.username(), "Guest", "{mount:?}");
+        let removal = page.set_cookie(name).expect("cleared");
+        assert_eq!(
+            removal.max_age(),
+            Some(cookie::time::Duration::ZERO),
+            "{mount:?}"
+        );
+        assert_eq!(
+            victim.username_on(mount).await,
+            "john_doe",
+            "{mount:?}: ours alone still works"
+        );
+    }
+}
