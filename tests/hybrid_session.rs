@@ -13,13 +13,17 @@ mod common;
 
 use std::time::Duration;
 
-use common::{TestServer, Visitor, proxy::StoreProxy, stores::TestStore, wait_until_unix_time};
+use common::{
+    TestServer, Visitor, proxy::StoreProxy, stores::TestStore, token_claims, wait_until_unix_time,
+};
 use sessions_vs_jwt::{
     hybrid_session::{ACCESS_COOKIE_NAME, RACE_WINDOW_SECONDS, REFRESH_COOKIE_NAME},
     routes::{Mount, Route},
     server_session,
+    session::{VisitorState, inspection::fingerprint},
     stores::OperationCounts,
-    token_session::claims::{LEEWAY_SECONDS, now},
+    token_session::claims::{Claims, LEEWAY_SECONDS, TokenKind, now},
+    username::Username,
 };
 
 const ACCESS: &str = ACCESS_COOKIE_NAME;
@@ -105,12 +109,18 @@ macro_rules! on_store {
                 assert_eq!(page.username(), "john_doe", "no racer is logged out");
                 assert!(page.set_cookie(ACCESS).is_some(), "each gets an access token");
             }
-            let successors: Vec<_> = pages
+            let successors: std::collections::BTreeSet<String> = pages
                 .iter()
                 .filter_map(|page| page.set_cookie(REFRESH))
+                .map(|cookie| cookie.value().to_owned())
                 .collect();
-            assert_eq!(successors.len(), 1, "exactly one request rotated the id");
-            let page = holding_only_refresh(&server, successors[0].value())
+            assert_eq!(
+                successors.len(),
+                1,
+                "exactly one request rotated the id, and the others were given its successor"
+            );
+            let successor = successors.first().unwrap();
+            let page = holding_only_refresh(&server, successor)
                 .get(&get_session())
                 .await;
             assert_eq!(page.username(), "john_doe", "the login was not revoked");
@@ -525,4 +535,236 @@ async fn a_detected_reuse_is_logged_as_a_warning() {
         .unwrap();
     assert!(warning.contains("WARN"), "{warning}");
     assert!(!warning.contains(&stolen), "the refresh id is never logged");
+}
+
+/// A thief's browser: an access token of its own, which anyone gets from a
+/// cookieless login, beside `refresh`, someone else's id.
+async fn own_access_naming(server: &TestServer, refresh: &str) -> Visitor {
+    let mut thief = server.visitor();
+    thief.get(&Mount::Hybrid.url(Route::SetSession)).await;
+    thief.set_cookie(REFRESH, refresh);
+    thief
+}
+
+#[tokio::test]
+async fn a_login_or_logout_naming_someone_elses_id_as_its_refresh_id_deletes_nothing() {
+    let server = TestServer::start(&["--token-revocation"]).await;
+    let mut bystander = server.visitor();
+    bystander
+        .post(
+            &Mount::Server.url(Route::SetSession),
+            &[("username", "bystander")],
+        )
+        .await;
+    let session = bystander.cookie(server_session::COOKIE_NAME).unwrap();
+    let carols = logged_in(&server).await.cookie(REFRESH).unwrap();
+    let mut revoked = server.visitor();
+    revoked.get(&Mount::Token.url(Route::SetSession)).await;
+    let token = revoked.cookie("token").unwrap();
+    revoked.post(&Mount::Token.url(Route::Logout), &[]).await;
+    let entry = token_claims(&token)["jti"].as_str().unwrap().to_owned();
+
+    for named in [&session, &carols, &entry] {
+        for route in [Route::Logout, Route::SetSession] {
+            let mut thief = own_access_naming(&server, named).await;
+            let page = thief
+                .post(&Mount::Hybrid.url(route), &[("username", "mallory")])
+                .await;
+            assert!(
+                page.status.is_success() || page.status.is_redirection(),
+                "{}",
+                page.body
+            );
+        }
+    }
+
+    assert_eq!(bystander.username_on(Mount::Server).await, "bystander");
+    let page = holding_only_refresh(&server, &carols)
+        .get(&get_session())
+        .await;
+    assert_eq!(
+        page.username(),
+        "john_doe",
+        "another login's refresh id still refreshes"
+    );
+    let mut replay = server.visitor();
+    replay.set_cookie("token", &token);
+    assert_eq!(
+        replay.username_on(Mount::Token).await,
+        "Guest",
+        "still revoked"
+    );
+}
+
+#[tokio::test]
+async fn a_logout_ends_the_visitors_own_refresh_id() {
+    let server = TestServer::start(&[]).await;
+    let mut visitor = logged_in(&server).await;
+    let refresh = visitor.cookie(REFRESH).unwrap();
+    let stored = server.stored_sessions().await;
+    visitor.post(&Mount::Hybrid.url(Route::Logout), &[]).await;
+    assert_eq!(
+        server.stored_sessions().await,
+        stored - 2,
+        "the family and the refresh id the visitor sent, theirs, are deleted"
+    );
+    let page = holding_only_refresh(&server, &refresh)
+        .get(&get_session())
+        .await;
+    assert_eq!(page.username(), "Guest");
+}
+
+#[tokio::test]
+async fn a_thief_cannot_erase_the_record_that_detects_the_reuse_of_a_stolen_refresh_id() {
+    let server = TestServer::start(&["--refresh-race-window", "1"]).await;
+    let stolen = logged_in(&server).await.cookie(REFRESH).unwrap();
+    let mut thief = holding_only_refresh(&server, &stolen);
+    assert_eq!(thief.get(&get_session()).await.username(), "john_doe");
+    let consumed_at = now();
+    let rotated = thief.cookie(REFRESH).unwrap();
+    own_access_naming(&server, &stolen)
+        .await
+        .post(&Mount::Hybrid.url(Route::Logout), &[])
+        .await;
+
+    wait_until_unix_time(consumed_at + 2).await;
+    let page = holding_only_refresh(&server, &stolen)
+        .get(&get_session())
+        .await;
+    assert_eq!(page.username(), "Guest", "the victim's reuse is refused");
+    let page = holding_only_refresh(&server, &rotated)
+        .get(&get_session())
+        .await;
+    assert_eq!(
+        page.username(),
+        "Guest",
+        "and detected as reuse: the thief's rotated id died with the login"
+    );
+}
+
+#[tokio::test]
+async fn the_inspector_shows_a_refresh_record_only_to_its_own_login_and_never_its_successor() {
+    let server = TestServer::start(&[]).await;
+    let mut victim = logged_in(&server).await;
+    let consumed = victim.cookie(REFRESH).unwrap();
+    let page = holding_only_refresh(&server, &consumed)
+        .get(&get_session())
+        .await;
+    let successor = page.set_cookie(REFRESH).unwrap().value().to_owned();
+
+    let page = own_access_naming(&server, &consumed).await.get("/").await;
+    assert_eq!(page.status, 200);
+    assert!(
+        !page.body.contains(&successor),
+        "the successor is not shown"
+    );
+    assert!(
+        !page.body.contains("family_id"),
+        "nor any record of the victim's"
+    );
+
+    let page = victim.get("/").await;
+    assert!(
+        page.body.contains("family_id"),
+        "the owner sees its own record"
+    );
+    assert!(
+        page.body.contains(&fingerprint(&successor)),
+        "{}",
+        page.body
+    );
+    assert!(
+        !page.body.contains(&successor),
+        "its successor only by fingerprint"
+    );
+}
+
+#[tokio::test]
+async fn an_access_token_opens_no_token_page_and_a_token_is_no_access_token() {
+    let server = TestServer::start(&[]).await;
+    let access = logged_in(&server).await.cookie(ACCESS).unwrap();
+    let mut browser = server.visitor();
+    browser.set_cookie("token", &access);
+    assert_eq!(browser.username_on(Mount::Token).await, "Guest");
+
+    // A /token token in the last seconds of its two weeks.
+    let keys = server.token_keys();
+    let lifetime = 1_209_600;
+    let state = VisitorState::logged_in(Username::seed());
+    let token = Claims::new(TokenKind::Session, &state, now() + 60 - lifetime, lifetime)
+        .sign(&keys, TokenKind::Session)
+        .unwrap();
+    let mut browser = server.visitor();
+    browser.set_cookie("token", &token);
+    assert_eq!(
+        browser.username_on(Mount::Token).await,
+        "john_doe",
+        "a valid token"
+    );
+    let mut browser = holding_only_access(&server, &token);
+    assert_eq!(browser.username_on(Mount::Hybrid).await, "Guest");
+}
+
+#[tokio::test]
+async fn access_tokens_are_typed_at_jwt_for_their_own_audience() {
+    let server = TestServer::start(&[]).await;
+    let access = logged_in(&server).await.cookie(ACCESS).unwrap();
+    assert_eq!(
+        common::token_header(&access).typ.as_deref(),
+        Some(TokenKind::Access.typ())
+    );
+    assert_eq!(token_claims(&access)["aud"], TokenKind::Access.audience());
+}
+
+#[tokio::test]
+async fn a_browser_that_lost_a_rotations_response_is_given_the_same_successor_within_the_race_window()
+ {
+    let server = TestServer::start(&["--refresh-race-window", "2"]).await;
+    let refresh = logged_in(&server).await.cookie(REFRESH).unwrap();
+    let lost = holding_only_refresh(&server, &refresh)
+        .get(&get_session())
+        .await;
+    let consumed_at = now();
+    let successor = lost.set_cookie(REFRESH).unwrap().value().to_owned();
+
+    let mut browser = holding_only_refresh(&server, &refresh);
+    let page = browser.get(&get_session()).await;
+    assert_eq!(page.username(), "john_doe");
+    assert_eq!(
+        browser.cookie(REFRESH),
+        Some(successor.clone()),
+        "the successor again"
+    );
+
+    wait_until_unix_time(consumed_at + 3).await;
+    let page = holding_only_refresh(&server, &successor)
+        .get(&get_session())
+        .await;
+    assert_eq!(
+        page.username(),
+        "john_doe",
+        "the login goes on after the window"
+    );
+}
+
+#[tokio::test]
+async fn a_refresh_id_two_rotations_old_is_reuse_even_within_the_race_window() {
+    let server = TestServer::start(&["--refresh-race-window", "60"]).await;
+    let first = logged_in(&server).await.cookie(REFRESH).unwrap();
+    let mut browser = holding_only_refresh(&server, &first);
+    browser.get(&get_session()).await;
+    let second = browser.cookie(REFRESH).unwrap();
+    let mut browser = holding_only_refresh(&server, &second);
+    browser.get(&get_session()).await;
+    let third = browser.cookie(REFRESH).unwrap();
+    assert_ne!(second, third);
+
+    let page = holding_only_refresh(&server, &first)
+        .get(&get_session())
+        .await;
+    assert_eq!(page.username(), "Guest", "the oldest id is refused");
+    let page = holding_only_refresh(&server, &third)
+        .get(&get_session())
+        .await;
+    assert_eq!(page.username(), "Guest", "as reuse: the whole login ended");
 }

@@ -868,42 +868,47 @@ async fn an_absolute_timeout_shorter_than_the_cookie_age_stops_the_server_at_sta
 }
 
 /// With `--expiry inactivity` a token used past half its life is renewed,
-/// with the same `jti`: a logout presenting the older copy must revoke the
-/// newer one too, for as long as it could verify.
+/// with the same `jti`. A thief who renews an older copy after the visitor
+/// renewed theirs holds a copy that outlives the visitor's: the visitor's
+/// logout must revoke it too, for as long as it could verify.
 #[tokio::test]
-async fn with_token_revocation_a_renewed_copy_of_a_logged_out_token_stays_revoked() {
+async fn with_token_revocation_a_thiefs_renewed_copy_of_a_logged_out_login_stays_revoked() {
     let server = TestServer::start(&[
         "--token-revocation",
         "--expiry",
         "inactivity",
         "--cookie-age",
-        "4",
+        "6",
     ])
     .await;
     let mut visitor = server.visitor();
     visitor.get(&Mount::Token.url(Route::SetSession)).await;
-    let older = visitor.cookie("token").unwrap();
-    let older_exp = token_claims(&older)["exp"].as_u64().unwrap();
-    wait_until_unix_time(token_claims(&older)["iat"].as_u64().unwrap() + 2).await;
+    let stolen = visitor.cookie("token").unwrap();
+    let logged_in_at = token_claims(&stolen)["iat"].as_u64().unwrap();
+    wait_until_unix_time(logged_in_at + 3).await;
     let page = visitor.get(&Mount::Token.url(Route::GetSession)).await;
-    let newer = page
-        .set_cookie("token")
-        .expect("renewed")
-        .value()
-        .to_owned();
-    assert!(token_claims(&newer)["exp"].as_u64().unwrap() > older_exp);
-
-    let mut old_tab = server.visitor();
-    old_tab.set_cookie("token", &older);
-    old_tab.post(&Mount::Token.url(Route::Logout), &[]).await;
-
-    wait_until_unix_time(older_exp + LEEWAY_SECONDS + 1).await;
+    assert!(
+        page.set_cookie("token").is_some(),
+        "the visitor's copy renewed"
+    );
+    wait_until_unix_time(logged_in_at + 5).await;
     let mut thief = server.visitor();
-    thief.set_cookie("token", &newer);
+    thief.set_cookie("token", &stolen);
+    let page = thief.get(&Mount::Token.url(Route::GetSession)).await;
+    let renewed = page.set_cookie("token").expect("the thief's copy renewed");
+    let thiefs = renewed.value().to_owned();
+    let thiefs_exp = token_claims(&thiefs)["exp"].as_u64().unwrap();
+
+    visitor.post(&Mount::Token.url(Route::Logout), &[]).await;
+    assert_eq!(visitor.cookie("token"), None);
+
+    wait_until_unix_time(thiefs_exp + LEEWAY_SECONDS).await;
+    let mut thief = server.visitor();
+    thief.set_cookie("token", &thiefs);
     assert_eq!(
         thief.username_on(Mount::Token).await,
         "Guest",
-        "the newer copy, which still verifies, is revoked"
+        "the thief's renewed copy, in the last second it verifies, is revoked"
     );
 }
 
