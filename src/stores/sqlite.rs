@@ -128,6 +128,11 @@ const MMAP_BYTES: i64 = 1 << 30;
 const INSERT: &str = "insert into tower_sessions (id, data, expiry_date) values (?1, ?2, ?3)";
 
 impl Connections {
+    /// Opens the file. Processes opening a new file at once (a deploy's
+    /// replicas) collide while one switches it to WAL or creates the
+    /// schema, and SQLite answers "database is locked" there without
+    /// waiting for the busy timeout: so the open is tried again, with a
+    /// short pause, until it succeeds or [`BACKEND_TIMEOUT`] has passed.
     fn open(path: &Path) -> Result<Self, StoreError> {
         if let Some(folder) = path
             .parent()
@@ -137,6 +142,18 @@ impl Connections {
                 StoreError::Backend(format!("cannot create {}: {err}", folder.display()))
             })?;
         }
+        let started = std::time::Instant::now();
+        loop {
+            match Self::open_once(path) {
+                Err(err) if is_busy(&err) && started.elapsed() < BACKEND_TIMEOUT => {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                opened => return opened.map_err(StoreError::from),
+            }
+        }
+    }
+
+    fn open_once(path: &Path) -> rusqlite::Result<Self> {
         let writer = connect(path)?;
         writer.execute_batch(SCHEMA)?;
         let threads = std::thread::available_parallelism().map_or(2, usize::from);
@@ -150,7 +167,14 @@ impl Connections {
     }
 }
 
-fn connect(path: &Path) -> Result<Connection, StoreError> {
+fn is_busy(err: &rusqlite::Error) -> bool {
+    matches!(
+        err.sqlite_error_code(),
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+    )
+}
+
+fn connect(path: &Path) -> rusqlite::Result<Connection> {
     let connection = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE
