@@ -11,6 +11,8 @@ fn main() {
     redis_server();
     chromium();
     openssl();
+    promtool();
+    descriptors();
 }
 
 /// `cfg(svj_test_redis)` and `cfg(svj_test_postgres)` when the tests are told
@@ -101,6 +103,51 @@ fn openssl() {
         println!(
             "cargo::warning=the tests that read generated keys with openssl will be ignored: {} is missing (apt-get install openssl)",
             openssl.display()
+        );
+    }
+}
+
+/// `cfg(svj_promtool)` when Prometheus's `promtool` is on the `PATH`
+/// (Debian's `prometheus` package), so that the exposition test runs.
+fn promtool() {
+    println!("cargo::rustc-check-cfg=cfg(svj_promtool)");
+    let found = env::var_os("PATH")
+        .map(|path| env::split_paths(&path).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .any(|folder| folder.join("promtool").is_file());
+    if found {
+        println!("cargo::rustc-cfg=svj_promtool");
+    } else {
+        println!(
+            "cargo::warning=the /metrics exposition test will be ignored: promtool is missing (apt-get install prometheus)"
+        );
+    }
+}
+
+/// Open files the overload test needs in each process (tests/overload.rs).
+const OVERLOAD_DESCRIPTORS: u64 = 2_500;
+
+/// `cfg(svj_many_descriptors)` when this process's hard limit on open files
+/// lets the overload test raise its soft limit to what it needs; the test
+/// and the server it starts inherit that hard limit.
+fn descriptors() {
+    println!("cargo::rustc-check-cfg=cfg(svj_many_descriptors)");
+    let hard = std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|limits| {
+            let line = limits
+                .lines()
+                .find(|line| line.starts_with("Max open files"))?;
+            let hard = line.split_whitespace().nth(4)?;
+            Some(hard.parse::<u64>().unwrap_or(u64::MAX))
+        })
+        .unwrap_or(0);
+    if hard >= OVERLOAD_DESCRIPTORS {
+        println!("cargo::rustc-cfg=svj_many_descriptors");
+    } else {
+        println!(
+            "cargo::warning=the overload tests will be ignored: the hard limit on open files is {hard}, under the {OVERLOAD_DESCRIPTORS} they need"
         );
     }
 }
