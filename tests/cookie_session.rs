@@ -45,8 +45,13 @@ fn readings(value: &str) -> Vec<String> {
 async fn the_cookie_hides_the_username_that_the_token_only_signs() {
     let server = TestServer::start(&[]).await;
     let token = logged_in(&server, Mount::Token, "alice").await;
-    let cookie = logged_in(&server, Mount::Cookie, "alice").await;
+    let mut cookie = logged_in(&server, Mount::Cookie, "alice").await;
     let token_value = token.cookie(cookie_name(Mount::Token)).unwrap();
+    assert_eq!(
+        cookie.username_on(Mount::Cookie).await,
+        "alice",
+        "the encrypted cookie does carry the username"
+    );
     let cookie_value = cookie.cookie(cookie_name(Mount::Cookie)).unwrap();
     assert!(
         readings(&token_value)

@@ -71,12 +71,24 @@ async fn a_logout_on_one_instance_is_seen_by_the_other(store: TestStore) {
     let mut visitor = both.first.visitor();
     visitor.get(&Mount::Server.url(Route::SetSession)).await;
     let copy = visitor.cookie(cookie_name(Mount::Server)).unwrap();
-    visitor.post(&Mount::Server.url(Route::Logout), &[]).await;
-
     let mut elsewhere = both.second.visitor();
     elsewhere.set_cookie(cookie_name(Mount::Server), &copy);
     let page = elsewhere.get(&Mount::Server.url(Route::GetSession)).await;
-    assert_eq!(page.username(), "Guest");
+    assert_eq!(
+        page.username(),
+        "john_doe",
+        "the copy works on the other instance"
+    );
+
+    visitor.post(&Mount::Server.url(Route::Logout), &[]).await;
+    let mut elsewhere = both.second.visitor();
+    elsewhere.set_cookie(cookie_name(Mount::Server), &copy);
+    let page = elsewhere.get(&Mount::Server.url(Route::GetSession)).await;
+    assert_eq!(
+        page.username(),
+        "Guest",
+        "and not after the logout on the first"
+    );
 }
 
 async fn a_token_minted_by_one_instance_is_accepted_by_the_other(store: TestStore) {

@@ -119,18 +119,60 @@ async fn both_routers_set_cookies_with_the_same_attributes() {
 }
 
 #[tokio::test]
-async fn a_huge_form_body_is_refused_before_the_session_is_touched() {
+async fn a_form_body_over_the_limit_is_refused_and_the_session_left_as_it_was() {
+    const LIMIT: usize = 16 * 1024;
     let server = TestServer::start(&[]).await;
     let mut visitor = server.visitor();
     visitor.get(&Mount::Server.url(Route::SetSession)).await;
-    let huge = "x".repeat(100_000);
-    let page = visitor
-        .post(
-            &Mount::Server.url(Route::SetSession),
-            &[("username", &huge)],
+    let session = visitor.cookie("sessionid").unwrap();
+    let stored = server.stored_sessions().await;
+    let operations = server.site.records().operations().unwrap();
+    let body_of = |name_bytes: usize| format!("username={}", "x".repeat(name_bytes));
+
+    let request = visitor
+        .request(reqwest::Method::POST, &Mount::Server.url(Route::SetSession))
+        .header(
+            reqwest::header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded",
         )
-        .await;
-    assert!(page.status.is_client_error(), "{}", page.status);
+        .body(body_of(LIMIT + 1 - "username=".len()));
+    let page = visitor.send("POST one byte over".into(), request).await;
+    assert_eq!(page.status, 400, "{}", page.body);
+    assert!(page.body.contains("length limit exceeded"), "{}", page.body);
+    let counted = server
+        .site
+        .records()
+        .operations()
+        .unwrap()
+        .since(&operations);
+    assert_eq!(
+        (
+            counted.creates,
+            counted.updates,
+            counted.compare_and_swaps,
+            counted.deletes
+        ),
+        (0, 0, 0, 0),
+        "the session was read, never written: {counted:?}"
+    );
+    assert_eq!(server.stored_sessions().await, stored);
+    assert_eq!(visitor.cookie("sessionid"), Some(session.clone()));
+
+    let request = visitor
+        .request(reqwest::Method::POST, &Mount::Server.url(Route::SetSession))
+        .header(
+            reqwest::header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded",
+        )
+        .body(body_of(LIMIT - "username=".len()));
+    let page = visitor.send("POST at the limit".into(), request).await;
+    assert_eq!(page.status, 400, "{}", page.body);
+    assert!(
+        !page.body.contains("length limit") && page.body.contains("150"),
+        "a body at the limit reaches the username check: {}",
+        page.body
+    );
+    assert_eq!(visitor.cookie("sessionid"), Some(session));
     assert_eq!(visitor.username_on(Mount::Server).await, "john_doe");
 }
 
