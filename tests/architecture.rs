@@ -12,7 +12,7 @@ use std::{
     path::Path,
 };
 
-/// The layers, bottom up (README, "The code"). A module may import from a
+/// The layers, bottom up (ARCHITECTURE.md). A module may import from a
 /// lower layer only; modules of one layer do not import each other.
 const LAYERS: &[&[&str]] = &[
     &["routes", "username"],
@@ -33,7 +33,9 @@ fn layer_of(top: &str) -> usize {
     LAYERS
         .iter()
         .position(|layer| layer.contains(&top))
-        .unwrap_or_else(|| panic!("module `{top}` is in no layer: add it to LAYERS and README"))
+        .unwrap_or_else(|| {
+            panic!("module `{top}` is in no layer: add it to LAYERS and ARCHITECTURE.md")
+        })
 }
 
 /// Every module of the library, by path (`["stores", "sqlite"]`), with its source.

@@ -8,7 +8,7 @@
 //!
 //! Screenshots of the inspector go to `target/screenshots/`; with
 //! `SVJ_UPDATE_SCREENSHOTS=1` they also replace the ones in `docs/`, which
-//! README shows.
+//! README and docs/inspector.md show.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 

@@ -1,4 +1,4 @@
-//! Where the two mechanisms must differ, each difference pinned by its own
+//! Where the mechanisms must differ, each difference pinned by its own
 //! test: what the server stores, and what a logout can revoke.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]

@@ -6,7 +6,7 @@
 //! logins and reads work again on both, and no login acknowledged after the
 //! primary died is lost. Replication is asynchronous, so a login the old
 //! primary acknowledged just before it died may be: the test counts and
-//! prints how many (README, "Session stores", states the window).
+//! prints how many (docs/configuration.md, "Session stores", states the window).
 //!
 //! The whole failover takes a while, so it runs once, and each test checks
 //! one thing about it.

@@ -5,7 +5,7 @@ use std::{path::PathBuf, time::Duration};
 
 use clap::Parser;
 
-/// Measures both mechanisms against the stateless reference page: starts
+/// Measures every mechanism against the stateless reference page: starts
 /// the real server on 127.0.0.1, drives it over HTTP with keep-alive
 /// connections, and writes results.json, Markdown tables and SVG charts.
 #[derive(Debug, Parser)]
