@@ -124,11 +124,17 @@ fn is_busy(load_average: &str, cores: usize) -> bool {
         .is_some_and(|load| load > BUSY_LOAD_PER_CORE * cores.max(1) as f64)
 }
 
-/// The git tree of the current folder has uncommitted changes to tracked
+/// The git tree of the current folder has uncommitted changes or untracked
 /// files: what is measured is then no commit anyone can check out.
 pub fn tree_is_dirty() -> Option<bool> {
+    tree_is_dirty_in(Path::new("."))
+}
+
+fn tree_is_dirty_in(folder: &Path) -> Option<bool> {
     let output = Command::new("git")
-        .args(["status", "--porcelain", "--untracked-files=no"])
+        .arg("-C")
+        .arg(folder)
+        .args(["status", "--porcelain", "--untracked-files=normal"])
         .output()
         .ok()
         .filter(|output| output.status.success())?;
@@ -169,5 +175,40 @@ mod tests {
         assert!(is_busy("1.10 0.20 0.10", 2));
         assert!(!is_busy("0.90 3.00 3.00", 2));
         assert!(!is_busy("", 2));
+    }
+
+    fn git(folder: &Path, args: &[&str]) {
+        let status = Command::new("git")
+            .arg("-C")
+            .arg(folder)
+            .args(["-c", "user.name=bench", "-c", "user.email=bench@localhost"])
+            .args(args)
+            .status()
+            .unwrap();
+        assert!(status.success(), "git {args:?}");
+    }
+
+    #[test]
+    fn an_untracked_file_makes_the_tree_dirty_as_a_changed_one_does() {
+        let folder = tempfile::tempdir().unwrap();
+        git(folder.path(), &["init", "-q"]);
+        std::fs::write(folder.path().join("a.txt"), "a").unwrap();
+        git(folder.path(), &["add", "a.txt"]);
+        git(folder.path(), &["commit", "-q", "-m", "a"]);
+        assert_eq!(tree_is_dirty_in(folder.path()), Some(false));
+
+        std::fs::write(folder.path().join("new.txt"), "untracked").unwrap();
+        assert_eq!(
+            tree_is_dirty_in(folder.path()),
+            Some(true),
+            "an untracked file"
+        );
+        std::fs::remove_file(folder.path().join("new.txt")).unwrap();
+        std::fs::write(folder.path().join("a.txt"), "changed").unwrap();
+        assert_eq!(
+            tree_is_dirty_in(folder.path()),
+            Some(true),
+            "a changed file"
+        );
     }
 }

@@ -1,11 +1,12 @@
-//! The benchmark harness: measures `/server` and `/token` against the
-//! stateless reference page and writes results.json, Markdown tables and
-//! SVG charts. See README.md ("Benchmark") and docs/performance.md.
+//! The benchmark harness: measures every mechanism against the stateless
+//! reference page and writes results.json, Markdown tables and SVG charts.
+//! See docs/benchmark.md and docs/performance.md.
 //!
 //! Reading order: `options` (what a run does), `run` (the order of
 //! measurements), then `throughput` and `measurements` (how each figure is
 //! taken), `load` (the load generator), `servers` (the processes under
-//! test), and `tables`, `charts`, `splice` (what is written).
+//! test), and `tables`, `charts`, `splice` (what is written), `publishing`
+//! (whether it may go into the docs).
 
 mod app;
 mod charts;
@@ -16,6 +17,7 @@ mod measurements;
 mod options;
 mod peers;
 mod progress;
+mod publishing;
 mod results;
 mod run;
 mod scaling;
@@ -65,20 +67,11 @@ fn fail(err: anyhow::Error) -> ExitCode {
 }
 
 async fn bench(options: &Options, settings: &Settings) -> anyhow::Result<()> {
-    if let Some(page) = &settings.splice {
-        match machine::tree_is_dirty() {
-            Some(false) => {}
-            Some(true) => anyhow::bail!(
-                "--splice {} refused: the git tree has uncommitted changes, so the numbers would \
-                 come from no commit anyone can check out; commit first (or leave out --splice)",
-                page.display()
-            ),
-            None => anyhow::bail!(
-                "--splice {} refused: `git status` does not answer here, so the commit measured \
-                 cannot be told; run from the project's git tree",
-                page.display()
-            ),
-        }
+    if let Some(page) = &settings.splice
+        && let Some(why) =
+            publishing::refusal_before(settings.is_shortened(), machine::tree_is_dirty())
+    {
+        anyhow::bail!("--splice {} refused: {why}", page.display());
     }
     let mut names: Vec<&str> = configurations::all().iter().map(|c| c.name).collect();
     names.extend(configurations::Peer::ALL.map(configurations::Peer::name));
@@ -112,9 +105,31 @@ async fn bench(options: &Options, settings: &Settings) -> anyhow::Result<()> {
             anyhow::bail!("stopped by {}; nothing written", signal?);
         }
     };
-    write(&results, settings)?;
-    report(&results, &settings.out);
-    Ok(())
+    let refusals = match &settings.splice {
+        Some(_) => {
+            let busy = results.machine.busy_at_start.then(|| {
+                format!(
+                    "load average {} on {} cores",
+                    results.machine.load_average, results.machine.cores
+                )
+            });
+            publishing::refusals_after(busy, &results.checks)
+        }
+        None => Vec::new(),
+    };
+    if refusals.is_empty() {
+        write(&results, &settings.out, settings.splice.as_deref())?;
+        report(&results, &settings.out);
+        return Ok(());
+    }
+    let elsewhere = publishing::refused_folder(&binaries.server);
+    write(&results, &elsewhere, None)?;
+    report(&results, &elsewhere);
+    anyhow::bail!(
+        "--splice refused, nothing written into the docs (the results are in {}):\n  {}",
+        elsewhere.display(),
+        refusals.join("\n  ")
+    )
 }
 
 /// Ctrl-C or SIGTERM, so that no server outlives the harness.
@@ -154,8 +169,8 @@ fn command(profile: &str) -> String {
     }
 }
 
-fn write(results: &Results, settings: &Settings) -> anyhow::Result<()> {
-    let out = &settings.out;
+/// Writes the results into `out`, and splices the tables into `splice`.
+fn write(results: &Results, out: &Path, splice: Option<&Path>) -> anyhow::Result<()> {
     fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let save = |name: String, contents: &str| {
         let path = out.join(name);
@@ -173,7 +188,7 @@ fn write(results: &Results, settings: &Settings) -> anyhow::Result<()> {
     for chart in charts::all(results)? {
         save(format!("{}.svg", chart.name), &chart.svg)?;
     }
-    if let Some(page) = &settings.splice {
+    if let Some(page) = splice {
         let text =
             fs::read_to_string(page).with_context(|| format!("cannot read {}", page.display()))?;
         let spliced: Vec<(&str, String)> = tables

@@ -111,16 +111,35 @@ pub struct Settings {
     pub splice: Option<PathBuf>,
 }
 
+/// Seconds per round and rounds per scenario of a full run.
+const DEFAULT_ROUND_SECONDS: f64 = 2.0;
+const DEFAULT_ROUNDS: usize = 5;
+
 impl Settings {
+    /// Whether the run is shorter than a full one (`--quick`, or fewer
+    /// seconds or rounds than the defaults): a check of the harness, whose
+    /// figures are not for publishing.
+    pub fn is_shortened(&self) -> bool {
+        self.quick
+            || self.round < Duration::from_secs_f64(DEFAULT_ROUND_SECONDS)
+            || self.rounds < DEFAULT_ROUNDS
+    }
+
     pub fn from_options(options: &Options) -> Self {
         let quick = options.quick;
         let pick = |full: f64, tiny: f64| if quick { tiny } else { full };
-        let seconds = options.duration.unwrap_or(pick(2.0, 0.25)).max(0.05);
+        let seconds = options
+            .duration
+            .unwrap_or(pick(DEFAULT_ROUND_SECONDS, 0.25))
+            .max(0.05);
         Self {
             out: options.out.clone(),
             round: Duration::from_secs_f64(seconds),
             warmup: Duration::from_secs_f64((seconds / 4.0).min(0.5)),
-            rounds: options.rounds.unwrap_or(if quick { 2 } else { 5 }).max(1),
+            rounds: options
+                .rounds
+                .unwrap_or(if quick { 2 } else { DEFAULT_ROUNDS })
+                .max(1),
             connections: options
                 .connections
                 .unwrap_or(if quick { 4 } else { 32 })

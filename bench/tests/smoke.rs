@@ -4,8 +4,8 @@
 //! one the harness builds with `cargo build -p sessions-vs-jwt` as it does
 //! under `cargo run`), the bare server and the peers, and checks that what
 //! it writes is complete and well-formed. It runs from a fresh git
-//! repository of its own, so that `--splice` sees a committed tree whatever
-//! state the developer's is in. No figure is checked for speed: a smoke run's numbers mean
+//! repository of its own, so that what it measures is a committed tree
+//! whatever state the developer's is in. No figure is checked for speed: a smoke run's numbers mean
 //! nothing, and tests never time anything.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -95,7 +95,6 @@ struct SmokeRun {
     out: tempfile::TempDir,
     stderr: String,
     results: Value,
-    spliced_page: String,
 }
 
 /// One tiny run shared by every check below (a run takes seconds, not
@@ -104,12 +103,6 @@ fn smoke_run() -> &'static SmokeRun {
     static RUN: std::sync::OnceLock<SmokeRun> = std::sync::OnceLock::new();
     RUN.get_or_init(|| {
         let out = tempfile::tempdir().unwrap();
-        let page = out.path().join("page.md");
-        fs::write(
-            &page,
-            "# Page\n\nkept\n<!-- bench:throughput -->\nstale\n<!-- /bench:throughput -->\nkept too\n",
-        )
-        .unwrap();
         let repository = git_repository(false);
         let mut command = Command::new(env!("CARGO_BIN_EXE_bench"));
         if let Some(server) = server_binary() {
@@ -123,8 +116,6 @@ fn smoke_run() -> &'static SmokeRun {
             .args(["--sessions", "50,200"])
             .arg("--out")
             .arg(out.path().join("results"))
-            .arg("--splice")
-            .arg(&page)
             .output()
             .expect("the bench binary runs");
         assert!(
@@ -136,7 +127,6 @@ fn smoke_run() -> &'static SmokeRun {
         SmokeRun {
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
             results: serde_json::from_str(&json).expect("results.json is JSON"),
-            spliced_page: fs::read_to_string(&page).unwrap(),
             out,
         }
     })
@@ -463,7 +453,7 @@ fn splicing_from_a_dirty_tree_is_refused_before_anything_is_measured() {
     .unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_bench"))
         .current_dir(repository.path())
-        .args(["--quick", "--only", "server-memory"])
+        .args(["--only", "server-memory"])
         .arg("--out")
         .arg(&out)
         .arg("--splice")
@@ -597,12 +587,29 @@ fn every_chart_is_a_well_formed_svg_with_text() {
 }
 
 #[test]
-fn splicing_replaces_only_the_marked_block() {
-    let page = &smoke_run().spliced_page;
-    assert!(page.starts_with("# Page\n\nkept\n<!-- bench:throughput -->\n"));
-    assert!(page.ends_with("<!-- /bench:throughput -->\nkept too\n"));
-    assert!(!page.contains("stale"));
-    assert!(page.contains("| `server-memory` |"));
+fn a_shortened_run_is_refused_for_splicing_before_anything_is_measured() {
+    let repository = git_repository(false);
+    let out = tempfile::tempdir().unwrap();
+    let page = out.path().join("page.md");
+    fs::write(
+        &page,
+        "<!-- bench:throughput -->\nold\n<!-- /bench:throughput -->\n",
+    )
+    .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_bench"))
+        .current_dir(repository.path())
+        .args(["--quick", "--only", "server-memory"])
+        .arg("--out")
+        .arg(out.path().join("results"))
+        .arg("--splice")
+        .arg(&page)
+        .output()
+        .expect("the bench binary runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("shorter than a full one"), "{stderr}");
+    assert!(!out.path().join("results").exists(), "nothing is written");
+    assert!(fs::read_to_string(&page).unwrap().contains("old"));
 }
 
 /// Every tag closed in order, one root `<svg>`: enough XML to catch a
