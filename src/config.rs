@@ -96,6 +96,26 @@ pub enum KeysAction {
     },
 }
 
+impl Cli {
+    /// The command line as `main` parses it, but blind to the environment:
+    /// what tests parse with, so that a developer's exported `SVJ_*`
+    /// variable does not change what they check.
+    pub fn parse_ignoring_environment<I, T>(args: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        use clap::{CommandFactory as _, FromArgMatches as _};
+        fn without_environment(command: clap::Command) -> clap::Command {
+            command
+                .mut_args(|arg| arg.env(None::<&'static str>))
+                .mut_subcommands(without_environment)
+        }
+        let matches = without_environment(Self::command()).try_get_matches_from(args)?;
+        Self::from_arg_matches(&matches)
+    }
+}
+
 /// Everything the server needs to start; also what tests build their servers from.
 #[derive(Debug, Clone, Args)]
 pub struct Config {
@@ -407,21 +427,10 @@ impl Config {
 
 #[cfg(test)]
 mod tests {
-    use clap::{CommandFactory as _, FromArgMatches as _};
-
     use super::*;
 
-    /// The command line as `main` parses it, but blind to the environment:
-    /// a developer's exported `SVJ_*` variable must not change what these
-    /// tests check (the integration tests' `parse_cli` does the same).
     fn parse<const N: usize>(args: [&str; N]) -> Result<Cli, clap::Error> {
-        fn without_environment(command: clap::Command) -> clap::Command {
-            command
-                .mut_args(|arg| arg.env(None::<&'static str>))
-                .mut_subcommands(without_environment)
-        }
-        let matches = without_environment(Cli::command()).try_get_matches_from(args)?;
-        Cli::from_arg_matches(&matches)
+        Cli::parse_ignoring_environment(args)
     }
 
     #[test]

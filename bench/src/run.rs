@@ -27,6 +27,10 @@ use crate::{
     twins, wire,
 };
 
+/// Longer than the server's access log takes to write a line (its flush
+/// interval, 100 ms), so that counting the log's lines counts every request.
+const LOG_FLUSH_WAIT: std::time::Duration = std::time::Duration::from_millis(300);
+
 /// Most first-sight tokens minted for one configuration: enough for every
 /// round on a fast machine, and a bound on the harness's own memory.
 const MAX_FIRST_SIGHT_TOKENS: u64 = 150_000;
@@ -583,6 +587,9 @@ async fn measure(
             all.throughput.push(result)
         });
     }
+    // The server writes its access lines in batches at least every 100 ms
+    // (src/logging.rs): past that, every answered request has its line.
+    tokio::time::sleep(LOG_FLUSH_WAIT).await;
     measured.server_log_lines = std::fs::read(&log)
         .ok()
         .map(|text| text.iter().filter(|byte| **byte == b'\n').count() as u64);

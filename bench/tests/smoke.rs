@@ -418,10 +418,12 @@ fn servers_log_every_request_to_a_file_unless_logging_is_off() {
         .iter()
         .map(|row| number(&row["responses"]))
         .sum();
-    // Half: a buffered access log may hold its last lines until it flushes.
+    // The harness counts after the log's flush interval: every response
+    // measured has its line (and warm-ups and health checks have theirs).
     assert!(
-        log_lines("server-memory") >= measured / 2.0,
-        "an access line per request"
+        log_lines("server-memory") >= measured,
+        "an access line per request: {} lines for {measured} responses",
+        log_lines("server-memory")
     );
     assert_eq!(log_lines("server-memory-log-off"), 0.0);
 }

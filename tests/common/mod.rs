@@ -18,7 +18,6 @@ use std::{
     time::{Duration, Instant},
 };
 
-use clap::{CommandFactory as _, FromArgMatches as _};
 use cookie::Cookie;
 use reqwest::{StatusCode, header};
 use sessions_vs_jwt::{
@@ -449,16 +448,10 @@ pub fn cookie_name(mount: Mount) -> &'static str {
     }
 }
 
-/// The command line as the binary parses it, but blind to the environment:
-/// a developer's exported `SVJ_*` variable must not change what a test runs.
+/// The command line as the binary parses it, but blind to the environment
+/// (`Cli::parse_ignoring_environment`).
 pub fn parse_cli(args: impl IntoIterator<Item = String>) -> Result<Cli, clap::Error> {
-    fn without_environment(command: clap::Command) -> clap::Command {
-        command
-            .mut_args(|arg| arg.env(None::<&'static str>))
-            .mut_subcommands(without_environment)
-    }
-    let matches = without_environment(Cli::command()).try_get_matches_from(args)?;
-    Cli::from_arg_matches(&matches)
+    Cli::parse_ignoring_environment(args)
 }
 
 /// Waits until `condition` holds, checking every 50 ms, and fails the test
