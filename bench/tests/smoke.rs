@@ -443,30 +443,41 @@ fn progress_is_told_in_plain_lines_when_stderr_is_not_a_terminal() {
     );
 }
 
-#[test]
-fn splicing_from_a_dirty_tree_is_refused_before_anything_is_measured() {
-    let repository = git_repository(true);
-    let out = repository.path().join("results");
-    let page = repository.path().join("page.md");
+/// Runs the harness with `--splice` from `repository`: its stderr, whether
+/// it wrote its results, and what the page holds afterwards.
+fn splice_attempt(repository: &Path, args: &[&str]) -> (String, bool, String) {
+    let out = tempfile::tempdir().unwrap();
+    let page = out.path().join("page.md");
     fs::write(
         &page,
         "<!-- bench:throughput -->\nold\n<!-- /bench:throughput -->\n",
     )
     .unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_bench"))
-        .current_dir(repository.path())
+        .current_dir(repository)
+        .args(args)
         .args(["--only", "server-memory"])
         .arg("--out")
-        .arg(&out)
+        .arg(out.path().join("results"))
         .arg("--splice")
         .arg(&page)
         .output()
         .expect("the bench binary runs");
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "the splice was refused");
+    (
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+        out.path().join("results").exists(),
+        fs::read_to_string(&page).unwrap(),
+    )
+}
+
+#[test]
+fn splicing_from_a_dirty_tree_is_refused_before_anything_is_measured() {
+    let repository = git_repository(true);
+    let (stderr, wrote, page) = splice_attempt(repository.path(), &[]);
     assert!(stderr.contains("uncommitted changes"), "{stderr}");
-    assert!(!out.exists(), "nothing is written");
-    assert!(fs::read_to_string(&page).unwrap().contains("old"));
+    assert!(!wrote, "nothing is written");
+    assert!(page.contains("old"));
 }
 
 #[test]
@@ -591,27 +602,10 @@ fn every_chart_is_a_well_formed_svg_with_text() {
 #[test]
 fn a_shortened_run_is_refused_for_splicing_before_anything_is_measured() {
     let repository = git_repository(false);
-    let out = tempfile::tempdir().unwrap();
-    let page = out.path().join("page.md");
-    fs::write(
-        &page,
-        "<!-- bench:throughput -->\nold\n<!-- /bench:throughput -->\n",
-    )
-    .unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_bench"))
-        .current_dir(repository.path())
-        .args(["--quick", "--only", "server-memory"])
-        .arg("--out")
-        .arg(out.path().join("results"))
-        .arg("--splice")
-        .arg(&page)
-        .output()
-        .expect("the bench binary runs");
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let (stderr, wrote, page) = splice_attempt(repository.path(), &["--quick"]);
     assert!(stderr.contains("shorter than a full one"), "{stderr}");
-    assert!(!out.path().join("results").exists(), "nothing is written");
-    assert!(fs::read_to_string(&page).unwrap().contains("old"));
+    assert!(!wrote, "nothing is written");
+    assert!(page.contains("old"));
 }
 
 /// Every tag closed in order, one root `<svg>`: enough XML to catch a

@@ -279,6 +279,11 @@ mod tests {
         (dir, ring)
     }
 
+    /// Verifies `token` as a `/token` session token lasting at most 60 s.
+    fn session(token: &str, ring: &KeyRing) -> Result<Claims, Rejection> {
+        Claims::verify(token, ring, TokenKind::Session, 60)
+    }
+
     fn john() -> VisitorState {
         VisitorState::logged_in(Username::seed())
     }
@@ -310,11 +315,7 @@ mod tests {
             let (_dir, ring) = ring(algorithm);
             let claims = Claims::new(TokenKind::Session, &john(), now(), 60);
             let token = claims.sign(&ring, TokenKind::Session).unwrap();
-            assert_eq!(
-                Claims::verify(&token, &ring, TokenKind::Session, 60),
-                Ok(claims),
-                "{algorithm:?}"
-            );
+            assert_eq!(session(&token, &ring), Ok(claims), "{algorithm:?}");
         }
     }
 
@@ -332,10 +333,7 @@ mod tests {
         let token = Claims::new(TokenKind::Session, &john(), now() - 100, 50)
             .sign(&ring, TokenKind::Session)
             .unwrap();
-        assert_eq!(
-            Claims::verify(&token, &ring, TokenKind::Session, 60),
-            Err(Rejection::Expired)
-        );
+        assert_eq!(session(&token, &ring), Err(Rejection::Expired));
     }
 
     #[test]
@@ -344,7 +342,7 @@ mod tests {
         let token = Claims::new(TokenKind::Session, &john(), now() - 10, 10 - 1)
             .sign(&ring, TokenKind::Session)
             .unwrap();
-        assert!(Claims::verify(&token, &ring, TokenKind::Session, 60).is_ok());
+        assert!(session(&token, &ring).is_ok());
     }
 
     #[test]
@@ -354,10 +352,7 @@ mod tests {
         let token = Claims::new(TokenKind::Session, &john(), now(), 60)
             .sign(&theirs, TokenKind::Session)
             .unwrap();
-        assert_eq!(
-            Claims::verify(&token, &ours, TokenKind::Session, 60),
-            Err(Rejection::UnknownKey)
-        );
+        assert_eq!(session(&token, &ours), Err(Rejection::UnknownKey));
     }
 
     #[test]
@@ -367,15 +362,7 @@ mod tests {
         let header =
             base64_url(format!(r#"{{"alg":"none","typ":"JWT","kid":"{kid}"}}"#).as_bytes());
         let payload = base64_url(valid_claims().to_string().as_bytes());
-        assert!(
-            Claims::verify(
-                &format!("{header}.{payload}."),
-                &ring,
-                TokenKind::Session,
-                60
-            )
-            .is_err()
-        );
+        assert!(session(&format!("{header}.{payload}."), &ring).is_err());
     }
 
     #[test]
@@ -393,7 +380,7 @@ mod tests {
         )
         .unwrap();
         assert!(matches!(
-            Claims::verify(&token, &ring, TokenKind::Session, 60),
+            session(&token, &ring),
             Err(Rejection::AlgorithmMismatch(_))
         ));
     }
@@ -403,15 +390,7 @@ mod tests {
         let (_dir, ring) = ring(KeyAlgorithm::EdDsa);
         let mut claims = valid_claims();
         claims.as_object_mut().unwrap().remove("exp");
-        assert!(
-            Claims::verify(
-                &signed_with_our_key(&ring, claims),
-                &ring,
-                TokenKind::Session,
-                60
-            )
-            .is_err()
-        );
+        assert!(session(&signed_with_our_key(&ring, claims), &ring).is_err());
     }
 
     #[test]
@@ -420,12 +399,7 @@ mod tests {
         let mut claims = valid_claims();
         claims["nbf"] = json!(now() + 3600);
         assert_eq!(
-            Claims::verify(
-                &signed_with_our_key(&ring, claims),
-                &ring,
-                TokenKind::Session,
-                60
-            ),
+            session(&signed_with_our_key(&ring, claims), &ring),
             Err(Rejection::NotYetValid)
         );
     }
@@ -437,13 +411,7 @@ mod tests {
             let mut claims = valid_claims();
             claims[claim] = json!("someone-else");
             assert!(
-                Claims::verify(
-                    &signed_with_our_key(&ring, claims),
-                    &ring,
-                    TokenKind::Session,
-                    60
-                )
-                .is_err(),
+                session(&signed_with_our_key(&ring, claims), &ring).is_err(),
                 "{claim}"
             );
         }
@@ -460,13 +428,7 @@ mod tests {
             let mut claims = valid_claims();
             claims[claim] = value;
             assert!(
-                Claims::verify(
-                    &signed_with_our_key(&ring, claims),
-                    &ring,
-                    TokenKind::Session,
-                    60
-                )
-                .is_err(),
+                session(&signed_with_our_key(&ring, claims), &ring).is_err(),
                 "{claim}"
             );
         }
@@ -480,10 +442,7 @@ mod tests {
         header.kid = Some(key.kid.clone());
         header.typ = Some("at+jwt".into());
         let token = encode(&header, &valid_claims(), key).unwrap();
-        assert_eq!(
-            Claims::verify(&token, &ring, TokenKind::Session, 60),
-            Err(Rejection::WrongType)
-        );
+        assert_eq!(session(&token, &ring), Err(Rejection::WrongType));
     }
 
     /// A header with `crit` (RFC 7515 §4.1.11), signed with our own key.
@@ -505,7 +464,7 @@ mod tests {
             let (_dir, ring) = ring(algorithm);
             let token = signed_with_crit(&ring, json!(["x-ext"]));
             assert_eq!(
-                Claims::verify(&token, &ring, TokenKind::Session, 60),
+                session(&token, &ring),
                 Err(Rejection::CriticalExtension),
                 "{algorithm:?}"
             );
@@ -518,7 +477,7 @@ mod tests {
         let key = ring.signing_key();
         let header = json!({ "alg": "EdDSA", "typ": "JWT", "kid": key.kid, "x-ext": 1 });
         let token = encode(&header, &valid_claims(), key).unwrap();
-        assert!(Claims::verify(&token, &ring, TokenKind::Session, 60).is_ok());
+        assert!(session(&token, &ring).is_ok());
     }
 
     #[test]
@@ -526,13 +485,7 @@ mod tests {
         let (_dir, ring) = ring(KeyAlgorithm::EdDsa);
         for crit in [json!([]), json!("x-ext"), json!([1])] {
             assert!(
-                Claims::verify(
-                    &signed_with_crit(&ring, crit.clone()),
-                    &ring,
-                    TokenKind::Session,
-                    60
-                )
-                .is_err(),
+                session(&signed_with_crit(&ring, crit.clone()), &ring).is_err(),
                 "{crit}"
             );
         }
@@ -544,15 +497,7 @@ mod tests {
         for exp in [json!(now() + 3600), json!(u64::MAX)] {
             let mut claims = valid_claims();
             claims["exp"] = exp;
-            assert!(
-                Claims::verify(
-                    &signed_with_our_key(&ring, claims),
-                    &ring,
-                    TokenKind::Session,
-                    60
-                )
-                .is_err()
-            );
+            assert!(session(&signed_with_our_key(&ring, claims), &ring).is_err());
         }
     }
 
@@ -561,15 +506,7 @@ mod tests {
         let (_dir, ring) = ring(KeyAlgorithm::EdDsa);
         let mut claims = valid_claims();
         claims["iat"] = json!(now() + 30);
-        assert!(
-            Claims::verify(
-                &signed_with_our_key(&ring, claims),
-                &ring,
-                TokenKind::Session,
-                60
-            )
-            .is_err()
-        );
+        assert!(session(&signed_with_our_key(&ring, claims), &ring).is_err());
     }
 
     #[test]
@@ -609,12 +546,7 @@ mod tests {
         claims["iat"] = json!(now() - 100);
         claims["exp"] = json!(now() + 30);
         assert!(matches!(
-            Claims::verify(
-                &signed_with_our_key(&ring, claims),
-                &ring,
-                TokenKind::Session,
-                60
-            ),
+            session(&signed_with_our_key(&ring, claims), &ring),
             Err(Rejection::InvalidClaims(_))
         ));
     }
@@ -639,12 +571,7 @@ mod tests {
     fn an_oversized_token_is_refused_before_parsing() {
         let (_dir, ring) = ring(KeyAlgorithm::EdDsa);
         assert_eq!(
-            Claims::verify(
-                &"a".repeat(MAX_TOKEN_BYTES + 1),
-                &ring,
-                TokenKind::Session,
-                60
-            ),
+            session(&"a".repeat(MAX_TOKEN_BYTES + 1), &ring),
             Err(Rejection::Oversized)
         );
     }
