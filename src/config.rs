@@ -205,7 +205,7 @@ pub struct Config {
     /// requests, a retry after a lost response) and is answered with the
     /// same login, rather than as reuse, which ends the login. Within it a
     /// thief's replay goes undetected (docs/security.md), so keep it short
-    /// (Okta allows 0 to 60).
+    /// (0 to 60 s, as AWS Cognito's retry grace period).
     #[arg(
         long,
         env = "SVJ_REFRESH_RACE_WINDOW",
