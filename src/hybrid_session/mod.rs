@@ -11,16 +11,22 @@
 //! compare-and-swap, and gets a new access token and a new refresh id.
 //!
 //! - **Reuse.** A consumed id presented again after the race window
-//!   (`--refresh-race-window`) revokes the whole login: its family record is
-//!   deleted, so every refresh id of it is dead, and a warning is logged. A
-//!   stolen refresh cookie is useful once at most, and its use logs the real
-//!   visitor out as well, which tells them.
-//! - **Races.** The requests of one page load in parallel, and may all carry
-//!   one expired access token and one refresh id. Exactly one consumes it;
-//!   the others, finding it consumed within the window, get a new access
-//!   token of the same login and leave the refresh cookie to the response
-//!   that rotated it. Within the window, a thief holding a just-consumed id
-//!   gets the same: one access token, no refresh id, no alarm.
+//!   (`--refresh-race-window`), or once the id that replaced it was used,
+//!   revokes the whole login: its family record is deleted, so every
+//!   refresh id of it is dead, and a warning is logged. A stolen refresh
+//!   cookie is useful until the visitor's next refresh, and then logs the
+//!   real visitor out as well, which tells them.
+//! - **Races and lost responses.** The requests of one page load in
+//!   parallel may all carry one expired access token and one refresh id,
+//!   and a rotating response may never reach the browser. Exactly one
+//!   request consumes the id; one that finds it consumed within the window,
+//!   its successor still unused, gets a new access token of the same login
+//!   and that successor again. Within the window, a thief holding a
+//!   just-consumed id gets the same, and no alarm is raised.
+//! - **Whose id.** A request with a valid access token reads no refresh
+//!   record, so the refresh cookie beside it is only a claim: a login, a
+//!   logout or the inspector loads it and uses it only if it is a refresh id
+//!   of that token's own login.
 //! - **Logout** deletes the family and the refresh id: a copied refresh
 //!   cookie is worthless at once, a copied access token works until its own
 //!   `exp` (at most `--access-token-age` and the leeway).
