@@ -8,7 +8,12 @@
 //! fred 10.1 stops sending any command while it cannot reconnect to every
 //! master `CLUSTER SLOTS` names, and redis-rs 1.8's client stalled for good
 //! in one test run in three once a master died (a reconnect queued on its
-//! connection lock is not polled while the slot refresh behind it runs).
+//! connection lock is not polled while the slot refresh behind it runs):
+//! redis-rs issue 2092 reports the same, every shard's commands blocked
+//! behind one bad node's reconnect, and issue 2277 a regression of the
+//! background reconnect that replaced it. A single redis-rs
+//! `ConnectionManager` per master has neither lock. So the app has two
+//! Redis clients: fred for `redis://` and Sentinel, redis-rs here.
 //!
 //! The map is read again on a `MOVED` reply (an `ASK` is followed), so a
 //! resharding goes on serving, and when a master cannot be reached (at most
