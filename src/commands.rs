@@ -7,7 +7,7 @@ use std::io::Write;
 use anyhow::Context as _;
 
 use crate::{
-    config::{KeysAction, StoreOptions},
+    cli::{KeysAction, StoreOptions},
     cookie_session::keys::{self as cookie_keys, CookieKeyError, CookieKeys},
     stores,
     token_session::keys,

@@ -16,7 +16,8 @@
 //! 7. `web`: the site, the one request flow around any mechanism, the views
 //!    (written once), the inspector, error pages and middleware;
 //! 8. `logging`: where log lines go, cheaply;
-//! 9. `config` (every option, and the assembly of the site) and `commands`.
+//! 9. `cli`: every option, parsed by clap;
+//! 10. `startup` (the site assembled from the options) and `commands`.
 
 pub mod routes;
 pub mod username;
@@ -37,8 +38,11 @@ pub mod web;
 
 pub mod logging;
 
-pub mod commands;
-pub mod config;
+pub mod cli;
 
-pub use config::{Cli, Config, StartError};
+pub mod commands;
+pub mod startup;
+
+pub use cli::{Cli, Config};
+pub use startup::StartError;
 pub use web::{Site, listen, serve};

@@ -5,7 +5,7 @@ use std::{process::ExitCode, sync::Arc};
 
 use anyhow::Context as _;
 use clap::Parser as _;
-use sessions_vs_jwt::{Cli, Config, commands, config::Command, logging};
+use sessions_vs_jwt::{Cli, Config, cli::Command, commands, logging};
 
 /// A request allocates and frees dozens of small buffers; mimalloc does that
 /// in a fraction of glibc's time (see docs/performance.md).

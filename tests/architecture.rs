@@ -25,8 +25,8 @@ const LAYERS: &[&[&str]] = &[
     &["hybrid_session"],
     &["web"],
     &["logging"],
-    &["config"],
-    &["commands"],
+    &["cli"],
+    &["startup", "commands"],
 ];
 
 fn layer_of(top: &str) -> usize {

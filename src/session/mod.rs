@@ -211,7 +211,7 @@ pub struct Description {
 /// Its `Session` is what one request learned from the visitor's cookie; a
 /// Guest's session is `Default`. Adding a mechanism is implementing this,
 /// giving it a [`Mount`] in the route table, and registering it where the
-/// app is assembled (`config.rs`).
+/// app is assembled (`startup.rs`).
 pub trait Mechanism: fmt::Debug + Send + Sync + 'static {
     type Session: Default + fmt::Debug + Send + Sync + 'static;
 

@@ -1,29 +1,16 @@
-//! Command line and environment configuration: every option lives here, and its
-//! doc comment is its `--help` text. This is the top layer: it opens the
-//! store, builds every mechanism from its options, and registers each with
-//! the site.
+//! The command line and its environment variables: every option lives
+//! here, and its doc comment is its `--help` text. Turning a `Config` into a
+//! running site is `startup`'s job.
 
-use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+use std::{net::SocketAddr, path::PathBuf};
 
 use clap::{Args, Parser, Subcommand};
 
 use crate::{
-    cookie_session::{
-        CookieMechanism,
-        keys::{CookieKeyError, CookieKeys},
-    },
-    hybrid_session::{HybridMechanism, RefreshPolicy},
     logging::LogFormat,
-    metrics::{MechanismMeter, Metrics},
-    routes::Mount,
-    server_session::ServerMechanism,
     session::{ExpiryPolicy, SessionPolicy},
-    stores::{self, StoreError, StoreUrl},
-    token_session::{
-        Revocations, TokenMechanism,
-        keys::{KeyAlgorithm, KeyError, KeyRing},
-    },
-    web::{Site, SiteError},
+    stores::StoreUrl,
+    token_session::keys::KeyAlgorithm,
 };
 
 /// Serves the same two views under several state mechanisms (server-side
@@ -310,27 +297,6 @@ const DEFAULT_ABSOLUTE_TIMEOUT: u64 = 30 * 24 * 60 * 60;
 /// login could never be kept by them.
 const MAX_COOKIE_AGE: u64 = 400 * 24 * 60 * 60;
 
-/// Why the server could not start. `main` prints it as one line.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    // The causes are printed by `main`, which walks the chain.
-    #[error("session store {store}")]
-    Store { store: String, source: StoreError },
-    #[error("token keys")]
-    Keys(#[from] KeyError),
-    #[error("cookie keys")]
-    CookieKeys(#[from] CookieKeyError),
-    #[error(transparent)]
-    Site(#[from] SiteError),
-    #[error(
-        "--absolute-timeout ({absolute_timeout} s) is shorter than --cookie-age ({cookie_age} s)"
-    )]
-    AbsoluteTimeoutTooShort {
-        absolute_timeout: u64,
-        cookie_age: u64,
-    },
-}
-
 impl Config {
     /// The login policy every mechanism follows.
     pub fn session_policy(&self) -> SessionPolicy {
@@ -342,86 +308,6 @@ impl Config {
                 .absolute_timeout
                 .unwrap_or(DEFAULT_ABSOLUTE_TIMEOUT.max(self.cookie_age)),
         }
-    }
-
-    /// Opens the store and the keys this configuration names (generating a
-    /// key on first run), and builds the site with every mechanism.
-    pub async fn open_site(&self) -> Result<Site, StartError> {
-        if let Some(absolute_timeout) = self.absolute_timeout
-            && absolute_timeout < self.cookie_age
-        {
-            return Err(StartError::AbsoluteTimeoutTooShort {
-                absolute_timeout,
-                cookie_age: self.cookie_age,
-            });
-        }
-        let store = &self.store.url;
-        let records = stores::open(store)
-            .await
-            .map_err(|source| StartError::Store {
-                store: store.to_string(),
-                source,
-            })?;
-        let records = stores::cached(
-            records,
-            self.store_cache,
-            Duration::from_secs(self.store_cache_ttl),
-        );
-        let policy = self.session_policy();
-        let metrics = Arc::new(Metrics::new());
-        let counting = self.metrics != MetricsSwitch::Off;
-        let meter = |mount| {
-            if counting {
-                metrics.mechanism(mount)
-            } else {
-                MechanismMeter::off()
-            }
-        };
-        let records_of = |mount| {
-            if counting {
-                stores::metered(Arc::clone(&records), metrics.store(mount))
-            } else {
-                Arc::clone(&records)
-            }
-        };
-        let keys = KeyRing::load_or_generate(&self.keys.dir, self.keys.algorithm)?;
-        let hybrid_meter = meter(Mount::Hybrid);
-        let hybrid = HybridMechanism::new(
-            keys.clone(),
-            self.token_cache,
-            records_of(Mount::Hybrid),
-            store,
-            policy,
-            RefreshPolicy {
-                access_age: self.access_token_age,
-                race_window: self.refresh_race_window,
-            },
-            hybrid_meter,
-        );
-        let token_meter = meter(Mount::Token);
-        let revocations = self
-            .token_revocation
-            .then(|| Revocations::new(records_of(Mount::Token), store));
-        let server_meter = meter(Mount::Server);
-        let server = ServerMechanism::new(records_of(Mount::Server), store, policy, server_meter);
-        let token = TokenMechanism::new(keys, revocations, self.token_cache, policy, token_meter);
-        let cookie = CookieMechanism::new(
-            CookieKeys::load_or_generate(&self.keys.dir)?,
-            policy,
-            meter(Mount::Cookie),
-        );
-        let site = Site::new(
-            records,
-            store.clone(),
-            Duration::from_secs(self.cleanup_interval),
-            Arc::clone(&metrics),
-        )
-        .counting_requests(counting)
-        .serving(Arc::new(server))
-        .serving(Arc::new(token))
-        .serving(Arc::new(cookie))
-        .serving(Arc::new(hybrid));
-        Ok(site.ready()?)
     }
 }
 
