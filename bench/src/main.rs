@@ -193,7 +193,7 @@ fn write(results: &Results, out: &Path, splice: Option<&Path>) -> anyhow::Result
             fs::read_to_string(page).with_context(|| format!("cannot read {}", page.display()))?;
         let spliced: Vec<(&str, String)> = tables
             .iter()
-            .map(|table| (table.name, table.spliced(&footer)))
+            .map(|table| (table.name, table.spliced(&footer, &link_prefix(page, out))))
             .collect();
         let (text, replaced) = splice::splice(&text, &spliced)
             .with_context(|| format!("cannot splice tables into {}", page.display()))?;
@@ -206,6 +206,27 @@ fn write(results: &Results, out: &Path, splice: Option<&Path>) -> anyhow::Result
         );
     }
     Ok(())
+}
+
+/// How a link from `page` reaches a file in `out`: `results/` from
+/// `docs/comparison.md` to `docs/results`, `../results/` from a page in
+/// a folder beside `docs/results`.
+fn link_prefix(page: &Path, out: &Path) -> String {
+    let absolute = |path: &Path| fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
+    let from = absolute(page.parent().unwrap_or(Path::new(".")));
+    let to = absolute(out);
+    let common = from
+        .components()
+        .zip(to.components())
+        .take_while(|(a, b)| a == b)
+        .count();
+    let ups = from.components().count() - common;
+    let mut prefix = "../".repeat(ups);
+    for part in to.components().skip(common) {
+        prefix.push_str(&part.as_os_str().to_string_lossy());
+        prefix.push('/');
+    }
+    prefix
 }
 
 /// A few lines on stderr: where the results are, and what went wrong.
@@ -242,5 +263,23 @@ fn report(results: &Results, out: &Path) {
     }
     for problem in &results.checks.problems {
         eprintln!("  problem: {problem}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_from_a_spliced_page_reach_the_results_folder() {
+        let docs = tempfile::tempdir().unwrap();
+        let results = docs.path().join("results");
+        fs::create_dir_all(&results).unwrap();
+        let page = docs.path().join("comparison.md");
+        assert_eq!(link_prefix(&page, &results), "results/");
+        let beside = docs.path().join("other").join("page.md");
+        fs::create_dir_all(beside.parent().unwrap()).unwrap();
+        assert_eq!(link_prefix(&beside, &results), "../results/");
+        assert_eq!(link_prefix(&results.join("page.md"), &results), "");
     }
 }

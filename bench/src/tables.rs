@@ -24,9 +24,16 @@ impl Table {
         )
     }
 
-    /// What goes between the splice markers.
-    pub fn spliced(&self, footer: &str) -> String {
-        format!("{}\n{footer}\n", self.body)
+    /// What goes between the splice markers of a page that reaches the
+    /// results folder at `results` (`results/` from docs/comparison.md): the
+    /// links the tables make to one another's files are made from there.
+    pub fn spliced(&self, footer: &str, results: &str) -> String {
+        let text = format!("{}\n{footer}\n", self.body);
+        ["run.md", "throughput.md"]
+            .into_iter()
+            .fold(text, |text, file| {
+                text.replace(&format!("]({file})"), &format!("]({results}{file})"))
+            })
     }
 }
 
