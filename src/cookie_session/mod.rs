@@ -27,7 +27,7 @@ use crate::{
         CookiePolicy, CookieVerdict, CookieWrites, Description, ExpiryPolicy, Mechanism, Opened,
         Refusal, SentValues, SessionError, SessionPolicy, SetCookie, VisitorState,
         cookies::MAX_COOKIE_BYTES,
-        inspection::{BrowserCookie, Detail, DetailForm, Holdings, ServerHolds, pretty},
+        inspection::{BrowserCookie, Contents, Detail, DetailForm, Holdings, ServerHolds, pretty},
     },
 };
 
@@ -188,6 +188,8 @@ impl Mechanism for CookieMechanism {
 
     const DESCRIPTION: Description = Description {
         title: "encrypted cookie",
+        summary: "The data itself in an encrypted cookie the browser cannot read, nothing per \
+            visitor on the server: a copy outlives a logout until its sealed expiry.",
         about: "The browser holds the data itself, encrypted and authenticated by the server \
             (AES-256-GCM): it cannot read or change it. The server keeps nothing but its keys. \
             A logout only asks the browser to drop the cookie: a copy of it stays valid until \
@@ -284,6 +286,7 @@ impl Mechanism for CookieMechanism {
         let browser = session.opened.as_ref().map(|(contents, sealed_bytes)| {
             BrowserCookie::new(
                 &self.cookie,
+                Contents::Sealed,
                 *sealed_bytes,
                 self.policy.lifetime,
                 i64::try_from(contents.exp).unwrap_or(i64::MAX),

@@ -48,8 +48,8 @@ use crate::{
         CookiePolicy, CookieVerdict, CookieWrites, Description, ExpiryPolicy, Mechanism, Opened,
         Refusal, SentValues, SessionError, SessionPolicy, VisitorState,
         inspection::{
-            BrowserCookie, Detail, DetailForm, Holdings, Moment, ServerHolds, StoredEntry,
-            fingerprint, pretty,
+            BrowserCookie, Contents, Detail, DetailForm, Holdings, Moment, ServerHolds,
+            StoredEntry, fingerprint, pretty,
         },
     },
     stores::{SharedRecords, StoreError, StoreUrl},
@@ -525,6 +525,8 @@ impl Mechanism for HybridMechanism {
 
     const DESCRIPTION: Description = Description {
         title: "access token + refresh session",
+        summary: "A short-lived signed access token and a one-use refresh id in the store: a \
+            logout ends the login, a copied access token works minutes more.",
         about: "The browser holds a short-lived signed token, checked without the store, and a \
             random refresh id whose record is in the store. When the token expires, the refresh \
             id is used once and replaced; using an old one again ends the login. A logout \
@@ -670,6 +672,7 @@ impl Mechanism for HybridMechanism {
             browser.push(
                 BrowserCookie::new(
                     &self.cookies[ACCESS],
+                    Contents::Signed,
                     access.token.len(),
                     self.refresh_policy.access_age,
                     exp,
@@ -714,6 +717,7 @@ impl Mechanism for HybridMechanism {
             browser.push(
                 BrowserCookie::new(
                     &self.cookies[REFRESH],
+                    Contents::OpaqueId,
                     id.len(),
                     self.policy.lifetime,
                     expires,

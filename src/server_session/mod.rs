@@ -29,8 +29,8 @@ use crate::{
         CookiePolicy, CookieVerdict, CookieWrites, Description, ExpiryPolicy, Mechanism, Opened,
         Refusal, SentValues, SessionError, SessionPolicy, SetCookie, VisitorState,
         inspection::{
-            BrowserCookie, Detail, DetailForm, Holdings, Moment, ServerHolds, StoredEntry,
-            fingerprint, pretty,
+            BrowserCookie, Contents, Detail, DetailForm, Holdings, Moment, ServerHolds,
+            StoredEntry, fingerprint, pretty,
         },
     },
     stores::{HYBRID_MARKER, REVOCATION_MARKER, SharedRecords, StoreError, StoreUrl},
@@ -156,6 +156,8 @@ impl Mechanism for ServerMechanism {
 
     const DESCRIPTION: Description = Description {
         title: "server-side session",
+        summary: "An opaque id in the cookie, the data in the store: a logout deletes the \
+            record, and every copy of the cookie is worthless from then on.",
         about: "The browser holds only an opaque, random session id. The data lives in the \
             session store, which the server reads on every request and can forget at any \
             moment: a logout deletes the record, and the old cookie is worthless from then on.",
@@ -312,6 +314,7 @@ impl Mechanism for ServerMechanism {
             // The cookie's Max-Age and the record's expiry start at the same login.
             BrowserCookie::new(
                 &self.cookie,
+                Contents::OpaqueId,
                 id.len(),
                 self.policy.lifetime,
                 record.expiry_date.unix_timestamp(),

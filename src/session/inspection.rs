@@ -24,6 +24,8 @@ pub struct Holdings {
 #[derive(Debug, Serialize)]
 pub struct BrowserCookie {
     pub name: String,
+    /// What its value tells whoever holds it.
+    pub contents: Contents,
     /// `name=value` as the browser sends it with every request.
     pub bytes: usize,
     pub attributes: Vec<String>,
@@ -34,11 +36,28 @@ pub struct BrowserCookie {
     pub details: Vec<Detail>,
 }
 
+/// What a cookie's value tells whoever holds it: the browser, its scripts
+/// were it not `HttpOnly`, or a thief with a copy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Contents {
+    /// A random id: nothing to read, only a key to a record in the store.
+    OpaqueId,
+    /// The data itself, signed: anyone holding it can read it (it is only
+    /// base64), no one can change it.
+    Signed,
+    /// The data itself, encrypted and authenticated: no one without the
+    /// server's key can read or change it.
+    Sealed,
+}
+
 impl BrowserCookie {
-    /// The cookie `policy` names, whose value is `value_bytes` long, as a
-    /// login with `max_age` seconds sets it, ending at `expires` (Unix seconds).
+    /// The cookie `policy` names, holding `contents`, whose value is
+    /// `value_bytes` long, as a login with `max_age` seconds sets it, ending
+    /// at `expires` (Unix seconds).
     pub fn new(
         policy: &CookiePolicy,
+        contents: Contents,
         value_bytes: usize,
         max_age: u64,
         expires: i64,
@@ -46,6 +65,7 @@ impl BrowserCookie {
     ) -> Self {
         Self {
             name: policy.name().to_owned(),
+            contents,
             bytes: policy.sent_bytes(value_bytes),
             attributes: policy.attributes(max_age),
             expires: policy.persistent().then(|| Moment::at(expires, now)),

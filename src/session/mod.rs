@@ -202,6 +202,9 @@ impl Refusal {
 pub struct Description {
     /// e.g. "server-side session".
     pub title: &'static str,
+    /// One sentence: where the state lives and what a logout does; the
+    /// inspector's column head.
+    pub summary: &'static str,
     /// One paragraph: where the state lives and what a logout does.
     pub about: &'static str,
 }

@@ -34,7 +34,7 @@ use crate::{
     session::{
         CookiePolicy, CookieVerdict, CookieWrites, Description, ExpiryPolicy, Mechanism, Opened,
         Refusal, SentValues, SessionError, SessionPolicy, SetCookie, VisitorState,
-        inspection::{BrowserCookie, Detail, DetailForm, Holdings, ServerHolds, pretty},
+        inspection::{BrowserCookie, Contents, Detail, DetailForm, Holdings, ServerHolds, pretty},
     },
 };
 
@@ -191,6 +191,8 @@ impl Mechanism for TokenMechanism {
 
     const DESCRIPTION: Description = Description {
         title: "signed token (JWT)",
+        summary: "The data itself in a signed cookie, nothing per visitor on the server: a \
+            logout cannot recall a copy before it expires.",
         about: "The browser holds the data itself, signed by the server. The server keeps \
             nothing per visitor: it checks the signature (or remembers a token it has already \
             checked) and the expiry. A logout only asks the browser to drop the cookie: a copy \
@@ -310,6 +312,7 @@ impl Mechanism for TokenMechanism {
             // The cookie's Max-Age was set when the token was signed, to its lifetime.
             BrowserCookie::new(
                 &self.cookie,
+                Contents::Signed,
                 verified.token.len(),
                 self.policy.lifetime,
                 i64::try_from(verified.claims.exp).unwrap_or(i64::MAX),
