@@ -24,7 +24,7 @@ use prometheus_client::{
     registry::Registry,
 };
 
-use crate::routes::{Mount, REFERENCE_GET_SESSION, Route};
+use crate::routes::{Action, Mount, REFERENCE_GET_SESSION, Route};
 
 /// The `Content-Type` of what [`Metrics::render`] writes: Prometheus's text
 /// format, which `promtool check metrics` reads.
@@ -93,7 +93,8 @@ pub enum Page {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SitePage {
     Inspector,
-    Replay,
+    /// One of the inspector's forms.
+    Action(Action),
     Reference,
     Healthz,
     Metrics,
@@ -104,9 +105,12 @@ pub enum SitePage {
 }
 
 impl SitePage {
-    const ALL: [SitePage; 8] = [
+    const ALL: [SitePage; 11] = [
         SitePage::Inspector,
-        SitePage::Replay,
+        SitePage::Action(Action::Replay),
+        SitePage::Action(Action::LogInEverywhere),
+        SitePage::Action(Action::LogOutEverywhere),
+        SitePage::Action(Action::ReplayEverywhere),
         SitePage::Reference,
         SitePage::Healthz,
         SitePage::Metrics,
@@ -120,7 +124,7 @@ impl SitePage {
     pub const fn path(self) -> &'static str {
         match self {
             SitePage::Inspector => "/",
-            SitePage::Replay => "/replay/",
+            SitePage::Action(action) => action.path(),
             SitePage::Reference => REFERENCE_GET_SESSION,
             SitePage::Healthz => "/healthz",
             SitePage::Metrics => "/metrics",
@@ -133,7 +137,7 @@ impl SitePage {
     fn name(self) -> &'static str {
         match self {
             SitePage::Inspector => "inspector",
-            SitePage::Replay => "replay",
+            SitePage::Action(action) => action.name(),
             SitePage::Reference => "reference",
             SitePage::Healthz => "healthz",
             SitePage::Metrics => "metrics",

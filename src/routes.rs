@@ -93,6 +93,56 @@ impl Route {
     }
 }
 
+/// The inspector's own forms, which act through the mechanisms rather than
+/// inside one router: the replay experiment on the side its form names, and
+/// the three actions on every side at once. Each is a POST served at the
+/// site's root; templates name them in `url_for` as they name pages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// "Log out and replay the old cookie" on one side (`router` in the form).
+    Replay,
+    /// "Log in everywhere as …": one login per side, under one username.
+    LogInEverywhere,
+    /// "Log out everywhere".
+    LogOutEverywhere,
+    /// "Log out everywhere and replay the old cookies": the replay
+    /// experiment on every side in one request.
+    ReplayEverywhere,
+}
+
+impl Action {
+    pub const ALL: [Action; 4] = [
+        Action::Replay,
+        Action::LogInEverywhere,
+        Action::LogOutEverywhere,
+        Action::ReplayEverywhere,
+    ];
+
+    /// The name templates use in `url_for`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Replay => "replay",
+            Action::LogInEverywhere => "log_in_everywhere",
+            Action::LogOutEverywhere => "log_out_everywhere",
+            Action::ReplayEverywhere => "replay_everywhere",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Action> {
+        Action::ALL.into_iter().find(|action| action.name() == name)
+    }
+
+    /// The path the form posts to.
+    pub const fn path(self) -> &'static str {
+        match self {
+            Action::Replay => "/replay/",
+            Action::LogInEverywhere => "/everywhere/log_in/",
+            Action::LogOutEverywhere => "/everywhere/logout/",
+            Action::ReplayEverywhere => "/everywhere/replay/",
+        }
+    }
+}
+
 /// The stateless reference: the `get_session` page of a logged-in
 /// `john_doe`, rendered from fixed data without reading any cookie. What a
 /// request costs when the state costs nothing, measured in the same run as
@@ -134,7 +184,11 @@ mod tests {
         for mount in Mount::ALL {
             assert_eq!(Mount::from_name(mount.name()), Some(mount));
         }
+        for action in Action::ALL {
+            assert_eq!(Action::from_name(action.name()), Some(action));
+        }
         assert_eq!(Route::from_name("admin"), None);
+        assert_eq!(Action::from_name("admin"), None);
         assert_eq!(Mount::from_name("elsewhere"), None);
     }
 
@@ -145,5 +199,16 @@ mod tests {
         assert!(!is_page("/server/get_session"));
         assert!(!is_page("/server/"));
         assert!(!is_page("/other/get_session/"));
+    }
+
+    #[test]
+    fn actions_are_at_the_root_apart_from_every_router() {
+        for action in Action::ALL {
+            assert!(action.path().starts_with('/') && action.path().ends_with('/'));
+            assert!(!is_page(action.path()), "{action:?}");
+            for mount in Mount::ALL {
+                assert!(!action.path().starts_with(mount.prefix()), "{action:?}");
+            }
+        }
     }
 }

@@ -1,10 +1,12 @@
-//! The inspector at `/`: for the visitor making the request, one column per
-//! mechanism saying what the browser holds and what the server holds, so
-//! that the mechanisms can be watched side by side. Each column comes from
-//! its mechanism's [`Holdings`], with what its counters say this server
-//! has done so far. Nothing here changes state, except the replay
-//! experiment, which logs the visitor out on one side and reads their old
-//! cookie again (see [`Replay`]).
+//! The inspector at `/`: for the visitor making the request, a grid with a
+//! column per mechanism and a row per aspect (what the browser holds, what
+//! the server holds, the verdict, the expiry, what this server has spent,
+//! the last experiment), so that the mechanisms can be compared one aspect
+//! at a time. Each column comes from its mechanism's [`Holdings`], with what
+//! its counters say this server has done so far. Nothing here changes
+//! state, except the replay experiment, which logs the visitor out on one
+//! side or on all of them and reads their old cookies again (see
+//! [`Replay`]).
 
 use serde::Serialize;
 
@@ -22,16 +24,23 @@ use crate::{
 pub struct Column {
     pub mount: &'static str,
     pub title: &'static str,
+    /// One sentence, for the column head.
+    pub summary: &'static str,
+    /// The longer explanation, behind a `<details>`.
     pub about: &'static str,
     pub verdict: Verdict,
     /// What `get_session` would show; `None` when it could not be read.
     pub visitor: Option<Visitor>,
     /// The cookies the browser holds for this side after this page.
     pub browser: Vec<BrowserCookie>,
+    /// What they add to every request, `name=value` each, together.
+    pub browser_bytes: usize,
     /// `None` when the server could not be asked.
     pub server: Option<ServerHolds>,
     /// `None` under `--metrics off`.
     pub counters: Option<Counters>,
+    /// The replay experiment's result on this side, when this request ran it.
+    pub replay: Option<Replay>,
 }
 
 /// What this mechanism has cost the server since it started, in total and
@@ -93,6 +102,9 @@ pub struct Replay {
     pub still_logged_in: bool,
     /// When the old cookie stops working, if it still works and says so.
     pub works_until: Option<Moment>,
+    /// A few words for the grid: "Still opens", "Opens nothing",
+    /// "Refused, revoked", "Nothing to replay", "Not run".
+    pub headline: &'static str,
     pub summary: String,
 }
 
@@ -113,30 +125,56 @@ impl Replay {
             .next()
             .and_then(|cookie| cookie.expires)
             .filter(|_| visitor.is_logged_in);
-        let summary = if before != CookieVerdict::Valid {
-            "You were not logged in on this side: log in here first, then try again.".to_owned()
+        let (headline, summary) = if before != CookieVerdict::Valid {
+            (
+                "Nothing to replay",
+                "You were not logged in on this side: log in here first, then try again."
+                    .to_owned(),
+            )
         } else if visitor.is_logged_in {
             let until = works_until.as_ref().map_or_else(
                 || " until it expires".to_owned(),
                 |moment| format!(" until it expires, {}", moment.from_now),
             );
-            format!(
-                "Still logged in as {}: the logout did not stop the old cookie, which works{until}.",
-                visitor.username
+            (
+                "Still opens",
+                format!(
+                    "Still logged in as {}: the logout did not stop the old cookie, which works{until}.",
+                    visitor.username
+                ),
             )
         } else if after == CookieVerdict::Revoked {
-            "Refused, revoked: the logout recorded the token's id, and every request checks it."
-                .to_owned()
+            (
+                "Refused, revoked",
+                "Refused, revoked: the logout recorded the token's id, and every request checks it."
+                    .to_owned(),
+            )
         } else {
-            "A Guest at once: the logout ended the session on the server, so the old cookie opens nothing."
-                .to_owned()
+            (
+                "Opens nothing",
+                "A Guest at once: the logout ended the session on the server, so the old cookie opens nothing."
+                    .to_owned(),
+            )
         };
         Self {
             mount: mount.name(),
             verdict: after.to_string(),
             still_logged_in: visitor.is_logged_in,
             works_until,
+            headline,
             summary,
+        }
+    }
+
+    /// The experiment could not run on this side: its store did not answer.
+    pub fn unavailable(mount: Mount, err: &SessionError) -> Self {
+        Self {
+            mount: mount.name(),
+            verdict: "unavailable".to_owned(),
+            still_logged_in: false,
+            works_until: None,
+            headline: "Not run",
+            summary: format!("Not run on this side: {err}"),
         }
     }
 }
@@ -167,15 +205,18 @@ impl Column {
         Self {
             mount: mount.name(),
             title: description.title,
+            summary: description.summary,
             about: description.about,
             verdict: Verdict {
                 name: verdict.to_string(),
                 message: holdings.verdict_message,
             },
             visitor: Some(Visitor::of(state)),
+            browser_bytes: holdings.browser.iter().map(|cookie| cookie.bytes).sum(),
             browser: holdings.browser,
             server: Some(holdings.server),
             counters: counts.map(Counters::new),
+            replay: None,
         }
     }
 
@@ -190,6 +231,7 @@ impl Column {
         Self {
             mount: mount.name(),
             title: description.title,
+            summary: description.summary,
             about: description.about,
             verdict: Verdict {
                 name: "unavailable".to_owned(),
@@ -197,9 +239,17 @@ impl Column {
             },
             visitor: None,
             browser: Vec::new(),
+            browser_bytes: 0,
             server: None,
             counters: counts.map(Counters::new),
+            replay: None,
         }
+    }
+
+    /// This column with the replay experiment's result on its side.
+    pub fn with_replay(mut self, replay: Replay) -> Self {
+        self.replay = Some(replay);
+        self
     }
 }
 

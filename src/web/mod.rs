@@ -4,6 +4,7 @@
 
 mod access_log;
 mod cross_site;
+mod decision;
 pub mod error;
 pub mod inspector;
 mod metrics_page;
@@ -33,7 +34,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 pub use self::{access_log::SessionOutcomes, mounted::MountedMechanism};
 use crate::{
     metrics::{Metrics, SitePage},
-    routes::{Mount, REFERENCE_GET_SESSION},
+    routes::{Action, Mount, REFERENCE_GET_SESSION},
     session::Mechanism,
     stores::{self, SharedRecords, StoreUrl},
 };
@@ -142,7 +143,19 @@ const MAX_BODY_BYTES: usize = 16 * 1024;
 pub fn router(site: Arc<Site>) -> Router {
     let mut pages = Router::new()
         .route("/", get(views::index))
-        .route(SitePage::Replay.path(), post(views::replay))
+        .route(Action::Replay.path(), post(views::replay))
+        .route(
+            Action::LogInEverywhere.path(),
+            post(views::log_in_everywhere),
+        )
+        .route(
+            Action::LogOutEverywhere.path(),
+            post(views::log_out_everywhere),
+        )
+        .route(
+            Action::ReplayEverywhere.path(),
+            post(views::replay_everywhere),
+        )
         .route(REFERENCE_GET_SESSION, get(views::reference_get_session))
         .with_state(Arc::clone(&site));
     let mut public = Router::new()

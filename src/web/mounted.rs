@@ -19,7 +19,7 @@ use super::{
 };
 use crate::{
     routes::{Mount, Route},
-    session::{CookieVerdict, Mechanism, SessionError},
+    session::{CookieVerdict, Mechanism, SessionError, VisitorState},
 };
 
 pub trait MountedMechanism: fmt::Debug + Send + Sync {
@@ -47,6 +47,20 @@ pub trait MountedMechanism: fmt::Debug + Send + Sync {
         headers: &'a HeaderMap,
         now: i64,
     ) -> BoxFuture<'a, Result<(Replay, Column, WriteBack), SessionError>>;
+
+    /// Logs the visitor in on this side as `state` says, as the side's own
+    /// login form does; gives the cookie change the response must carry.
+    fn log_in<'a>(
+        &'a self,
+        headers: &'a HeaderMap,
+        state: VisitorState,
+    ) -> BoxFuture<'a, Result<WriteBack, SessionError>>;
+
+    /// Logs the visitor out on this side, as the side's own logout does.
+    fn log_out<'a>(
+        &'a self,
+        headers: &'a HeaderMap,
+    ) -> BoxFuture<'a, Result<WriteBack, SessionError>>;
 }
 
 impl<M: Mechanism> MountedMechanism for Arc<M> {
@@ -126,6 +140,29 @@ impl<M: Mechanism> MountedMechanism for Arc<M> {
                 self.meter().counts(),
             );
             Ok((replay, column, visit.write_back()))
+        })
+    }
+
+    fn log_in<'a>(
+        &'a self,
+        headers: &'a HeaderMap,
+        state: VisitorState,
+    ) -> BoxFuture<'a, Result<WriteBack, SessionError>> {
+        Box::pin(async move {
+            let mut visit = Visit::open(Arc::clone(self), headers).await?;
+            visit.log_in(state).await?;
+            Ok(visit.write_back())
+        })
+    }
+
+    fn log_out<'a>(
+        &'a self,
+        headers: &'a HeaderMap,
+    ) -> BoxFuture<'a, Result<WriteBack, SessionError>> {
+        Box::pin(async move {
+            let mut visit = Visit::open(Arc::clone(self), headers).await?;
+            visit.log_out().await?;
+            Ok(visit.write_back())
         })
     }
 }

@@ -7,7 +7,7 @@ use std::sync::LazyLock;
 use axum::response::Html;
 use minijinja::{Environment, Error, ErrorKind, State, UndefinedBehavior, Value};
 
-use crate::routes::{Mount, Route};
+use crate::routes::{Action, Mount, Route};
 
 /// The site's header depends on the route table alone: rendered once, when
 /// the templates compile, and given to every page as `site_header`.
@@ -70,8 +70,12 @@ fn compiled() -> Result<&'static Environment<'static>, Error> {
 /// `url_for('get_session')` gives the path of that page inside the router
 /// that renders the template (the `mount` in its context), like Django's
 /// `{% url %}`; `url_for('get_session', 'token')` names the router. An unknown
-/// name is an error, never an empty link.
+/// name is an error, never an empty link. The inspector's own forms
+/// (`url_for('replay_everywhere')`) belong to no router.
 fn url_for(state: &State<'_, '_>, name: &str, mount: Option<&str>) -> Result<Value, Error> {
+    if let Some(action) = Action::from_name(name) {
+        return Ok(Value::from_safe_string(action.path().to_owned()));
+    }
     let route = Route::from_name(name).ok_or_else(|| {
         Error::new(
             ErrorKind::InvalidOperation,
@@ -141,6 +145,12 @@ mod tests {
     fn url_for_can_name_the_router() {
         let html = render_str("{{ url_for('logout', 'token') }}", context! {}).unwrap();
         assert_eq!(html, "/token/logout/");
+    }
+
+    #[test]
+    fn url_for_names_the_inspectors_forms_outside_any_router() {
+        let html = render_str("{{ url_for('log_out_everywhere') }}", context! {}).unwrap();
+        assert_eq!(html, Action::LogOutEverywhere.path());
     }
 
     #[test]

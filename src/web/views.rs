@@ -16,14 +16,16 @@ use serde::Deserialize;
 use super::{
     Site,
     cross_site::SameSitePost,
+    decision,
     error::AppError,
     inspector::{Column, Replay},
     templates,
     visit::{Visit, WriteBack, WriteBacks},
 };
 use crate::{
+    metrics::SitePage,
     routes::{self, Mount, Route},
-    session::{Mechanism, VisitorState},
+    session::{Mechanism, SessionError, VisitorState},
     username::Username,
 };
 
@@ -106,7 +108,7 @@ pub async fn index(
     State(site): State<Arc<Site>>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    inspector_page(&site, &headers, None).await
+    inspector_page(&site, &headers, Vec::new(), Vec::new()).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -117,7 +119,8 @@ pub struct ReplayForm {
 
 /// The replay experiment: "Log out and replay the old cookie" on one side
 /// of the inspector. The page is the inspector, that side's column as it is
-/// after the logout, with what the old cookie still opens to beside it.
+/// after the logout, with what the old cookie still opens to in the grid's
+/// last row.
 pub async fn replay(
     _: SameSitePost,
     State(site): State<Arc<Site>>,
@@ -135,50 +138,148 @@ pub async fn replay(
         })?;
     let now = chrono::Utc::now().timestamp();
     let replayed = mechanism.replay(&headers, now).await?;
-    inspector_page(&site, &headers, Some(replayed)).await
+    inspector_page(&site, &headers, vec![replayed], Vec::new()).await
 }
 
-/// The inspector for this request: every side's column, except the one
-/// `replayed` gives (with its result shown there).
+/// "Log out everywhere and replay the old cookies": the replay experiment
+/// on every side in one request, whose results make one row of the grid. A
+/// side whose store does not answer says so in that row (and the page is a
+/// 503); the other sides run all the same.
+pub async fn replay_everywhere(
+    _: SameSitePost,
+    State(site): State<Arc<Site>>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let now = chrono::Utc::now().timestamp();
+    let mut replayed = Vec::with_capacity(site.mechanisms.len());
+    let mut not_run = Vec::new();
+    let mut status = None;
+    for mechanism in &site.mechanisms {
+        match mechanism.replay(&headers, now).await {
+            Ok(result) => replayed.push(result),
+            Err(err) => {
+                not_run.push(Replay::unavailable(mechanism.mount(), &err));
+                let err = AppError::from(err);
+                err.log();
+                status = Some(err.status());
+            }
+        }
+    }
+    let mut page = inspector_page(&site, &headers, replayed, not_run).await?;
+    if let Some(status) = status {
+        *page.status_mut() = status;
+    }
+    Ok(page)
+}
+
+/// "Log in everywhere as …": the username is checked first, so a bad one
+/// is the same 400 page as on any side and changes nothing; then one login
+/// per side, as each side's own form does, and back to the inspector (a
+/// 303, so that reloading it does not post again).
+pub async fn log_in_everywhere(
+    _: SameSitePost,
+    State(site): State<Arc<Site>>,
+    headers: HeaderMap,
+    form: Result<Form<LoginForm>, FormRejection>,
+) -> Result<Response, AppError> {
+    let Form(form) = form.map_err(|rejection| AppError::InvalidForm(rejection.body_text()))?;
+    let username = Username::parse(&form.username)?;
+    let mut outcomes = Vec::with_capacity(site.mechanisms.len());
+    for mechanism in &site.mechanisms {
+        let state = VisitorState::logged_in(username.clone());
+        outcomes.push(mechanism.log_in(&headers, state).await);
+    }
+    Ok(back_to_inspector(outcomes))
+}
+
+/// "Log out everywhere": one logout per side, as each side's own button
+/// does, and back to the inspector.
+pub async fn log_out_everywhere(
+    _: SameSitePost,
+    State(site): State<Arc<Site>>,
+    headers: HeaderMap,
+) -> Response {
+    let mut outcomes = Vec::with_capacity(site.mechanisms.len());
+    for mechanism in &site.mechanisms {
+        outcomes.push(mechanism.log_out(&headers).await);
+    }
+    back_to_inspector(outcomes)
+}
+
+/// A 303 to the inspector carrying every side's cookie change; if a side
+/// failed (its store did not answer), that side's error page instead,
+/// still carrying the changes the other sides made, so that the browser
+/// holds what the server did.
+fn back_to_inspector(outcomes: Vec<Result<WriteBack, SessionError>>) -> Response {
+    let mut write_backs = Vec::with_capacity(outcomes.len());
+    let mut failure = None;
+    for outcome in outcomes {
+        match outcome {
+            Ok(write_back) => write_backs.push(write_back),
+            Err(err) => {
+                failure.get_or_insert(AppError::from(err));
+            }
+        }
+    }
+    match failure {
+        None => (
+            WriteBacks(write_backs),
+            Redirect::to(SitePage::Inspector.path()),
+        )
+            .into_response(),
+        Some(err) => (WriteBacks(write_backs), err).into_response(),
+    }
+}
+
+/// The inspector for this request: every side's column, except those the
+/// replay experiment gives (with its result in them); `not_run` are the
+/// sides where the experiment could not run, shown as such.
 async fn inspector_page(
     site: &Site,
     headers: &HeaderMap,
-    replayed: Option<(Replay, Column, WriteBack)>,
+    replayed: Vec<(Replay, Column, WriteBack)>,
+    not_run: Vec<Replay>,
 ) -> Result<Response, AppError> {
     let now = chrono::Utc::now().timestamp();
     let mut columns = Vec::with_capacity(site.mechanisms.len());
     let mut write_backs = Vec::with_capacity(site.mechanisms.len());
     let mut status = StatusCode::OK;
-    let (replay, mut replayed) = match replayed {
-        Some((replay, column, write_back)) => (Some(replay), Some((column, write_back))),
-        None => (None, None),
-    };
+    let experiment = !replayed.is_empty() || !not_run.is_empty();
+    let mut not_run: Vec<Option<Replay>> = not_run.into_iter().map(Some).collect();
+    let mut replayed: Vec<Option<_>> = replayed.into_iter().map(Some).collect();
     for mechanism in &site.mechanisms {
-        if let Some((column, write_back)) =
-            replayed.take_if(|(_, write_back)| write_back.mount == mechanism.mount())
-        {
-            columns.push(column);
+        let mine = replayed.iter_mut().find_map(|entry| {
+            entry.take_if(|(_, _, write_back)| write_back.mount == mechanism.mount())
+        });
+        if let Some((replay, column, write_back)) = mine {
+            columns.push(column.with_replay(replay));
             write_backs.push(write_back);
             continue;
         }
-        match mechanism.inspect(headers, now).await {
-            Ok((column, write_back)) => {
-                columns.push(column);
-                write_backs.push(write_back);
-            }
+        let (column, write_back) = match mechanism.inspect(headers, now).await {
+            Ok((column, write_back)) => (column, Some(write_back)),
             Err((column, err)) => {
                 let err = AppError::from(err);
                 err.log();
                 status = err.status();
-                columns.push(column);
+                (column, None)
             }
-        }
+        };
+        let failed = not_run
+            .iter_mut()
+            .find_map(|entry| entry.take_if(|replay| replay.mount == mechanism.mount().name()));
+        columns.push(match failed {
+            Some(replay) => column.with_replay(replay),
+            None => column,
+        });
+        write_backs.extend(write_back);
     }
     let page = templates::render(
         "index.html",
         context! {
             columns => Value::from(Serde(&columns)),
-            replay => Value::from(Serde(&replay)),
+            experiment => experiment,
+            decision => Value::from(Serde(&*decision::DECISION)),
         },
     )?;
     Ok((status, WriteBacks(write_backs), page).into_response())

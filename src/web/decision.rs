@@ -1,0 +1,209 @@
+//! "The decision at a glance": the table the benchmark generates near the
+//! top of docs/comparison.md, compiled into the binary and shown at the foot
+//! of the inspector, so that a visitor goes from what the grid shows to the
+//! measured figures in one click, with the server alone. The section's
+//! paragraphs and tables are kept; inline Markdown is reduced to its text
+//! (the page escapes it like any other value). Without such a section the
+//! inspector shows no link and no table.
+
+use std::sync::LazyLock;
+
+use serde::Serialize;
+
+const COMPARISON: &str = include_str!("../../docs/comparison.md");
+
+/// The section's title, as docs/comparison.md spells its heading.
+const TITLE: &str = "The decision at a glance";
+
+/// A paragraph or a table of the section.
+#[derive(Debug, PartialEq, Eq, Serialize)]
+pub struct Block {
+    pub text: Option<String>,
+    pub table: Option<Table>,
+}
+
+#[derive(Debug, PartialEq, Eq, Serialize)]
+pub struct Table {
+    pub head: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+}
+
+/// The section as this server was built; empty when docs/comparison.md has
+/// none.
+pub static DECISION: LazyLock<Vec<Block>> = LazyLock::new(|| section(COMPARISON));
+
+/// The blocks of the `## The decision at a glance` section of `markdown`,
+/// up to the next heading of its level or above.
+fn section(markdown: &str) -> Vec<Block> {
+    let lines = markdown
+        .lines()
+        .skip_while(|line| !is_title(line))
+        .skip(1)
+        .take_while(|line| !(line.starts_with("## ") || line.starts_with("# ")));
+    let mut blocks = Vec::new();
+    let mut paragraph: Vec<&str> = Vec::new();
+    let mut rows: Vec<&str> = Vec::new();
+    let mut in_comment = false;
+    for line in lines {
+        let line = line.trim();
+        if in_comment || line.starts_with("<!--") {
+            in_comment = !line.contains("-->");
+            continue;
+        }
+        if line.starts_with('|') {
+            flush_paragraph(&mut paragraph, &mut blocks);
+            rows.push(line);
+        } else {
+            flush_table(&mut rows, &mut blocks);
+            if line.is_empty() {
+                flush_paragraph(&mut paragraph, &mut blocks);
+            } else {
+                paragraph.push(line.trim_start_matches('#').trim());
+            }
+        }
+    }
+    flush_paragraph(&mut paragraph, &mut blocks);
+    flush_table(&mut rows, &mut blocks);
+    blocks
+}
+
+fn is_title(line: &str) -> bool {
+    line.strip_prefix("## ")
+        .is_some_and(|title| title.trim().eq_ignore_ascii_case(TITLE))
+}
+
+fn flush_paragraph(lines: &mut Vec<&str>, blocks: &mut Vec<Block>) {
+    if !lines.is_empty() {
+        blocks.push(Block {
+            text: Some(plain(&lines.join(" "))),
+            table: None,
+        });
+        lines.clear();
+    }
+}
+
+/// A pipe table: its head, the `|---|` line, then its rows. Lines that do
+/// not make a table are dropped rather than shown as pipes.
+fn flush_table(lines: &mut Vec<&str>, blocks: &mut Vec<Block>) {
+    let mut cells = lines.iter().map(|line| cells(line));
+    if let (Some(head), Some(rule)) = (cells.next(), cells.next())
+        && rule
+            .iter()
+            .all(|cell| !cell.is_empty() && cell.chars().all(|c| matches!(c, '-' | ':' | ' ')))
+    {
+        blocks.push(Block {
+            text: None,
+            table: Some(Table {
+                head,
+                rows: cells.collect(),
+            }),
+        });
+    }
+    lines.clear();
+}
+
+/// The cells of one table line, `\|` being a pipe inside a cell.
+fn cells(line: &str) -> Vec<String> {
+    let inner = line.trim().trim_start_matches('|');
+    let inner = inner.strip_suffix('|').unwrap_or(inner);
+    let mut cells = Vec::new();
+    let mut cell = String::new();
+    let mut chars = inner.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if chars.peek() == Some(&'|') => {
+                cell.push('|');
+                chars.next();
+            }
+            '|' => cells.push(plain(&std::mem::take(&mut cell))),
+            _ => cell.push(c),
+        }
+    }
+    cells.push(plain(&cell));
+    cells
+}
+
+/// Inline Markdown reduced to its text: `[text](target)` and
+/// `![text](target)` become `text`; emphasis, code marks and `<br>` go.
+fn plain(markdown: &str) -> String {
+    let mut text = String::with_capacity(markdown.len());
+    let mut rest = markdown;
+    while let Some(open) = rest.find('[') {
+        let (before, from) = rest.split_at(open);
+        text.push_str(before.strip_suffix('!').unwrap_or(before));
+        // `[label](target)`: the label's first `]` must open the target.
+        let link = from.find(']').and_then(|middle| {
+            let target = from[middle + 1..].strip_prefix('(')?;
+            let close = target.find(')')?;
+            Some((&from[1..middle], middle + 2 + close + 1))
+        });
+        match link {
+            Some((label, end)) => {
+                text.push_str(label);
+                rest = &from[end..];
+            }
+            None => {
+                text.push('[');
+                rest = &from[1..];
+            }
+        }
+    }
+    text.push_str(rest);
+    let text = text
+        .replace("<br>", " ")
+        .replace("<br/>", " ")
+        .replace("**", "")
+        .replace("__", "")
+        .replace('`', "");
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PAGE: &str = "# Title\n\nIntro.\n\n## The decision at a glance\n\n\
+        <!-- bench:decision -->\nWhat each costs, **measured**.\n\
+        See [the tables](#overhead).\n\n\
+        | | `/server` | `/token` |\n|---|--:|:-:|\n\
+        | logout ends a copy | **yes** | no \\| not before `exp` |\n\
+        | bytes | 43 | 412 |\n<!-- /bench:decision -->\n\n## Next\n\nNot this.\n";
+
+    #[test]
+    fn the_section_is_its_paragraphs_and_tables_in_plain_text() {
+        let blocks = section(PAGE);
+        assert_eq!(
+            blocks,
+            vec![
+                Block {
+                    text: Some("What each costs, measured. See the tables.".to_owned()),
+                    table: None,
+                },
+                Block {
+                    text: None,
+                    table: Some(Table {
+                        head: vec!["".into(), "/server".into(), "/token".into()],
+                        rows: vec![
+                            vec![
+                                "logout ends a copy".into(),
+                                "yes".into(),
+                                "no | not before exp".into()
+                            ],
+                            vec!["bytes".into(), "43".into(), "412".into()],
+                        ],
+                    }),
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn without_the_section_there_is_nothing_to_show() {
+        assert!(section("# Title\n\n## Other\n\n| a |\n|---|\n| b |\n").is_empty());
+    }
+
+    #[test]
+    fn markup_that_is_not_a_link_is_kept_as_text() {
+        assert_eq!(plain("a [b] c ![alt](x.png) <b>"), "a [b] c alt <b>");
+    }
+}
