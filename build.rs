@@ -125,7 +125,7 @@ fn promtool() {
     }
 }
 
-/// Open files the overload test needs in each process (tests/overload.rs).
+/// Open files the overload test needs in each process (tests/it/overload.rs).
 const OVERLOAD_DESCRIPTORS: u64 = 2_500;
 
 /// `cfg(svj_many_descriptors)` when this process's hard limit on open files

@@ -18,7 +18,7 @@
 //! The map is read again on a `MOVED` reply (an `ASK` is followed), so a
 //! resharding goes on serving, and when a master cannot be reached (at most
 //! once a second), so the replica promoted in its place takes over. Only
-//! those re-reads wait on each other. `tests/cluster.rs` kills masters,
+//! those re-reads wait on each other. `tests/it/cluster.rs` kills masters,
 //! with and without a replica, and moves a slot.
 
 use std::{

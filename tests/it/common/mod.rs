@@ -2,8 +2,6 @@
 //! a visitor (an HTTP client that keeps cookies like a browser and does not
 //! follow redirects) that records a transcript of what it saw.
 
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 pub mod process;
 pub mod proxy;
 pub mod redis;

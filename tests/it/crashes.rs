@@ -2,9 +2,7 @@
 //! `systemctl stop` does) or not (`kill -9`, as the OOM killer does): every
 //! login it acknowledged with a page is still there after a restart.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
+use crate::common;
 
 use std::{
     sync::{Arc, Mutex},
@@ -165,26 +163,9 @@ async fn on_sqlite_every_acknowledged_login_survives_a_kill_9_under_load_and_the
     assert_every_login_survived(&restarted, &acknowledged).await;
 }
 
-macro_rules! on_store {
-    ($module:ident, $store:expr, [$(#[$attr:meta])*]) => {
-        mod $module {
-            use super::*;
-
-            #[tokio::test]
-            $(#[$attr])*
-            async fn every_acknowledged_login_survives_a_sigterm_under_load() {
-                super::every_acknowledged_login_survives_a_sigterm_under_load($store).await;
-            }
-        }
-    };
-}
-
-on_store!(on_sqlite, TestStore::Sqlite, []);
-on_store!(on_redis, TestStore::Redis, [#[cfg_attr(
-    not(svj_test_redis),
-    ignore = "needs Redis: set SVJ_TEST_REDIS_URL=redis://127.0.0.1:6379 (see README, Test)"
-)]]);
-on_store!(on_postgres, TestStore::Postgres, [#[cfg_attr(
-    not(svj_test_postgres),
-    ignore = "needs PostgreSQL: set SVJ_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test (see README, Test)"
-)]]);
+on_store!(
+    on_sqlite: Sqlite,
+    on_redis: Redis,
+    on_postgres: Postgres,
+    => [every_acknowledged_login_survives_a_sigterm_under_load]
+);

@@ -1,63 +1,19 @@
 //! Where the mechanisms must differ, each difference pinned by its own
 //! test: what the server stores, and what a logout can revoke.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
+use crate::common;
 
 use common::{TestServer, cookie_name, stores::TestStore};
 use sessions_vs_jwt::routes::{Mount, Route};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// Makes each `$test(store)` a test on `$store`, in module `$module`.
-macro_rules! on_store {
-    (@test $store:expr, [$(#[$attr:meta])*], $test:ident) => {
-        #[tokio::test]
-        $(#[$attr])*
-        async fn $test() {
-            super::$test($store).await;
-        }
-    };
-    ($module:ident, $store:expr, $attrs:tt; $($test:ident),* $(,)?) => {
-        mod $module {
-            use super::*;
-            $(on_store!(@test $store, $attrs, $test);)*
-        }
-    };
-}
-
-/// What a logout means on `/server` holds on every store.
-macro_rules! on_every_store {
-    ($($test:ident),* $(,)?) => {
-        on_store!(on_memory, TestStore::Memory, []; $($test),*);
-        on_store!(on_sqlite, TestStore::Sqlite, []; $($test),*);
-        on_store!(on_sqlite_cached, TestStore::SqliteCached, []; $($test),*);
-        on_store!(on_redis, TestStore::Redis, [#[cfg_attr(
-            not(svj_test_redis),
-            ignore = "needs Redis: set SVJ_TEST_REDIS_URL=redis://127.0.0.1:6379 (see README, Test)"
-        )]]; $($test),*);
-        on_store!(on_redis_cached, TestStore::RedisCached, [#[cfg_attr(
-            not(svj_test_redis),
-            ignore = "needs Redis: set SVJ_TEST_REDIS_URL=redis://127.0.0.1:6379 (see README, Test)"
-        )]]; $($test),*);
-        on_store!(on_postgres, TestStore::Postgres, [#[cfg_attr(
-            not(svj_test_postgres),
-            ignore = "needs PostgreSQL: set SVJ_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test (see README, Test)"
-        )]]; $($test),*);
-        on_store!(on_postgres_cached, TestStore::PostgresCached, [#[cfg_attr(
-            not(svj_test_postgres),
-            ignore = "needs PostgreSQL: set SVJ_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test (see README, Test)"
-        )]]; $($test),*);
-    };
-}
-
-on_every_store!(
+on_every_store!([
     after_logout_a_copied_session_cookie_is_worthless_but_a_copied_token_still_works,
     a_login_rotates_the_session_id_and_deletes_the_old_record,
     a_login_racing_a_logout_is_refused_on_server_but_not_on_token,
     a_double_clicked_login_shows_no_error,
     many_logins_at_once_with_the_same_cookie_all_succeed,
-);
+]);
 
 async fn after_logout_a_copied_session_cookie_is_worthless_but_a_copied_token_still_works(
     store: TestStore,

@@ -5,9 +5,7 @@
 //! Everything it shares with the others runs in `scenarios.rs`,
 //! `security.rs` and `inspector.rs` on every router.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
+use crate::common;
 
 use base64::Engine as _;
 use common::{TestServer, Visitor, cookie_name};

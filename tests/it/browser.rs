@@ -10,9 +10,7 @@
 //! `SVJ_UPDATE_SCREENSHOTS=1` they also replace the ones in `docs/`, which
 //! README and docs/inspector.md show.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
+use crate::common;
 
 use std::{
     collections::HashSet,
@@ -296,150 +294,146 @@ fn save_screenshot(name: &str, png: &[u8]) -> PathBuf {
 /// The cookies of every mechanism: `/hybrid` has two.
 const EVERY_COOKIE: [&str; 5] = ["sessionid", "token", "session", "access", "refresh"];
 
-#[tokio::test]
-#[cfg_attr(
-    not(svj_chromium),
-    ignore = "needs Chromium: apt-get install chromium chromium-driver"
-)]
-async fn both_sides_log_in_show_their_data_and_log_out_in_a_real_browser() {
-    within_two_minutes(async {
-        let server = TestServer::start(&[]).await;
-        let browser = Browser::start().await;
+needs!(
+    chromium,
+    #[tokio::test]
+    async fn both_sides_log_in_show_their_data_and_log_out_in_a_real_browser() {
+        within_two_minutes(async {
+            let server = TestServer::start(&[]).await;
+            let browser = Browser::start().await;
 
-        browser.client.goto(&server.url("/")).await.unwrap();
-        for mount in Mount::ALL {
-            assert_eq!(
-                browser.text(&format!("#{}-username", mount.name())).await,
-                "Guest"
-            );
-        }
-
-        for mount in Mount::ALL {
-            browser.set_on_inspector(&server, mount, "alice").await;
-            browser.arrive_at(&mount.url(Route::SetSession)).await;
-            assert!(browser.body_text().await.contains("Session data set!"));
-            browser.follow_link("View Session Data").await;
-            browser.arrive_at(&mount.url(Route::GetSession)).await;
-            let text = browser.body_text().await;
-            assert!(text.contains("Username: alice"), "{mount:?}: {text}");
-            assert!(text.contains("Logged In: True"), "{mount:?}: {text}");
-        }
-
-        let cookies = browser.client.get_all_cookies().await.unwrap();
-        for name in EVERY_COOKIE {
-            let cookie = cookies
-                .iter()
-                .find(|cookie| cookie.name() == name)
-                .unwrap_or_else(|| panic!("the browser holds {name}: {cookies:?}"));
-            assert_eq!(cookie.http_only(), Some(true), "{name}");
-            assert_eq!(cookie.same_site(), Some(cookie::SameSite::Lax), "{name}");
-        }
-        let visible = browser.script("return document.cookie").await;
-        let visible = visible.as_str().unwrap();
-        for name in EVERY_COOKIE {
-            assert!(
-                !visible
-                    .split("; ")
-                    .any(|pair| pair.starts_with(&format!("{name}="))),
-                "HttpOnly cookies are hidden from page scripts: {name} in {visible:?}"
-            );
-        }
-
-        browser.client.goto(&server.url("/")).await.unwrap();
-        for mount in Mount::ALL {
-            let side = mount.name();
-            assert_eq!(browser.text(&format!("#{side}-username")).await, "alice");
-            assert_eq!(browser.text(&format!("#{side}-logged-in")).await, "True");
-            let verdict = browser.text(&format!("#{side}-verdict")).await;
-            assert!(!verdict.contains("refused"), "{verdict}");
-        }
-        assert!(browser.text("#server-record").await.contains("\"alice\""));
-        assert!(browser.text("#token-claims").await.contains("\"alice\""));
-        save_screenshot("inspector.png", &browser.screenshot(DESKTOP_WIDTH).await);
-        save_screenshot(
-            "inspector-phone.png",
-            &browser.screenshot(PHONE_WIDTH).await,
-        );
-
-        for mount in Mount::ALL {
             browser.client.goto(&server.url("/")).await.unwrap();
-            browser
-                .click(&format!(
-                    "form[action=\"{}\"] button",
-                    mount.url(Route::Logout)
-                ))
-                .await;
-            browser.arrive_at(&mount.url(Route::GetSession)).await;
-            let text = browser.body_text().await;
-            assert!(text.contains("Username: Guest"), "{mount:?}: {text}");
-            assert!(text.contains("Logged In: False"), "{mount:?}: {text}");
-        }
-        let cookies = browser.client.get_all_cookies().await.unwrap();
-        assert!(
-            cookies
-                .iter()
-                .all(|cookie| !EVERY_COOKIE.contains(&cookie.name())),
-            "logout removed every side's cookies: {cookies:?}"
-        );
-        browser.client.goto(&server.url("/")).await.unwrap();
-        for mount in Mount::ALL {
-            assert_eq!(
-                browser.text(&format!("#{}-username", mount.name())).await,
-                "Guest"
+            for mount in Mount::ALL {
+                assert_eq!(
+                    browser.text(&format!("#{}-username", mount.name())).await,
+                    "Guest"
+                );
+            }
+
+            for mount in Mount::ALL {
+                browser.set_on_inspector(&server, mount, "alice").await;
+                browser.arrive_at(&mount.url(Route::SetSession)).await;
+                assert!(browser.body_text().await.contains("Session data set!"));
+                browser.follow_link("View Session Data").await;
+                browser.arrive_at(&mount.url(Route::GetSession)).await;
+                let text = browser.body_text().await;
+                assert!(text.contains("Username: alice"), "{mount:?}: {text}");
+                assert!(text.contains("Logged In: True"), "{mount:?}: {text}");
+            }
+
+            let cookies = browser.client.get_all_cookies().await.unwrap();
+            for name in EVERY_COOKIE {
+                let cookie = cookies
+                    .iter()
+                    .find(|cookie| cookie.name() == name)
+                    .unwrap_or_else(|| panic!("the browser holds {name}: {cookies:?}"));
+                assert_eq!(cookie.http_only(), Some(true), "{name}");
+                assert_eq!(cookie.same_site(), Some(cookie::SameSite::Lax), "{name}");
+            }
+            let visible = browser.script("return document.cookie").await;
+            let visible = visible.as_str().unwrap();
+            for name in EVERY_COOKIE {
+                assert!(
+                    !visible
+                        .split("; ")
+                        .any(|pair| pair.starts_with(&format!("{name}="))),
+                    "HttpOnly cookies are hidden from page scripts: {name} in {visible:?}"
+                );
+            }
+
+            browser.client.goto(&server.url("/")).await.unwrap();
+            for mount in Mount::ALL {
+                let side = mount.name();
+                assert_eq!(browser.text(&format!("#{side}-username")).await, "alice");
+                assert_eq!(browser.text(&format!("#{side}-logged-in")).await, "True");
+                let verdict = browser.text(&format!("#{side}-verdict")).await;
+                assert!(!verdict.contains("refused"), "{verdict}");
+            }
+            assert!(browser.text("#server-record").await.contains("\"alice\""));
+            assert!(browser.text("#token-claims").await.contains("\"alice\""));
+            save_screenshot("inspector.png", &browser.screenshot(DESKTOP_WIDTH).await);
+            save_screenshot(
+                "inspector-phone.png",
+                &browser.screenshot(PHONE_WIDTH).await,
             );
-        }
-        assert_eq!(server.stored_sessions().await, 0);
-        browser.close().await;
-    })
-    .await;
-}
 
-#[tokio::test]
-#[cfg_attr(
-    not(svj_chromium),
-    ignore = "needs Chromium: apt-get install chromium chromium-driver"
-)]
-async fn markup_typed_as_a_username_is_shown_as_text_in_a_real_browser() {
-    within_two_minutes(async {
-        let server = TestServer::start(&[]).await;
-        let browser = Browser::start().await;
-        let attempt = r#"<b id="injected">x</b><script>document.title="injected"</script>"#;
-
-        for mount in Mount::ALL {
-            browser.set_on_inspector(&server, mount, attempt).await;
-            browser.arrive_at(&mount.url(Route::SetSession)).await;
-            browser.follow_link("View Session Data").await;
-            browser.arrive_at(&mount.url(Route::GetSession)).await;
-            let heading = browser.text("h1").await;
-            assert_eq!(heading, format!("Username: {attempt}"), "{mount:?}");
+            for mount in Mount::ALL {
+                browser.client.goto(&server.url("/")).await.unwrap();
+                browser
+                    .click(&format!(
+                        "form[action=\"{}\"] button",
+                        mount.url(Route::Logout)
+                    ))
+                    .await;
+                browser.arrive_at(&mount.url(Route::GetSession)).await;
+                let text = browser.body_text().await;
+                assert!(text.contains("Username: Guest"), "{mount:?}: {text}");
+                assert!(text.contains("Logged In: False"), "{mount:?}: {text}");
+            }
+            let cookies = browser.client.get_all_cookies().await.unwrap();
             assert!(
-                browser.client.find(Locator::Id("injected")).await.is_err(),
-                "no element was injected on {mount:?}"
+                cookies
+                    .iter()
+                    .all(|cookie| !EVERY_COOKIE.contains(&cookie.name())),
+                "logout removed every side's cookies: {cookies:?}"
             );
+            browser.client.goto(&server.url("/")).await.unwrap();
+            for mount in Mount::ALL {
+                assert_eq!(
+                    browser.text(&format!("#{}-username", mount.name())).await,
+                    "Guest"
+                );
+            }
+            assert_eq!(server.stored_sessions().await, 0);
+            browser.close().await;
+        })
+        .await;
+    }
+);
+
+needs!(
+    chromium,
+    #[tokio::test]
+    async fn markup_typed_as_a_username_is_shown_as_text_in_a_real_browser() {
+        within_two_minutes(async {
+            let server = TestServer::start(&[]).await;
+            let browser = Browser::start().await;
+            let attempt = r#"<b id="injected">x</b><script>document.title="injected"</script>"#;
+
+            for mount in Mount::ALL {
+                browser.set_on_inspector(&server, mount, attempt).await;
+                browser.arrive_at(&mount.url(Route::SetSession)).await;
+                browser.follow_link("View Session Data").await;
+                browser.arrive_at(&mount.url(Route::GetSession)).await;
+                let heading = browser.text("h1").await;
+                assert_eq!(heading, format!("Username: {attempt}"), "{mount:?}");
+                assert!(
+                    browser.client.find(Locator::Id("injected")).await.is_err(),
+                    "no element was injected on {mount:?}"
+                );
+                assert_ne!(browser.client.title().await.unwrap(), "injected");
+            }
+
+            browser.client.goto(&server.url("/")).await.unwrap();
+            for mount in Mount::ALL {
+                assert_eq!(
+                    browser.text(&format!("#{}-username", mount.name())).await,
+                    attempt
+                );
+            }
+            assert!(browser.client.find(Locator::Id("injected")).await.is_err());
             assert_ne!(browser.client.title().await.unwrap(), "injected");
-        }
+            browser.close().await;
+        })
+        .await;
+    }
+);
 
-        browser.client.goto(&server.url("/")).await.unwrap();
-        for mount in Mount::ALL {
-            assert_eq!(
-                browser.text(&format!("#{}-username", mount.name())).await,
-                attempt
-            );
-        }
-        assert!(browser.client.find(Locator::Id("injected")).await.is_err());
-        assert_ne!(browser.client.title().await.unwrap(), "injected");
-        browser.close().await;
-    })
-    .await;
-}
-
-#[tokio::test]
-#[cfg_attr(
-    not(svj_chromium),
-    ignore = "needs Chromium: apt-get install chromium chromium-driver"
-)]
-async fn the_inspector_fits_a_phone_screen_without_sideways_scrolling() {
-    within_two_minutes(async {
+needs!(
+    chromium,
+    #[tokio::test]
+    async fn the_inspector_fits_a_phone_screen_without_sideways_scrolling() {
+        within_two_minutes(async {
         let server = TestServer::start(&[]).await;
         let browser = Browser::start().await;
         for mount in Mount::ALL {
@@ -462,96 +456,95 @@ async fn the_inspector_fits_a_phone_screen_without_sideways_scrolling() {
         browser.close().await;
     })
     .await;
-}
+    }
+);
 
-#[tokio::test]
-#[cfg_attr(
-    not(svj_chromium),
-    ignore = "needs Chromium: apt-get install chromium chromium-driver"
-)]
-async fn every_button_works_with_javascript_turned_off() {
-    within_two_minutes(async {
-        let server = TestServer::start(&[]).await;
-        let browser = Browser::start_with(false).await;
-        for mount in Mount::ALL {
-            let side = mount.name();
-            browser.set_on_inspector(&server, mount, "carol").await;
-            browser.arrive_at(&mount.url(Route::SetSession)).await;
-            browser.client.goto(&server.url("/")).await.unwrap();
-            assert_eq!(browser.text(&format!("#{side}-username")).await, "carol");
+needs!(
+    chromium,
+    #[tokio::test]
+    async fn every_button_works_with_javascript_turned_off() {
+        within_two_minutes(async {
+            let server = TestServer::start(&[]).await;
+            let browser = Browser::start_with(false).await;
+            for mount in Mount::ALL {
+                let side = mount.name();
+                browser.set_on_inspector(&server, mount, "carol").await;
+                browser.arrive_at(&mount.url(Route::SetSession)).await;
+                browser.client.goto(&server.url("/")).await.unwrap();
+                assert_eq!(browser.text(&format!("#{side}-username")).await, "carol");
 
-            browser
-                .click(&format!("#{side} form[method=get] button"))
-                .await;
-            browser.arrive_at(&mount.url(Route::GetSession)).await;
-            assert!(browser.body_text().await.contains("Username: carol"));
+                browser
+                    .click(&format!("#{side} form[method=get] button"))
+                    .await;
+                browser.arrive_at(&mount.url(Route::GetSession)).await;
+                assert!(browser.body_text().await.contains("Username: carol"));
 
-            browser.client.goto(&server.url("/")).await.unwrap();
-            browser
-                .click(&format!(
-                    "#{side} form[action=\"{}\"] button",
-                    mount.url(Route::Logout)
-                ))
-                .await;
-            browser.arrive_at(&mount.url(Route::GetSession)).await;
-            assert!(browser.body_text().await.contains("Username: Guest"));
-        }
-        browser
-            .client
-            .goto("data:text/html,<title>off</title><script>document.title='on'</script>")
-            .await
-            .unwrap();
-        assert_eq!(
-            browser.client.title().await.unwrap(),
-            "off",
-            "page scripts really are off in this browser"
-        );
-        browser.close().await;
-    })
-    .await;
-}
-
-#[tokio::test]
-#[cfg_attr(
-    not(svj_chromium),
-    ignore = "needs Chromium: apt-get install chromium chromium-driver"
-)]
-async fn the_replay_experiment_shows_which_old_cookies_still_work_in_a_real_browser() {
-    within_two_minutes(async {
-        let server = TestServer::start(&[]).await;
-        let browser = Browser::start().await;
-        let expected = [
-            (Mount::Server, "expired", "A Guest at once"),
-            (Mount::Token, "valid", "Still logged in as dave"),
-            (Mount::Cookie, "valid", "Still logged in as dave"),
-            (Mount::Hybrid, "valid", "Still logged in as dave"),
-        ];
-        for (mount, verdict, summary) in expected {
-            let side = mount.name();
-            browser.set_on_inspector(&server, mount, "dave").await;
-            browser.arrive_at(&mount.url(Route::SetSession)).await;
-            browser.client.goto(&server.url("/")).await.unwrap();
-            browser.click(&format!("#{side}-replay")).await;
-            browser.arrive_at("/replay/").await;
-            let result = browser
-                .client
-                .find(Locator::Id(&format!("{side}-replay-result")))
-                .await
-                .unwrap_or_else(|err| panic!("{side}: no replay result: {err}"));
-            assert_eq!(
-                result.attr("data-verdict").await.unwrap().as_deref(),
-                Some(verdict),
-                "{side}"
-            );
-            let text = browser.text(&format!("#{side}-replay-summary")).await;
-            assert!(text.starts_with(summary), "{side}: {text}");
-            // The logout stands: the browser dropped this side's cookie.
-            assert_eq!(browser.text(&format!("#{side}-username")).await, "Guest");
-            if mount == Mount::Token {
-                save_screenshot("replay.png", &browser.screenshot(1400).await);
+                browser.client.goto(&server.url("/")).await.unwrap();
+                browser
+                    .click(&format!(
+                        "#{side} form[action=\"{}\"] button",
+                        mount.url(Route::Logout)
+                    ))
+                    .await;
+                browser.arrive_at(&mount.url(Route::GetSession)).await;
+                assert!(browser.body_text().await.contains("Username: Guest"));
             }
-        }
-        browser.close().await;
-    })
-    .await;
-}
+            browser
+                .client
+                .goto("data:text/html,<title>off</title><script>document.title='on'</script>")
+                .await
+                .unwrap();
+            assert_eq!(
+                browser.client.title().await.unwrap(),
+                "off",
+                "page scripts really are off in this browser"
+            );
+            browser.close().await;
+        })
+        .await;
+    }
+);
+
+needs!(
+    chromium,
+    #[tokio::test]
+    async fn the_replay_experiment_shows_which_old_cookies_still_work_in_a_real_browser() {
+        within_two_minutes(async {
+            let server = TestServer::start(&[]).await;
+            let browser = Browser::start().await;
+            let expected = [
+                (Mount::Server, "expired", "A Guest at once"),
+                (Mount::Token, "valid", "Still logged in as dave"),
+                (Mount::Cookie, "valid", "Still logged in as dave"),
+                (Mount::Hybrid, "valid", "Still logged in as dave"),
+            ];
+            for (mount, verdict, summary) in expected {
+                let side = mount.name();
+                browser.set_on_inspector(&server, mount, "dave").await;
+                browser.arrive_at(&mount.url(Route::SetSession)).await;
+                browser.client.goto(&server.url("/")).await.unwrap();
+                browser.click(&format!("#{side}-replay")).await;
+                browser.arrive_at("/replay/").await;
+                let result = browser
+                    .client
+                    .find(Locator::Id(&format!("{side}-replay-result")))
+                    .await
+                    .unwrap_or_else(|err| panic!("{side}: no replay result: {err}"));
+                assert_eq!(
+                    result.attr("data-verdict").await.unwrap().as_deref(),
+                    Some(verdict),
+                    "{side}"
+                );
+                let text = browser.text(&format!("#{side}-replay-summary")).await;
+                assert!(text.starts_with(summary), "{side}: {text}");
+                // The logout stands: the browser dropped this side's cookie.
+                assert_eq!(browser.text(&format!("#{side}-username")).await, "Guest");
+                if mount == Mount::Token {
+                    save_screenshot("replay.png", &browser.screenshot(1400).await);
+                }
+            }
+            browser.close().await;
+        })
+        .await;
+    }
+);

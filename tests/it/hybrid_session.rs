@@ -7,9 +7,7 @@
 //! logout. The shared behaviour is in `scenarios.rs`, which runs on
 //! `/hybrid` too. Every test runs a real server over a real socket.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
@@ -70,138 +68,137 @@ fn operations_since(server: &TestServer, before: &OperationCounts) -> u64 {
     operations(server).since(before).by_requests()
 }
 
-/// The behaviours that depend on the store, instantiated on each.
-macro_rules! on_store {
-    ($store:expr, [$(#[$attr:meta])*]) => {
-        use super::*;
+// The behaviours that depend on the store, on each.
+on_store!(
+    on_memory: Memory,
+    on_sqlite: Sqlite,
+    on_sqlite_cached: SqliteCached,
+    on_redis: Redis,
+    on_postgres: Postgres,
+    => [
+        a_refresh_id_is_consumed_once_and_replaced_by_new_cookies,
+        parallel_requests_racing_one_refresh_all_keep_the_visitor_logged_in,
+        a_consumed_refresh_id_used_after_the_race_window_revokes_the_whole_login,
+        logout_kills_a_copied_refresh_cookie_at_once,
+        a_login_replaces_the_previous_refresh_id,
+    ]
+);
 
-        #[tokio::test]
-        $(#[$attr])*
-        async fn a_refresh_id_is_consumed_once_and_replaced_by_new_cookies() {
-            let server = TestServer::start_on($store, &[]).await;
-            let visitor = logged_in(&server).await;
-            let first = visitor.cookie(REFRESH).unwrap();
-            let mut browser = holding_only_refresh(&server, &first);
-            let page = browser.get(&get_session()).await;
-            assert_eq!(page.status, 200);
-            assert_eq!(page.username(), "john_doe");
-            let rotated = browser.cookie(REFRESH).expect("a new refresh id");
-            assert_ne!(rotated, first);
-            assert!(page.set_cookie(ACCESS).is_some(), "a new access token");
-            let page = browser.get(&get_session()).await;
-            assert_eq!(page.username(), "john_doe", "the new access token serves");
-            let page = holding_only_refresh(&server, &rotated).get(&get_session()).await;
-            assert_eq!(page.username(), "john_doe", "the new refresh id refreshes");
-        }
-
-        #[tokio::test]
-        $(#[$attr])*
-        async fn parallel_requests_racing_one_refresh_all_keep_the_visitor_logged_in() {
-            let server = TestServer::start_on($store, &[]).await;
-            let refresh = logged_in(&server).await.cookie(REFRESH).unwrap();
-            let pages = futures_util::future::join_all((0..12).map(|_| {
-                let mut browser = holding_only_refresh(&server, &refresh);
-                async move { browser.get(&get_session()).await }
-            }))
-            .await;
-            for page in &pages {
-                assert_eq!(page.status, 200);
-                assert_eq!(page.username(), "john_doe", "no racer is logged out");
-                assert!(page.set_cookie(ACCESS).is_some(), "each gets an access token");
-            }
-            let successors: std::collections::BTreeSet<String> = pages
-                .iter()
-                .filter_map(|page| page.set_cookie(REFRESH))
-                .map(|cookie| cookie.value().to_owned())
-                .collect();
-            assert_eq!(
-                successors.len(),
-                1,
-                "exactly one request rotated the id, and the others were given its successor"
-            );
-            let successor = successors.first().unwrap();
-            let page = holding_only_refresh(&server, successor)
-                .get(&get_session())
-                .await;
-            assert_eq!(page.username(), "john_doe", "the login was not revoked");
-        }
-
-        #[tokio::test]
-        $(#[$attr])*
-        async fn a_consumed_refresh_id_used_after_the_race_window_revokes_the_whole_login() {
-            let server = TestServer::start_on($store, &[]).await;
-            let stolen = logged_in(&server).await.cookie(REFRESH).unwrap();
-            let mut visitor = holding_only_refresh(&server, &stolen);
-            visitor.get(&get_session()).await;
-            let consumed_at = now();
-            let current = visitor.cookie(REFRESH).unwrap();
-
-            wait_until_unix_time(consumed_at + RACE_WINDOW_SECONDS + 1).await;
-            let mut thief = holding_only_refresh(&server, &stolen);
-            let page = thief.get(&get_session()).await;
-            assert_eq!(page.status, 200);
-            assert_eq!(page.username(), "Guest");
-            assert_eq!(thief.cookie(REFRESH), None, "the reused cookie is cleared");
-
-            let page = holding_only_refresh(&server, &current).get(&get_session()).await;
-            assert_eq!(page.username(), "Guest", "the visitor's own refresh id died too");
-        }
-
-        #[tokio::test]
-        $(#[$attr])*
-        async fn logout_kills_a_copied_refresh_cookie_at_once() {
-            let server = TestServer::start_on($store, &[]).await;
-            let mut visitor = logged_in(&server).await;
-            let copied = visitor.cookie(REFRESH).unwrap();
-            let page = visitor.post(&Mount::Hybrid.url(Route::Logout), &[]).await;
-            assert_eq!(page.status, 303);
-            assert_eq!(visitor.cookie(REFRESH), None, "the visitor's own is removed");
-            let page = holding_only_refresh(&server, &copied).get(&get_session()).await;
-            assert_eq!(page.status, 200);
-            assert_eq!(page.username(), "Guest");
-        }
-
-        #[tokio::test]
-        $(#[$attr])*
-        async fn a_login_replaces_the_previous_refresh_id() {
-            let server = TestServer::start_on($store, &[]).await;
-            let mut visitor = logged_in(&server).await;
-            let before = visitor.cookie(REFRESH).unwrap();
-            visitor.post(&Mount::Hybrid.url(Route::SetSession), &[("username", "alice")]).await;
-            let page = holding_only_refresh(&server, &before).get(&get_session()).await;
-            assert_eq!(page.username(), "Guest");
-            let page = holding_only_refresh(&server, &visitor.cookie(REFRESH).unwrap())
-                .get(&get_session())
-                .await;
-            assert_eq!(page.username(), "alice");
-        }
-    };
+async fn a_refresh_id_is_consumed_once_and_replaced_by_new_cookies(store: TestStore) {
+    let server = TestServer::start_on(store, &[]).await;
+    let visitor = logged_in(&server).await;
+    let first = visitor.cookie(REFRESH).unwrap();
+    let mut browser = holding_only_refresh(&server, &first);
+    let page = browser.get(&get_session()).await;
+    assert_eq!(page.status, 200);
+    assert_eq!(page.username(), "john_doe");
+    let rotated = browser.cookie(REFRESH).expect("a new refresh id");
+    assert_ne!(rotated, first);
+    assert!(page.set_cookie(ACCESS).is_some(), "a new access token");
+    let page = browser.get(&get_session()).await;
+    assert_eq!(page.username(), "john_doe", "the new access token serves");
+    let page = holding_only_refresh(&server, &rotated)
+        .get(&get_session())
+        .await;
+    assert_eq!(page.username(), "john_doe", "the new refresh id refreshes");
 }
 
-mod on_memory {
-    on_store!(TestStore::Memory, []);
+async fn parallel_requests_racing_one_refresh_all_keep_the_visitor_logged_in(store: TestStore) {
+    let server = TestServer::start_on(store, &[]).await;
+    let refresh = logged_in(&server).await.cookie(REFRESH).unwrap();
+    let pages = futures_util::future::join_all((0..12).map(|_| {
+        let mut browser = holding_only_refresh(&server, &refresh);
+        async move { browser.get(&get_session()).await }
+    }))
+    .await;
+    for page in &pages {
+        assert_eq!(page.status, 200);
+        assert_eq!(page.username(), "john_doe", "no racer is logged out");
+        assert!(
+            page.set_cookie(ACCESS).is_some(),
+            "each gets an access token"
+        );
+    }
+    let successors: std::collections::BTreeSet<String> = pages
+        .iter()
+        .filter_map(|page| page.set_cookie(REFRESH))
+        .map(|cookie| cookie.value().to_owned())
+        .collect();
+    assert_eq!(
+        successors.len(),
+        1,
+        "exactly one request rotated the id, and the others were given its successor"
+    );
+    let successor = successors.first().unwrap();
+    let page = holding_only_refresh(&server, successor)
+        .get(&get_session())
+        .await;
+    assert_eq!(page.username(), "john_doe", "the login was not revoked");
 }
 
-mod on_sqlite {
-    on_store!(TestStore::Sqlite, []);
+async fn a_consumed_refresh_id_used_after_the_race_window_revokes_the_whole_login(
+    store: TestStore,
+) {
+    let server = TestServer::start_on(store, &[]).await;
+    let stolen = logged_in(&server).await.cookie(REFRESH).unwrap();
+    let mut visitor = holding_only_refresh(&server, &stolen);
+    visitor.get(&get_session()).await;
+    let consumed_at = now();
+    let current = visitor.cookie(REFRESH).unwrap();
+
+    wait_until_unix_time(consumed_at + RACE_WINDOW_SECONDS + 1).await;
+    let mut thief = holding_only_refresh(&server, &stolen);
+    let page = thief.get(&get_session()).await;
+    assert_eq!(page.status, 200);
+    assert_eq!(page.username(), "Guest");
+    assert_eq!(thief.cookie(REFRESH), None, "the reused cookie is cleared");
+
+    let page = holding_only_refresh(&server, &current)
+        .get(&get_session())
+        .await;
+    assert_eq!(
+        page.username(),
+        "Guest",
+        "the visitor's own refresh id died too"
+    );
 }
 
-mod on_sqlite_cached {
-    on_store!(TestStore::SqliteCached, []);
+async fn logout_kills_a_copied_refresh_cookie_at_once(store: TestStore) {
+    let server = TestServer::start_on(store, &[]).await;
+    let mut visitor = logged_in(&server).await;
+    let copied = visitor.cookie(REFRESH).unwrap();
+    let page = visitor.post(&Mount::Hybrid.url(Route::Logout), &[]).await;
+    assert_eq!(page.status, 303);
+    assert_eq!(
+        visitor.cookie(REFRESH),
+        None,
+        "the visitor's own is removed"
+    );
+    let page = holding_only_refresh(&server, &copied)
+        .get(&get_session())
+        .await;
+    assert_eq!(page.status, 200);
+    assert_eq!(page.username(), "Guest");
 }
 
-mod on_redis {
-    on_store!(TestStore::Redis, [#[cfg_attr(
-        not(svj_test_redis),
-        ignore = "needs Redis: set SVJ_TEST_REDIS_URL=redis://127.0.0.1:6379 (see README, Test)"
-    )]]);
-}
-
-mod on_postgres {
-    on_store!(TestStore::Postgres, [#[cfg_attr(
-        not(svj_test_postgres),
-        ignore = "needs PostgreSQL: set SVJ_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test (see README, Test)"
-    )]]);
+async fn a_login_replaces_the_previous_refresh_id(store: TestStore) {
+    let server = TestServer::start_on(store, &[]).await;
+    let mut visitor = logged_in(&server).await;
+    let before = visitor.cookie(REFRESH).unwrap();
+    visitor
+        .post(
+            &Mount::Hybrid.url(Route::SetSession),
+            &[("username", "alice")],
+        )
+        .await;
+    let page = holding_only_refresh(&server, &before)
+        .get(&get_session())
+        .await;
+    assert_eq!(page.username(), "Guest");
+    let page = holding_only_refresh(&server, &visitor.cookie(REFRESH).unwrap())
+        .get(&get_session())
+        .await;
+    assert_eq!(page.username(), "alice");
 }
 
 #[tokio::test]
@@ -473,33 +470,11 @@ async fn a_hanging_store_fails_refreshes_with_503_and_serves_valid_access_tokens
     drop(fresh);
 }
 
-mod hanging_on_redis {
-    #[tokio::test]
-    #[cfg_attr(
-        not(svj_test_redis),
-        ignore = "needs Redis: set SVJ_TEST_REDIS_URL=redis://127.0.0.1:6379 (see README, Test)"
-    )]
-    async fn a_hanging_store_fails_refreshes_with_503_and_serves_valid_access_tokens() {
-        super::a_hanging_store_fails_refreshes_with_503_and_serves_valid_access_tokens(
-            super::TestStore::Redis,
-        )
-        .await;
-    }
-}
-
-mod hanging_on_postgres {
-    #[tokio::test]
-    #[cfg_attr(
-        not(svj_test_postgres),
-        ignore = "needs PostgreSQL: set SVJ_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test (see README, Test)"
-    )]
-    async fn a_hanging_store_fails_refreshes_with_503_and_serves_valid_access_tokens() {
-        super::a_hanging_store_fails_refreshes_with_503_and_serves_valid_access_tokens(
-            super::TestStore::Postgres,
-        )
-        .await;
-    }
-}
+on_store!(
+    hanging_on_redis: Redis,
+    hanging_on_postgres: Postgres,
+    => [a_hanging_store_fails_refreshes_with_503_and_serves_valid_access_tokens]
+);
 
 #[tokio::test]
 async fn a_detected_reuse_is_logged_as_a_warning() {

@@ -12,9 +12,7 @@
 //! The rounds take a while, so they run once, and each test checks one
 //! thing about them.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
+use crate::common;
 
 use std::{process::Command, sync::OnceLock, time::Duration};
 
@@ -255,73 +253,71 @@ fn run_overload() -> Outcome {
     Outcome { fates, rss }
 }
 
-#[test]
-#[cfg_attr(
-    not(svj_many_descriptors),
-    ignore = "needs a hard limit of 2500 open files (ulimit -Hn)"
-)]
-fn every_one_of_two_thousand_concurrent_connections_is_answered_or_cleanly_refused() {
-    let outcome = outcome();
-    let hung: Vec<Option<usize>> = outcome
-        .fates
-        .iter()
-        .filter_map(|fate| match fate {
-            Fate::Hung(at) => Some(*at),
-            _ => None,
-        })
-        .collect();
-    assert!(
-        hung.is_empty(),
-        "{} connections without an answer within {HANG:?}, waiting on requests {:?}",
-        hung.len(),
-        hung.iter().take(40).collect::<Vec<_>>()
-    );
-    for fate in &outcome.fates {
-        if let Fate::Answered(statuses) = fate {
-            assert!(
-                statuses.iter().all(|status| matches!(status, 200 | 503)),
-                "{statuses:?}"
-            );
-        }
-    }
-    let answered = outcome
-        .fates
-        .iter()
-        .filter(|fate| matches!(fate, Fate::Answered(_)))
-        .count();
-    let refused: Vec<&Fate> = outcome
-        .fates
-        .iter()
-        .filter(|fate| matches!(fate, Fate::Refused(_)))
-        .collect();
-    eprintln!(
-        "overload: {answered} of {} connections answered, {} refused ({:?}…)",
-        outcome.fates.len(),
-        refused.len(),
-        refused.first()
-    );
-    assert!(answered > 0, "not one connection was answered");
-}
-
-#[test]
-#[cfg_attr(
-    not(svj_many_descriptors),
-    ignore = "needs a hard limit of 2500 open files (ulimit -Hn)"
-)]
-fn memory_does_not_grow_round_after_round_of_two_thousand_connections() {
-    let outcome = outcome();
-    let (first, last) = (outcome.rss[0], outcome.rss[ROUNDS - 1]);
-    eprintln!(
-        "overload: resident memory after each round (MiB): {:?}",
-        outcome
-            .rss
+needs!(
+    many_descriptors,
+    #[test]
+    fn every_one_of_two_thousand_concurrent_connections_is_answered_or_cleanly_refused() {
+        let outcome = outcome();
+        let hung: Vec<Option<usize>> = outcome
+            .fates
             .iter()
-            .map(|rss| rss / 1_048_576)
-            .collect::<Vec<_>>()
-    );
-    assert!(
-        last < first + GROWTH_LIMIT,
-        "grew from {first} to {last} bytes over rounds 2 to {ROUNDS}: {:?}",
-        outcome.rss
-    );
-}
+            .filter_map(|fate| match fate {
+                Fate::Hung(at) => Some(*at),
+                _ => None,
+            })
+            .collect();
+        assert!(
+            hung.is_empty(),
+            "{} connections without an answer within {HANG:?}, waiting on requests {:?}",
+            hung.len(),
+            hung.iter().take(40).collect::<Vec<_>>()
+        );
+        for fate in &outcome.fates {
+            if let Fate::Answered(statuses) = fate {
+                assert!(
+                    statuses.iter().all(|status| matches!(status, 200 | 503)),
+                    "{statuses:?}"
+                );
+            }
+        }
+        let answered = outcome
+            .fates
+            .iter()
+            .filter(|fate| matches!(fate, Fate::Answered(_)))
+            .count();
+        let refused: Vec<&Fate> = outcome
+            .fates
+            .iter()
+            .filter(|fate| matches!(fate, Fate::Refused(_)))
+            .collect();
+        eprintln!(
+            "overload: {answered} of {} connections answered, {} refused ({:?}…)",
+            outcome.fates.len(),
+            refused.len(),
+            refused.first()
+        );
+        assert!(answered > 0, "not one connection was answered");
+    }
+);
+
+needs!(
+    many_descriptors,
+    #[test]
+    fn memory_does_not_grow_round_after_round_of_two_thousand_connections() {
+        let outcome = outcome();
+        let (first, last) = (outcome.rss[0], outcome.rss[ROUNDS - 1]);
+        eprintln!(
+            "overload: resident memory after each round (MiB): {:?}",
+            outcome
+                .rss
+                .iter()
+                .map(|rss| rss / 1_048_576)
+                .collect::<Vec<_>>()
+        );
+        assert!(
+            last < first + GROWTH_LIMIT,
+            "grew from {first} to {last} bytes over rounds 2 to {ROUNDS}: {:?}",
+            outcome.rss
+        );
+    }
+);

@@ -5,40 +5,35 @@
 //! equal. The suite runs once per session store, with and without the
 //! in-process cache in front.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
+use crate::common;
 
 use common::{Step, TestServer, Visitor, cookie_name, stores::TestStore};
 use sessions_vs_jwt::routes::Mount;
 
 /// Runs `scenario` at once on every router of one server (on `$store`,
-/// started with `$args`) and demands equal transcripts; `$attrs` go on each
-/// test.
+/// started with `$args`) and demands equal transcripts.
 macro_rules! on_every_router {
-    (@test $store:expr, [$(#[$attr:meta])*], $args:expr, $scenario:ident) => {
-        #[tokio::test]
-        $(#[$attr])*
-        async fn $scenario() {
-            let server = TestServer::start_on($store, &$args).await;
+    (@test $store:ident, $args:expr, $scenario:ident) => {
+        on_store!(@needs $store, #[tokio::test] async fn $scenario() {
+            let server = TestServer::start_on(TestStore::$store, &$args).await;
             let transcripts = futures_util::future::join_all(
-                Mount::ALL.map(|mount| crate::scenarios::$scenario(&server, mount)),
+                Mount::ALL.map(|mount| super::on_one_router::$scenario(&server, mount)),
             )
             .await;
-            crate::assert_same_transcripts(&transcripts);
-        }
+            super::assert_same_transcripts(&transcripts);
+        });
     };
-    ($store:expr, $attrs:tt, $args:expr; $($scenario:ident),* $(,)?) => {$(
-        on_every_router!(@test $store, $attrs, $args, $scenario);
+    ($store:ident, $args:expr; $($scenario:ident),* $(,)?) => {$(
+        on_every_router!(@test $store, $args, $scenario);
     )*};
 }
 
 /// The whole suite, on one store.
 macro_rules! scenario_suite {
-    ($store:expr, $attrs:tt) => {
+    ($store:ident) => {
         use super::*;
 
-        on_every_router!($store, $attrs, [];
+        on_every_router!($store, [];
             a_new_visitor_is_a_guest,
             set_session_logs_in_john_doe,
             set_session_links_to_get_session_in_the_same_router,
@@ -61,50 +56,38 @@ macro_rules! scenario_suite {
             a_path_without_its_slash_redirects_permanently,
         );
 
-        on_every_router!($store, $attrs, ["--cookie-age", "5"];
+        on_every_router!($store, ["--cookie-age", "5"];
             a_login_ends_after_the_cookie_age_even_if_the_cookie_is_replayed,
         );
     };
 }
 
 mod on_memory {
-    scenario_suite!(TestStore::Memory, []);
+    scenario_suite!(Memory);
 }
 
 mod on_sqlite {
-    scenario_suite!(TestStore::Sqlite, []);
+    scenario_suite!(Sqlite);
 }
 
 mod on_sqlite_cached {
-    scenario_suite!(TestStore::SqliteCached, []);
+    scenario_suite!(SqliteCached);
 }
 
 mod on_redis {
-    scenario_suite!(TestStore::Redis, [#[cfg_attr(
-        not(svj_test_redis),
-        ignore = "needs Redis: set SVJ_TEST_REDIS_URL=redis://127.0.0.1:6379 (see README, Test)"
-    )]]);
+    scenario_suite!(Redis);
 }
 
 mod on_redis_cached {
-    scenario_suite!(TestStore::RedisCached, [#[cfg_attr(
-        not(svj_test_redis),
-        ignore = "needs Redis: set SVJ_TEST_REDIS_URL=redis://127.0.0.1:6379 (see README, Test)"
-    )]]);
+    scenario_suite!(RedisCached);
 }
 
 mod on_postgres {
-    scenario_suite!(TestStore::Postgres, [#[cfg_attr(
-        not(svj_test_postgres),
-        ignore = "needs PostgreSQL: set SVJ_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test (see README, Test)"
-    )]]);
+    scenario_suite!(Postgres);
 }
 
 mod on_postgres_cached {
-    scenario_suite!(TestStore::PostgresCached, [#[cfg_attr(
-        not(svj_test_postgres),
-        ignore = "needs PostgreSQL: set SVJ_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test (see README, Test)"
-    )]]);
+    scenario_suite!(PostgresCached);
 }
 
 fn assert_same_transcripts(transcripts: &[Vec<Step>]) {
@@ -130,7 +113,7 @@ fn assert_same_transcripts(transcripts: &[Vec<Step>]) {
     }
 }
 
-mod scenarios {
+mod on_one_router {
     use super::*;
     use sessions_vs_jwt::routes::Route;
 

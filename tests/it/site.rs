@@ -1,9 +1,7 @@
 //! The site around the two routers: index, health check, error pages, and
 //! the headers and cookie attributes every page must carry.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
+use crate::common;
 
 use common::{TestServer, cookie_name};
 use reqwest::header;

@@ -3,9 +3,7 @@
 //! truthfully what the browser and the server hold, and shows nothing it
 //! must not: no refused cookie, no session id, no key, no other visitor.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
+use crate::common;
 
 use common::{Page, TestServer, Visitor, cookie_name};
 use reqwest::header;

@@ -1,8 +1,6 @@
 //! The `sessions-vs-jwt` binary itself, as a user starts it.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
+use crate::common;
 
 use common::process::{Instance, binary};
 

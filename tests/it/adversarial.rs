@@ -4,9 +4,7 @@
 //! server's own key, as a bug or a stolen key would sign them: the claims
 //! must still hold the line.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
+use crate::common;
 
 use common::{Page, TestServer};
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};

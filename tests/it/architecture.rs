@@ -4,8 +4,6 @@
 //! (`use crate::…`, `super::…`, `self::…` and inline `crate::` paths), so a
 //! change that breaks the layering fails here before a reader trips on it.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 use std::{
     collections::{BTreeMap, BTreeSet},
     fs,

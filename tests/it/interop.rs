@@ -9,9 +9,7 @@
 //! - tokens it signs with our key files, with the same claims and the same
 //!   `kid` and `typ`, are accepted by the server.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
+use crate::common;
 
 use std::{collections::HashSet, fs, path::Path};
 

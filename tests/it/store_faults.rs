@@ -2,9 +2,7 @@
 //! `/server`, never an empty 500 or a hang, while `/token` goes on working;
 //! and how the server comes back when the store does.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
@@ -79,34 +77,12 @@ async fn an_undecodable_record_makes_a_guest_and_is_deleted(store: TestStore) {
     assert_eq!(server.stored_sessions().await, 0, "the record is gone");
 }
 
-mod on_sqlite {
-    #[tokio::test]
-    async fn an_undecodable_record_makes_a_guest_and_is_deleted() {
-        super::an_undecodable_record_makes_a_guest_and_is_deleted(super::TestStore::Sqlite).await;
-    }
-}
-
-mod on_redis {
-    #[tokio::test]
-    #[cfg_attr(
-        not(svj_test_redis),
-        ignore = "needs Redis: set SVJ_TEST_REDIS_URL=redis://127.0.0.1:6379 (see README, Test)"
-    )]
-    async fn an_undecodable_record_makes_a_guest_and_is_deleted() {
-        super::an_undecodable_record_makes_a_guest_and_is_deleted(super::TestStore::Redis).await;
-    }
-}
-
-mod on_postgres {
-    #[tokio::test]
-    #[cfg_attr(
-        not(svj_test_postgres),
-        ignore = "needs PostgreSQL: set SVJ_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test (see README, Test)"
-    )]
-    async fn an_undecodable_record_makes_a_guest_and_is_deleted() {
-        super::an_undecodable_record_makes_a_guest_and_is_deleted(super::TestStore::Postgres).await;
-    }
-}
+on_store!(
+    on_sqlite: Sqlite,
+    on_redis: Redis,
+    on_postgres: Postgres,
+    => [an_undecodable_record_makes_a_guest_and_is_deleted]
+);
 
 #[tokio::test]
 async fn an_undecodable_record_is_logged_as_a_warning() {
@@ -201,78 +177,77 @@ async fn with_token_revocation_a_failing_store_makes_the_inspector_a_503_that_st
     );
 }
 
-/// A real outage: the server's own Redis is killed under it and started
-/// again, while the server (the real binary) keeps running.
-#[tokio::test]
-#[cfg_attr(
-    not(all(svj_test_redis, svj_redis_server)),
-    ignore = "needs Redis and redis-server on the PATH: set SVJ_TEST_REDIS_URL=redis://127.0.0.1:6379 (see README, Test)"
-)]
-async fn a_redis_outage_gives_503s_on_server_only_and_the_server_recovers_by_itself() {
-    let mut redis = PrivateRedis::start();
-    let folder = tempfile::tempdir().unwrap();
-    let keys = folder.path().join("keys");
-    let mut server = Instance::start(&[
-        "--store",
-        &redis.url(),
-        "--keys-dir",
-        keys.to_str().unwrap(),
-    ]);
-    let mut visitor = patient_visitor(server.url(""));
-    assert_eq!(
-        visitor
-            .get(&Mount::Server.url(Route::SetSession))
-            .await
-            .status,
-        200
-    );
-    assert_eq!(
-        visitor
-            .get(&Mount::Token.url(Route::SetSession))
-            .await
-            .status,
-        200
-    );
-
-    redis.kill();
-
-    for route in [Route::GetSession, Route::SetSession] {
-        let page = visitor.get(&Mount::Server.url(route)).await;
-        assert_eq!(page.status, 503, "{route:?}: {}", page.body);
-        assert!(
-            page.body
-                .contains("The session store (redis) is unavailable"),
-            "{}",
-            page.body
+needs!(
+    redis_and_its_server,
+    /// A real outage: the server's own Redis is killed under it and started
+    /// again, while the server (the real binary) keeps running.
+    #[tokio::test]
+    async fn a_redis_outage_gives_503s_on_server_only_and_the_server_recovers_by_itself() {
+        let mut redis = PrivateRedis::start();
+        let folder = tempfile::tempdir().unwrap();
+        let keys = folder.path().join("keys");
+        let mut server = Instance::start(&[
+            "--store",
+            &redis.url(),
+            "--keys-dir",
+            keys.to_str().unwrap(),
+        ]);
+        let mut visitor = patient_visitor(server.url(""));
+        assert_eq!(
+            visitor
+                .get(&Mount::Server.url(Route::SetSession))
+                .await
+                .status,
+            200
         );
+        assert_eq!(
+            visitor
+                .get(&Mount::Token.url(Route::SetSession))
+                .await
+                .status,
+            200
+        );
+
+        redis.kill();
+
+        for route in [Route::GetSession, Route::SetSession] {
+            let page = visitor.get(&Mount::Server.url(route)).await;
+            assert_eq!(page.status, 503, "{route:?}: {}", page.body);
+            assert!(
+                page.body
+                    .contains("The session store (redis) is unavailable"),
+                "{}",
+                page.body
+            );
+        }
+        let page = visitor.get(&Mount::Token.url(Route::GetSession)).await;
+        assert_eq!(page.status, 200, "/token needs no store");
+        assert_eq!(page.username(), "john_doe");
+        let health = visitor.get("/healthz").await;
+        assert_eq!(health.status, 503);
+        assert!(health.body.contains(&redis.url()), "{}", health.body);
+        assert!(server.is_running(), "the outage did not stop the server");
+
+        redis.start_again();
+
+        let health_url = server.url("/healthz");
+        wait_until("reconnected to the restarted Redis", || async {
+            reqwest::get(&health_url)
+                .await
+                .is_ok_and(|response| response.status() == 200)
+        })
+        .await;
+        // The restarted Redis is empty: the old session is gone, and says so.
+        let page = visitor.get(&Mount::Server.url(Route::GetSession)).await;
+        assert_eq!(
+            (page.status.as_u16(), page.username().as_str()),
+            (200, "Guest")
+        );
+        visitor.get(&Mount::Server.url(Route::SetSession)).await;
+        let page = visitor.get(&Mount::Server.url(Route::GetSession)).await;
+        assert_eq!(page.username(), "john_doe", "logins work again");
     }
-    let page = visitor.get(&Mount::Token.url(Route::GetSession)).await;
-    assert_eq!(page.status, 200, "/token needs no store");
-    assert_eq!(page.username(), "john_doe");
-    let health = visitor.get("/healthz").await;
-    assert_eq!(health.status, 503);
-    assert!(health.body.contains(&redis.url()), "{}", health.body);
-    assert!(server.is_running(), "the outage did not stop the server");
-
-    redis.start_again();
-
-    let health_url = server.url("/healthz");
-    wait_until("reconnected to the restarted Redis", || async {
-        reqwest::get(&health_url)
-            .await
-            .is_ok_and(|response| response.status() == 200)
-    })
-    .await;
-    // The restarted Redis is empty: the old session is gone, and says so.
-    let page = visitor.get(&Mount::Server.url(Route::GetSession)).await;
-    assert_eq!(
-        (page.status.as_u16(), page.username().as_str()),
-        (200, "Guest")
-    );
-    visitor.get(&Mount::Server.url(Route::SetSession)).await;
-    let page = visitor.get(&Mount::Server.url(Route::GetSession)).await;
-    assert_eq!(page.username(), "john_doe", "logins work again");
-}
+);
 
 /// A visitor that waits for an answer far longer than the store's own time
 /// limit: not a measurement, only so that a hang fails the test instead of
@@ -315,30 +290,8 @@ async fn a_hanging_store_gives_503_pages_on_server_while_token_keeps_working(sto
     assert_eq!(health.status, 503, "{}", health.body);
 }
 
-mod hanging_on_redis {
-    #[tokio::test]
-    #[cfg_attr(
-        not(svj_test_redis),
-        ignore = "needs Redis: set SVJ_TEST_REDIS_URL=redis://127.0.0.1:6379 (see README, Test)"
-    )]
-    async fn a_hanging_store_gives_503_pages_on_server_while_token_keeps_working() {
-        super::a_hanging_store_gives_503_pages_on_server_while_token_keeps_working(
-            super::TestStore::Redis,
-        )
-        .await;
-    }
-}
-
-mod hanging_on_postgres {
-    #[tokio::test]
-    #[cfg_attr(
-        not(svj_test_postgres),
-        ignore = "needs PostgreSQL: set SVJ_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test (see README, Test)"
-    )]
-    async fn a_hanging_store_gives_503_pages_on_server_while_token_keeps_working() {
-        super::a_hanging_store_gives_503_pages_on_server_while_token_keeps_working(
-            super::TestStore::Postgres,
-        )
-        .await;
-    }
-}
+on_store!(
+    hanging_on_redis: Redis,
+    hanging_on_postgres: Postgres,
+    => [a_hanging_store_gives_503_pages_on_server_while_token_keeps_working]
+);

@@ -3,9 +3,7 @@
 //! expiry policies. The attacks on the cookies themselves are in
 //! adversarial.rs.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

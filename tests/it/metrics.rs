@@ -5,9 +5,7 @@
 //! (`promtool check metrics`, when it is installed), and `--metrics off`
 //! serves none of it.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 
@@ -231,42 +229,41 @@ async fn a_tampered_cookie_is_counted_as_tampered() {
     );
 }
 
-#[tokio::test]
-#[cfg_attr(
-    not(svj_promtool),
-    ignore = "needs promtool: apt-get install prometheus (.ci/run installs it)"
-)]
-async fn the_exposition_passes_promtool() {
-    let promtool = which("promtool").expect("build.rs found promtool on the PATH");
-    let (server, _) = visited_on_every_side().await;
-    let text = reqwest::get(server.operations_url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let mut check = std::process::Command::new(promtool)
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write as _;
-    check
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let output = check.wait_with_output().unwrap();
-    assert!(
-        output.status.success(),
-        "promtool refused the exposition:\n{}{}\n---\n{text}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
+needs!(
+    promtool,
+    #[tokio::test]
+    async fn the_exposition_passes_promtool() {
+        let promtool = which("promtool").expect("build.rs found promtool on the PATH");
+        let (server, _) = visited_on_every_side().await;
+        let text = reqwest::get(server.operations_url("/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let mut check = std::process::Command::new(promtool)
+            .args(["check", "metrics"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write as _;
+        check
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+        let output = check.wait_with_output().unwrap();
+        assert!(
+            output.status.success(),
+            "promtool refused the exposition:\n{}{}\n---\n{text}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+);
 
 fn which(program: &str) -> Result<std::path::PathBuf, ()> {
     std::env::var_os("PATH")

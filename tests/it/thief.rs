@@ -21,9 +21,7 @@
 //! own. Each run is seeded; a failure prints the seed and every step, and
 //! `SVJ_THIEF_SEED=N` replays one.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
+use crate::common;
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -727,30 +725,10 @@ async fn a_thief_stays_within_the_documented_bounds(store: TestStore) {
     }
 }
 
-#[tokio::test]
-async fn on_memory_a_thief_stays_within_the_documented_bounds() {
-    a_thief_stays_within_the_documented_bounds(TestStore::Memory).await;
-}
-
-#[tokio::test]
-async fn on_sqlite_a_thief_stays_within_the_documented_bounds() {
-    a_thief_stays_within_the_documented_bounds(TestStore::Sqlite).await;
-}
-
-#[tokio::test]
-#[cfg_attr(
-    not(svj_test_redis),
-    ignore = "needs Redis: set SVJ_TEST_REDIS_URL=redis://127.0.0.1:6379 (see README, Test)"
-)]
-async fn on_redis_a_thief_stays_within_the_documented_bounds() {
-    a_thief_stays_within_the_documented_bounds(TestStore::Redis).await;
-}
-
-#[tokio::test]
-#[cfg_attr(
-    not(svj_test_postgres),
-    ignore = "needs PostgreSQL: set SVJ_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test (see README, Test)"
-)]
-async fn on_postgres_a_thief_stays_within_the_documented_bounds() {
-    a_thief_stays_within_the_documented_bounds(TestStore::Postgres).await;
-}
+on_store!(
+    on_memory: Memory,
+    on_sqlite: Sqlite,
+    on_redis: Redis,
+    on_postgres: Postgres,
+    => [a_thief_stays_within_the_documented_bounds]
+);

@@ -11,9 +11,7 @@
 //! The whole failover takes a while, so it runs once, and each test checks
 //! one thing about it.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
+use crate::common;
 
 use std::{
     sync::{
@@ -404,21 +402,11 @@ fn run_failover() -> Outcome {
     }
 }
 
-macro_rules! failover_test {
-    ($(#[$doc:meta])* fn $name:ident() $body:block) => {
-        $(#[$doc])*
-        #[test]
-        #[cfg_attr(
-            not(all(svj_redis_server, svj_redis_cli)),
-            ignore = "needs redis-server and redis-cli on the PATH (apt-get install redis-server; see README, Test)"
-        )]
-        fn $name() $body
-    };
-}
-
-failover_test! {
+needs!(
+    redis_programs,
     /// With the primary dead and no sentinel yet calling it down, no
     /// primary exists: a login can only be refused, and cleanly.
+    #[test]
     fn while_there_is_no_primary_server_answers_503() {
         let outcome = outcome();
         assert!(
@@ -427,11 +415,13 @@ failover_test! {
         );
         assert_eq!(outcome.window_statuses, vec![Ok(503), Ok(503)]);
     }
-}
+);
 
-failover_test! {
+needs!(
+    redis_programs,
     /// Every login of the load, before, during and after the failover, was
     /// answered: with its page or a 503, never a 500 and never a hang.
+    #[test]
     fn under_a_failover_every_login_is_answered_with_its_page_or_a_503() {
         let outcome = outcome();
         let others: Vec<&Login> = outcome
@@ -441,15 +431,20 @@ failover_test! {
             .collect();
         assert!(others.is_empty(), "{others:#?}");
         assert!(
-            outcome.logins.iter().any(|login| login.started > outcome.killed_at && login.answer == Ok(503)),
+            outcome
+                .logins
+                .iter()
+                .any(|login| login.started > outcome.killed_at && login.answer == Ok(503)),
             "the load met the window"
         );
     }
-}
+);
 
-failover_test! {
+needs!(
+    redis_programs,
     /// The same two processes, never restarted, log visitors in and read
     /// each other's logins on the promoted replica.
+    #[test]
     fn after_a_failover_both_instances_log_in_and_read_each_others_logins_without_a_restart() {
         let outcome = outcome();
         assert!(outcome.instances_running_after);
@@ -460,19 +455,32 @@ failover_test! {
             assert_eq!(shown.username.as_deref(), Some(username.as_str()));
         }
     }
-}
+);
 
-failover_test! {
+needs!(
+    redis_programs,
     /// A login whose request began after the primary died can only have
     /// been written to the promoted replica: none may be lost. Those the
     /// old primary acknowledged are counted and printed, lost or not:
     /// replication is asynchronous.
+    #[test]
     fn no_login_acknowledged_after_the_primary_died_is_lost() {
         let outcome = outcome();
-        let read_of = |index: usize| outcome.read_backs.iter().find(|(at, _)| *at == index).map(|(_, read)| read);
+        let read_of = |index: usize| {
+            outcome
+                .read_backs
+                .iter()
+                .find(|(at, _)| *at == index)
+                .map(|(_, read)| read)
+        };
         let mut after = 0;
         let (mut before, mut lost_before) = (0, 0);
-        for (index, login) in outcome.logins.iter().enumerate().filter(|(_, login)| acknowledged(login)) {
+        for (index, login) in outcome
+            .logins
+            .iter()
+            .enumerate()
+            .filter(|(_, login)| acknowledged(login))
+        {
             let read = read_of(index).unwrap();
             assert_eq!(read.status, 200, "{login:?}");
             let kept = read.username.as_deref() == Some(login.username.as_str());
@@ -490,4 +498,4 @@ failover_test! {
              (asynchronous replication); 0 of the {after} acknowledged after it died"
         );
     }
-}
+);
