@@ -42,8 +42,11 @@ const GROWTH_LIMIT: u64 = 32 * 1024 * 1024;
 enum Fate {
     /// The status of each request.
     Answered(Vec<u16>),
-    /// Refused or closed by the server, with no partial answer.
-    Refused(String),
+    /// Refused when it tried to connect: a client can tell, and retry.
+    RefusedAtConnect(String),
+    /// Closed or reset after it was accepted, `answered` requests in: the
+    /// client cannot tell whether its request was served. Never clean.
+    Cut { answered: usize, error: String },
     /// No answer within [`HANG`]: to the request of this index, or to the
     /// connection itself (`None`).
     Hung(Option<usize>),
@@ -198,7 +201,7 @@ async fn round(address: &str) -> Vec<Fate> {
             tokio::spawn(async move {
                 let mut stream = match stream {
                     Err(_) => return (Fate::Hung(None), None),
-                    Ok(Err(err)) => return (Fate::Refused(err.to_string()), None),
+                    Ok(Err(err)) => return (Fate::RefusedAtConnect(err.to_string()), None),
                     Ok(Ok(stream)) => stream,
                 };
                 let mut statuses = Vec::new();
@@ -215,7 +218,10 @@ async fn round(address: &str) -> Vec<Fate> {
                 let timed = tokio::time::timeout(HANG, talk).await;
                 let fate = match timed {
                     Err(_) => Fate::Hung(Some(statuses.len())),
-                    Ok(Err(err)) => Fate::Refused(err.to_string()),
+                    Ok(Err(err)) => Fate::Cut {
+                        answered: statuses.len(),
+                        error: err.to_string(),
+                    },
                     Ok(Ok(())) => Fate::Answered(statuses),
                 };
                 // Handed back open: every connection stays open until each
@@ -272,8 +278,20 @@ needs!(
             hung.len(),
             hung.iter().take(40).collect::<Vec<_>>()
         );
+        let cut: Vec<&Fate> = outcome
+            .fates
+            .iter()
+            .filter(|fate| matches!(fate, Fate::Cut { .. }))
+            .collect();
+        assert!(
+            cut.is_empty(),
+            "{} connections closed or reset after they were accepted: {:?}",
+            cut.len(),
+            cut.iter().take(10).collect::<Vec<_>>()
+        );
         for fate in &outcome.fates {
             if let Fate::Answered(statuses) = fate {
+                assert_eq!(statuses.len(), REQUESTS_PER_CONNECTION, "{statuses:?}");
                 assert!(
                     statuses.iter().all(|status| matches!(status, 200 | 503)),
                     "{statuses:?}"
@@ -288,13 +306,18 @@ needs!(
         let refused: Vec<&Fate> = outcome
             .fates
             .iter()
-            .filter(|fate| matches!(fate, Fate::Refused(_)))
+            .filter(|fate| matches!(fate, Fate::RefusedAtConnect(_)))
             .collect();
         eprintln!(
-            "overload: {answered} of {} connections answered, {} refused ({:?}…)",
+            "overload: {answered} of {} connections answered, {} refused at connect ({:?}…)",
             outcome.fates.len(),
             refused.len(),
             refused.first()
+        );
+        assert_eq!(
+            answered + refused.len(),
+            outcome.fates.len(),
+            "every connection is answered or refused"
         );
         assert!(answered > 0, "not one connection was answered");
     }
