@@ -42,10 +42,13 @@ struct Session {
     master: usize,
     /// `get_session` on the other instance, before any master was killed.
     read_before: (u16, Option<String>),
-    /// `get_session` on each instance once master 0 was killed and its
-    /// replica promoted (master 0's sessions only).
+    /// `get_session` on each instance right after master 0 was killed,
+    /// before its replica took over (the other masters' sessions only).
+    read_while_a_master_was_down: Vec<(u16, Option<String>)>,
+    /// `get_session` on each instance once master 0's replica was promoted
+    /// and the instances had found it (master 0's sessions only).
     read_after_promotion: Vec<(u16, Option<String>)>,
-    /// `get_session` on each instance once master 2 was killed too.
+    /// `get_session` on each instance right after master 2 was killed too.
     read_after: Vec<(u16, Option<String>)>,
 }
 
@@ -133,6 +136,7 @@ fn run_cluster() -> Outcome {
                 cookie,
                 master: usize::MAX,
                 read_before,
+                read_while_a_master_was_down: Vec::new(),
                 read_after_promotion: Vec::new(),
                 read_after: Vec::new(),
             });
@@ -179,6 +183,18 @@ fn run_cluster() -> Outcome {
     let synced = masters[0].cli(&["WAIT", "1", "5000"]);
     assert_eq!(synced.trim(), "1", "the replica has every login");
     masters[0].kill();
+    let others: Vec<&Session> = sessions
+        .iter()
+        .filter(|session| session.master != 0)
+        .collect();
+    let while_down = read_everywhere(&runtime, &client, &bases, &others);
+    for (session, reads) in sessions
+        .iter_mut()
+        .filter(|session| session.master != 0)
+        .zip(while_down)
+    {
+        session.read_while_a_master_was_down = reads;
+    }
     wait_for(
         "the replica promoted",
         Duration::from_secs(60),
@@ -193,7 +209,8 @@ fn run_cluster() -> Outcome {
         .iter()
         .filter(|session| session.master == 0)
         .collect();
-    let after_promotion = read_once_settled(&runtime, &client, &bases, replaced[0], &replaced);
+    wait_until_read_well(&runtime, &client, &bases, replaced[0]);
+    let after_promotion = read_everywhere(&runtime, &client, &bases, &replaced);
     for (session, reads) in sessions
         .iter_mut()
         .filter(|session| session.master == 0)
@@ -204,13 +221,8 @@ fn run_cluster() -> Outcome {
 
     let killed = 2;
     masters[killed].kill();
-    let survivor = sessions
-        .iter()
-        .find(|session| session.master != killed)
-        .unwrap()
-        .clone();
     let everyone: Vec<&Session> = sessions.iter().collect();
-    let after_kill = read_once_settled(&runtime, &client, &bases, &survivor, &everyone);
+    let after_kill = read_everywhere(&runtime, &client, &bases, &everyone);
     for (session, reads) in sessions.iter_mut().zip(after_kill) {
         session.read_after = reads;
     }
@@ -224,17 +236,16 @@ fn run_cluster() -> Outcome {
     }
 }
 
-/// Until the instances notice a change, a session that should read well may
-/// fail too: waits (a bounded while) until `probe` reads well on every
-/// instance, as it must once they have, then reads each of `sessions` on
-/// each instance, all at once (a read that fails may take the store timeout).
-fn read_once_settled(
+/// Until the instances find the replica promoted in a dead master's place,
+/// that master's sessions fail: waits (a bounded while) until `probe` reads
+/// well on every instance. Only the replaced master's sessions wait so;
+/// every other read in this test is taken at once.
+fn wait_until_read_well(
     runtime: &tokio::runtime::Runtime,
     client: &reqwest::Client,
     bases: &[String],
     probe: &Session,
-    sessions: &[&Session],
-) -> Vec<Vec<(u16, Option<String>)>> {
+) {
     let deadline = Instant::now() + Duration::from_secs(30);
     runtime.block_on(async {
         for base in bases {
@@ -244,6 +255,18 @@ fn read_once_settled(
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
+    });
+}
+
+/// Reads each of `sessions` on each instance, all at once (a read that
+/// fails may take the store timeout): per session, a read per instance.
+fn read_everywhere(
+    runtime: &tokio::runtime::Runtime,
+    client: &reqwest::Client,
+    bases: &[String],
+    sessions: &[&Session],
+) -> Vec<Vec<(u16, Option<String>)>> {
+    runtime.block_on(async {
         let mut reads = Vec::new();
         for session in sessions {
             for base in bases {
@@ -288,25 +311,21 @@ fn reshard(
         .to_owned();
     let id = |master: &RedisNode| master.cli(&["CLUSTER", "MYID"]).trim().to_owned();
     let (from, to) = (id(&masters[0]), id(&masters[1]));
-    let read_everywhere = || {
-        runtime.block_on(async {
-            let mut reads = Vec::new();
-            for base in bases {
-                reads.push(read(client, base, &session.cookie).await);
-            }
-            reads
-        })
+    let read_on_each = || {
+        read_everywhere(runtime, client, bases, &[&session])
+            .pop()
+            .unwrap()
     };
     masters[1].cli(&["CLUSTER", "SETSLOT", &slot, "IMPORTING", &from]);
     masters[0].cli(&["CLUSTER", "SETSLOT", &slot, "MIGRATING", &to]);
     let port = masters[1].address().rsplit_once(':').unwrap().1.to_owned();
     let migrated = masters[0].cli(&["MIGRATE", "127.0.0.1", &port, &key, "0", "5000"]);
     assert_eq!(migrated.trim(), "OK");
-    let while_moving = read_everywhere();
+    let while_moving = read_on_each();
     for master in masters {
         master.cli(&["CLUSTER", "SETSLOT", &slot, "NODE", &to]);
     }
-    let once_moved = read_everywhere();
+    let once_moved = read_on_each();
     Resharded {
         session,
         while_moving,
@@ -402,6 +421,27 @@ needs!(
             .filter(|session| session.master != outcome.killed)
         {
             for read in &session.read_after {
+                assert_eq!(*read, (200, Some(session.username.clone())), "{session:?}");
+            }
+        }
+    }
+);
+
+needs!(
+    redis_programs,
+    /// While a master is down and before anything replaced it, the other
+    /// masters' sessions read well at once, on both instances: no read of
+    /// theirs waits on the dead master.
+    #[test]
+    fn while_a_master_is_down_the_other_masters_sessions_read_at_once() {
+        let survivors: Vec<&Session> = outcome()
+            .sessions
+            .iter()
+            .filter(|session| !session.read_while_a_master_was_down.is_empty())
+            .collect();
+        assert!(!survivors.is_empty());
+        for session in survivors {
+            for read in &session.read_while_a_master_was_down {
                 assert_eq!(*read, (200, Some(session.username.clone())), "{session:?}");
             }
         }
