@@ -8,7 +8,7 @@ use crate::common;
 use common::{Page, TestServer, Visitor, cookie_name};
 use reqwest::header;
 use sessions_vs_jwt::{
-    routes::{Mount, Route},
+    routes::{Action, Mount, Route},
     token_session::claims::LEEWAY_SECONDS,
 };
 
@@ -113,7 +113,12 @@ async fn after_a_server_login_the_page_shows_the_cookie_and_the_stored_record() 
     for attribute in ["HttpOnly", "SameSite=Lax", "Path=/", "Max-Age=3600"] {
         assert!(browser.contains(attribute), "{attribute} in {browser}");
     }
-    assert!(browser.contains("(in 60 minutes)"), "{browser}");
+    let expires = text(&page, "server-cookie-expires");
+    assert!(expires.starts_with("in 60 minutes"), "{expires}");
+    assert!(
+        text(&page, "server-record-expires").starts_with("in 60 minutes"),
+        "the record ends with the cookie"
+    );
 
     let record: serde_json::Value = serde_json::from_str(&text(&page, "server-record")).unwrap();
     assert_eq!(
@@ -396,6 +401,14 @@ async fn every_control_is_a_plain_form_that_works_without_javascript() {
             mount.name()
         )));
     }
+    for action in Action::ALL {
+        let form = format!("<form method=\"post\" action=\"{}\"", action.path());
+        assert!(page.body.contains(&form), "{form}");
+    }
+    assert!(
+        page.body
+            .contains("id=\"everywhere-username-input\" type=\"text\" name=\"username\"")
+    );
 }
 
 #[tokio::test]
@@ -462,7 +475,7 @@ async fn after_a_hybrid_login_the_page_shows_both_cookies_the_refresh_record_its
     assert!(text(&page, "hybrid-access-time-left").contains("in 2 minutes"));
     assert!(text(&page, "hybrid-next-refresh").contains("uses the refresh id once"));
     assert!(text(&page, "hybrid-refresh-fingerprint").starts_with("sha256:"));
-    assert!(text(&page, "hybrid-2-cookie-expires").contains("(in 60 minutes)"));
+    assert!(text(&page, "hybrid-2-cookie-expires").starts_with("in 60 minutes"));
 
     let stored: serde_json::Value = serde_json::from_str(&text(&page, "hybrid-record")).unwrap();
     assert_eq!(stored["refresh record"]["username"], "alice");
@@ -634,24 +647,335 @@ async fn the_live_counters_show_what_each_side_did_per_visit() {
     visitor.username_on(Mount::Token).await;
     visitor.username_on(Mount::Server).await;
     let page = visitor.get("/").await;
+    // Each counter is a number, in total and per visit, in a cell of its own.
+    let count = |id: &str| text(&page, id);
     // Token: the login (a Guest), a read and this page: 3 visits, one
     // signature made, two checked (no verified-token memory), no store.
-    assert!(
-        text(&page, "token-visits").starts_with("3 "),
-        "{}",
-        text(&page, "token-visits")
-    );
-    assert_eq!(text(&page, "token-signatures-made"), "1 (0.33 per visit)");
-    assert_eq!(
-        text(&page, "token-signatures-verified"),
-        "2 (0.67 per visit)"
-    );
-    assert_eq!(text(&page, "token-store-operations"), "0 (0.00 per visit)");
+    assert_eq!(count("token-visits"), "3");
+    assert_eq!(count("token-signatures-made"), "1");
+    assert_eq!(count("token-signatures-made-per-visit"), "0.33");
+    assert_eq!(count("token-signatures-verified"), "2");
+    assert_eq!(count("token-signatures-verified-per-visit"), "0.67");
+    assert_eq!(count("token-store-operations"), "0");
+    assert_eq!(count("token-store-operations-per-visit"), "0.00");
     // Server: a create, then a load for the read and one for this page.
-    assert_eq!(text(&page, "server-store-operations"), "3 (1.00 per visit)");
-    assert_eq!(
-        text(&page, "server-signatures-verified"),
-        "0 (0.00 per visit)"
-    );
-    assert_eq!(text(&page, "server-logins"), "1, 0");
+    assert_eq!(count("server-store-operations"), "3");
+    assert_eq!(count("server-store-operations-per-visit"), "1.00");
+    assert_eq!(count("server-signatures-verified"), "0");
+    assert_eq!(count("server-signatures-verified-per-visit"), "0.00");
+    assert_eq!(count("server-logins"), "1");
+    assert_eq!(count("server-logouts"), "0");
+}
+
+/// The row names of the grid, in order, as its first column gives them.
+fn row_names(page: &Page) -> Vec<String> {
+    let start = page
+        .body
+        .find("class=\"aspects\"")
+        .expect("the rows' names");
+    let end = start + page.body[start..].find("</div>\n  </div>").unwrap() + "</div>".len();
+    page.body[start..end]
+        .split("<div class=\"cell")
+        .skip(2) // the attribute's own text, and the empty head
+        .map(|cell| {
+            let inner = &cell[cell.find('>').unwrap() + 1..];
+            unescape(&inner[..inner.find("</div>").unwrap()])
+        })
+        .collect()
+}
+
+/// Each cell's name in one side's column, in order: the headings that the
+/// grid hides on a wide screen and a phone shows.
+fn cell_names(page: &Page, mount: Mount) -> Vec<String> {
+    let marker = format!("<section class=\"side\" id=\"{}\"", mount.name());
+    let start = page.body.find(&marker).expect("a column per side");
+    let end = start + page.body[start..].find("</section>").unwrap();
+    page.body[start..end]
+        .split("<h3 class=\"label\">")
+        .skip(1)
+        .map(|cell| unescape(&cell[..cell.find("</h3>").unwrap()]))
+        .collect()
+}
+
+#[tokio::test]
+async fn every_side_has_the_same_rows_in_the_same_order() {
+    let server = TestServer::start(&[]).await;
+    let mut visitor = server.visitor();
+    for page in [
+        visitor.get("/").await,
+        visitor
+            .post(Action::LogInEverywhere.path(), &[("username", "alice")])
+            .await,
+        visitor.get("/").await,
+        visitor.post(Action::ReplayEverywhere.path(), &[]).await,
+    ] {
+        if page.status == 303 {
+            continue;
+        }
+        let rows = row_names(&page);
+        assert_eq!(
+            rows,
+            [
+                "The browser holds",
+                "The server holds",
+                "This request",
+                "Expires",
+                "This server so far",
+                "Last experiment: the old cookie replayed after a logout",
+                "Try it",
+            ]
+        );
+        for mount in Mount::ALL {
+            let cells = cell_names(&page, mount);
+            assert_eq!(cells.len(), rows.len(), "{mount:?}: {cells:?}");
+            for (cell, row) in cells.iter().zip(&rows) {
+                assert!(
+                    cell.starts_with(row.as_str()),
+                    "{mount:?}: {cell} in row {row}"
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn each_cookie_says_whether_the_browser_can_read_what_it_holds() {
+    let server = TestServer::start(&[]).await;
+    let mut visitor = server.visitor();
+    visitor
+        .post(Action::LogInEverywhere.path(), &[("username", "alice")])
+        .await;
+    let page = visitor.get("/").await;
+    for (id, readable) in [
+        ("server-browser", "not readable: a random id"),
+        ("token-browser", "readable: signed, not encrypted"),
+        ("cookie-browser", "not readable: encrypted"),
+        ("hybrid-browser", "readable: signed, not encrypted"),
+        ("hybrid-2-browser", "not readable: a random id"),
+    ] {
+        let cell = text(&page, id);
+        assert!(cell.contains(readable), "{id}: {cell}");
+        assert!(cell.contains(" bytes"), "{id}: {cell}");
+    }
+}
+
+/// The status and the `Location` of a form that goes back to the inspector.
+fn assert_back_to_the_inspector(page: &Page) {
+    assert_eq!(page.status, 303, "{}", page.body);
+    assert_eq!(page.location().as_deref(), Some("/"));
+}
+
+#[tokio::test]
+async fn log_in_everywhere_logs_in_on_every_side_at_once() {
+    let server = TestServer::start(&[]).await;
+    let mut visitor = server.visitor();
+    let page = visitor
+        .post(Action::LogInEverywhere.path(), &[("username", " erin ")])
+        .await;
+    assert_back_to_the_inspector(&page);
+    for name in ["sessionid", "token", "session", "access", "refresh"] {
+        let cookie = page
+            .set_cookie(name)
+            .unwrap_or_else(|| panic!("{name} set"));
+        assert_eq!(cookie.http_only(), Some(true), "{name}");
+        assert_eq!(cookie.same_site(), Some(cookie::SameSite::Lax), "{name}");
+    }
+    let page = visitor.get("/").await;
+    for mount in Mount::ALL {
+        assert_eq!(verdict(&page, mount), "valid", "{mount:?}");
+        assert_eq!(text(&page, &id(mount, "username")), "erin", "{mount:?}");
+        assert_eq!(text(&page, &id(mount, "logins")), "1", "{mount:?}");
+        assert_eq!(visitor.username_on(mount).await, "erin", "{mount:?}");
+    }
+}
+
+#[tokio::test]
+async fn log_in_everywhere_with_an_invalid_name_is_the_views_400_and_changes_nothing() {
+    let server = TestServer::start(&[]).await;
+    let mut visitor = server.visitor();
+    visitor
+        .post(Action::LogInEverywhere.path(), &[("username", "alice")])
+        .await;
+    let too_long = "x".repeat(151);
+    for name in ["", "   ", too_long.as_str(), "bad\u{7}name"] {
+        let page = visitor
+            .post(Action::LogInEverywhere.path(), &[("username", name)])
+            .await;
+        assert_eq!(page.status, 400, "{name:?}");
+        assert!(page.set_cookies().is_empty(), "{name:?}: no cookie changes");
+        let view = server
+            .visitor()
+            .post(&Mount::Server.url(Route::SetSession), &[("username", name)])
+            .await;
+        assert_eq!(view.status, 400);
+        assert_eq!(
+            page.body, view.body,
+            "{name:?}: the same page as the views'"
+        );
+    }
+    for mount in Mount::ALL {
+        assert_eq!(visitor.username_on(mount).await, "alice", "{mount:?}");
+    }
+}
+
+#[tokio::test]
+async fn log_out_everywhere_logs_out_every_side_and_leaves_nothing_stored() {
+    let server = TestServer::start(&[]).await;
+    let mut visitor = server.visitor();
+    visitor
+        .post(Action::LogInEverywhere.path(), &[("username", "alice")])
+        .await;
+    assert!(server.stored_sessions().await > 0);
+    let page = visitor.post(Action::LogOutEverywhere.path(), &[]).await;
+    assert_back_to_the_inspector(&page);
+    for name in ["sessionid", "token", "session", "access", "refresh"] {
+        let removal = page
+            .set_cookie(name)
+            .unwrap_or_else(|| panic!("{name} removed"));
+        assert_eq!(
+            removal.max_age(),
+            Some(cookie::time::Duration::ZERO),
+            "{name}"
+        );
+    }
+    let page = visitor.get("/").await;
+    for mount in Mount::ALL {
+        assert_eq!(verdict(&page, mount), "guest", "{mount:?}");
+        assert_eq!(text(&page, &id(mount, "browser")), "Nothing.");
+        assert_eq!(text(&page, &id(mount, "logouts")), "1", "{mount:?}");
+    }
+    assert_eq!(server.stored_sessions().await, 0);
+    assert!(!page.body.contains("alice"));
+}
+
+#[tokio::test]
+async fn the_everywhere_replay_shows_side_by_side_which_old_cookies_still_open_and_for_how_long() {
+    let server = TestServer::start(&["--cookie-age", "3600", "--access-token-age", "120"]).await;
+    let mut visitor = server.visitor();
+    visitor
+        .post(Action::LogInEverywhere.path(), &[("username", "alice")])
+        .await;
+    let copies: Vec<String> = ["sessionid", "token", "session", "access", "refresh"]
+        .into_iter()
+        .map(|name| visitor.cookie(name).unwrap())
+        .collect();
+
+    let page = visitor.post(Action::ReplayEverywhere.path(), &[]).await;
+    assert_eq!(page.status, 200);
+    for (mount, verdict, headline, expires) in [
+        (Mount::Server, "expired", "Opens nothing", None),
+        (Mount::Token, "valid", "Still opens", Some("in 60 minutes")),
+        (Mount::Cookie, "valid", "Still opens", Some("in 60 minutes")),
+        (Mount::Hybrid, "valid", "Still opens", Some("in 2 minutes")),
+    ] {
+        let (replayed, summary) = replay_result(&page, mount);
+        assert_eq!(replayed, verdict, "{mount:?}: {summary}");
+        assert_eq!(text(&page, &id(mount, "replay-headline")), headline);
+        match expires {
+            Some(expires) => {
+                assert_eq!(text(&page, &id(mount, "replay-expires")), expires);
+                assert!(summary.starts_with("Still logged in as alice"), "{summary}");
+            }
+            None => {
+                assert!(!page.body.contains(&id(mount, "replay-expires")));
+                assert!(summary.starts_with("A Guest at once"), "{summary}");
+            }
+        }
+        // The logout stands: this side now shows a Guest.
+        assert_eq!(text(&page, &id(mount, "username")), "Guest", "{mount:?}");
+    }
+    for name in ["sessionid", "token", "session", "access", "refresh"] {
+        let removal = page
+            .set_cookie(name)
+            .unwrap_or_else(|| panic!("{name} removed"));
+        assert_eq!(
+            removal.max_age(),
+            Some(cookie::time::Duration::ZERO),
+            "{name}"
+        );
+    }
+    for copy in &copies {
+        assert!(
+            !page.body.contains(copy.as_str()),
+            "an old cookie is never echoed"
+        );
+    }
+    for mount in Mount::ALL {
+        assert_eq!(visitor.username_on(mount).await, "Guest", "{mount:?}");
+    }
+    assert_eq!(server.stored_sessions().await, 0);
+}
+
+#[tokio::test]
+async fn the_everywhere_replay_names_a_revoked_token_and_sides_not_logged_in() {
+    let server = TestServer::start(&["--token-revocation"]).await;
+    let mut visitor = server.visitor();
+    log_in(&mut visitor, Mount::Token, "alice").await;
+    let page = visitor.post(Action::ReplayEverywhere.path(), &[]).await;
+    assert_eq!(page.status, 200);
+    let (verdict, summary) = replay_result(&page, Mount::Token);
+    assert_eq!(verdict, "revoked");
+    assert!(summary.starts_with("Refused, revoked"), "{summary}");
+    for mount in [Mount::Server, Mount::Cookie, Mount::Hybrid] {
+        let (verdict, summary) = replay_result(&page, mount);
+        assert_eq!(verdict, "guest", "{mount:?}");
+        assert!(summary.contains("log in here first"), "{summary}");
+    }
+}
+
+#[tokio::test]
+async fn one_sides_replay_fills_its_own_cell_of_the_row_only() {
+    let server = TestServer::start(&[]).await;
+    let mut visitor = server.visitor();
+    let page = visitor.get("/").await;
+    for mount in Mount::ALL {
+        assert!(text(&page, &id(mount, "replay-result")).starts_with("None yet"));
+    }
+    log_in(&mut visitor, Mount::Token, "alice").await;
+    let page = replay(&mut visitor, Mount::Token).await;
+    assert_eq!(replay_result(&page, Mount::Token).0, "valid");
+    for mount in [Mount::Server, Mount::Cookie, Mount::Hybrid] {
+        assert_eq!(
+            text(&page, &id(mount, "replay-result")),
+            "Not replayed on this side.",
+            "{mount:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_all_sides_forms_are_refused_from_another_site_and_change_nothing() {
+    let server = TestServer::start(&[]).await;
+    let mut visitor = server.visitor();
+    visitor
+        .post(Action::LogInEverywhere.path(), &[("username", "alice")])
+        .await;
+    for action in [
+        Action::LogInEverywhere,
+        Action::LogOutEverywhere,
+        Action::ReplayEverywhere,
+    ] {
+        let request = visitor
+            .request(reqwest::Method::POST, action.path())
+            .header("sec-fetch-site", "cross-site")
+            .form(&[("username", "mallory")]);
+        let page = visitor
+            .send(format!("POST {} cross-site", action.path()), request)
+            .await;
+        assert_eq!(page.status, 403, "{action:?}");
+        assert!(page.set_cookies().is_empty(), "{action:?}");
+    }
+    for mount in Mount::ALL {
+        assert_eq!(visitor.username_on(mount).await, "alice", "{mount:?}");
+    }
+}
+
+#[tokio::test]
+async fn the_all_sides_forms_take_posts_only() {
+    let server = TestServer::start(&[]).await;
+    let mut visitor = server.visitor();
+    for action in Action::ALL {
+        let page = visitor.get(action.path()).await;
+        assert_eq!(page.status, 405, "{action:?}");
+    }
 }
