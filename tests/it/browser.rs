@@ -25,7 +25,7 @@ use std::{
 use common::TestServer;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
-use sessions_vs_jwt::routes::{Mount, Route};
+use sessions_vs_jwt::routes::{Action, Mount, Route};
 use tempfile::TempDir;
 
 /// What a page-filling window and a phone are, for the screenshots.
@@ -189,6 +189,19 @@ impl Browser {
             .unwrap()
     }
 
+    /// The text of an element whether shown or not (inside a closed
+    /// `<details>`, say), as its `textContent`.
+    async fn text_content(&self, css: &str) -> String {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|err| panic!("no {css}: {err}"))
+            .prop("textContent")
+            .await
+            .unwrap()
+            .unwrap_or_default()
+    }
+
     async fn body_text(&self) -> String {
         self.text("body").await
     }
@@ -224,6 +237,106 @@ impl Browser {
         input.send_keys(username).await.unwrap();
         self.click(&format!("#{} form.login button", mount.name()))
             .await;
+    }
+
+    /// Types `username` into "Log in everywhere as" and presses its button;
+    /// back on the inspector, every side shows it.
+    async fn log_in_everywhere(&self, server: &TestServer, username: &str) {
+        self.client.goto(&server.url("/")).await.unwrap();
+        self.client
+            .find(Locator::Id("everywhere-username-input"))
+            .await
+            .unwrap()
+            .send_keys(username)
+            .await
+            .unwrap();
+        self.click_to_a_new_page("#log-in-everywhere").await;
+        self.arrive_at("/").await;
+        for mount in Mount::ALL {
+            let shown = self.text(&format!("#{}-username", mount.name())).await;
+            assert_eq!(shown, username, "{mount:?}");
+        }
+    }
+
+    /// Makes the page's viewport `width` × `height` CSS pixels, whatever
+    /// the window's frame takes.
+    async fn set_viewport(&self, width: u32, height: u32) {
+        self.client.set_window_size(width, height).await.unwrap();
+        let inner = self
+            .script("return [window.innerWidth, window.innerHeight]")
+            .await;
+        let frame = |index: usize, asked: u32| {
+            asked.saturating_sub(u32::try_from(inner[index].as_u64().unwrap()).unwrap())
+        };
+        let (extra_width, extra_height) = (frame(0, width), frame(1, height));
+        if extra_width > 0 || extra_height > 0 {
+            self.client
+                .set_window_size(width + extra_width, height + extra_height)
+                .await
+                .unwrap();
+        }
+    }
+
+    /// Whether the page is wider than its window: `[scrollWidth, clientWidth]`.
+    async fn widths(&self) -> (u64, u64) {
+        let widths = self
+            .script(
+                "return [document.documentElement.scrollWidth, document.documentElement.clientWidth]",
+            )
+            .await;
+        (widths[0].as_u64().unwrap(), widths[1].as_u64().unwrap())
+    }
+
+    /// Every number shown (`.num`, and a number with its unit, `.qty`) whose
+    /// text runs over more than one line: the box of its text, measured by
+    /// the browser, against the element's own line height. Gives how many
+    /// were measured and a line for each that wraps.
+    async fn wrapped_numbers(&self) -> (u64, Vec<String>) {
+        let measured = self
+            .script(
+                r#"
+                const wrapped = [];
+                let measured = 0;
+                for (const element of document.querySelectorAll('.num, .qty')) {
+                    if (element.getClientRects().length === 0) continue; // not shown
+                    const range = document.createRange();
+                    range.selectNodeContents(element);
+                    const boxes = [...range.getClientRects()].filter(box => box.width > 0);
+                    if (boxes.length === 0) continue;
+                    const top = Math.min(...boxes.map(box => box.top));
+                    const bottom = Math.max(...boxes.map(box => box.bottom));
+                    const line = parseFloat(getComputedStyle(element).lineHeight);
+                    measured += 1;
+                    if (bottom - top > 1.5 * line) {
+                        wrapped.push(`${element.id || element.className} "${element.textContent}": ${bottom - top} px high, a line is ${line} px`);
+                    }
+                }
+                return [measured, wrapped];
+                "#,
+            )
+            .await;
+        let wrapped = measured[1]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|line| line.as_str().unwrap().to_owned())
+            .collect();
+        (measured[0].as_u64().unwrap(), wrapped)
+    }
+
+    /// Clicks `css` and waits until the page it was on is gone: for a form
+    /// that comes back to the page it is on, where the path alone cannot
+    /// tell the new page from the old.
+    async fn click_to_a_new_page(&self, css: &str) {
+        let old = self.client.find(Locator::Css("html")).await.unwrap();
+        self.click(css).await;
+        for _ in 0..200 {
+            if old.tag_name().await.is_err() {
+                return; // Stale: another page is loaded.
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("clicking {css} loaded no new page");
     }
 
     /// Waits for the navigation a click started to land on `path`.
@@ -349,8 +462,21 @@ needs!(
                 let verdict = browser.text(&format!("#{side}-verdict")).await;
                 assert!(!verdict.contains("refused"), "{verdict}");
             }
+            // Behind "the record" and "attributes, value": in the page, not shown until opened.
+            assert!(
+                browser
+                    .text_content("#server-record")
+                    .await
+                    .contains("\"alice\"")
+            );
+            assert!(
+                browser
+                    .text_content("#token-claims")
+                    .await
+                    .contains("\"alice\"")
+            );
+            browser.click("#server-server summary").await;
             assert!(browser.text("#server-record").await.contains("\"alice\""));
-            assert!(browser.text("#token-claims").await.contains("\"alice\""));
             save_screenshot("inspector.png", &browser.screenshot(DESKTOP_WIDTH).await);
             save_screenshot(
                 "inspector-phone.png",
@@ -434,28 +560,79 @@ needs!(
     #[tokio::test]
     async fn the_inspector_fits_a_phone_screen_without_sideways_scrolling() {
         within_two_minutes(async {
-        let server = TestServer::start(&[]).await;
-        let browser = Browser::start().await;
-        for mount in Mount::ALL {
-            browser.set_on_inspector(&server, mount, "alice").await;
-            browser.arrive_at(&mount.url(Route::SetSession)).await;
-        }
-        browser.client.goto(&server.url("/")).await.unwrap();
-        browser.client.set_window_size(PHONE_WIDTH, 844).await.unwrap();
-        let widths = browser
-            .script(
-                "return [document.documentElement.scrollWidth, document.documentElement.clientWidth]",
-            )
-            .await;
-        let (scroll, client) = (widths[0].as_u64().unwrap(), widths[1].as_u64().unwrap());
-        assert!(client <= u64::from(PHONE_WIDTH), "the window is narrow: {client}");
-        assert!(
-            scroll <= client,
-            "nothing sticks out sideways: page {scroll} px wide in {client} px"
-        );
-        browser.close().await;
-    })
-    .await;
+            let server = TestServer::start(&[]).await;
+            let browser = Browser::start().await;
+            for mount in Mount::ALL {
+                browser.set_on_inspector(&server, mount, "alice").await;
+                browser.arrive_at(&mount.url(Route::SetSession)).await;
+            }
+            browser.client.goto(&server.url("/")).await.unwrap();
+            browser.set_viewport(PHONE_WIDTH, 844).await;
+            // The inspector as a Guest, logged in, and showing the replay row.
+            for page in ["guest", "logged in", "replayed"] {
+                match page {
+                    "guest" => browser.client.goto(&server.url("/")).await.unwrap(),
+                    "logged in" => browser.log_in_everywhere(&server, "alice").await,
+                    _ => {
+                        browser.click("#replay-everywhere").await;
+                        browser.arrive_at(Action::ReplayEverywhere.path()).await;
+                    }
+                }
+                let (scroll, client) = browser.widths().await;
+                assert!(
+                    client <= u64::from(PHONE_WIDTH),
+                    "the window is narrow: {client}"
+                );
+                assert!(
+                    scroll <= client,
+                    "{page}: nothing sticks out sideways: page {scroll} px wide in {client} px"
+                );
+                // One mechanism at a time: each side's section takes the width
+                // and starts below the one before it.
+                let boxes = browser
+                    .script(
+                        "return [...document.querySelectorAll('section.side')].map(side => { \
+                     const box = side.getBoundingClientRect(); \
+                     return [box.left, box.right, box.top + scrollY, box.bottom + scrollY]; })",
+                    )
+                    .await;
+                let boxes: Vec<Vec<f64>> = boxes
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|side| {
+                        side.as_array()
+                            .unwrap()
+                            .iter()
+                            .map(|v| v.as_f64().unwrap())
+                            .collect()
+                    })
+                    .collect();
+                assert_eq!(boxes.len(), Mount::ALL.len());
+                for pair in boxes.windows(2) {
+                    assert!(
+                        pair[1][2] >= pair[0][3],
+                        "{page}: stacked, not side by side: {boxes:?}"
+                    );
+                }
+                for side in &boxes {
+                    #[allow(clippy::cast_precision_loss)]
+                    let full = client as f64 * 0.85;
+                    assert!(
+                        side[1] - side[0] >= full,
+                        "{page}: a side takes the width: {boxes:?}"
+                    );
+                }
+                let (measured, wrapped) = browser.wrapped_numbers().await;
+                assert!(measured > 0);
+                assert!(
+                    wrapped.is_empty(),
+                    "{page}: numbers broken over lines: {wrapped:#?}"
+                );
+            }
+            browser.close().await;
+        })
+        .await;
     }
 );
 
@@ -488,6 +665,48 @@ needs!(
                     .await;
                 browser.arrive_at(&mount.url(Route::GetSession)).await;
                 assert!(browser.body_text().await.contains("Username: Guest"));
+
+                browser.set_on_inspector(&server, mount, "carol").await;
+                browser.arrive_at(&mount.url(Route::SetSession)).await;
+                browser.client.goto(&server.url("/")).await.unwrap();
+                browser.click(&format!("#{side}-replay")).await;
+                browser.arrive_at(Action::Replay.path()).await;
+                let result = browser
+                    .client
+                    .find(Locator::Id(&format!("{side}-replay-result")))
+                    .await
+                    .unwrap();
+                let verdict = result.attr("data-verdict").await.unwrap();
+                assert!(
+                    matches!(verdict.as_deref(), Some("valid" | "expired")),
+                    "{side}: {verdict:?}"
+                );
+                assert_eq!(browser.text(&format!("#{side}-username")).await, "Guest");
+            }
+
+            // The forms that act on every side at once.
+            browser.log_in_everywhere(&server, "carol").await;
+            browser.click_to_a_new_page("#log-out-everywhere").await;
+            browser.arrive_at("/").await;
+            for mount in Mount::ALL {
+                let shown = browser.text(&format!("#{}-username", mount.name())).await;
+                assert_eq!(shown, "Guest", "{mount:?}");
+            }
+            browser.log_in_everywhere(&server, "carol").await;
+            browser.click("#replay-everywhere").await;
+            browser.arrive_at(Action::ReplayEverywhere.path()).await;
+            for mount in Mount::ALL {
+                let side = mount.name();
+                let result = browser
+                    .client
+                    .find(Locator::Id(&format!("{side}-replay-result")))
+                    .await
+                    .unwrap();
+                assert!(
+                    result.attr("data-verdict").await.unwrap().is_some(),
+                    "{side}"
+                );
+                assert_eq!(browser.text(&format!("#{side}-username")).await, "Guest");
             }
             browser
                 .client
@@ -539,10 +758,155 @@ needs!(
                 assert!(text.starts_with(summary), "{side}: {text}");
                 // The logout stands: the browser dropped this side's cookie.
                 assert_eq!(browser.text(&format!("#{side}-username")).await, "Guest");
-                if mount == Mount::Token {
-                    save_screenshot("replay.png", &browser.screenshot(1400).await);
+                // The other sides' cells of the row say they were not replayed.
+                for other in Mount::ALL.into_iter().filter(|other| *other != mount) {
+                    let cell = browser
+                        .text(&format!("#{}-replay-result", other.name()))
+                        .await;
+                    assert_eq!(cell, "Not replayed on this side.", "{other:?}");
                 }
             }
+            browser.close().await;
+        })
+        .await;
+    }
+);
+
+needs!(
+    chromium,
+    #[tokio::test]
+    async fn on_a_laptop_screen_the_four_column_heads_and_first_rows_show_and_no_number_wraps() {
+        within_two_minutes(async {
+            let server = TestServer::start(&[]).await;
+            let browser = Browser::start().await;
+            browser.client.goto(&server.url("/")).await.unwrap();
+            browser.set_viewport(DESKTOP_WIDTH, 800).await;
+            browser.log_in_everywhere(&server, "alice").await;
+            // Some traffic, so that the counters have several digits to wrap.
+            for _ in 0..3 {
+                browser.client.goto(&server.url("/")).await.unwrap();
+            }
+            for page in ["logged in", "replayed"] {
+                if page == "replayed" {
+                    browser.click("#replay-everywhere").await;
+                    browser.arrive_at(Action::ReplayEverywhere.path()).await;
+                }
+                browser.script("window.scrollTo(0, 0)").await;
+                let screen = browser
+                    .script("return [window.innerWidth, window.innerHeight]")
+                    .await;
+                let (width, height) = (screen[0].as_f64().unwrap(), screen[1].as_f64().unwrap());
+                assert!(height <= 800.0 && width <= f64::from(DESKTOP_WIDTH), "{screen}");
+                let (scroll, client) = browser.widths().await;
+                assert!(scroll <= client, "{page}: no sideways scrolling: {scroll} px in {client} px");
+                for mount in Mount::ALL {
+                    let side = mount.name();
+                    // The head, and the first row (what the browser holds).
+                    for css in [format!("#{side} > .head"), format!("#{side} > .cell:nth-child(2)")] {
+                        let boxed = browser
+                            .script(&format!(
+                                "const box = document.querySelector('{css}').getBoundingClientRect(); \
+                                 return [box.left, box.top, box.right, box.bottom]"
+                            ))
+                            .await;
+                        let edge = |index: usize| boxed[index].as_f64().unwrap();
+                        assert!(
+                            edge(0) >= 0.0 && edge(1) >= 0.0 && edge(2) <= width && edge(3) <= height,
+                            "{page}: {css} is within the first screen ({width}×{height}): {boxed}"
+                        );
+                    }
+                }
+                let (measured, wrapped) = browser.wrapped_numbers().await;
+                // Per side: the bytes of each cookie, when each expires, and
+                // the counters (visits, 4 × total and per visit, logins, logouts).
+                assert!(measured >= 4 * 11, "{page}: only {measured} numbers measured");
+                assert!(wrapped.is_empty(), "{page}: numbers broken over lines: {wrapped:#?}");
+            }
+            browser.close().await;
+        })
+        .await;
+    }
+);
+
+needs!(
+    chromium,
+    #[tokio::test]
+    async fn the_all_sides_actions_and_the_replay_row_in_a_real_browser() {
+        within_two_minutes(async {
+            let server = TestServer::start(&["--cookie-age", "3600", "--access-token-age", "120"]).await;
+            let browser = Browser::start().await;
+            browser.log_in_everywhere(&server, "dave").await;
+            let cookies = browser.client.get_all_cookies().await.unwrap();
+            for name in EVERY_COOKIE {
+                let cookie = cookies
+                    .iter()
+                    .find(|cookie| cookie.name() == name)
+                    .unwrap_or_else(|| panic!("the browser holds {name}: {cookies:?}"));
+                assert_eq!(cookie.http_only(), Some(true), "{name}");
+                assert_eq!(cookie.same_site(), Some(cookie::SameSite::Lax), "{name}");
+            }
+            let values: Vec<String> = cookies
+                .iter()
+                .filter(|cookie| EVERY_COOKIE.contains(&cookie.name()))
+                .map(|cookie| cookie.value().to_owned())
+                .collect();
+
+            browser.click("#replay-everywhere").await;
+            browser.arrive_at(Action::ReplayEverywhere.path()).await;
+            let expected = [
+                (Mount::Server, "expired", "Opens nothing", None),
+                (Mount::Token, "valid", "Still opens", Some("in 60 minutes")),
+                (Mount::Cookie, "valid", "Still opens", Some("in 60 minutes")),
+                (Mount::Hybrid, "valid", "Still opens", Some("in 2 minutes")),
+            ];
+            let mut row_tops = Vec::new();
+            for (mount, verdict, headline, expires) in expected {
+                let side = mount.name();
+                let result = browser
+                    .client
+                    .find(Locator::Id(&format!("{side}-replay-result")))
+                    .await
+                    .unwrap_or_else(|err| panic!("{side}: no replay result: {err}"));
+                assert_eq!(
+                    result.attr("data-verdict").await.unwrap().as_deref(),
+                    Some(verdict),
+                    "{side}"
+                );
+                assert_eq!(browser.text(&format!("#{side}-replay-headline")).await, headline);
+                if let Some(expires) = expires {
+                    assert_eq!(browser.text(&format!("#{side}-replay-expires")).await, expires);
+                }
+                assert_eq!(browser.text(&format!("#{side}-username")).await, "Guest");
+                let top = browser
+                    .script(&format!(
+                        "return document.getElementById('{side}-replay-result').getBoundingClientRect().top"
+                    ))
+                    .await;
+                row_tops.push(top.as_f64().unwrap());
+            }
+            assert!(
+                row_tops.iter().all(|top| (top - row_tops[0]).abs() < 1.0),
+                "the results are one row, side by side: {row_tops:?}"
+            );
+            let body = browser.client.source().await.unwrap();
+            for value in &values {
+                assert!(!body.contains(value.as_str()), "an old cookie is never shown");
+            }
+            let cookies = browser.client.get_all_cookies().await.unwrap();
+            assert!(
+                cookies.iter().all(|cookie| !EVERY_COOKIE.contains(&cookie.name())),
+                "the logouts removed every side's cookies: {cookies:?}"
+            );
+            save_screenshot("replay.png", &browser.screenshot(DESKTOP_WIDTH).await);
+
+            browser.log_in_everywhere(&server, "dave").await;
+            browser.click_to_a_new_page("#log-out-everywhere").await;
+            browser.arrive_at("/").await;
+            for mount in Mount::ALL {
+                let shown = browser.text(&format!("#{}-username", mount.name())).await;
+                assert_eq!(shown, "Guest", "{mount:?}");
+            }
+            assert_eq!(server.stored_sessions().await, 0);
             browser.close().await;
         })
         .await;
