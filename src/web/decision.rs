@@ -32,14 +32,15 @@ pub struct Table {
 /// none.
 pub static DECISION: LazyLock<Vec<Block>> = LazyLock::new(|| section(COMPARISON));
 
-/// The blocks of the `## The decision at a glance` section of `markdown`,
-/// up to the next heading of its level or above.
+/// The blocks of the `## The decision at a glance` section of `markdown`
+/// (at whatever heading level), up to the next heading of its level or
+/// above. Pictures are left out: the server does not serve them.
 fn section(markdown: &str) -> Vec<Block> {
-    let lines = markdown
-        .lines()
-        .skip_while(|line| !is_title(line))
-        .skip(1)
-        .take_while(|line| !(line.starts_with("## ") || line.starts_with("# ")));
+    let mut lines = markdown.lines();
+    let Some(level) = lines.by_ref().find_map(title_level) else {
+        return Vec::new();
+    };
+    let lines = lines.take_while(|line| heading_level(line).is_none_or(|deeper| deeper > level));
     let mut blocks = Vec::new();
     let mut paragraph: Vec<&str> = Vec::new();
     let mut rows: Vec<&str> = Vec::new();
@@ -48,6 +49,9 @@ fn section(markdown: &str) -> Vec<Block> {
         let line = line.trim();
         if in_comment || line.starts_with("<!--") {
             in_comment = !line.contains("-->");
+            continue;
+        }
+        if line.starts_with("![") {
             continue;
         }
         if line.starts_with('|') {
@@ -67,9 +71,19 @@ fn section(markdown: &str) -> Vec<Block> {
     blocks
 }
 
-fn is_title(line: &str) -> bool {
-    line.strip_prefix("## ")
-        .is_some_and(|title| title.trim().eq_ignore_ascii_case(TITLE))
+/// The level of `line` if it is a Markdown heading: 1 for `#`, 2 for `##`.
+fn heading_level(line: &str) -> Option<usize> {
+    let level = line.chars().take_while(|c| *c == '#').count();
+    (level > 0 && line[level..].starts_with(' ')).then_some(level)
+}
+
+/// The level of `line` if it is the section's heading.
+fn title_level(line: &str) -> Option<usize> {
+    let level = heading_level(line)?;
+    line[level..]
+        .trim()
+        .eq_ignore_ascii_case(TITLE)
+        .then_some(level)
 }
 
 fn flush_paragraph(lines: &mut Vec<&str>, blocks: &mut Vec<Block>) {
@@ -124,7 +138,8 @@ fn cells(line: &str) -> Vec<String> {
 }
 
 /// Inline Markdown reduced to its text: `[text](target)` and
-/// `![text](target)` become `text`; emphasis, code marks and `<br>` go.
+/// `![text](target)` become `text`; emphasis (`**`, `*`, `__`), code marks
+/// and `<br>` go.
 fn plain(markdown: &str) -> String {
     let mut text = String::with_capacity(markdown.len());
     let mut rest = markdown;
@@ -152,7 +167,7 @@ fn plain(markdown: &str) -> String {
     let text = text
         .replace("<br>", " ")
         .replace("<br/>", " ")
-        .replace("**", "")
+        .replace('*', "")
         .replace("__", "")
         .replace('`', "");
     text.split_whitespace().collect::<Vec<_>>().join(" ")
@@ -195,6 +210,17 @@ mod tests {
                 },
             ]
         );
+    }
+
+    #[test]
+    fn the_section_may_be_a_page_of_its_own_and_ends_at_a_heading_of_its_level() {
+        let page = "# The decision at a glance\n\n*CPU* per visit, [more](population.md).\n\n\
+            ### Notes\n\nStill here.\n\n![a chart](cpu.svg)\n\n# Elsewhere\n\nGone.\n";
+        let texts: Vec<_> = section(page)
+            .into_iter()
+            .filter_map(|block| block.text)
+            .collect();
+        assert_eq!(texts, ["CPU per visit, more.", "Notes", "Still here."]);
     }
 
     #[test]
