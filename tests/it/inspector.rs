@@ -979,3 +979,54 @@ async fn the_all_sides_forms_take_posts_only() {
         assert_eq!(page.status, 405, "{action:?}");
     }
 }
+
+/// Makes the SQLite store of `server` fail every operation from now on.
+async fn break_the_store(server: &TestServer) {
+    let database = server.dir.path().join("sessions.sqlite3");
+    common::stores::run_sqlite(&database, "drop table tower_sessions").await;
+}
+
+#[tokio::test]
+async fn with_the_store_down_the_all_sides_forms_still_act_on_the_sides_that_need_no_store() {
+    let server = TestServer::start(&["--store", "sqlite://{dir}/sessions.sqlite3"]).await;
+    let mut visitor = server.visitor();
+    visitor
+        .post(Action::LogInEverywhere.path(), &[("username", "alice")])
+        .await;
+    break_the_store(&server).await;
+
+    // The replay runs where it can, and says where it could not.
+    let page = visitor.post(Action::ReplayEverywhere.path(), &[]).await;
+    assert_eq!(page.status, 503);
+    assert_eq!(replay_result(&page, Mount::Server).0, "unavailable");
+    assert!(
+        text(&page, "server-replay-summary").starts_with("Not run on this side"),
+        "{}",
+        text(&page, "server-replay-summary")
+    );
+    for mount in [Mount::Token, Mount::Cookie] {
+        assert_eq!(replay_result(&page, mount).0, "valid", "{mount:?}");
+        let removal = page.set_cookie(cookie_name(mount)).expect("logged out");
+        assert_eq!(removal.max_age(), Some(cookie::time::Duration::ZERO));
+    }
+    assert!(
+        page.set_cookie("sessionid").is_none(),
+        "a cookie the store could not check is left alone"
+    );
+
+    // A login everywhere is an error page, and still logs in where it could.
+    let page = visitor
+        .post(Action::LogInEverywhere.path(), &[("username", "bob")])
+        .await;
+    assert_eq!(page.status, 503);
+    assert!(page.set_cookie("token").is_some());
+    assert!(page.set_cookie("session").is_some());
+    assert!(page.set_cookie("sessionid").is_none());
+    assert_eq!(visitor.username_on(Mount::Token).await, "bob");
+    assert_eq!(visitor.username_on(Mount::Cookie).await, "bob");
+
+    let page = visitor.post(Action::LogOutEverywhere.path(), &[]).await;
+    assert_eq!(page.status, 503);
+    assert_eq!(visitor.username_on(Mount::Token).await, "Guest");
+    assert_eq!(visitor.username_on(Mount::Cookie).await, "Guest");
+}
