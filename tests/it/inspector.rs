@@ -1030,3 +1030,32 @@ async fn with_the_store_down_the_all_sides_forms_still_act_on_the_sides_that_nee
     assert_eq!(visitor.username_on(Mount::Token).await, "Guest");
     assert_eq!(visitor.username_on(Mount::Cookie).await, "Guest");
 }
+
+#[tokio::test]
+async fn the_decision_at_a_glance_is_one_click_away_when_the_docs_have_it() {
+    let docs = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/comparison.md"),
+    )
+    .unwrap();
+    let has_section = docs.lines().any(|line| {
+        let title = line.trim_start_matches('#');
+        title.len() < line.len()
+            && title
+                .trim()
+                .eq_ignore_ascii_case("The decision at a glance")
+    });
+    let server = TestServer::start(&[]).await;
+    let page = server.visitor().get("/").await;
+    let link = page
+        .body
+        .contains("<a href=\"#the-decision-at-a-glance\" id=\"decision-link\">");
+    let section = page.body.contains("id=\"the-decision-at-a-glance\"");
+    assert_eq!(
+        link, has_section,
+        "a link exactly when the docs have the section"
+    );
+    assert_eq!(
+        section, has_section,
+        "the section exactly when the docs have it"
+    );
+}
