@@ -833,7 +833,7 @@ needs!(
     #[tokio::test]
     async fn the_all_sides_actions_and_the_replay_row_in_a_real_browser() {
         within_two_minutes(async {
-            let server = TestServer::start(&["--cookie-age", "3600", "--access-token-age", "120"]).await;
+            let server = TestServer::start(&["--cookie-age", "3600", "--access-token-age", "600"]).await;
             let browser = Browser::start().await;
             browser.log_in_everywhere(&server, "dave").await;
             let cookies = browser.client.get_all_cookies().await.unwrap();
@@ -857,7 +857,7 @@ needs!(
                 (Mount::Server, "expired", "Opens nothing", None),
                 (Mount::Token, "valid", "Still opens", Some("in 60 minutes")),
                 (Mount::Cookie, "valid", "Still opens", Some("in 60 minutes")),
-                (Mount::Hybrid, "valid", "Still opens", Some("in 2 minutes")),
+                (Mount::Hybrid, "valid", "Still opens", Some("in 10 minutes")),
             ];
             let mut row_tops = Vec::new();
             for (mount, verdict, headline, expires) in expected {

@@ -448,7 +448,7 @@ async fn with_token_revocation_the_token_column_names_the_store_and_a_revoked_co
 #[tokio::test]
 async fn after_a_hybrid_login_the_page_shows_both_cookies_the_refresh_record_its_family_and_the_next_refresh()
  {
-    let server = TestServer::start(&["--cookie-age", "3600", "--access-token-age", "120"]).await;
+    let server = TestServer::start(&["--cookie-age", "3600", "--access-token-age", "600"]).await;
     let mut visitor = server.visitor();
     log_in(&mut visitor, Mount::Hybrid, "alice").await;
     let access = visitor.cookie("access").unwrap();
@@ -469,10 +469,10 @@ async fn after_a_hybrid_login_the_page_shows_both_cookies_the_refresh_record_its
     assert_eq!(claims["username"], "alice");
     assert_eq!(
         claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(),
-        120,
+        600,
         "an access token lasts --access-token-age"
     );
-    assert!(text(&page, "hybrid-access-time-left").contains("in 2 minutes"));
+    assert!(text(&page, "hybrid-access-time-left").contains("in 10 minutes"));
     assert!(text(&page, "hybrid-next-refresh").contains("uses the refresh id once"));
     assert!(text(&page, "hybrid-refresh-fingerprint").starts_with("sha256:"));
     assert!(text(&page, "hybrid-2-cookie-expires").starts_with("in 60 minutes"));
@@ -570,14 +570,14 @@ async fn a_replayed_encrypted_cookie_still_logs_in_until_it_expires() {
 
 #[tokio::test]
 async fn a_replayed_hybrid_access_token_works_only_until_its_short_expiry() {
-    let server = TestServer::start(&["--access-token-age", "120"]).await;
+    let server = TestServer::start(&["--access-token-age", "600"]).await;
     let mut visitor = server.visitor();
     log_in(&mut visitor, Mount::Hybrid, "alice").await;
     let (verdict, summary) =
         replay_result(&replay(&mut visitor, Mount::Hybrid).await, Mount::Hybrid);
     assert_eq!(verdict, "valid");
     assert!(
-        summary.ends_with("until it expires, in 2 minutes."),
+        summary.ends_with("until it expires, in 10 minutes."),
         "{summary}"
     );
 }
@@ -850,7 +850,7 @@ async fn log_out_everywhere_logs_out_every_side_and_leaves_nothing_stored() {
 
 #[tokio::test]
 async fn the_everywhere_replay_shows_side_by_side_which_old_cookies_still_open_and_for_how_long() {
-    let server = TestServer::start(&["--cookie-age", "3600", "--access-token-age", "120"]).await;
+    let server = TestServer::start(&["--cookie-age", "3600", "--access-token-age", "600"]).await;
     let mut visitor = server.visitor();
     visitor
         .post(Action::LogInEverywhere.path(), &[("username", "alice")])
@@ -866,7 +866,7 @@ async fn the_everywhere_replay_shows_side_by_side_which_old_cookies_still_open_a
         (Mount::Server, "expired", "Opens nothing", None),
         (Mount::Token, "valid", "Still opens", Some("in 60 minutes")),
         (Mount::Cookie, "valid", "Still opens", Some("in 60 minutes")),
-        (Mount::Hybrid, "valid", "Still opens", Some("in 2 minutes")),
+        (Mount::Hybrid, "valid", "Still opens", Some("in 10 minutes")),
     ] {
         let (replayed, summary) = replay_result(&page, mount);
         assert_eq!(replayed, verdict, "{mount:?}: {summary}");
