@@ -339,6 +339,18 @@ impl Browser {
         panic!("clicking {css} loaded no new page");
     }
 
+    /// Whether the element with `id` is wholly within the window, as
+    /// scrolled now.
+    async fn in_view(&self, id: &str) -> bool {
+        self.script(&format!(
+            "const box = document.getElementById('{id}').getBoundingClientRect(); \
+             return box.top >= 0 && box.bottom <= window.innerHeight"
+        ))
+        .await
+        .as_bool()
+        .unwrap()
+    }
+
     /// Waits for the navigation a click started to land on `path`.
     async fn arrive_at(&self, path: &str) {
         let mut current = String::new();
@@ -758,6 +770,10 @@ needs!(
                 assert!(text.starts_with(summary), "{side}: {text}");
                 // The logout stands: the browser dropped this side's cookie.
                 assert_eq!(browser.text(&format!("#{side}-username")).await, "Guest");
+                assert!(
+                    browser.in_view(&format!("{side}-replay-result")).await,
+                    "{side}: the page opens on the result"
+                );
                 // The other sides' cells of the row say they were not replayed.
                 for other in Mount::ALL.into_iter().filter(|other| *other != mount) {
                     let cell = browser
@@ -888,6 +904,10 @@ needs!(
                 row_tops.iter().all(|top| (top - row_tops[0]).abs() < 1.0),
                 "the results are one row, side by side: {row_tops:?}"
             );
+            for mount in Mount::ALL {
+                let result = format!("{}-replay-result", mount.name());
+                assert!(browser.in_view(&result).await, "the page opens on the row: {result}");
+            }
             let body = browser.client.source().await.unwrap();
             for value in &values {
                 assert!(!body.contains(value.as_str()), "an old cookie is never shown");

@@ -402,7 +402,8 @@ async fn every_control_is_a_plain_form_that_works_without_javascript() {
         )));
     }
     for action in Action::ALL {
-        let form = format!("<form method=\"post\" action=\"{}\"", action.path());
+        // The replays' forms add where to scroll the result into view.
+        let form = format!("<form method=\"post\" action=\"{}", action.path());
         assert!(page.body.contains(&form), "{form}");
     }
     assert!(
