@@ -867,7 +867,7 @@ async fn under_inactivity_a_login_in_constant_use_ends_at_its_absolute_timeout_o
 
 #[tokio::test]
 async fn an_absolute_timeout_shorter_than_the_cookie_age_stops_the_server_at_start() {
-    let cli = common::parse_cli(
+    let cli = sessions_vs_jwt::Cli::parse_ignoring_environment(
         [
             "sessions-vs-jwt",
             "--store",

@@ -114,7 +114,7 @@ impl TestServer {
     }
 
     async fn start_with(args: Vec<String>, dir: TempDir) -> Self {
-        let cli = parse_cli(
+        let cli = Cli::parse_ignoring_environment(
             ["sessions-vs-jwt", "--bind", "127.0.0.1:0"]
                 .into_iter()
                 .map(str::to_owned)
@@ -444,12 +444,6 @@ pub fn cookie_name(mount: Mount) -> &'static str {
         Mount::Cookie => sessions_vs_jwt::cookie_session::COOKIE_NAME,
         Mount::Hybrid => sessions_vs_jwt::hybrid_session::ACCESS_COOKIE_NAME,
     }
-}
-
-/// The command line as the binary parses it, but blind to the environment
-/// (`Cli::parse_ignoring_environment`).
-pub fn parse_cli(args: impl IntoIterator<Item = String>) -> Result<Cli, clap::Error> {
-    Cli::parse_ignoring_environment(args)
 }
 
 /// Waits until `condition` holds, checking every 50 ms, and fails the test
