@@ -4,6 +4,7 @@
 //! to the server over HTTP.
 
 pub use sessions_vs_jwt::{
+    cli::Cli,
     hybrid_session::REFRESH_COOKIE_NAME,
     routes::{Mount, REFERENCE_GET_SESSION, Route},
     server_session,

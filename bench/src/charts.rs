@@ -11,7 +11,10 @@ use plotters::{
     style::text_anchor::{HPos, Pos, VPos},
 };
 
-use crate::results::{Results, ScenarioResult, median};
+use crate::{
+    glance,
+    results::{Results, ScenarioResult, median},
+};
 
 #[derive(Debug, Clone)]
 pub struct Chart {
@@ -42,7 +45,55 @@ pub fn all(results: &Results) -> anyhow::Result<Vec<Chart>> {
             name: "scaling",
             svg: scaling(results)?,
         },
+        Chart {
+            name: "cpu_per_request",
+            svg: cpu_per_request(results)?,
+        },
     ])
+}
+
+/// The glance's CPU per returning visitor: the hot loop beside the
+/// population, per mechanism, so that the best case is never read alone.
+fn cpu_per_request(results: &Results) -> anyhow::Result<String> {
+    let title = "Server CPU per returning visitor (µs): hot loop and population";
+    let rows: Vec<&str> = glance::ROWS
+        .into_iter()
+        .filter(|name| glance::cpu(results, name, glance::RETURNING).is_some())
+        .collect();
+    if rows.is_empty() {
+        return empty(title, "No mechanism was measured in this run.");
+    }
+    let values = rows
+        .iter()
+        .map(|name| {
+            vec![
+                glance::cpu(results, name, glance::RETURNING),
+                glance::cpu(results, name, glance::POPULATION),
+            ]
+        })
+        .collect();
+    let reference = results
+        .throughput
+        .iter()
+        .find(|result| result.scenario == "reference_a_a")
+        .map(|result| result.median_reference_cpu_us_per_request)
+        .filter(|value| value.is_finite());
+    horizontal_bars(&Bars {
+        title,
+        x_description: "server CPU µs per request (median of rounds; no bar: not measured in this run)",
+        rows: rows.iter().map(|name| (*name).to_owned()).collect(),
+        series: vec![
+            format!(
+                "hot loop ({} visitors)",
+                results.settings.returning_visitors
+            ),
+            format!("population (up to {})", results.settings.population),
+        ],
+        values,
+        log_scale: false,
+        marker: reference.map(|at| (at, "reference page")),
+        value_format: |value| format!("{value:.0}"),
+    })
 }
 
 const WIDTH: u32 = 960;

@@ -3,9 +3,9 @@
 
 use std::{path::Path, process::Command};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Machine {
     pub cpu_model: String,
     pub cores: usize,
@@ -131,10 +131,23 @@ pub fn tree_is_dirty() -> Option<bool> {
 }
 
 fn tree_is_dirty_in(folder: &Path) -> Option<bool> {
+    paths_are_dirty_in(folder, &[])
+}
+
+/// Whether any of `paths` (files or folders) has uncommitted changes or
+/// untracked files: what a re-render reads (the results, the harness, the
+/// pages it splices into) must be what a commit holds, while work elsewhere
+/// in the tree changes nothing it writes.
+pub fn paths_are_dirty(paths: &[&Path]) -> Option<bool> {
+    paths_are_dirty_in(Path::new("."), paths)
+}
+
+fn paths_are_dirty_in(folder: &Path, paths: &[&Path]) -> Option<bool> {
     let output = Command::new("git")
         .arg("-C")
         .arg(folder)
-        .args(["status", "--porcelain", "--untracked-files=normal"])
+        .args(["status", "--porcelain", "--untracked-files=normal", "--"])
+        .args(paths)
         .output()
         .ok()
         .filter(|output| output.status.success())?;
@@ -210,5 +223,22 @@ mod tests {
             Some(true),
             "a changed file"
         );
+    }
+
+    #[test]
+    fn changes_outside_the_paths_asked_about_leave_them_clean() {
+        let folder = tempfile::tempdir().unwrap();
+        git(folder.path(), &["init", "-q"]);
+        std::fs::create_dir(folder.path().join("bench")).unwrap();
+        std::fs::write(folder.path().join("bench/a.txt"), "a").unwrap();
+        std::fs::write(folder.path().join("other.txt"), "o").unwrap();
+        git(folder.path(), &["add", "bench/a.txt", "other.txt"]);
+        git(folder.path(), &["commit", "-q", "-m", "a"]);
+        std::fs::write(folder.path().join("other.txt"), "changed").unwrap();
+        std::fs::write(folder.path().join("untracked.txt"), "u").unwrap();
+        let bench = [Path::new("bench")];
+        assert_eq!(paths_are_dirty_in(folder.path(), &bench), Some(false));
+        std::fs::write(folder.path().join("bench/new.txt"), "n").unwrap();
+        assert_eq!(paths_are_dirty_in(folder.path(), &bench), Some(true));
     }
 }

@@ -11,12 +11,16 @@
 mod app;
 mod charts;
 mod configurations;
+mod docs_check;
+mod facts;
+mod glance;
 mod load;
 mod machine;
 mod measurements;
 mod options;
 mod peers;
 mod progress;
+mod prose;
 mod publishing;
 mod results;
 mod run;
@@ -30,7 +34,11 @@ mod throughput;
 mod twins;
 mod wire;
 
-use std::{fs, path::Path, process::ExitCode};
+use std::{
+    fs,
+    path::{Path, PathBuf},
+    process::ExitCode,
+};
 
 use anyhow::Context as _;
 use clap::Parser as _;
@@ -47,6 +55,18 @@ const SETTLE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(240)
 fn main() -> ExitCode {
     let options = Options::parse();
     let settings = Settings::from_options(&options);
+    if let Some(source) = &options.render {
+        return match render(source, &settings) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => fail(err),
+        };
+    }
+    if options.check_docs {
+        return match check_docs(&settings.out.join("results.json")) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => fail(err),
+        };
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(settings.client_threads)
         .enable_all()
@@ -67,11 +87,11 @@ fn fail(err: anyhow::Error) -> ExitCode {
 }
 
 async fn bench(options: &Options, settings: &Settings) -> anyhow::Result<()> {
-    if let Some(page) = &settings.splice
+    if !settings.splice.is_empty()
         && let Some(why) =
             publishing::refusal_before(settings.is_shortened(), machine::tree_is_dirty())
     {
-        anyhow::bail!("--splice {} refused: {why}", page.display());
+        anyhow::bail!("--splice refused: {why}");
     }
     let mut names: Vec<&str> = configurations::all().iter().map(|c| c.name).collect();
     names.extend(configurations::Peer::ALL.map(configurations::Peer::name));
@@ -105,30 +125,111 @@ async fn bench(options: &Options, settings: &Settings) -> anyhow::Result<()> {
             anyhow::bail!("stopped by {}; nothing written", signal?);
         }
     };
-    let refusals = match &settings.splice {
-        Some(_) => {
-            let busy = results.machine.busy_at_start.then(|| {
-                format!(
-                    "load average {} on {} cores",
-                    results.machine.load_average, results.machine.cores
-                )
-            });
-            publishing::refusals_after(busy, &results.checks)
-        }
-        None => Vec::new(),
+    let refusals = if settings.splice.is_empty() {
+        Vec::new()
+    } else {
+        refusals_after(&results)
     };
     if refusals.is_empty() {
-        write(&results, &settings.out, settings.splice.as_deref())?;
+        save_results(&results, &settings.out)?;
+        write(&results, &settings.out, &settings.splice)?;
         report(&results, &settings.out);
         return Ok(());
     }
     let elsewhere = publishing::refused_folder(&binaries.server);
-    write(&results, &elsewhere, None)?;
+    save_results(&results, &elsewhere)?;
+    write(&results, &elsewhere, &[])?;
     report(&results, &elsewhere);
     anyhow::bail!(
         "--splice refused, nothing written into the docs (the results are in {}):\n  {}",
         elsewhere.display(),
         refusals.join("\n  ")
+    )
+}
+
+/// Why a measured run may not go into the docs: a busy machine, a failed check.
+fn refusals_after(results: &Results) -> Vec<String> {
+    let busy = results.machine.busy_at_start.then(|| {
+        format!(
+            "load average {} on {} cores",
+            results.machine.load_average, results.machine.cores
+        )
+    });
+    publishing::refusals_after(busy, &results.checks)
+}
+
+/// Reads a results.json.
+fn read_results(source: &Path) -> anyhow::Result<Results> {
+    let text =
+        fs::read_to_string(source).with_context(|| format!("cannot read {}", source.display()))?;
+    serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a results.json", source.display()))
+}
+
+/// `--render`: the tables, charts and generated text of an existing
+/// results.json, without measuring. The results file itself is copied, not
+/// written again, so that a re-render never changes a published figure.
+fn render(source: &Path, settings: &Settings) -> anyhow::Result<()> {
+    let results = read_results(source)?;
+    if !settings.splice.is_empty() {
+        let mut inputs: Vec<&Path> = vec![source, Path::new("bench")];
+        inputs.extend(settings.splice.iter().map(PathBuf::as_path));
+        if let Some(why) = publishing::refusal_to_render(machine::paths_are_dirty(&inputs)) {
+            anyhow::bail!("--splice refused: {why}");
+        }
+        let refusals = refusals_after(&results);
+        if !refusals.is_empty() {
+            anyhow::bail!(
+                "--splice refused, nothing written:\n  {}",
+                refusals.join("\n  ")
+            );
+        }
+    }
+    fs::create_dir_all(&settings.out)
+        .with_context(|| format!("cannot create {}", settings.out.display()))?;
+    let target = settings.out.join("results.json");
+    let same = |a: &Path, b: &Path| match (fs::canonicalize(a), fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    if !same(source, &target) {
+        fs::copy(source, &target)
+            .with_context(|| format!("cannot copy {} to {}", source.display(), target.display()))?;
+    }
+    write(&results, &settings.out, &settings.splice)?;
+    eprintln!(
+        "rendered {} into {}",
+        source.display(),
+        settings.out.display()
+    );
+    Ok(())
+}
+
+/// `--check-docs`: every figure README.md and docs/ quote outside a
+/// generated block must be one the results hold.
+fn check_docs(results: &Path) -> anyhow::Result<()> {
+    let results_json: serde_json::Value = serde_json::from_str(
+        &fs::read_to_string(results)
+            .with_context(|| format!("cannot read {}", results.display()))?,
+    )
+    .with_context(|| format!("{} is not JSON", results.display()))?;
+    let strays = docs_check::check_pages(Path::new("."), &results_json)?;
+    if strays.is_empty() {
+        eprintln!(
+            "every figure in the docs is generated or in {}",
+            results.display()
+        );
+        return Ok(());
+    }
+    anyhow::bail!(
+        "{} figure(s) typed in the docs that {} does not hold:\n  {}",
+        strays.len(),
+        results.display(),
+        strays
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n  ")
     )
 }
 
@@ -169,37 +270,44 @@ fn command(profile: &str) -> String {
     }
 }
 
-/// Writes the results into `out`, and splices the tables into `splice`.
-fn write(results: &Results, out: &Path, splice: Option<&Path>) -> anyhow::Result<()> {
+/// Writes results.json into `out`.
+fn save_results(results: &Results, out: &Path) -> anyhow::Result<()> {
+    fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let path = out.join("results.json");
+    fs::write(&path, serde_json::to_string_pretty(results)? + "\n")
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Writes the tables and charts into `out`, and splices the tables and
+/// generated text into each page of `splice`.
+fn write(results: &Results, out: &Path, splice: &[PathBuf]) -> anyhow::Result<()> {
     fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let save = |name: String, contents: &str| {
         let path = out.join(name);
         fs::write(&path, contents).with_context(|| format!("cannot write {}", path.display()))
     };
-    save(
-        "results.json".to_owned(),
-        &(serde_json::to_string_pretty(results)? + "\n"),
-    )?;
     let footer = tables::footer(results);
-    let tables = tables::all(results);
-    for table in &tables {
+    let mut tables = tables::all(results);
+    tables.extend(prose::all(results));
+    for table in tables.iter().filter(|table| table.is_file()) {
         save(format!("{}.md", table.name), &table.file(&footer))?;
     }
     for chart in charts::all(results)? {
         save(format!("{}.svg", chart.name), &chart.svg)?;
     }
-    if let Some(page) = splice {
+    for page in splice {
         let text =
             fs::read_to_string(page).with_context(|| format!("cannot read {}", page.display()))?;
+        let prefix = link_prefix(page, out);
         let spliced: Vec<(&str, String)> = tables
             .iter()
-            .map(|table| (table.name, table.spliced(&footer, &link_prefix(page, out))))
+            .map(|table| (table.name, table.spliced(&footer, &prefix)))
             .collect();
         let (text, replaced) = splice::splice(&text, &spliced)
             .with_context(|| format!("cannot splice tables into {}", page.display()))?;
         fs::write(page, text).with_context(|| format!("cannot write {}", page.display()))?;
         eprintln!(
-            "spliced {} table(s) into {}: {}",
+            "spliced {} block(s) into {}: {}",
             replaced.len(),
             page.display(),
             replaced.join(", ")

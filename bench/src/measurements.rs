@@ -319,6 +319,10 @@ impl RecordCounter<'_> {
 
 /// Logs in, copies the cookie, logs out, and replays the copy until the
 /// server stops honouring it: 0 for a server-side session, until `exp`
+/// How often a copied cookie is replayed after logout: the resolution of
+/// the logout-to-effect figure.
+pub const REPLAY_INTERVAL_MS: u64 = 50;
+
 /// for a plain token. `server` must run with `--cookie-age cookie_age`.
 pub async fn logout_effect(
     server: &ServerProcess,
@@ -372,7 +376,7 @@ pub async fn logout_effect(
         if logged_out.elapsed() > give_up {
             break;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(REPLAY_INTERVAL_MS)).await;
     }
     let still_working_at_end = worked_until.is_some_and(|_| logged_out.elapsed() > give_up);
     Ok(LogoutEffect {

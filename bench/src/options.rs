@@ -78,13 +78,31 @@ pub struct Options {
     #[arg(long)]
     pub server_binary: Option<PathBuf>,
 
-    /// A Markdown file whose `<!-- bench:NAME -->...<!-- /bench:NAME -->`
-    /// blocks are replaced by the table NAME (a table file's name without
-    /// `.md`), e.g. docs/comparison.md. Refused when the git tree of the
-    /// current folder has uncommitted changes: published numbers come from
-    /// a commit.
-    #[arg(long)]
-    pub splice: Option<PathBuf>,
+    /// Markdown pages whose `<!-- bench:NAME -->...<!-- /bench:NAME -->`
+    /// blocks are replaced by the table or generated text NAME (a table
+    /// file's name without `.md`), comma-separated or repeated, e.g.
+    /// `docs/comparison.md,docs/performance.md`. Refused for a shortened run
+    /// or a tree with changes or untracked files (before measuring), and
+    /// for a busy machine or a failed check (after): published numbers come
+    /// from a commit, a full run, an idle machine and passed checks.
+    #[arg(long, value_delimiter = ',')]
+    pub splice: Vec<PathBuf>,
+
+    /// Measure nothing: read this results.json and write its tables, charts
+    /// and generated text into `--out` (and `--splice`'s pages), so that a
+    /// change to what the harness writes can be seen on a published run.
+    /// Splicing a re-render is refused when the results file, the harness
+    /// (`bench/`) or a page to splice has uncommitted changes, or when the
+    /// run was measured on a busy machine or failed a check.
+    #[arg(long, value_name = "RESULTS_JSON", conflicts_with_all = ["quick", "duration", "rounds", "only", "server_binary"])]
+    pub render: Option<PathBuf>,
+
+    /// Measure nothing: fail when README.md or a page of docs/ quotes,
+    /// outside a generated block, a measured figure (a decimal number, or a
+    /// number with a unit such as µs, req/s, × or bytes) that the results in
+    /// `--out` do not hold.
+    #[arg(long, conflicts_with = "render")]
+    pub check_docs: bool,
 }
 
 /// What one run does, every default resolved.
@@ -108,12 +126,12 @@ pub struct Settings {
     /// that a token's expiry is reached in seconds.
     pub logout_cookie_age: u64,
     pub quick: bool,
-    pub splice: Option<PathBuf>,
+    pub splice: Vec<PathBuf>,
 }
 
 /// Seconds per round and rounds per scenario of a full run.
-const DEFAULT_ROUND_SECONDS: f64 = 2.0;
-const DEFAULT_ROUNDS: usize = 5;
+pub const DEFAULT_ROUND_SECONDS: f64 = 2.0;
+pub const DEFAULT_ROUNDS: usize = 5;
 
 impl Settings {
     /// Whether the run is shorter than a full one (`--quick`, or fewer

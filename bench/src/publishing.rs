@@ -1,5 +1,6 @@
 //! Whether a run's figures may go into the docs (`--splice`): only those of
-//! a committed tree with nothing else in it, measured on a quiet machine,
+//! a committed tree with nothing else in it, measured in full on a machine
+//! that was not busy when it started,
 //! by a run whose checks all passed. A refused run still writes its results,
 //! but under `target/`, never into the docs.
 
@@ -27,6 +28,30 @@ pub fn refusal_before(shortened: bool, dirty: Option<bool>) -> Option<String> {
         ),
         None => Some(
             "`git status` does not answer here, so the commit measured cannot be told; run from \
+             the project's git tree"
+                .to_owned(),
+        ),
+    }
+}
+
+/// Why a re-render (`--render`) may not be spliced into the docs, known
+/// before anything is written. A re-render measures nothing, so what must
+/// be committed is what it reads: the results file, the harness that turns
+/// them into text, and the pages it splices into (`dirty` is
+/// [`crate::machine::paths_are_dirty`]'s answer for those). The run's own
+/// busy machine or failed checks still refuse it, as they refused the run;
+/// a shortened run does not, since the text it writes says so.
+pub fn refusal_to_render(dirty: Option<bool>) -> Option<String> {
+    match dirty {
+        Some(false) => None,
+        Some(true) => Some(
+            "the results file, the harness (bench/) or a page to splice has uncommitted changes \
+             or untracked files, so the text would come from no commit anyone can check out; \
+             commit first (or leave out --splice)"
+                .to_owned(),
+        ),
+        None => Some(
+            "`git status` does not answer here, so what is rendered cannot be told; run from \
              the project's git tree"
                 .to_owned(),
         ),
@@ -80,6 +105,13 @@ mod tests {
         assert!(refusal_before(false, Some(true)).is_some_and(|why| why.contains("untracked")));
         assert!(refusal_before(false, None).is_some());
         assert!(refusal_before(true, Some(false)).is_some_and(|why| why.contains("shorter")));
+    }
+
+    #[test]
+    fn a_re_render_may_be_spliced_only_from_committed_inputs() {
+        assert_eq!(refusal_to_render(Some(false)), None);
+        assert!(refusal_to_render(Some(true)).is_some_and(|why| why.contains("uncommitted")));
+        assert!(refusal_to_render(None).is_some());
     }
 
     fn passed() -> Checks {

@@ -1,17 +1,19 @@
 //! Every figure a run produces, as written to results.json. The tables and
-//! charts are made from this and nothing else.
+//! charts are made from this and nothing else, so that `--render` can make
+//! them again from a results.json without measuring.
 
 use std::collections::BTreeMap;
 
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::machine::Machine;
 
-/// Bumped when a field changes meaning or goes away.
-pub const SCHEMA_VERSION: u32 = 3;
+/// Bumped when a field is added, changes meaning or goes away (4: the
+/// server's defaults; a reader of older files treats it as absent).
+pub const SCHEMA_VERSION: u32 = 4;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Results {
     pub schema: u32,
     /// RFC 3339, UTC, when the run started.
@@ -37,10 +39,12 @@ pub struct Results {
     pub checks: Checks,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunSettings {
     pub quick: bool,
+    #[serde(deserialize_with = "float_or_nan")]
     pub round_seconds: f64,
+    #[serde(deserialize_with = "float_or_nan")]
     pub warmup_seconds: f64,
     pub rounds: usize,
     pub connections: usize,
@@ -53,10 +57,44 @@ pub struct RunSettings {
     /// Logged-in visitors of the population scenario (more than the caches hold).
     pub population: u64,
     pub logout_cookie_age_seconds: u64,
+    #[serde(deserialize_with = "float_or_nan")]
     pub total_seconds: f64,
+    /// The server's defaults that the measured servers ran with and the
+    /// tables quote (absent from results of schema 3 and earlier).
+    #[serde(default)]
+    pub server_defaults: Option<ServerDefaults>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// Server options the harness leaves at their defaults and whose values
+/// the text explains figures with: recorded, so that the tables never
+/// quote a default the measured server did not have.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServerDefaults {
+    /// `--token-cache`: verified tokens remembered.
+    pub token_cache: u64,
+    /// `--store-cache-ttl`.
+    pub store_cache_ttl_seconds: u64,
+    /// `--access-token-age` (`/hybrid`).
+    pub access_token_age_seconds: u64,
+    /// `--cookie-age`, where the harness does not shorten it.
+    pub cookie_age_seconds: u64,
+}
+
+impl ServerDefaults {
+    /// The defaults of the app's command line, as the server parses it
+    /// with no option given.
+    pub fn of_the_app() -> Option<Self> {
+        let cli = crate::app::Cli::parse_ignoring_environment(["sessions-vs-jwt"]).ok()?;
+        Some(Self {
+            token_cache: cli.serve.token_cache,
+            store_cache_ttl_seconds: cli.serve.store_cache_ttl,
+            access_token_age_seconds: cli.serve.access_token_age,
+            cookie_age_seconds: cli.serve.cookie_age,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     Measured,
@@ -64,7 +102,7 @@ pub enum Status {
     NotSelected,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ConfigurationRecord {
     pub name: String,
     /// `server` or `token`.
@@ -86,12 +124,13 @@ pub struct ConfigurationRecord {
 }
 
 /// Percentiles of a latency histogram, in microseconds.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct Latency {
     pub p50_us: u64,
     pub p99_us: u64,
     pub p999_us: u64,
     pub max_us: u64,
+    #[serde(deserialize_with = "float_or_nan")]
     pub mean_us: f64,
     pub samples: u64,
 }
@@ -111,38 +150,50 @@ impl Latency {
 
 /// One round: the configuration, the reference and the bare server, back
 /// to back, in an order that rotates from round to round.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Round {
+    #[serde(deserialize_with = "float_or_nan")]
     pub rps: f64,
+    #[serde(deserialize_with = "float_or_nan")]
     pub reference_rps: f64,
     /// `rps / reference_rps`.
+    #[serde(deserialize_with = "float_or_nan")]
     pub ratio: f64,
     /// Server CPU time (user + system) per response, in microseconds.
+    #[serde(deserialize_with = "float_or_nan")]
     pub cpu_us_per_request: f64,
+    #[serde(deserialize_with = "float_or_nan")]
     pub reference_cpu_us_per_request: f64,
     /// `reference_cpu_us_per_request / cpu_us_per_request`: like `ratio`,
     /// 1.0 means as cheap as the reference, but counted in the server's CPU
     /// time alone, so the load generator's share of the machine drops out.
+    #[serde(deserialize_with = "float_or_nan")]
     pub cpu_ratio: f64,
     /// The load generator's own CPU time per response (this program's).
+    #[serde(deserialize_with = "float_or_nan")]
     pub client_cpu_us_per_request: f64,
     /// The bare server (the reference page's bytes from memory) in this round.
+    #[serde(deserialize_with = "float_or_nan")]
     pub bare_rps: f64,
     /// `rps / bare_rps`: 1.0 would be the machine's limit for this page.
+    #[serde(deserialize_with = "float_or_nan")]
     pub bare_ratio: f64,
+    #[serde(deserialize_with = "float_or_nan")]
     pub bare_cpu_us_per_request: f64,
     /// `bare_cpu_us_per_request / cpu_us_per_request`.
+    #[serde(deserialize_with = "float_or_nan")]
     pub bare_cpu_ratio: f64,
     pub responses: u64,
     /// 0 for a peer, which has no reference page: its reference figures are `null`.
     pub reference_responses: u64,
     pub bare_responses: u64,
+    #[serde(deserialize_with = "float_or_nan")]
     pub seconds: f64,
     /// Whether the configuration ran first in this round.
     pub configuration_first: bool,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ScenarioResult {
     pub configuration: String,
     /// Stable: `get_session_returning`, `get_session_new_visitor`,
@@ -153,21 +204,35 @@ pub struct ScenarioResult {
     /// Distinct visitors whose cookies the scenario sent (0: no cookie).
     pub visitors: usize,
     pub rounds: Vec<Round>,
+    #[serde(deserialize_with = "float_or_nan")]
     pub median_rps: f64,
+    #[serde(deserialize_with = "float_or_nan")]
     pub median_reference_rps: f64,
+    #[serde(deserialize_with = "float_or_nan")]
     pub median_ratio: f64,
+    #[serde(deserialize_with = "float_or_nan")]
     pub min_ratio: f64,
+    #[serde(deserialize_with = "float_or_nan")]
     pub max_ratio: f64,
+    #[serde(deserialize_with = "float_or_nan")]
     pub median_cpu_us_per_request: f64,
+    #[serde(deserialize_with = "float_or_nan")]
     pub median_reference_cpu_us_per_request: f64,
+    #[serde(deserialize_with = "float_or_nan")]
     pub median_cpu_ratio: f64,
+    #[serde(deserialize_with = "float_or_nan")]
     pub median_client_cpu_us_per_request: f64,
+    #[serde(deserialize_with = "float_or_nan")]
     pub median_bare_rps: f64,
+    #[serde(deserialize_with = "float_or_nan")]
     pub median_bare_ratio: f64,
+    #[serde(deserialize_with = "float_or_nan")]
     pub median_bare_cpu_us_per_request: f64,
+    #[serde(deserialize_with = "float_or_nan")]
     pub median_bare_cpu_ratio: f64,
     /// Median over the rounds of reference CPU minus bare CPU per request:
     /// what the app's outer layers and rendering cost on its cheapest page.
+    #[serde(deserialize_with = "float_or_nan")]
     pub median_fixed_cost_us: f64,
     /// Over all rounds.
     pub latency: Latency,
@@ -182,7 +247,7 @@ pub struct ScenarioResult {
 
 /// The app's cost beyond the bare server on its cheapest page, as users
 /// run it (access log on, to a file) and with logging off.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct FixedCost {
     /// From the A/A check's rounds: reference CPU minus bare CPU per request.
     pub fixed_cost_us: Option<f64>,
@@ -199,17 +264,20 @@ pub struct FixedCost {
 
 /// Server CPU per request that one switch adds, from rounds that each
 /// measured both servers, one right after the other.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SwitchCost {
+    #[serde(deserialize_with = "float_or_nan")]
     pub median_us: f64,
     /// A quarter of the rounds measured less than this, a quarter more
     /// than the third quartile.
+    #[serde(deserialize_with = "float_or_nan")]
     pub first_quartile_us: f64,
+    #[serde(deserialize_with = "float_or_nan")]
     pub third_quartile_us: f64,
     pub rounds: usize,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CookieBytes {
     pub configuration: String,
     /// What was stored, e.g. `username of 64 characters`.
@@ -227,30 +295,34 @@ pub struct CookieBytes {
     pub get_session_response_bytes: usize,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MemoryPerSession {
     pub configuration: String,
     pub logins: u64,
     pub rss_before_bytes: u64,
     pub rss_after_bytes: u64,
     /// `(after - before) / logins`; may be negative when the allocator gives memory back.
+    #[serde(deserialize_with = "float_or_nan")]
     pub bytes_per_login: f64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DiskPerSession {
     pub configuration: String,
     pub sessions: u64,
     pub bytes: u64,
+    #[serde(deserialize_with = "float_or_nan")]
     pub bytes_per_session: f64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ScalingPoint {
     pub configuration: String,
     pub sessions: u64,
+    #[serde(deserialize_with = "float_or_nan")]
     pub seed_seconds: f64,
     /// This size's `median_ratio` over the smallest size's: 1.0 means no slower.
+    #[serde(deserialize_with = "float_or_nan")]
     pub ratio_to_smallest: f64,
     pub measurement: ScenarioResult,
 }
@@ -258,29 +330,31 @@ pub struct ScalingPoint {
 /// Store operations a scenario made, read from the server's own counters
 /// in the store layer (`GET /store-operations`) before and after a fixed
 /// number of requests: measured, not derived from the design.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StoreOperations {
     pub configuration: String,
     pub scenario: String,
     pub label: String,
     pub requests: u64,
     pub operations: u64,
+    #[serde(deserialize_with = "float_or_nan")]
     pub per_thousand_requests: f64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LogoutEffect {
     pub configuration: String,
     pub cookie_age_seconds: u64,
     /// For how long a copy of the cookie taken before logout still showed
     /// the logged-in page after it (0 when the first try was a Guest).
+    #[serde(deserialize_with = "float_or_nan")]
     pub copied_cookie_worked_seconds: f64,
     /// Whether it still worked when the harness stopped looking.
     pub still_working_at_end: bool,
     pub tries: u32,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FloodCheck {
     pub configuration: String,
     pub path: String,
@@ -312,7 +386,7 @@ pub struct FloodCheck {
 /// called a leak: allocator arenas and connection buffers settle within it.
 pub const FLAT_LIMIT_BYTES: i64 = 4 * 1024 * 1024;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Checks {
     /// Responses other than 2xx/3xx in every throughput measurement.
     pub error_responses: u64,
@@ -336,4 +410,13 @@ pub fn median(values: &[f64]) -> f64 {
     } else {
         (sorted[middle - 1] + sorted[middle]) / 2.0
     }
+}
+
+/// serde_json writes a NaN (a ratio whose reference was not measured, as a
+/// peer's) as `null`; reading it back gives the NaN again.
+fn float_or_nan<'de, D>(deserializer: D) -> Result<f64, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    Ok(Option::<f64>::deserialize(deserializer)?.unwrap_or(f64::NAN))
 }

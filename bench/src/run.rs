@@ -18,7 +18,7 @@ use crate::{
     results::{
         Checks, ConfigurationRecord, CookieBytes, DiskPerSession, FixedCost, FloodCheck,
         LogoutEffect, MemoryPerSession, Results, RunSettings, SCHEMA_VERSION, ScalingPoint,
-        ScenarioResult, Status, StoreOperations, SwitchCost, median,
+        ScenarioResult, ServerDefaults, Status, StoreOperations, SwitchCost, median,
     },
     scaling,
     servers::{Binaries, ServerCommand, ServerProcess},
@@ -224,6 +224,7 @@ pub async fn run(
             population: settings.population,
             logout_cookie_age_seconds: settings.logout_cookie_age,
             total_seconds: started.elapsed().as_secs_f64(),
+            server_defaults: ServerDefaults::of_the_app(),
         },
         configurations: records,
         throughput: all.throughput,

@@ -13,9 +13,65 @@ pub struct Table {
     pub title: &'static str,
     /// Explanation and table, without the title.
     pub body: String,
+    pub kind: Kind,
 }
 
+/// What a generated block is: a table with a file of its own, or sentences
+/// that exist only spliced into a page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `NAME.md` in the results folder, spliced with the run's footer.
+    Table,
+    /// Sentences whose figures come from the run, spliced as they are:
+    /// the page around them already says which run.
+    Text,
+}
+
+/// Files of the results folder that generated text links to by bare name.
+const LINKED_FILES: [&str; 17] = [
+    "run.md",
+    "throughput.md",
+    "population.md",
+    "peers.md",
+    "glance.md",
+    "first_sight.md",
+    "logout.md",
+    "store_operations.md",
+    "cookie_bytes.md",
+    "checks.md",
+    "latency.md",
+    "scaling.md",
+    "memory.md",
+    "disk.md",
+    "cpu_per_request.svg",
+    "targets.md",
+    "results.json",
+];
+
 impl Table {
+    pub fn of_file(name: &'static str, title: &'static str, body: String) -> Self {
+        Self {
+            name,
+            title,
+            body,
+            kind: Kind::Table,
+        }
+    }
+
+    pub fn text(name: &'static str, body: String) -> Self {
+        Self {
+            name,
+            title: "",
+            body,
+            kind: Kind::Text,
+        }
+    }
+
+    /// Whether it is written as `NAME.md` into the results folder.
+    pub fn is_file(&self) -> bool {
+        self.kind == Kind::Table
+    }
+
     /// The contents of `NAME.md`.
     pub fn file(&self, footer: &str) -> String {
         format!(
@@ -26,14 +82,15 @@ impl Table {
 
     /// What goes between the splice markers of a page that reaches the
     /// results folder at `results` (`results/` from docs/comparison.md): the
-    /// links the tables make to one another's files are made from there.
+    /// links the tables make to the results folder's files are made from there.
     pub fn spliced(&self, footer: &str, results: &str) -> String {
-        let text = format!("{}\n{footer}\n", self.body);
-        ["run.md", "throughput.md"]
-            .into_iter()
-            .fold(text, |text, file| {
-                text.replace(&format!("]({file})"), &format!("]({results}{file})"))
-            })
+        let text = match self.kind {
+            Kind::Table => format!("{}\n{footer}\n", self.body),
+            Kind::Text => self.body.clone(),
+        };
+        LINKED_FILES.into_iter().fold(text, |text, file| {
+            text.replace(&format!("]({file}"), &format!("]({results}{file}"))
+        })
     }
 }
 
@@ -74,7 +131,7 @@ pub fn all(results: &Results) -> Vec<Table> {
 
 /// A Markdown table from a header and rows of cells: numbers right-aligned,
 /// text left-aligned, judged by the first row.
-fn grid(header: &[&str], rows: &[Vec<String>]) -> String {
+pub fn grid(header: &[&str], rows: &[Vec<String>]) -> String {
     let mut text = format!("| {} |\n|", header.join(" | "));
     for index in 0..header.len() {
         let numeric = rows
@@ -153,6 +210,48 @@ fn method(results: &Results) -> String {
     )
 }
 
+/// The caches a hot loop hits, with the sizes the measured servers had.
+fn caches(results: &Results) -> String {
+    match &results.settings.server_defaults {
+        Some(defaults) => format!(
+            "the verified-token memory of {} tokens, the store cache's {} s",
+            thousands(defaults.token_cache),
+            defaults.store_cache_ttl_seconds
+        ),
+        None => "the verified-token memory, the store cache".to_owned(),
+    }
+}
+
+/// `10000` as `10,000`.
+pub fn thousands(value: u64) -> String {
+    let digits = value.to_string();
+    let mut out = String::new();
+    for (index, digit) in digits.chars().enumerate() {
+        if index > 0 && (digits.len() - index).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+/// Seconds in the largest whole unit: `1209600` as `14 days`, `300` as `5 minutes`.
+pub fn duration_words(seconds: u64) -> String {
+    const UNITS: [(u64, &str); 4] = [
+        (86_400, "day"),
+        (3600, "hour"),
+        (60, "minute"),
+        (1, "second"),
+    ];
+    for (size, unit) in UNITS {
+        if seconds >= size && seconds.is_multiple_of(size) {
+            let count = seconds / size;
+            return format!("{count} {unit}{}", if count == 1 { "" } else { "s" });
+        }
+    }
+    format!("{seconds} seconds")
+}
+
 fn scenario_rows(results: &Results) -> impl Iterator<Item = &ScenarioResult> {
     results.throughput.iter()
 }
@@ -210,11 +309,11 @@ fn throughput(results: &Results) -> Table {
         &rows,
         "no configuration was measured",
     ));
-    Table {
-        name: "throughput",
-        title: "Requests per second against the stateless reference",
+    Table::of_file(
+        "throughput",
+        "Requests per second against the stateless reference",
         body,
-    }
+    )
 }
 
 /// The app's returning visitors that the peers are compared with.
@@ -296,11 +395,11 @@ fn peers(results: &Results) -> Table {
         &rows,
         "no peer was measured",
     ));
-    Table {
-        name: "peers",
-        title: "Against the peers: stock tower-sessions and Django",
+    Table::of_file(
+        "peers",
+        "Against the peers: stock tower-sessions and Django",
         body,
-    }
+    )
 }
 
 fn population(results: &Results) -> Table {
@@ -335,13 +434,13 @@ fn population(results: &Results) -> Table {
         .collect();
     let mut body = format!(
         "Returning visitors as they come in life rather than in a hot loop: the hot loop cycles {} visitors, \
-         who each come back within milliseconds, so every cache (the verified-token memory of 10,000 tokens, \
-         the store cache's 5 s) hits; the population is up to {population} logged-in visitors (fewer when \
+         who each come back within milliseconds, so every cache ({}) hits; the population is up to {population} logged-in visitors (fewer when \
          their logins take over a minute: see *visitors*, the cookies actually cycled), each returning only \
          every *return interval* seconds. On `/token` the population's tokens were signed by another instance \
          with the same keys, so this server has to verify each the first time and keeps only as many as its \
          memory holds. Both are ratios to the reference in the same run ([throughput.md](throughput.md)).\n\n",
-        results.settings.returning_visitors
+        results.settings.returning_visitors,
+        caches(results),
     );
     body.push_str(&grid_or_absence(
         &[
@@ -357,11 +456,11 @@ fn population(results: &Results) -> Table {
         &rows,
         "no configuration with a population was measured",
     ));
-    Table {
-        name: "population",
-        title: "Returning visitors among a population larger than the caches",
+    Table::of_file(
+        "population",
+        "Returning visitors among a population larger than the caches",
         body,
-    }
+    )
 }
 
 fn latency(results: &Results) -> Table {
@@ -405,11 +504,7 @@ fn latency(results: &Results) -> Table {
         &rows,
         "no configuration was measured",
     ));
-    Table {
-        name: "latency",
-        title: "Latency percentiles (µs)",
-        body,
-    }
+    Table::of_file("latency", "Latency percentiles (µs)", body)
 }
 
 fn first_sight(results: &Results) -> Table {
@@ -458,11 +553,7 @@ fn first_sight(results: &Results) -> Table {
         &rows,
         "no token configuration was measured",
     ));
-    Table {
-        name: "first_sight",
-        title: "Tokens seen for the first time",
-        body,
-    }
+    Table::of_file("first_sight", "Tokens seen for the first time", body)
 }
 
 fn cookie_bytes(results: &Results) -> Table {
@@ -504,11 +595,11 @@ fn cookie_bytes(results: &Results) -> Table {
         &rows,
         "no configuration was measured",
     ));
-    Table {
-        name: "cookie_bytes",
-        title: "Bytes on the wire as stored data grows",
+    Table::of_file(
+        "cookie_bytes",
+        "Bytes on the wire as stored data grows",
         body,
-    }
+    )
 }
 
 fn memory(results: &Results) -> Table {
@@ -545,11 +636,7 @@ fn memory(results: &Results) -> Table {
         &rows,
         "neither `server-memory` nor `token-eddsa` was measured",
     ));
-    Table {
-        name: "memory",
-        title: "Server memory per stored session",
-        body,
-    }
+    Table::of_file("memory", "Server memory per stored session", body)
 }
 
 fn disk(results: &Results) -> Table {
@@ -580,11 +667,7 @@ fn disk(results: &Results) -> Table {
         &rows,
         "`server-sqlite` was not measured",
     ));
-    Table {
-        name: "disk",
-        title: "Store size on disk per session",
-        body,
-    }
+    Table::of_file("disk", "Store size on disk per session", body)
 }
 
 fn scaling(results: &Results) -> Table {
@@ -629,11 +712,11 @@ fn scaling(results: &Results) -> Table {
             &rows,
             "no configuration with a store that can be filled beforehand (`server-sqlite`, `server-redis`, `server-postgres`) was measured",
         ));
-    Table {
-        name: "scaling",
-        title: "Cost against the number of stored sessions",
+    Table::of_file(
+        "scaling",
+        "Cost against the number of stored sessions",
         body,
-    }
+    )
 }
 
 fn logout(results: &Results) -> Table {
@@ -654,14 +737,25 @@ fn logout(results: &Results) -> Table {
             ]
         })
         .collect();
-    let mut body = String::from(
+    let default_age = results.settings.server_defaults.as_ref().map_or_else(
+        || "with the default cookie age".to_owned(),
+        |defaults| {
+            format!(
+                "with the default cookie age ({})",
+                duration_words(defaults.cookie_age_seconds)
+            )
+        },
+    );
+    let mut body = format!(
         "Logout-to-effect: a visitor logs in, a copy of the cookie is taken, the visitor logs out, and the copy \
-         is replayed every 50 ms until the server stops showing the logged-in page. The servers here run with a \
-         short cookie age so that a token's expiry comes within seconds; with the default two weeks, a copied \
-         token keeps working for up to two weeks (plus the 2-second clock leeway). `/hybrid` runs with an access \
+         is replayed every {} ms until the server stops showing the logged-in page. The servers here run with a \
+         cookie age of {} s so that a token's expiry comes within seconds; {default_age}, a copied \
+         token keeps working until that age is over (plus the clock leeway). `/hybrid` runs with an access \
          token of half the cookie age: a copy of its refresh cookie dies at logout, and what the row shows is \
          how long the copied access token still works, bounded by `--access-token-age`. 0.0 means the first \
          replay after the logout was already a Guest.\n\n",
+        crate::measurements::REPLAY_INTERVAL_MS,
+        results.settings.logout_cookie_age_seconds,
     );
     body.push_str(&grid_or_absence(
         &[
@@ -673,11 +767,11 @@ fn logout(results: &Results) -> Table {
         &rows,
         "no configuration was measured",
     ));
-    Table {
-        name: "logout",
-        title: "How long a copied cookie works after logout",
+    Table::of_file(
+        "logout",
+        "How long a copied cookie works after logout",
         body,
-    }
+    )
 }
 
 fn store_operations(results: &Results) -> Table {
@@ -714,11 +808,11 @@ fn store_operations(results: &Results) -> Table {
         &rows,
         "no configuration was measured",
     ));
-    Table {
-        name: "store_operations",
-        title: "Store operations per 1,000 requests",
+    Table::of_file(
+        "store_operations",
+        "Store operations per 1,000 requests",
         body,
-    }
+    )
 }
 
 fn checks(results: &Results) -> Table {
@@ -785,11 +879,11 @@ fn checks(results: &Results) -> Table {
             let _ = writeln!(body, "- {problem}");
         }
     }
-    Table {
-        name: "checks",
-        title: "No errors under load; flat memory under a flood of strangers",
+    Table::of_file(
+        "checks",
+        "No errors under load; flat memory under a flood of strangers",
         body,
-    }
+    )
 }
 
 /// What the floods showed, saying exactly what was measured: the second
@@ -992,11 +1086,7 @@ fn run(results: &Results) -> Table {
         &["configuration", "what", "server flags", "status"],
         &rows,
     ));
-    Table {
-        name: "run",
-        title: "The run: machine, command, configurations",
-        body,
-    }
+    Table::of_file("run", "The run: machine, command, configurations", body)
 }
 
 #[cfg(test)]

@@ -33,7 +33,8 @@ const TABLES: [&str; 13] = [
     "checks",
     "run",
 ];
-const CHARTS: [&str; 5] = [
+const CHARTS: [&str; 6] = [
+    "cpu_per_request",
     "throughput",
     "cpu_ratio",
     "latency",
@@ -158,7 +159,11 @@ fn number(value: &Value) -> f64 {
 #[test]
 fn results_describe_the_run_the_machine_and_every_configuration() {
     let results = results();
-    assert_eq!(results["schema"], 3);
+    assert_eq!(results["schema"], 4);
+    assert!(
+        number(&results["settings"]["server_defaults"]["token_cache"]) > 0.0,
+        "the server's defaults the tables quote are recorded"
+    );
     assert!(results["date"].as_str().unwrap().contains('T'));
     assert!(results["command"].as_str().unwrap().contains("--quick"));
     for field in [
@@ -238,7 +243,8 @@ fn every_scenario_is_measured_against_the_reference_in_every_round() {
         }
         if configuration.starts_with("hybrid") {
             expected.push("get_session_refresh");
-        } else if configuration != "server-memory-log-off" {
+        }
+        if configuration != "server-memory-log-off" {
             expected.push("get_session_population");
         }
         expected.sort_unstable();
@@ -584,6 +590,113 @@ fn every_table_is_written_self_explanatory_with_its_provenance() {
     for configuration in MEASURED {
         assert!(throughput.contains(&format!("`{configuration}`")));
     }
+}
+
+#[test]
+fn the_decision_at_a_glance_and_the_targets_are_written_from_the_run() {
+    let glance = fs::read_to_string(results_dir().join("glance.md")).unwrap();
+    assert!(glance.contains("| mechanism |"), "{glance}");
+    for configuration in ["server-memory", "server-sqlite", "hybrid-sqlite"] {
+        assert!(
+            glance.contains(&format!("(`{configuration}`) |")),
+            "{configuration} has a row: {glance}"
+        );
+    }
+    assert!(glance.contains("cpu_per_request.svg"), "{glance}");
+    let targets = fs::read_to_string(results_dir().join("targets.md")).unwrap();
+    assert!(
+        targets.contains("| target | goal | measured | verdict |"),
+        "{targets}"
+    );
+}
+
+/// Runs `bench --render` of the smoke run's results from `folder`.
+fn render(folder: &Path, source: &Path, out: &Path, splice: Option<&Path>) -> std::process::Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_bench"));
+    command
+        .current_dir(folder)
+        .arg("--render")
+        .arg(source)
+        .arg("--out")
+        .arg(out);
+    if let Some(page) = splice {
+        command.arg("--splice").arg(page);
+    }
+    command.output().expect("the bench binary runs")
+}
+
+#[test]
+fn a_re_render_writes_the_runs_tables_and_charts_again_byte_for_byte() {
+    let out = tempfile::tempdir().unwrap();
+    let output = render(
+        Path::new("."),
+        &results_dir().join("results.json"),
+        out.path(),
+        None,
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for entry in fs::read_dir(results_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap();
+        assert_eq!(
+            fs::read(&path).unwrap(),
+            fs::read(out.path().join(name)).unwrap_or_default(),
+            "{} differs",
+            name.to_string_lossy()
+        );
+    }
+}
+
+#[test]
+fn a_re_render_splices_only_into_a_committed_page() {
+    let repository = git_repository(false);
+    let page = repository.path().join("page.md");
+    fs::write(
+        &page,
+        "<!-- bench:glance -->\nold\n<!-- /bench:glance -->\n",
+    )
+    .unwrap();
+    let source = repository.path().join("results.json");
+    // As a run that may be published: not busy, every check passed (the
+    // smoke run itself may have shared the machine with a build).
+    let mut publishable = results().clone();
+    publishable["machine"]["busy_at_start"] = Value::Bool(false);
+    publishable["checks"] = serde_json::json!({
+        "error_responses": 0, "transport_errors": 0, "flood_flat": true, "problems": []
+    });
+    fs::write(&source, serde_json::to_string_pretty(&publishable).unwrap()).unwrap();
+    let out = tempfile::tempdir().unwrap();
+
+    let refused = render(repository.path(), &source, out.path(), Some(&page));
+    assert!(!refused.status.success(), "an untracked page is refused");
+    assert!(fs::read_to_string(&page).unwrap().contains("\nold\n"));
+
+    let git = |args: &[&str]| {
+        let status = Command::new("git")
+            .args(["-c", "user.name=smoke", "-c", "user.email=smoke@localhost"])
+            .args(args)
+            .current_dir(repository.path())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    git(&["add", "page.md", "results.json"]);
+    git(&["commit", "-q", "-m", "the page"]);
+    let spliced = render(repository.path(), &source, out.path(), Some(&page));
+    assert!(
+        spliced.status.success(),
+        "{}",
+        String::from_utf8_lossy(&spliced.stderr)
+    );
+    let text = fs::read_to_string(&page).unwrap();
+    assert!(
+        !text.contains("\nold\n") && text.contains("| mechanism |"),
+        "{text}"
+    );
 }
 
 #[test]

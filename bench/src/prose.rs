@@ -1,0 +1,427 @@
+//! The sentences of the docs that hold figures, made from the run: the
+//! run's duration and load, the targets and their verdicts, what bounds
+//! them, the signatures' cost and the multiples of Django. A page keeps
+//! its explanation in words and splices these in (`<!-- bench:NAME -->`),
+//! so that no figure in it is typed by hand.
+
+use std::fmt::Write as _;
+
+use crate::{
+    glance::{self, LOGIN, NOT_MEASURED, RETURNING, cpu, micros_unit, scenario},
+    machine::BUSY_LOAD_PER_CORE,
+    options::{DEFAULT_ROUND_SECONDS, DEFAULT_ROUNDS},
+    results::{Results, ScenarioResult},
+    tables::{Table, grid, thousands},
+};
+
+/// Every generated block of text, and the tables made here.
+pub fn all(results: &Results) -> Vec<Table> {
+    vec![
+        glance::glance(results),
+        glance::short_answer(results),
+        run_summary(results),
+        targets(results),
+        bounds(results),
+        signatures(results),
+        django(results),
+    ]
+}
+
+/// The A/A check: the reference page against itself.
+fn a_a(results: &Results) -> Option<&ScenarioResult> {
+    results
+        .throughput
+        .iter()
+        .find(|result| result.scenario == "reference_a_a")
+}
+
+fn two(value: Option<f64>) -> String {
+    value
+        .filter(|value| value.is_finite())
+        .map_or_else(|| NOT_MEASURED.to_owned(), |value| format!("{value:.2}"))
+}
+
+/// Whether the run was shorter than a full one, as `--splice` judges a run
+/// before it starts.
+pub fn is_shortened(results: &Results) -> bool {
+    let settings = &results.settings;
+    settings.quick
+        || settings.round_seconds < DEFAULT_ROUND_SECONDS
+        || settings.rounds < DEFAULT_ROUNDS
+}
+
+/// Whether any of the load averages at the start or the end of the run
+/// was above the busy mark: the machine was then not idle throughout.
+fn loaded_at_some_point(results: &Results) -> bool {
+    let limit = BUSY_LOAD_PER_CORE * results.machine.cores.max(1) as f64;
+    results
+        .machine
+        .load_average
+        .split_whitespace()
+        .chain(results.machine.load_average_at_end.split_whitespace())
+        .filter_map(|load| load.parse::<f64>().ok())
+        .any(|load| load > limit)
+}
+
+/// The run in two sentences: when, which commit, how long, how loaded.
+fn run_summary(results: &Results) -> Table {
+    let settings = &results.settings;
+    let machine = &results.machine;
+    let mut text = format!(
+        "The figures come from the run of {} (commit `{}`, [run.md](run.md)): {} rounds of {} s per scenario, \
+         {} connections, {:.0} minutes in all, on {} cores. The load average (1, 5 and 15 minutes) was {} when \
+         it started and {} when it ended",
+        results.date,
+        machine.git_commit,
+        settings.rounds,
+        settings.round_seconds,
+        settings.connections,
+        settings.total_seconds / 60.0,
+        machine.cores,
+        machine.load_average,
+        if machine.load_average_at_end.is_empty() {
+            "not recorded"
+        } else {
+            &machine.load_average_at_end
+        },
+    );
+    if loaded_at_some_point(results) {
+        let _ = write!(
+            text,
+            ": above {BUSY_LOAD_PER_CORE} per core at some point, so the machine was not idle throughout"
+        );
+    }
+    text.push('.');
+    if is_shortened(results) {
+        text.push_str(
+            " It was a shortened run (fewer seconds or rounds than the defaults), which `--splice` now refuses: \
+             treat its figures as indicative until a full run replaces them.",
+        );
+    }
+    text.push('\n');
+    Table::text("run_summary", text)
+}
+
+/// A goal met, not met, or not measured.
+fn verdict(value: Option<f64>, met: impl Fn(f64) -> bool) -> String {
+    match value.filter(|value| value.is_finite()) {
+        Some(value) if met(value) => "met".to_owned(),
+        Some(_) => "**not met**".to_owned(),
+        None => NOT_MEASURED.to_owned(),
+    }
+}
+
+/// An EdDSA login's ceiling as a share of the bare server's requests/s:
+/// the bare server's CPU and the load generator's per request, over the
+/// same plus the signature's (an Ed25519 login's CPU minus an HS256
+/// login's). With two cores shared by both, that is the most the login
+/// can reach even if the app cost nothing beyond the signature.
+fn eddsa_login_bound(results: &Results) -> Option<(f64, f64)> {
+    let login = scenario(results, "token-eddsa", LOGIN)?;
+    let signature = cpu(results, "token-eddsa", LOGIN)? - cpu(results, "token-hs256", LOGIN)?;
+    let bare = login.median_bare_cpu_us_per_request;
+    let client = login.median_client_cpu_us_per_request;
+    let bound = (bare + client) / (bare + signature + client);
+    bound.is_finite().then_some((bound, signature))
+}
+
+/// Issue 30's targets against this run: goal, measured, verdict.
+fn targets(results: &Results) -> Table {
+    let bare_ratio = |name: &str, id: &str| {
+        scenario(results, name, id)
+            .map(|result| result.median_bare_ratio)
+            .filter(|value| value.is_finite())
+    };
+    let cost = &results.fixed_cost;
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    let mut at_least = |what: &str, goal: f64, value: Option<f64>| {
+        rows.push(vec![
+            what.to_owned(),
+            format!("≥ {goal:.2}"),
+            two(value),
+            verdict(value, |value| value >= goal),
+        ]);
+    };
+    let reference = a_a(results);
+    at_least(
+        "`/reference/get_session/`, requests/s",
+        0.80,
+        reference.map(|a_a| a_a.median_bare_ratio),
+    );
+    at_least(
+        "`/reference/get_session/`, CPU",
+        0.75,
+        reference.map(|a_a| a_a.median_bare_cpu_ratio),
+    );
+    for (label, name, goal) in [
+        ("`/server` memory, returning visitor", "server-memory", 0.75),
+        ("`/token` EdDSA, returning visitor", "token-eddsa", 0.75),
+        ("`/cookie`, returning visitor", "cookie-aes256gcm", 0.75),
+        ("`/server` SQLite, returning visitor", "server-sqlite", 0.60),
+    ] {
+        at_least(label, goal, bare_ratio(name, RETURNING));
+    }
+    at_least(
+        "`/server` memory, login",
+        0.70,
+        bare_ratio("server-memory", LOGIN),
+    );
+    let bound = eddsa_login_bound(results);
+    let login = bare_ratio("token-eddsa", LOGIN);
+    let share = login.zip(bound).map(|(login, (bound, _))| login / bound);
+    rows.push(vec![
+        "`/token` EdDSA, login, as a share of its bound".to_owned(),
+        "≥ 0.85".to_owned(),
+        match (login, bound) {
+            (Some(login), Some((bound, signature))) => format!(
+                "{:.2} ({login:.2} of the bare server; bound {bound:.2}, with a signature of {signature:.1} µs)",
+                login / bound
+            ),
+            _ => NOT_MEASURED.to_owned(),
+        },
+        verdict(share, |share| share >= 0.85),
+    ]);
+    let mut at_most = |what: &str, goal: f64, value: Option<f64>, paired: bool| {
+        let verdict = match value.filter(|value| value.is_finite()) {
+            Some(value) if value > goal => "**not met**".to_owned(),
+            Some(_) if !paired => "not shown: not measured in paired rounds".to_owned(),
+            other => verdict(other, |value| value <= goal),
+        };
+        rows.push(vec![
+            what.to_owned(),
+            format!("≤ {goal:.1} µs"),
+            value.map_or_else(|| NOT_MEASURED.to_owned(), |value| format!("{value:.1} µs")),
+            verdict,
+        ]);
+    };
+    at_most(
+        "fixed cost over the bare server, CPU per request",
+        2.0,
+        cost.fixed_cost_us,
+        true,
+    );
+    at_most(
+        "the access log, CPU per request",
+        1.0,
+        cost.access_log_us,
+        false,
+    );
+    let app = scenario(results, "server-memory", RETURNING);
+    let peer = results
+        .peers
+        .iter()
+        .find(|result| result.configuration == "peer-tower-sessions-memory");
+    rows.push(vec![
+        "`/server` memory ahead of stock tower-sessions, returning visitor".to_owned(),
+        "ahead, paired".to_owned(),
+        match (app, peer) {
+            (Some(app), Some(peer)) => format!(
+                "{} against {} req/s ({:.2} against {:.2} of the bare server; the peer without an access log, not paired)",
+                thousands(app.median_rps.round() as u64),
+                thousands(peer.median_rps.round() as u64),
+                app.median_bare_ratio,
+                peer.median_bare_ratio
+            ),
+            _ => NOT_MEASURED.to_owned(),
+        },
+        match (app, peer) {
+            (Some(app), Some(peer)) if app.median_bare_ratio <= peer.median_bare_ratio => {
+                "**not met**".to_owned()
+            }
+            (Some(_), Some(_)) => "not shown: not measured in paired rounds".to_owned(),
+            _ => NOT_MEASURED.to_owned(),
+        },
+    ]);
+    rows.push(vec![
+        "the cost breakdown (instructions per part of the page path)".to_owned(),
+        "published".to_owned(),
+        NOT_MEASURED.to_owned(),
+        "**not met**".to_owned(),
+    ]);
+    let mut body = String::from(
+        "The performance targets (issue 30) against this run: medians of interleaved rounds as ratios to the bare \
+         server (the reference page's bytes from memory), at the default log level, on the machine of \
+         [run.md](run.md). An EdDSA login's bound is the most it could reach if the app cost nothing beyond the \
+         signature: (bare CPU + load generator's CPU) ÷ (bare CPU + signature + load generator's CPU) per \
+         request, the signature being an Ed25519 login's CPU minus an HS256 login's in the same run. A verdict \
+         that compares two servers needs paired rounds; where the run measured them apart, it says so instead \
+         of a verdict.\n\n",
+    );
+    body.push_str(&grid(&["target", "goal", "measured", "verdict"], &rows));
+    Table::of_file("targets", "The targets against this run", body)
+}
+
+/// What bounds the targets, in the run's figures.
+fn bounds(results: &Results) -> Table {
+    let cost = &results.fixed_cost;
+    let mut text = format!(
+        "- **The app's fixed cost**, its reference page's server CPU per request minus the bare server's in the \
+         same rounds: {} at the default log level, {} with logging off.\n\
+         - **The access log**: {} per request, `server-memory`'s fixed cost minus its log-off twin's, each \
+         measured in rounds of its own, so within the noise of two separate measurements.\n",
+        micros_unit(cost.fixed_cost_us),
+        micros_unit(cost.fixed_cost_log_off_us),
+        micros_unit(cost.access_log_us),
+    );
+    if let Some(a_a) = a_a(results) {
+        let _ = writeln!(
+            text,
+            "- **The load generator shares the cores**: it used {:.1} µs of CPU per request in the A/A check, \
+             against {:.1} µs for the reference page and {:.1} µs for the bare server, so the bare server, the \
+             cheapest, gains most from the cores it leaves, and ratios of requests/s to the bare server are \
+             lower than CPU ratios.\n\
+             - **The noise floor**: the A/A check's ratio ranged {:.2}–{:.2}; a difference between two ratios \
+             smaller than that means nothing in this run.",
+            a_a.median_client_cpu_us_per_request,
+            a_a.median_reference_cpu_us_per_request,
+            a_a.median_bare_cpu_us_per_request,
+            a_a.min_ratio,
+            a_a.max_ratio,
+        );
+    }
+    if let Some(metrics) = &cost.metrics {
+        let _ = writeln!(
+            text,
+            "- **Counting for `/metrics` and the inspector**: {:.1} µs per request, the median of {} paired \
+             rounds (half of them gave {:.1} to {:.1} µs).",
+            metrics.median_us, metrics.rounds, metrics.first_quartile_us, metrics.third_quartile_us,
+        );
+    }
+    if let Some((bound, signature)) = eddsa_login_bound(results) {
+        let _ = writeln!(
+            text,
+            "- **An EdDSA login's signature**: {signature:.1} µs of CPU, so even an app that cost nothing else \
+             would serve EdDSA logins at {bound:.2} of the bare server's rate here."
+        );
+    }
+    Table::text("bounds", text)
+}
+
+/// What a signature costs, from the run: each algorithm's login CPU minus
+/// an HS256 login's, whose MAC costs next to nothing.
+fn signatures(results: &Results) -> Table {
+    let hmac = cpu(results, "token-hs256", LOGIN);
+    let reference = a_a(results).map(|a_a| a_a.median_reference_cpu_us_per_request);
+    let mut text = String::from(
+        "What a login's signature costs on this machine, in the run: each algorithm's login CPU minus an HS256 \
+         login's (whose MAC costs next to nothing), beside a first sight's extra CPU over a returning visitor's \
+         (the verification; [first_sight.md](first_sight.md)):\n\n",
+    );
+    let rows: Vec<Vec<String>> = [
+        ("Ed25519 (EdDSA)", "token-eddsa"),
+        ("ECDSA P-256 (ES256)", "token-es256"),
+        ("RSA 2048 (RS256)", "token-rs256"),
+    ]
+    .into_iter()
+    .filter(|(_, name)| scenario(results, name, LOGIN).is_some())
+    .map(|(label, name)| {
+        let signature = cpu(results, name, LOGIN)
+            .zip(hmac)
+            .map(|(login, hmac)| login - hmac);
+        let verification = cpu(results, name, "get_session_first_sight")
+            .zip(cpu(results, name, RETURNING))
+            .map(|(first, returning)| first - returning);
+        vec![
+            label.to_owned(),
+            glance::micros(signature),
+            glance::micros(verification),
+        ]
+    })
+    .collect();
+    if rows.is_empty() {
+        let _ = writeln!(text, "Not measured in this run: no token configuration.");
+    } else {
+        text.push_str(&grid(
+            &["algorithm", "signature, µs", "first sight's extra, µs"],
+            &rows,
+        ));
+        let _ = writeln!(
+            text,
+            "\nThe reference page, a whole request, cost the server {} in the same run.",
+            micros_unit(reference)
+        );
+    }
+    Table::text("signatures", text)
+}
+
+/// The project's aim against the reference document's own framework.
+const DJANGO_MULTIPLE: f64 = 20.0;
+
+/// The configurations whose multiples of Django are listed: the twins
+/// that differ from `server-memory` only in a switch are left out.
+fn compared_with_django(name: &str) -> bool {
+    !matches!(
+        name,
+        "reference" | "server-memory-log-off" | "server-memory-metrics-off"
+    )
+}
+
+fn django(results: &Results) -> Table {
+    let peer = |name: &str| {
+        results
+            .peers
+            .iter()
+            .find(|result| result.configuration == name)
+    };
+    let Some(db) = peer("peer-django-db").filter(|db| db.median_rps > 0.0) else {
+        return Table::text(
+            "django",
+            format!("Django: {NOT_MEASURED} (see [run.md](run.md) for why).\n"),
+        );
+    };
+    let target = DJANGO_MULTIPLE * db.median_rps;
+    let mut text = format!(
+        "Django, measured in the same run ([peers.md](peers.md)), served a returning visitor {} requests/s with \
+         database sessions on SQLite and {} with `signed_cookies`. The project aims for {DJANGO_MULTIPLE:.0} times \
+         Django's database sessions on every configuration: {} requests/s in this run. Each configuration's \
+         requests/s as a multiple of Django's, below the aim in bold:\n\n",
+        thousands(db.median_rps.round() as u64),
+        peer("peer-django-signed-cookies").map_or_else(
+            || NOT_MEASURED.to_owned(),
+            |signed| thousands(signed.median_rps.round() as u64)
+        ),
+        thousands(target.round() as u64),
+    );
+    let mut names: Vec<&str> = Vec::new();
+    for result in &results.throughput {
+        if compared_with_django(&result.configuration)
+            && !names.contains(&result.configuration.as_str())
+        {
+            names.push(&result.configuration);
+        }
+    }
+    for name in names {
+        let cells: Vec<String> = results
+            .throughput
+            .iter()
+            .filter(|result| result.configuration == name)
+            .map(|result| {
+                let multiple = result.median_rps / db.median_rps;
+                let label = result
+                    .label
+                    .strip_prefix("get_session, ")
+                    .unwrap_or(&result.label);
+                if multiple < DJANGO_MULTIPLE {
+                    format!("{label} **{multiple:.0}×**")
+                } else {
+                    format!("{label} {multiple:.0}×")
+                }
+            })
+            .collect();
+        let _ = writeln!(text, "- `{name}`: {}", cells.join("; "));
+    }
+    Table::text("django", text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_goal_not_reached_is_not_met_and_a_missing_figure_is_not_measured() {
+        assert_eq!(verdict(Some(0.81), |value| value >= 0.80), "met");
+        assert_eq!(verdict(Some(0.57), |value| value >= 0.75), "**not met**");
+        assert_eq!(verdict(None, |value| value >= 0.75), NOT_MEASURED);
+        assert_eq!(verdict(Some(f64::NAN), |value| value >= 0.75), NOT_MEASURED);
+    }
+}
