@@ -1,5 +1,6 @@
 //! "The decision at a glance": the table the benchmark generates near the
-//! top of docs/comparison.md, compiled into the binary and shown at the foot
+//! top of docs/comparison.md (its section "At a glance"), compiled into the
+//! binary and shown at the foot
 //! of the inspector, so that a visitor goes from what the grid shows to the
 //! measured figures in one click, with the server alone. The section's
 //! paragraphs and tables are kept; inline Markdown is reduced to its text
@@ -12,8 +13,10 @@ use serde::Serialize;
 
 const COMPARISON: &str = include_str!("../../docs/comparison.md");
 
-/// The section's title, as docs/comparison.md spells its heading.
-const TITLE: &str = "The decision at a glance";
+/// The section's title, as docs/comparison.md spells its heading (`## At
+/// a glance`, into which the benchmark splices its `glance` table), or as
+/// the table's own page (docs/results/glance.md) does.
+const TITLES: [&str; 2] = ["At a glance", "The decision at a glance"];
 
 /// A paragraph or a table of the section.
 #[derive(Debug, PartialEq, Eq, Serialize)]
@@ -80,9 +83,10 @@ fn heading_level(line: &str) -> Option<usize> {
 /// The level of `line` if it is the section's heading.
 fn title_level(line: &str) -> Option<usize> {
     let level = heading_level(line)?;
-    line[level..]
-        .trim()
-        .eq_ignore_ascii_case(TITLE)
+    let title = line[level..].trim();
+    TITLES
+        .iter()
+        .any(|known| title.eq_ignore_ascii_case(known))
         .then_some(level)
 }
 
@@ -221,6 +225,24 @@ mod tests {
             .filter_map(|block| block.text)
             .collect();
         assert_eq!(texts, ["CPU per visit, more.", "Notes", "Still here."]);
+    }
+
+    #[test]
+    fn the_comparisons_at_a_glance_section_is_the_one_read_and_empty_until_spliced() {
+        let page = "# Which?\n\n## At a glance\n\n<!-- bench:glance -->\n<!-- /bench:glance -->\n\n\
+            ## The short answer\n\nNot this.\n";
+        assert!(section(page).is_empty());
+        let spliced = page.replace(
+            "<!-- /bench:glance -->",
+            "| mechanism | bytes |\n|---|---:|\n| `/server` | 42 |\n<!-- /bench:glance -->",
+        );
+        let blocks = section(&spliced);
+        assert_eq!(blocks.len(), 1);
+        let table = blocks[0].table.as_ref().map(|table| &table.rows);
+        assert_eq!(
+            table,
+            Some(&vec![vec!["/server".to_owned(), "42".to_owned()]])
+        );
     }
 
     #[test]

@@ -1038,13 +1038,18 @@ async fn the_decision_at_a_glance_is_one_click_away_when_the_docs_have_it() {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/comparison.md"),
     )
     .unwrap();
-    let has_section = docs.lines().any(|line| {
+    // The section ("## At a glance"), and whether a table is spliced into it yet.
+    let mut lines = docs.lines().skip_while(|line| {
         let title = line.trim_start_matches('#');
-        title.len() < line.len()
-            && title
-                .trim()
-                .eq_ignore_ascii_case("The decision at a glance")
+        !(title.len() < line.len()
+            && ["At a glance", "The decision at a glance"]
+                .iter()
+                .any(|known| title.trim().eq_ignore_ascii_case(known)))
     });
+    let has_section = lines.next().is_some()
+        && lines
+            .take_while(|line| !line.starts_with("## ") && !line.starts_with("# "))
+            .any(|line| line.trim().starts_with('|'));
     let server = TestServer::start(&[]).await;
     let page = server.visitor().get("/").await;
     let link = page
