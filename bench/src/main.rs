@@ -295,6 +295,9 @@ fn write(results: &Results, out: &Path, splice: &[PathBuf]) -> anyhow::Result<()
     for chart in charts::all(results)? {
         save(format!("{}.svg", chart.name), &chart.svg)?;
     }
+    // Every page is spliced in memory first, so that a page that cannot
+    // be spliced leaves all of them as they were.
+    let mut pages = Vec::new();
     for page in splice {
         let text =
             fs::read_to_string(page).with_context(|| format!("cannot read {}", page.display()))?;
@@ -305,6 +308,9 @@ fn write(results: &Results, out: &Path, splice: &[PathBuf]) -> anyhow::Result<()
             .collect();
         let (text, replaced) = splice::splice(&text, &spliced)
             .with_context(|| format!("cannot splice tables into {}", page.display()))?;
+        pages.push((page, text, replaced));
+    }
+    for (page, text, replaced) in pages {
         fs::write(page, text).with_context(|| format!("cannot write {}", page.display()))?;
         eprintln!(
             "spliced {} block(s) into {}: {}",
