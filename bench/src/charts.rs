@@ -14,6 +14,7 @@ use plotters::{
 use crate::{
     glance,
     results::{Results, ScenarioResult, median},
+    tables::thousands,
 };
 
 #[derive(Debug, Clone)]
@@ -85,9 +86,12 @@ fn cpu_per_request(results: &Results) -> anyhow::Result<String> {
         series: vec![
             format!(
                 "hot loop ({} visitors)",
-                results.settings.returning_visitors
+                thousands(results.settings.returning_visitors as u64)
             ),
-            format!("population (up to {})", results.settings.population),
+            format!(
+                "population (up to {})",
+                thousands(results.settings.population)
+            ),
         ],
         values,
         log_scale: false,

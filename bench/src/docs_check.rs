@@ -240,7 +240,13 @@ fn prose_lines(text: &str) -> Vec<String> {
 /// The measured figures of a page's prose, with their 1-based lines.
 fn figures(text: &str) -> Vec<(usize, String)> {
     let mut found = Vec::new();
-    for (index, line) in prose_lines(text).iter().enumerate() {
+    let lines = prose_lines(text);
+    for (index, line) in lines.iter().enumerate() {
+        // A version may follow its name across a line break.
+        let previous = index
+            .checked_sub(1)
+            .and_then(|previous| lines.get(previous))
+            .map_or("", String::as_str);
         let chars: Vec<char> = line.chars().collect();
         let mut at = 0;
         while at < chars.len() {
@@ -273,7 +279,7 @@ fn figures(text: &str) -> Vec<(usize, String)> {
                 }
                 found.push((index + 1, format!("{number} {unit}")));
             } else if dots == 1
-                && !is_version(line, at - number.chars().count())
+                && !is_version(previous, line, at - number.chars().count())
                 && !CONSTANTS.contains(&(number.as_str(), next_word(&chars[end..]).as_str()))
             {
                 found.push((index + 1, number));
@@ -311,9 +317,13 @@ fn unit_at(after: &[char]) -> Option<&'static str> {
 }
 
 /// Whether the decimal at char `start` of `line` names a version: right
-/// after a crate or program's name (`tower-sessions 0.14`, `axum 0.8`).
-fn is_version(line: &str, start: usize) -> bool {
-    let before: String = line.chars().take(start).collect();
+/// after a crate or program's name (`tower-sessions 0.14`, `axum 0.8`),
+/// which may end the `previous` line.
+fn is_version(previous: &str, line: &str, start: usize) -> bool {
+    let mut before: String = line.chars().take(start).collect();
+    if before.trim().is_empty() {
+        before = previous.to_owned();
+    }
     let word = before
         .trim_end()
         .rsplit(|c: char| c.is_whitespace() || c == '(')
@@ -372,7 +382,7 @@ mod tests {
     #[test]
     fn defaults_standards_versions_and_code_are_not_figures() {
         let page = "32 connections, `--cookie-age 1209600`, 5 s, RFC 9700 §4.14, \
-                    tower-sessions 0.14, rustc 1.95.0, a 4096 bytes limit, a 12-byte nonce, \
+                    tower-sessions 0.14, rustc 1.95.0, redis-rs\n1.8's client, a 4096 bytes limit, a 12-byte nonce, \
                     `61.9 µs`, [link](results/0.5.md) <!-- 7.7 µs -->";
         assert!(strays(page).is_empty(), "{:?}", strays(page));
     }

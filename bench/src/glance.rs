@@ -198,7 +198,7 @@ pub fn glance(results: &Results) -> Table {
          A copied cookie after logout is measured with a short cookie age ([logout.md](logout.md)); the last \
          three columns are properties of the design, each held by a test of the app. CPU in µs, medians of \
          the run's rounds.\n\n",
-        results.settings.returning_visitors
+        thousands(results.settings.returning_visitors as u64)
     );
     if rows.is_empty() {
         body.push_str("Not measured in this run: none of the mechanisms' configurations.\n");
@@ -226,6 +226,15 @@ pub fn glance(results: &Results) -> Table {
     Table::of_file("glance", "The decision at a glance", body)
 }
 
+/// `61.4 µs`, or a dash that says the run has no such figure, so that a
+/// sentence still reads.
+fn in_a_sentence(value: Option<f64>) -> String {
+    value.map_or_else(
+        || format!("— ({NOT_MEASURED})"),
+        |value| format!("{value:.1} µs"),
+    )
+}
+
 /// "less than", "about the same as" or "more than", within a tenth.
 fn compared(value: f64, other: f64) -> &'static str {
     if value < other * 0.9 {
@@ -240,9 +249,9 @@ fn compared(value: f64, other: f64) -> &'static str {
 /// The short answer: where the realistic figure stands, then the hot loop,
 /// then each choice with the figures it rests on.
 pub fn short_answer(results: &Results) -> Table {
-    let pop = |name: &str| micros_unit(cpu(results, name, POPULATION));
-    let hot = |name: &str| micros_unit(cpu(results, name, RETURNING));
-    let login = |name: &str| micros_unit(cpu(results, name, LOGIN));
+    let pop = |name: &str| in_a_sentence(cpu(results, name, POPULATION));
+    let hot = |name: &str| in_a_sentence(cpu(results, name, RETURNING));
+    let login = |name: &str| in_a_sentence(cpu(results, name, LOGIN));
     let bytes = |name: &str| {
         cookie_header_bytes(results, name)
             .map_or_else(|| NOT_MEASURED.to_owned(), |bytes| format!("{bytes} bytes"))
@@ -253,7 +262,7 @@ pub fn short_answer(results: &Results) -> Table {
             || NOT_MEASURED.to_owned(),
             |(seconds, still, age)| {
                 let more = if still { "more than " } else { "" };
-                format!("{more}{seconds:.1} s with a cookie age of {age} s")
+                format!("{more}{seconds:.1} s after logout (at a cookie age of {age} s)")
             },
         )
     };
@@ -276,7 +285,7 @@ pub fn short_answer(results: &Results) -> Table {
         pop("cookie-aes256gcm"),
         pop("hybrid-sqlite"),
         micros_unit(reference),
-        results.settings.returning_visitors,
+        thousands(results.settings.returning_visitors as u64),
         hot("server-memory"),
         hot("server-sqlite"),
         hot("token-eddsa"),
@@ -287,7 +296,7 @@ pub fn short_answer(results: &Results) -> Table {
         text,
         "- **Choose server-side sessions** when a logout, a password change or an administrator must end a login \
          *now*, when the session holds more than a few small values, or when its contents must stay secret. A \
-         copied cookie worked {} after logout; a returning visitor costs a store read ({} store operations per \
+         copied cookie worked {}; a returning visitor costs a store read ({} store operations per \
          1,000 requests) and {} among the population on the memory store, {} on Redis, {} on PostgreSQL; the \
          cookie header is {} whatever the session holds. You pay that read and a store to run.",
         copy("server-memory"),
@@ -335,7 +344,7 @@ pub fn short_answer(results: &Results) -> Table {
          A returning visitor touches no store ({} store operations per 1,000 requests) and costs {} among the \
          population against {} in the hot loop, where the cache of verified tokens spares the signature check; a \
          login costs {}{signature}; the cookie header is {} for `john_doe` and grows with the data; and a copy \
-         worked {} after logout: until its `exp`, unless `--token-revocation` (a store again) is on.",
+         worked {}: until its `exp`, unless `--token-revocation` (a store again) is on.",
         operations("token-eddsa", RETURNING),
         pop("token-eddsa"),
         hot("token-eddsa"),
@@ -348,8 +357,8 @@ pub fn short_answer(results: &Results) -> Table {
         "- **Choose the encrypted cookie** when the state is small and you want what tokens give (no store, no \
          outage to fear) without showing the data to the browser, and when no other service needs to verify it \
          (its key is symmetric). A returning visitor costs {} among the population and {} in the hot loop, a \
-         login {}, with {} store operations; the cookie header is {} for `john_doe`; a copy worked {} after \
-         logout: until the expiry sealed in it.",
+         login {}, with {} store operations; the cookie header is {} for `john_doe`; a copy worked {}: until \
+         the expiry sealed in it.",
         pop("cookie-aes256gcm"),
         hot("cookie-aes256gcm"),
         login("cookie-aes256gcm"),
@@ -363,11 +372,11 @@ pub fn short_answer(results: &Results) -> Table {
          store-free requests *and* a logout that ends the login within the access token's age. A returning \
          visitor costs {} in the hot loop with {} store operations, but a refresh costs {} and {} store \
          operations per 1,000 refreshes, and a login {}; the two cookies' header is {}; a copied access token \
-         worked {} after logout. Keys and a store to run: the most moving parts of the four \
+         worked {}. Keys and a store to run: the most moving parts of the four \
          ([when it is worth it](#when-the-hybrid-is-worth-its-complexity)).",
         hot("hybrid-sqlite"),
         operations("hybrid-sqlite", RETURNING),
-        micros_unit(cpu(results, "hybrid-sqlite", REFRESH)),
+        in_a_sentence(cpu(results, "hybrid-sqlite", REFRESH)),
         operations("hybrid-sqlite", REFRESH),
         login("hybrid-sqlite"),
         bytes("hybrid-sqlite"),

@@ -397,9 +397,9 @@ fn django(results: &Results) -> Table {
             .filter(|result| result.configuration == name)
             .map(|result| {
                 let multiple = result.median_rps / db.median_rps;
-                let label = result
-                    .label
-                    .strip_prefix("get_session, ")
+                let label = ["get_session, ", "set_session, "]
+                    .into_iter()
+                    .find_map(|prefix| result.label.strip_prefix(prefix))
                     .unwrap_or(&result.label);
                 if multiple < DJANGO_MULTIPLE {
                     format!("{label} **{multiple:.0}×**")
