@@ -389,6 +389,49 @@ pub fn short_answer(results: &Results) -> Table {
 mod tests {
     use super::*;
 
+    /// The published run, as committed.
+    fn published() -> Results {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/results/results.json");
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_figure_the_run_lacks_is_said_in_words_not_left_blank() {
+        let mut results = published();
+        results.throughput.retain(|result| {
+            !(result.configuration == "cookie-aes256gcm" && result.scenario == POPULATION)
+        });
+        let table = glance(&results).body;
+        let row = table
+            .lines()
+            .find(|line| line.contains("(`cookie-aes256gcm`)"))
+            .unwrap();
+        assert!(row.contains(NOT_MEASURED), "{row}");
+        let answer = short_answer(&results).body;
+        assert!(answer.contains(&format!("— ({NOT_MEASURED})")), "{answer}");
+    }
+
+    #[test]
+    fn the_short_answer_gives_the_population_first_and_the_hot_loop_second() {
+        let results = published();
+        let answer = short_answer(&results).body;
+        let population = answer.find("With visitors as they come").unwrap();
+        let hot_loop = answer.find("In the hot loop").unwrap();
+        assert!(population < hot_loop, "{answer}");
+        let token = micros_unit(cpu(&results, "token-eddsa", POPULATION));
+        assert!(answer[population..hot_loop].contains(&token), "{answer}");
+    }
+
+    #[test]
+    fn every_choice_cites_the_figures_it_rests_on() {
+        let answer = short_answer(&published()).body;
+        for choice in answer.lines().filter(|line| line.starts_with("- **Choose")) {
+            assert!(choice.contains(" µs"), "{choice}");
+            assert!(choice.contains("store operations"), "{choice}");
+        }
+    }
+
     #[test]
     fn comparisons_allow_a_tenth_either_way() {
         assert_eq!(compared(24.2, 22.4), "about the same as");

@@ -5,8 +5,10 @@
 //! Reading order: `options` (what a run does), `run` (the order of
 //! measurements), then `throughput` and `measurements` (how each figure is
 //! taken), `load` (the load generator), `servers` (the processes under
-//! test), and `tables`, `charts`, `splice` (what is written), `publishing`
-//! (whether it may go into the docs).
+//! test), and `tables`, `charts`, `glance` and `prose` (what is written,
+//! the facts of each mechanism in `facts`), `splice` (into the docs),
+//! `publishing` (whether it may go into the docs), `docs_check` (that the
+//! docs quote no figure the run does not hold).
 
 mod app;
 mod charts;
