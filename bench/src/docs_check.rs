@@ -1,7 +1,11 @@
 //! `--check-docs`, and the test that runs it on the committed docs: a
 //! measured figure quoted in README.md or a page of docs/ outside a
 //! generated block must be one the cited results.json holds, so that no
-//! typed number outlives the run it came from.
+//! typed number outlives the run it came from. A figure with a unit must
+//! match a field of that kind (µs a `*_us*` field, req/s a `*rps*` one,
+//! bytes a `*bytes*` one), rounded as it is written; a ratio or multiple may
+//! match any number. That is loose (a typed figure that happens to equal
+//! another field's passes), but it catches a figure from another run.
 //!
 //! What counts as a measured figure: a decimal number (`61.4`, `0.22`), or
 //! a number with a unit that only measurements have (µs, ns, req/s,
@@ -125,42 +129,63 @@ pub fn check_pages(root: &Path, results: &Value) -> anyhow::Result<Vec<Stray>> {
     Ok(strays)
 }
 
-/// Every number in the results: JSON numbers, and numbers inside strings
-/// (the load averages, the command).
-fn numbers_of(value: &Value) -> Vec<f64> {
+/// Every number in the results with the name of the field that holds it:
+/// JSON numbers, and numbers inside strings (the load averages, the
+/// command), so that a figure's unit can be matched to its kind of field.
+fn numbers_of(value: &Value) -> Vec<(String, f64)> {
     let mut numbers = Vec::new();
-    let mut stack = vec![value];
-    while let Some(value) = stack.pop() {
+    let mut stack = vec![(String::new(), value)];
+    while let Some((key, value)) = stack.pop() {
         match value {
-            Value::Number(number) => numbers.extend(number.as_f64()),
+            Value::Number(number) => numbers.extend(number.as_f64().map(|n| (key, n))),
             Value::String(text) => numbers.extend(
                 text.split(|c: char| !(c.is_ascii_digit() || c == '.'))
-                    .filter_map(|token| token.trim_matches('.').parse::<f64>().ok()),
+                    .filter_map(|token| token.trim_matches('.').parse::<f64>().ok())
+                    .map(|n| (key.clone(), n)),
             ),
-            Value::Array(items) => stack.extend(items),
-            Value::Object(fields) => stack.extend(fields.values()),
+            Value::Array(items) => stack.extend(items.iter().map(|item| (key.clone(), item))),
+            Value::Object(fields) => {
+                stack.extend(fields.iter().map(|(name, field)| (name.clone(), field)));
+            }
             Value::Bool(_) | Value::Null => {}
         }
     }
     numbers
 }
 
+/// The fields a figure with this unit may come from, and the factor from
+/// the field's value to the figure: microseconds from `*_us*` fields,
+/// requests per second from `*rps*`, sizes from `*bytes*`. Figures without
+/// a unit of their own kind (ratios, multiples, percentages) may come from
+/// any field.
+fn field_for(unit: &str) -> Option<(&'static str, f64)> {
+    match unit {
+        "µs" => Some(("_us", 1.0)),
+        "req/s" | "requests/s" => Some(("rps", 1.0)),
+        "bytes" | "byte" | "B" => Some(("bytes", 1.0)),
+        "KiB" => Some(("bytes", 1.0 / 1024.0)),
+        "MiB" => Some(("bytes", 1.0 / 1_048_576.0)),
+        "GiB" => Some(("bytes", 1.0 / 1_073_741_824.0)),
+        _ => None,
+    }
+}
+
 /// Whether `figure` (`61.4 µs`, `47,236 req/s`, `0.22`) is a number of the
-/// results, rounded as the figure is written.
-fn is_known(figure: &str, known: &[f64]) -> bool {
-    let number: String = figure
-        .chars()
-        .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ',')
-        .filter(|c| *c != ',')
-        .collect();
+/// results, in a field of its unit's kind, rounded as the figure is written.
+fn is_known(figure: &str, known: &[(String, f64)]) -> bool {
+    let (written, unit) = figure.split_once(' ').unwrap_or((figure, ""));
+    let number: String = written.chars().filter(|c| *c != ',').collect();
     let Ok(value) = number.parse::<f64>() else {
         return false;
     };
+    let field = field_for(unit);
     let decimals = number.split_once('.').map_or(0, |(_, d)| d.len());
     let half = 0.5 * 10f64.powi(-i32::try_from(decimals).unwrap_or(0));
-    known
-        .iter()
-        .any(|known| (known - value).abs() <= half + 1e-9)
+    known.iter().any(|(key, known)| {
+        let (matches, scale) =
+            field.map_or((true, 1.0), |(part, scale)| (key.contains(part), scale));
+        matches && (known * scale - value).abs() <= half + 1e-9
+    })
 }
 
 /// The prose of a page, line by line, with everything that is not prose
@@ -353,6 +378,7 @@ mod tests {
     fn results() -> Value {
         serde_json::json!({
             "throughput": [{"median_cpu_us_per_request": 61.43, "median_rps": 47236.2, "ratio": 0.2219}],
+            "cookie_bytes": [{"cookie_header_bytes": 392}],
             "machine": {"load_average": "0.97 1.55 1.98"},
         })
     }
@@ -368,7 +394,16 @@ mod tests {
 
     #[test]
     fn a_figure_the_results_hold_passes_as_it_is_rounded() {
-        assert!(strays("it cost 61.4 µs, 47,236 req/s, a ratio of 0.22, load 1.55").is_empty());
+        let page = "it cost 61.4 µs, 47,236 req/s, a ratio of 0.22, load 1.55, a 392-byte header";
+        assert!(strays(page).is_empty(), "{:?}", strays(page));
+    }
+
+    #[test]
+    fn a_figure_must_come_from_a_field_of_its_units_kind() {
+        assert_eq!(
+            strays("392 µs, 61.4 req/s, 0.22 bytes, 1,550 req/s"),
+            ["392 µs", "61.4 req/s", "0.22 bytes", "1,550 req/s"]
+        );
     }
 
     #[test]
