@@ -20,8 +20,8 @@ async fn access_lines_name_router_outcome_and_duration_but_never_a_cookie_value(
     let keys = folder.path().join("keys");
     let server = Instance::start(&["--store", "memory", "--keys-dir", keys.to_str().unwrap()]);
     let mut visitor = server.visitor();
-    visitor.get(&Mount::Server.url(Route::SetSession)).await;
-    visitor.get(&Mount::Token.url(Route::SetSession)).await;
+    visitor.log_in_on(Mount::Server).await;
+    visitor.log_in_on(Mount::Token).await;
     let session_id = visitor.cookie("sessionid").unwrap();
     let token = visitor.cookie("token").unwrap();
     visitor.get(&Mount::Server.url(Route::GetSession)).await;

@@ -23,8 +23,7 @@ async fn assert_bad_cookie_makes_a_guest(
     mount: Mount,
     cookie: &str,
 ) -> Page {
-    let mut visitor = server.visitor();
-    visitor.set_cookie(name, cookie);
+    let mut visitor = server.visitor().holding(name, cookie);
     let page = visitor.get(&mount.url(Route::GetSession)).await;
     assert_eq!(page.status, 200, "never an error page");
     assert_eq!(page.username(), "Guest");
@@ -51,7 +50,7 @@ fn b64(bytes: &[u8]) -> String {
 /// A genuine token from the server, and its three segments.
 async fn genuine_token(server: &TestServer) -> (String, [String; 3]) {
     let mut visitor = server.visitor();
-    visitor.get(&Mount::Token.url(Route::SetSession)).await;
+    visitor.log_in_on(Mount::Token).await;
     let token = visitor.cookie("token").unwrap();
     let parts: Vec<String> = token.split('.').map(str::to_owned).collect();
     (token, parts.try_into().unwrap())
@@ -94,8 +93,9 @@ fn without(claim: &str) -> Value {
 #[tokio::test]
 async fn the_control_case_a_token_signed_by_the_server_is_accepted() {
     let server = TestServer::start(&[]).await;
-    let mut visitor = server.visitor();
-    visitor.set_cookie("token", &signed_by_server(&server, &valid_claims()));
+    let mut visitor = server
+        .visitor()
+        .holding("token", &signed_by_server(&server, &valid_claims()));
     assert_eq!(visitor.username_on(Mount::Token).await, "admin");
 }
 

@@ -122,12 +122,7 @@ fn run_cluster() -> Outcome {
         for n in 0..LOGINS {
             let username = format!("visitor{n}");
             let mut visitor = common::Visitor::new(bases[0].clone());
-            let page = visitor
-                .post(
-                    &Mount::Server.url(Route::SetSession),
-                    &[("username", &username)],
-                )
-                .await;
+            let page = visitor.log_in_as(Mount::Server, &username).await;
             assert_eq!(page.status, 200, "{}", page.body);
             let cookie = visitor.cookie(cookie_name(Mount::Server)).unwrap();
             let read_before = read(&client, &bases[1], &cookie).await;

@@ -16,9 +16,7 @@ use sessions_vs_jwt::{
 
 async fn logged_in(server: &TestServer, mount: Mount, username: &str) -> Visitor {
     let mut visitor = server.visitor();
-    let page = visitor
-        .post(&mount.url(Route::SetSession), &[("username", username)])
-        .await;
+    let page = visitor.log_in_as(mount, username).await;
     assert_eq!(page.status, 200);
     visitor
 }
@@ -70,12 +68,11 @@ async fn a_copied_cookie_still_logs_in_after_logout_until_it_expires() {
     let server = TestServer::start(&[]).await;
     let mut visitor = logged_in(&server, Mount::Cookie, "alice").await;
     let copy = visitor.cookie(cookie_name(Mount::Cookie)).unwrap();
-    let page = visitor.post(&Mount::Cookie.url(Route::Logout), &[]).await;
+    let page = visitor.log_out_on(Mount::Cookie).await;
     assert_eq!(page.status, 303);
     assert_eq!(visitor.username_on(Mount::Cookie).await, "Guest");
 
-    let mut thief = server.visitor();
-    thief.set_cookie(cookie_name(Mount::Cookie), &copy);
+    let mut thief = server.visitor().holding(cookie_name(Mount::Cookie), &copy);
     assert_eq!(thief.username_on(Mount::Cookie).await, "alice");
 }
 
@@ -121,8 +118,7 @@ async fn a_value_moved_between_the_token_and_the_cookie_names_is_a_guest() {
         .cookie(cookie_name(Mount::Cookie))
         .unwrap();
     for (mount, value) in [(Mount::Cookie, &token), (Mount::Token, &sealed)] {
-        let mut visitor = server.visitor();
-        visitor.set_cookie(cookie_name(mount), value);
+        let mut visitor = server.visitor().holding(cookie_name(mount), value);
         let page = visitor.get(&mount.url(Route::GetSession)).await;
         assert_eq!(page.status, 200);
         assert_eq!(page.username(), "Guest", "{mount:?}");

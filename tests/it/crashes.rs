@@ -84,8 +84,7 @@ async fn until_acknowledged(acknowledged: &Acknowledged, count: usize) {
 /// Every acknowledged login reads back under its cookie on `server`.
 async fn assert_every_login_survived(server: &Instance, acknowledged: &[(String, String)]) {
     for (cookie, name) in acknowledged {
-        let mut visitor = server.visitor();
-        visitor.set_cookie("sessionid", cookie);
+        let mut visitor = server.visitor().holding("sessionid", cookie);
         assert_eq!(&visitor.username_on(Mount::Server).await, name);
     }
 }

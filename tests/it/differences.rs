@@ -20,15 +20,8 @@ async fn after_logout_a_copied_session_cookie_is_worthless_but_a_copied_token_st
 ) {
     let server = TestServer::start_on(store, &[]).await;
     for (mount, still_logged_in) in [(Mount::Server, false), (Mount::Token, true)] {
-        let mut visitor = server.visitor();
-        visitor.get(&mount.url(Route::SetSession)).await;
-        let copy = visitor.cookie(cookie_name(mount)).unwrap();
-
-        visitor.post(&mount.url(Route::Logout), &[]).await;
-        assert_eq!(visitor.username_on(mount).await, "Guest");
-
-        let mut thief = server.visitor();
-        thief.set_cookie(cookie_name(mount), &copy);
+        let copy = server.copied_cookie_after_logout(mount).await;
+        let mut thief = server.visitor().holding(cookie_name(mount), &copy);
         let page = thief.get(&mount.url(Route::GetSession)).await;
         let expected = if still_logged_in { "john_doe" } else { "Guest" };
         assert_eq!(
@@ -43,10 +36,7 @@ async fn after_logout_a_copied_session_cookie_is_worthless_but_a_copied_token_st
 async fn the_server_stores_one_record_per_login_and_the_token_side_stores_nothing() {
     let server = TestServer::start(&[]).await;
     for _ in 0..3 {
-        server
-            .visitor()
-            .get(&Mount::Token.url(Route::SetSession))
-            .await;
+        server.visitor().log_in_on(Mount::Token).await;
     }
     assert_eq!(
         server.stored_sessions().await,
@@ -55,10 +45,7 @@ async fn the_server_stores_one_record_per_login_and_the_token_side_stores_nothin
     );
 
     for _ in 0..3 {
-        server
-            .visitor()
-            .get(&Mount::Server.url(Route::SetSession))
-            .await;
+        server.visitor().log_in_on(Mount::Server).await;
     }
     assert_eq!(server.stored_sessions().await, 3);
 }
@@ -66,21 +53,15 @@ async fn the_server_stores_one_record_per_login_and_the_token_side_stores_nothin
 async fn a_login_rotates_the_session_id_and_deletes_the_old_record(store: TestStore) {
     let server = TestServer::start_on(store, &[]).await;
     let mut visitor = server.visitor();
-    visitor.get(&Mount::Server.url(Route::SetSession)).await;
+    visitor.log_in_on(Mount::Server).await;
     let first = visitor.cookie("sessionid").unwrap();
 
-    visitor
-        .post(
-            &Mount::Server.url(Route::SetSession),
-            &[("username", "alice")],
-        )
-        .await;
+    visitor.log_in_as(Mount::Server, "alice").await;
     let second = visitor.cookie("sessionid").unwrap();
     assert_ne!(first, second);
     assert_eq!(server.stored_sessions().await, 1, "the old record is gone");
 
-    let mut holder_of_old_id = server.visitor();
-    holder_of_old_id.set_cookie("sessionid", &first);
+    let mut holder_of_old_id = server.visitor().holding("sessionid", &first);
     assert_eq!(holder_of_old_id.username_on(Mount::Server).await, "Guest");
 }
 
@@ -88,18 +69,16 @@ async fn a_login_rotates_the_session_id_and_deletes_the_old_record(store: TestSt
 async fn a_session_id_the_server_never_issued_is_not_adopted() {
     let server = TestServer::start(&[]).await;
     let planted = "AAAAAAAAAAAAAAAAAAAAAA";
-    let mut victim = server.visitor();
-    victim.set_cookie("sessionid", planted);
+    let mut victim = server.visitor().holding("sessionid", planted);
 
-    victim.get(&Mount::Server.url(Route::SetSession)).await;
+    victim.log_in_on(Mount::Server).await;
     let issued = victim.cookie("sessionid").unwrap();
     assert_ne!(
         issued, planted,
         "the login got an id of the server's choosing"
     );
 
-    let mut attacker = server.visitor();
-    attacker.set_cookie("sessionid", planted);
+    let mut attacker = server.visitor().holding("sessionid", planted);
     let page = attacker.get(&Mount::Server.url(Route::GetSession)).await;
     assert_eq!(
         page.username(),
@@ -123,8 +102,8 @@ async fn a_guest_visit_creates_no_record() {
 async fn with_the_memory_store_a_restart_forgets_sessions_but_not_tokens() {
     let server = TestServer::start(&["--store", "memory"]).await;
     let mut visitor = server.visitor();
-    visitor.get(&Mount::Server.url(Route::SetSession)).await;
-    visitor.get(&Mount::Token.url(Route::SetSession)).await;
+    visitor.log_in_on(Mount::Server).await;
+    visitor.log_in_on(Mount::Token).await;
 
     let server = server.restart().await;
     let mut visitor = visitor.on(&server);
@@ -136,15 +115,8 @@ async fn with_the_memory_store_a_restart_forgets_sessions_but_not_tokens() {
 async fn with_sqlite_and_kept_keys_a_restart_keeps_both_logins() {
     let server = TestServer::start(&["--store", "sqlite://{dir}/sessions.sqlite3"]).await;
     let mut visitor = server.visitor();
-    visitor
-        .post(
-            &Mount::Server.url(Route::SetSession),
-            &[("username", "ada")],
-        )
-        .await;
-    visitor
-        .post(&Mount::Token.url(Route::SetSession), &[("username", "ada")])
-        .await;
+    visitor.log_in_as(Mount::Server, "ada").await;
+    visitor.log_in_as(Mount::Token, "ada").await;
 
     let server = server.restart().await;
     let mut visitor = visitor.on(&server);
@@ -159,7 +131,7 @@ async fn a_login_racing_a_logout_is_refused_on_server_but_not_on_token(store: Te
     let server = TestServer::start_on(store, &[]).await;
     for (mount, expected_status) in [(Mount::Server, 409), (Mount::Token, 200)] {
         let mut visitor = server.visitor();
-        visitor.get(&mount.url(Route::SetSession)).await;
+        visitor.log_in_on(mount).await;
         let cookie = visitor.cookie(cookie_name(mount)).unwrap();
 
         let slow_login = SlowPost::start(
@@ -169,7 +141,7 @@ async fn a_login_racing_a_logout_is_refused_on_server_but_not_on_token(store: Te
             &cookie,
         )
         .await;
-        visitor.post(&mount.url(Route::Logout), &[]).await;
+        visitor.log_out_on(mount).await;
         let response = slow_login.finish("username=late").await;
 
         assert!(
@@ -190,7 +162,7 @@ async fn a_login_racing_a_logout_is_refused_on_server_but_not_on_token(store: Te
 async fn a_double_clicked_login_shows_no_error(store: TestStore) {
     let server = TestServer::start_on(store, &[]).await;
     let mut visitor = server.visitor();
-    visitor.get(&Mount::Server.url(Route::SetSession)).await;
+    visitor.log_in_on(Mount::Server).await;
     let cookie = visitor.cookie("sessionid").unwrap();
     let path = Mount::Server.url(Route::SetSession);
 
@@ -205,8 +177,9 @@ async fn a_double_clicked_login_shows_no_error(store: TestStore) {
             "click {click}: {response}"
         );
     }
-    let mut browser = server.visitor();
-    browser.set_cookie("sessionid", &session_cookie_in(&second));
+    let mut browser = server
+        .visitor()
+        .holding("sessionid", &session_cookie_in(&second));
     assert_eq!(browser.username_on(Mount::Server).await, "adab");
 }
 
@@ -222,7 +195,7 @@ async fn many_logins_at_once_with_the_same_cookie_all_succeed(store: TestStore) 
     let url = server.url(&Mount::Server.url(Route::SetSession));
     for _ in 0..5 {
         let mut visitor = server.visitor();
-        visitor.get(&Mount::Server.url(Route::SetSession)).await;
+        visitor.log_in_on(Mount::Server).await;
         let cookie = format!("sessionid={}", visitor.cookie("sessionid").unwrap());
         let mut logins = tokio::task::JoinSet::new();
         for _ in 0..32 {

@@ -34,7 +34,7 @@ fn get_session() -> String {
 /// A visitor logged in on `/hybrid` as john_doe.
 async fn logged_in(server: &TestServer) -> Visitor {
     let mut visitor = server.visitor();
-    let page = visitor.get(&Mount::Hybrid.url(Route::SetSession)).await;
+    let page = visitor.log_in_on(Mount::Hybrid).await;
     assert_eq!(page.status, 200);
     assert!(visitor.cookie(ACCESS).is_some() && visitor.cookie(REFRESH).is_some());
     visitor
@@ -44,15 +44,11 @@ async fn logged_in(server: &TestServer) -> Visitor {
 /// cookie's Max-Age has passed, or what a thief who copied the refresh
 /// cookie holds.
 fn holding_only_refresh(server: &TestServer, refresh: &str) -> Visitor {
-    let mut visitor = server.visitor();
-    visitor.set_cookie(REFRESH, refresh);
-    visitor
+    server.visitor().holding(REFRESH, refresh)
 }
 
 fn holding_only_access(server: &TestServer, access: &str) -> Visitor {
-    let mut visitor = server.visitor();
-    visitor.set_cookie(ACCESS, access);
-    visitor
+    server.visitor().holding(ACCESS, access)
 }
 
 fn operations(server: &TestServer) -> OperationCounts {
@@ -167,7 +163,7 @@ async fn logout_kills_a_copied_refresh_cookie_at_once(store: TestStore) {
     let server = TestServer::start_on(store, &[]).await;
     let mut visitor = logged_in(&server).await;
     let copied = visitor.cookie(REFRESH).unwrap();
-    let page = visitor.post(&Mount::Hybrid.url(Route::Logout), &[]).await;
+    let page = visitor.log_out_on(Mount::Hybrid).await;
     assert_eq!(page.status, 303);
     assert_eq!(
         visitor.cookie(REFRESH),
@@ -185,12 +181,7 @@ async fn a_login_replaces_the_previous_refresh_id(store: TestStore) {
     let server = TestServer::start_on(store, &[]).await;
     let mut visitor = logged_in(&server).await;
     let before = visitor.cookie(REFRESH).unwrap();
-    visitor
-        .post(
-            &Mount::Hybrid.url(Route::SetSession),
-            &[("username", "alice")],
-        )
-        .await;
+    visitor.log_in_as(Mount::Hybrid, "alice").await;
     let page = holding_only_refresh(&server, &before)
         .get(&get_session())
         .await;
@@ -245,7 +236,7 @@ async fn each_mechanism_touches_the_store_as_often_as_its_design_says() {
     let server = TestServer::start_on(TestStore::Sqlite, &[]).await;
     let mut visitor = server.visitor();
     for mount in Mount::ALL {
-        visitor.get(&mount.url(Route::SetSession)).await;
+        visitor.log_in_on(mount).await;
     }
     for (mount, per_request) in [
         (Mount::Server, 1),
@@ -272,7 +263,7 @@ async fn a_copied_access_token_works_after_logout_until_its_exp_and_no_longer() 
     let mut visitor = logged_in(&server).await;
     let issued_at = now();
     let copied = visitor.cookie(ACCESS).unwrap();
-    visitor.post(&Mount::Hybrid.url(Route::Logout), &[]).await;
+    visitor.log_out_on(Mount::Hybrid).await;
 
     let page = holding_only_access(&server, &copied)
         .get(&get_session())
@@ -308,7 +299,7 @@ async fn an_expired_access_token_with_a_live_refresh_id_is_refreshed() {
 async fn both_cookies_carry_the_security_attributes_and_their_own_lifetimes() {
     let server = TestServer::start(&["--access-token-age", "120"]).await;
     let mut visitor = server.visitor();
-    let page = visitor.get(&Mount::Hybrid.url(Route::SetSession)).await;
+    let page = visitor.log_in_on(Mount::Hybrid).await;
     for (name, max_age) in [(ACCESS, 120), (REFRESH, 1_209_600)] {
         let cookie = page.set_cookie(name).unwrap();
         assert_eq!(cookie.http_only(), Some(true), "{name}");
@@ -326,7 +317,7 @@ async fn both_cookies_carry_the_security_attributes_and_their_own_lifetimes() {
 async fn secure_cookies_give_both_cookies_the_host_prefix() {
     let server = TestServer::start(&["--secure-cookies"]).await;
     let mut visitor = server.visitor();
-    let page = visitor.get(&Mount::Hybrid.url(Route::SetSession)).await;
+    let page = visitor.log_in_on(Mount::Hybrid).await;
     for name in [ACCESS, REFRESH] {
         let cookie = page
             .set_cookie(&format!("__Host-{name}"))
@@ -339,7 +330,7 @@ async fn secure_cookies_give_both_cookies_the_host_prefix() {
 async fn an_access_token_never_lasts_longer_than_the_login() {
     let server = TestServer::start(&["--cookie-age", "60", "--access-token-age", "600"]).await;
     let mut visitor = server.visitor();
-    let page = visitor.get(&Mount::Hybrid.url(Route::SetSession)).await;
+    let page = visitor.log_in_on(Mount::Hybrid).await;
     assert_eq!(
         page.set_cookie(ACCESS).unwrap().max_age(),
         Some(cookie::time::Duration::seconds(60))
@@ -389,7 +380,7 @@ async fn a_tampered_access_token_is_refused_even_beside_a_live_refresh_id() {
 async fn a_token_from_token_lasting_longer_than_an_access_token_is_refused() {
     let server = TestServer::start(&[]).await;
     let mut visitor = server.visitor();
-    visitor.get(&Mount::Token.url(Route::SetSession)).await;
+    visitor.log_in_on(Mount::Token).await;
     let token = visitor
         .cookie(sessions_vs_jwt::token_session::COOKIE_NAME)
         .unwrap();
@@ -403,8 +394,9 @@ async fn a_token_from_token_lasting_longer_than_an_access_token_is_refused() {
 async fn a_session_cookie_naming_a_refresh_record_is_not_a_session() {
     let server = TestServer::start(&[]).await;
     let refresh = logged_in(&server).await.cookie(REFRESH).unwrap();
-    let mut visitor = server.visitor();
-    visitor.set_cookie(server_session::COOKIE_NAME, &refresh);
+    let mut visitor = server
+        .visitor()
+        .holding(server_session::COOKIE_NAME, &refresh);
     let page = visitor.get(&Mount::Server.url(Route::GetSession)).await;
     assert_eq!(page.username(), "Guest");
 }
@@ -454,7 +446,7 @@ async fn a_hanging_store_fails_refreshes_with_503_and_serves_valid_access_tokens
     let (proxy, url) = StoreProxy::in_front_of(&fresh.url);
     let server = TestServer::start(&["--store", &url]).await;
     let mut visitor = Visitor::with_timeout(server.url(""), Duration::from_secs(30));
-    visitor.get(&Mount::Hybrid.url(Route::SetSession)).await;
+    visitor.log_in_on(Mount::Hybrid).await;
     let refresh = visitor.cookie(REFRESH).unwrap();
 
     proxy.hang();
@@ -487,16 +479,14 @@ async fn a_detected_reuse_is_logged_as_a_warning() {
         keys.to_str().unwrap(),
     ]);
     let mut visitor = server.visitor();
-    visitor.get(&Mount::Hybrid.url(Route::SetSession)).await;
+    visitor.log_in_on(Mount::Hybrid).await;
     let stolen = visitor.cookie(REFRESH).unwrap();
-    let mut browser = server.visitor();
-    browser.set_cookie(REFRESH, &stolen);
+    let mut browser = server.visitor().holding(REFRESH, &stolen);
     browser.get(&get_session()).await;
     let consumed_at = now();
 
     wait_until_unix_time(consumed_at + RACE_WINDOW_SECONDS + 1).await;
-    let mut thief = server.visitor();
-    thief.set_cookie(REFRESH, &stolen);
+    let mut thief = server.visitor().holding(REFRESH, &stolen);
     assert_eq!(thief.get(&get_session()).await.username(), "Guest");
     // The log reaches the test through a pipe, a moment after the page.
     common::wait_until("the reuse's warning", || async {
@@ -516,7 +506,7 @@ async fn a_detected_reuse_is_logged_as_a_warning() {
 /// cookieless login, beside `refresh`, someone else's id.
 async fn own_access_naming(server: &TestServer, refresh: &str) -> Visitor {
     let mut thief = server.visitor();
-    thief.get(&Mount::Hybrid.url(Route::SetSession)).await;
+    thief.log_in_on(Mount::Hybrid).await;
     thief.set_cookie(REFRESH, refresh);
     thief
 }
@@ -525,18 +515,13 @@ async fn own_access_naming(server: &TestServer, refresh: &str) -> Visitor {
 async fn a_login_or_logout_naming_someone_elses_id_as_its_refresh_id_deletes_nothing() {
     let server = TestServer::start(&["--token-revocation"]).await;
     let mut bystander = server.visitor();
-    bystander
-        .post(
-            &Mount::Server.url(Route::SetSession),
-            &[("username", "bystander")],
-        )
-        .await;
+    bystander.log_in_as(Mount::Server, "bystander").await;
     let session = bystander.cookie(server_session::COOKIE_NAME).unwrap();
     let carols = logged_in(&server).await.cookie(REFRESH).unwrap();
     let mut revoked = server.visitor();
-    revoked.get(&Mount::Token.url(Route::SetSession)).await;
+    revoked.log_in_on(Mount::Token).await;
     let token = revoked.cookie("token").unwrap();
-    revoked.post(&Mount::Token.url(Route::Logout), &[]).await;
+    revoked.log_out_on(Mount::Token).await;
     let entry = token_claims(&token)["jti"].as_str().unwrap().to_owned();
 
     for named in [&session, &carols, &entry] {
@@ -562,8 +547,7 @@ async fn a_login_or_logout_naming_someone_elses_id_as_its_refresh_id_deletes_not
         "john_doe",
         "another login's refresh id still refreshes"
     );
-    let mut replay = server.visitor();
-    replay.set_cookie("token", &token);
+    let mut replay = server.visitor().holding("token", &token);
     assert_eq!(
         replay.username_on(Mount::Token).await,
         "Guest",
@@ -577,7 +561,7 @@ async fn a_logout_ends_the_visitors_own_refresh_id() {
     let mut visitor = logged_in(&server).await;
     let refresh = visitor.cookie(REFRESH).unwrap();
     let stored = server.stored_sessions().await;
-    visitor.post(&Mount::Hybrid.url(Route::Logout), &[]).await;
+    visitor.log_out_on(Mount::Hybrid).await;
     assert_eq!(
         server.stored_sessions().await,
         stored - 2,
@@ -599,7 +583,7 @@ async fn a_thief_cannot_erase_the_record_that_detects_the_reuse_of_a_stolen_refr
     let rotated = thief.cookie(REFRESH).unwrap();
     own_access_naming(&server, &stolen)
         .await
-        .post(&Mount::Hybrid.url(Route::Logout), &[])
+        .log_out_on(Mount::Hybrid)
         .await;
 
     wait_until_unix_time(consumed_at + 2).await;
@@ -658,8 +642,7 @@ async fn the_inspector_shows_a_refresh_record_only_to_its_own_login_and_never_it
 async fn an_access_token_opens_no_token_page_and_a_token_is_no_access_token() {
     let server = TestServer::start(&[]).await;
     let access = logged_in(&server).await.cookie(ACCESS).unwrap();
-    let mut browser = server.visitor();
-    browser.set_cookie("token", &access);
+    let mut browser = server.visitor().holding("token", &access);
     assert_eq!(browser.username_on(Mount::Token).await, "Guest");
 
     // A /token token in the last seconds of its two weeks.
@@ -669,8 +652,7 @@ async fn an_access_token_opens_no_token_page_and_a_token_is_no_access_token() {
     let token = Claims::new(TokenKind::Session, &state, now() + 60 - lifetime, lifetime)
         .sign(&keys, TokenKind::Session)
         .unwrap();
-    let mut browser = server.visitor();
-    browser.set_cookie("token", &token);
+    let mut browser = server.visitor().holding("token", &token);
     assert_eq!(
         browser.username_on(Mount::Token).await,
         "john_doe",

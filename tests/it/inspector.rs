@@ -69,9 +69,7 @@ fn id(mount: Mount, field: &str) -> String {
 }
 
 async fn log_in(visitor: &mut Visitor, mount: Mount, username: &str) {
-    let page = visitor
-        .post(&mount.url(Route::SetSession), &[("username", username)])
-        .await;
+    let page = visitor.log_in_as(mount, username).await;
     assert_eq!(page.status, 200);
 }
 
@@ -311,7 +309,7 @@ async fn after_logout_both_sides_show_a_guest_and_nothing_held() {
     let mut visitor = server.visitor();
     for mount in Mount::ALL {
         log_in(&mut visitor, mount, "alice").await;
-        let page = visitor.post(&mount.url(Route::Logout), &[]).await;
+        let page = visitor.log_out_on(mount).await;
         assert_eq!(page.status, 303);
     }
     let page = visitor.get("/").await;
@@ -435,9 +433,8 @@ async fn with_token_revocation_the_token_column_names_the_store_and_a_revoked_co
         page.body
     );
 
-    visitor.post(&Mount::Token.url(Route::Logout), &[]).await;
-    let mut thief = server.visitor();
-    thief.set_cookie("token", &copy);
+    visitor.log_out_on(Mount::Token).await;
+    let mut thief = server.visitor().holding("token", &copy);
     let page = thief.get("/").await;
     assert_eq!(verdict(&page, Mount::Token), "revoked");
     assert!(
@@ -804,10 +801,7 @@ async fn log_in_everywhere_with_an_invalid_name_is_the_views_400_and_changes_not
             .await;
         assert_eq!(page.status, 400, "{name:?}");
         assert!(page.set_cookies().is_empty(), "{name:?}: no cookie changes");
-        let view = server
-            .visitor()
-            .post(&Mount::Server.url(Route::SetSession), &[("username", name)])
-            .await;
+        let view = server.visitor().log_in_as(Mount::Server, name).await;
         assert_eq!(view.status, 400);
         assert_eq!(
             page.body, view.body,

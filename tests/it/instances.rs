@@ -52,12 +52,7 @@ fn prepare(store: TestStore) -> (tempfile::TempDir, FreshStore, Vec<String>) {
 async fn a_session_created_on_one_instance_is_read_on_the_other(store: TestStore) {
     let both = TwoInstances::start(store);
     let mut visitor = both.first.visitor();
-    visitor
-        .post(
-            &Mount::Server.url(Route::SetSession),
-            &[("username", "ada")],
-        )
-        .await;
+    visitor.log_in_as(Mount::Server, "ada").await;
     let mut visitor = visitor.at(&both.second.url(""));
     let page = visitor.get(&Mount::Server.url(Route::GetSession)).await;
     assert_eq!(page.username(), "ada");
@@ -67,10 +62,12 @@ async fn a_session_created_on_one_instance_is_read_on_the_other(store: TestStore
 async fn a_logout_on_one_instance_is_seen_by_the_other(store: TestStore) {
     let both = TwoInstances::start(store);
     let mut visitor = both.first.visitor();
-    visitor.get(&Mount::Server.url(Route::SetSession)).await;
+    visitor.log_in_on(Mount::Server).await;
     let copy = visitor.cookie(cookie_name(Mount::Server)).unwrap();
-    let mut elsewhere = both.second.visitor();
-    elsewhere.set_cookie(cookie_name(Mount::Server), &copy);
+    let mut elsewhere = both
+        .second
+        .visitor()
+        .holding(cookie_name(Mount::Server), &copy);
     let page = elsewhere.get(&Mount::Server.url(Route::GetSession)).await;
     assert_eq!(
         page.username(),
@@ -78,9 +75,11 @@ async fn a_logout_on_one_instance_is_seen_by_the_other(store: TestStore) {
         "the copy works on the other instance"
     );
 
-    visitor.post(&Mount::Server.url(Route::Logout), &[]).await;
-    let mut elsewhere = both.second.visitor();
-    elsewhere.set_cookie(cookie_name(Mount::Server), &copy);
+    visitor.log_out_on(Mount::Server).await;
+    let mut elsewhere = both
+        .second
+        .visitor()
+        .holding(cookie_name(Mount::Server), &copy);
     let page = elsewhere.get(&Mount::Server.url(Route::GetSession)).await;
     assert_eq!(
         page.username(),
@@ -92,9 +91,7 @@ async fn a_logout_on_one_instance_is_seen_by_the_other(store: TestStore) {
 async fn a_token_minted_by_one_instance_is_accepted_by_the_other(store: TestStore) {
     let both = TwoInstances::start(store);
     let mut visitor = both.first.visitor();
-    visitor
-        .post(&Mount::Token.url(Route::SetSession), &[("username", "ada")])
-        .await;
+    visitor.log_in_as(Mount::Token, "ada").await;
     let mut visitor = visitor.at(&both.second.url(""));
     let page = visitor.get(&Mount::Token.url(Route::GetSession)).await;
     assert_eq!(page.username(), "ada");
@@ -114,12 +111,7 @@ async fn logins_through_both_instances_at_once_all_land(store: TestStore) {
         let there = there.url("");
         async move {
             let name = format!("user{n}");
-            let page = visitor
-                .post(
-                    &Mount::Server.url(Route::SetSession),
-                    &[("username", &name)],
-                )
-                .await;
+            let page = visitor.log_in_as(Mount::Server, &name).await;
             assert_eq!(page.status, 200, "{}", page.body);
             let mut visitor = visitor.at(&there);
             assert_eq!(visitor.username_on(Mount::Server).await, name);

@@ -52,7 +52,7 @@ fn options(kid: &str) -> VerificationOptions {
 /// A token from the server's `set_session`, for `john_doe`.
 async fn token_from(server: &TestServer) -> String {
     let mut visitor = server.visitor();
-    visitor.get(&Mount::Token.url(Route::SetSession)).await;
+    visitor.log_in_on(Mount::Token).await;
     visitor.cookie("token").expect("a token cookie")
 }
 
@@ -199,8 +199,7 @@ async fn tokens_an_independent_signer_makes_with_our_key_files_are_accepted() {
             (Some(kid.as_str()), Some("JWT"))
         );
 
-        let mut visitor = server.visitor();
-        visitor.set_cookie("token", &token);
+        let mut visitor = server.visitor().holding("token", &token);
         let page = visitor.get(&Mount::Token.url(Route::GetSession)).await;
         assert_eq!(page.status, 200, "{algorithm}");
         assert_eq!(page.username(), "alice", "{algorithm}");
@@ -218,8 +217,7 @@ async fn tokens_an_independent_signer_makes_with_another_key_under_our_kid_are_r
         let key = key_file(&other.keys_dir(), &other_kid, algorithm);
         let token = sign_independently(algorithm, &key, &kid, "mallory");
 
-        let mut visitor = server.visitor();
-        visitor.set_cookie("token", &token);
+        let mut visitor = server.visitor().holding("token", &token);
         assert_eq!(
             visitor.username_on(Mount::Token).await,
             "Guest",

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use common::TestServer;
 use reqwest::StatusCode;
-use sessions_vs_jwt::routes::{Mount, Route};
+use sessions_vs_jwt::routes::Mount;
 
 /// Every sample of the exposition, by its series (`name{labels}`).
 fn samples(text: &str) -> BTreeMap<String, f64> {
@@ -57,14 +57,11 @@ fn value(samples: &BTreeMap<String, f64>, series: &str) -> f64 {
 /// A login, two reads and a logout on `mount`'s pages.
 async fn visit(server: &TestServer, mount: Mount) {
     let mut visitor = server.visitor();
-    assert_eq!(
-        visitor.get(&mount.url(Route::SetSession)).await.status,
-        StatusCode::OK
-    );
+    assert_eq!(visitor.log_in_on(mount).await.status, StatusCode::OK);
     for _ in 0..2 {
         assert_eq!(visitor.username_on(mount).await, "john_doe");
     }
-    let logout = visitor.post(&mount.url(Route::Logout), &[]).await;
+    let logout = visitor.log_out_on(mount).await;
     assert_eq!(logout.status, StatusCode::SEE_OTHER);
 }
 
@@ -216,8 +213,9 @@ async fn without_the_verified_token_memory_every_request_checks_a_signature() {
 #[tokio::test]
 async fn a_tampered_cookie_is_counted_as_tampered() {
     let server = TestServer::start(&OPERATORS).await;
-    let mut visitor = server.visitor();
-    visitor.set_cookie(common::cookie_name(Mount::Token), "not.a.token");
+    let mut visitor = server
+        .visitor()
+        .holding(common::cookie_name(Mount::Token), "not.a.token");
     assert_eq!(visitor.username_on(Mount::Token).await, "Guest");
     let samples = scrape(&server).await;
     assert_eq!(

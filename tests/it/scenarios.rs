@@ -342,8 +342,7 @@ mod on_one_router {
     }
 
     async fn bad_cookie_makes_a_guest(server: &TestServer, mount: Mount, value: &str) -> Vec<Step> {
-        let mut visitor = server.visitor();
-        visitor.set_cookie(cookie_name(mount), value);
+        let mut visitor = server.visitor().holding(cookie_name(mount), value);
         let page = visitor.get(&url(mount, Route::GetSession)).await;
         assert_eq!(page.status, 200, "a bad cookie is never a server error");
         assert_eq!(page.username(), "Guest");

@@ -33,7 +33,7 @@ async fn secure_cookies_take_the_host_prefix_and_are_removed_with_the_same_attri
     for mount in Mount::ALL {
         let name = format!("__Host-{}", cookie_name(mount));
         let mut visitor = server.visitor();
-        let page = visitor.get(&mount.url(Route::SetSession)).await;
+        let page = visitor.log_in_on(mount).await;
         let cookie = page.set_cookie(&name).expect("a __Host- cookie");
         assert_eq!(
             (cookie.secure(), cookie.path(), cookie.domain()),
@@ -41,7 +41,7 @@ async fn secure_cookies_take_the_host_prefix_and_are_removed_with_the_same_attri
         );
         assert_eq!(visitor.username_on(mount).await, "john_doe");
 
-        let page = visitor.post(&mount.url(Route::Logout), &[]).await;
+        let page = visitor.log_out_on(mount).await;
         let removal = page
             .set_cookie(&name)
             .expect("the removal names the same cookie");
@@ -59,7 +59,7 @@ async fn a_post_from_another_site_is_refused_and_changes_nothing() {
     let server = TestServer::start(&[]).await;
     for mount in Mount::ALL {
         let mut visitor = server.visitor();
-        visitor.get(&mount.url(Route::SetSession)).await;
+        visitor.log_in_on(mount).await;
         for route in [Route::SetSession, Route::Logout] {
             let request = visitor
                 .request(Method::POST, &mount.url(route))
@@ -194,9 +194,7 @@ async fn the_largest_username_with_the_largest_key_fits_in_the_token_cookie() {
     .await;
     let mut visitor = server.visitor();
     let name = "😀".repeat(150);
-    let page = visitor
-        .post(&Mount::Token.url(Route::SetSession), &[("username", &name)])
-        .await;
+    let page = visitor.log_in_as(Mount::Token, &name).await;
     assert_eq!(page.status, 200);
     let cookie = page.set_cookie("token").unwrap();
     assert_eq!(
@@ -220,8 +218,9 @@ async fn huge_cookie_headers_get_a_guest_page_that_clears_the_cookie() {
     let server = TestServer::start(&[]).await;
     for size in [20 * 1024, 64 * 1024] {
         for mount in Mount::ALL {
-            let mut visitor = server.visitor();
-            visitor.set_cookie(cookie_name(mount), &"x".repeat(size));
+            let mut visitor = server
+                .visitor()
+                .holding(cookie_name(mount), &"x".repeat(size));
             let page = visitor.get(&mount.url(Route::GetSession)).await;
             assert_eq!(page.status, 200, "{size} bytes on {mount:?}");
             assert_eq!(page.username(), "Guest", "{size} bytes on {mount:?}");
@@ -238,7 +237,7 @@ async fn huge_cookie_headers_get_a_guest_page_that_clears_the_cookie() {
 async fn the_jwks_lets_another_service_verify_our_tokens() {
     let server = TestServer::start(&[]).await;
     let mut visitor = server.visitor();
-    let page = visitor.get(&Mount::Token.url(Route::SetSession)).await;
+    let page = visitor.log_in_on(Mount::Token).await;
     let token = page.set_cookie("token").unwrap().value().to_owned();
 
     let page = visitor.get("/.well-known/jwks.json").await;
@@ -276,7 +275,7 @@ async fn each_algorithm_signs_tokens_that_name_it_and_its_key() {
     ] {
         let server = TestServer::start(&["--jwt-algorithm", flag]).await;
         let mut visitor = server.visitor();
-        let page = visitor.get(&Mount::Token.url(Route::SetSession)).await;
+        let page = visitor.log_in_on(Mount::Token).await;
         let header = token_header(page.set_cookie("token").unwrap().value());
         assert_eq!(format!("{:?}", header.alg), alg);
         assert_eq!(header.typ.as_deref(), Some("JWT"));
@@ -290,7 +289,7 @@ async fn each_algorithm_signs_tokens_that_name_it_and_its_key() {
 async fn after_a_rotation_old_tokens_still_work_and_new_ones_use_the_new_key() {
     let server = TestServer::start(&[]).await;
     let mut visitor = server.visitor();
-    let page = visitor.get(&Mount::Token.url(Route::SetSession)).await;
+    let page = visitor.log_in_on(Mount::Token).await;
     let old_kid = token_header(page.set_cookie("token").unwrap().value())
         .kid
         .unwrap();
@@ -301,7 +300,7 @@ async fn after_a_rotation_old_tokens_still_work_and_new_ones_use_the_new_key() {
     assert_eq!(visitor.username_on(Mount::Token).await, "john_doe");
 
     let mut newcomer = server.visitor();
-    let page = newcomer.get(&Mount::Token.url(Route::SetSession)).await;
+    let page = newcomer.log_in_on(Mount::Token).await;
     let kid = token_header(page.set_cookie("token").unwrap().value())
         .kid
         .unwrap();
@@ -313,7 +312,7 @@ async fn after_a_rotation_old_tokens_still_work_and_new_ones_use_the_new_key() {
 async fn after_a_key_is_retired_its_tokens_are_guests() {
     let server = TestServer::start(&[]).await;
     let mut visitor = server.visitor();
-    let page = visitor.get(&Mount::Token.url(Route::SetSession)).await;
+    let page = visitor.log_in_on(Mount::Token).await;
     let old_kid = token_header(page.set_cookie("token").unwrap().value())
         .kid
         .unwrap();
@@ -334,7 +333,7 @@ async fn after_a_key_is_retired_its_tokens_are_guests() {
 async fn with_token_revocation_a_copied_token_is_a_guest_after_logout() {
     let server = TestServer::start(&["--token-revocation"]).await;
     let mut visitor = server.visitor();
-    visitor.get(&Mount::Token.url(Route::SetSession)).await;
+    visitor.log_in_on(Mount::Token).await;
     let copy = visitor.cookie("token").unwrap();
     assert_eq!(
         server.stored_sessions().await,
@@ -342,15 +341,14 @@ async fn with_token_revocation_a_copied_token_is_a_guest_after_logout() {
         "nothing is stored until a logout"
     );
 
-    visitor.post(&Mount::Token.url(Route::Logout), &[]).await;
+    visitor.log_out_on(Mount::Token).await;
     assert_eq!(
         server.stored_sessions().await,
         1,
         "the logout recorded the token's jti"
     );
 
-    let mut thief = server.visitor();
-    thief.set_cookie("token", &copy);
+    let mut thief = server.visitor().holding("token", &copy);
     let page = thief.get(&Mount::Token.url(Route::GetSession)).await;
     assert_eq!(page.username(), "Guest");
     assert!(
@@ -386,9 +384,8 @@ async fn a_revocation_entry_lasts_as_long_as_the_token_still_verifies() {
     let exp = claims::now() + 2;
     let revoked = signed_by_server(&server, "alice", exp);
     let control = signed_by_server(&server, "bob", exp);
-    let mut owner = server.visitor();
-    owner.set_cookie("token", &revoked);
-    owner.post(&Mount::Token.url(Route::Logout), &[]).await;
+    let mut owner = server.visitor().holding("token", &revoked);
+    owner.log_out_on(Mount::Token).await;
     assert_eq!(server.stored_sessions().await, 1, "the logout was recorded");
 
     let jti = token_claims(&revoked)["jti"]
@@ -407,11 +404,9 @@ async fn a_revocation_entry_lasts_as_long_as_the_token_still_verifies() {
 
     let mut checks_while_valid = 0;
     loop {
-        let mut thief = server.visitor();
-        thief.set_cookie("token", &revoked);
+        let mut thief = server.visitor().holding("token", &revoked);
         let thief_sees = thief.username_on(Mount::Token).await;
-        let mut witness = server.visitor();
-        witness.set_cookie("token", &control);
+        let mut witness = server.visitor().holding("token", &control);
         if witness.username_on(Mount::Token).await != "bob" {
             break;
         }
@@ -436,8 +431,8 @@ async fn a_spent_revocation_entry_is_swept_from_the_store() {
     ])
     .await;
     let mut visitor = server.visitor();
-    visitor.get(&Mount::Token.url(Route::SetSession)).await;
-    visitor.post(&Mount::Token.url(Route::Logout), &[]).await;
+    visitor.log_in_on(Mount::Token).await;
+    visitor.log_out_on(Mount::Token).await;
     assert_eq!(server.stored_sessions().await, 1);
     wait_until("swept", || async { server.stored_sessions().await == 0 }).await;
 }
@@ -446,18 +441,17 @@ async fn a_spent_revocation_entry_is_swept_from_the_store() {
 async fn a_revocation_entry_is_not_a_session_even_under_its_own_id() {
     let server = TestServer::start(&["--token-revocation"]).await;
     let mut visitor = server.visitor();
-    visitor.get(&Mount::Token.url(Route::SetSession)).await;
+    visitor.log_in_on(Mount::Token).await;
     let jti = token_claims(&visitor.cookie("token").unwrap())["jti"]
         .as_str()
         .unwrap()
         .to_owned();
-    visitor.post(&Mount::Token.url(Route::Logout), &[]).await;
+    visitor.log_out_on(Mount::Token).await;
 
-    let mut prober = server.visitor();
-    prober.set_cookie("sessionid", &jti);
+    let mut prober = server.visitor().holding("sessionid", &jti);
     let page = prober.get(&Mount::Server.url(Route::GetSession)).await;
     assert_eq!(page.username(), "Guest");
-    prober.get(&Mount::Server.url(Route::SetSession)).await;
+    prober.log_in_on(Mount::Server).await;
     assert_eq!(
         server.stored_sessions().await,
         2,
@@ -469,8 +463,8 @@ async fn a_revocation_entry_is_not_a_session_even_under_its_own_id() {
 async fn without_token_revocation_a_token_logout_stores_nothing() {
     let server = TestServer::start(&[]).await;
     let mut visitor = server.visitor();
-    visitor.get(&Mount::Token.url(Route::SetSession)).await;
-    visitor.post(&Mount::Token.url(Route::Logout), &[]).await;
+    visitor.log_in_on(Mount::Token).await;
+    visitor.log_out_on(Mount::Token).await;
     assert_eq!(server.stored_sessions().await, 0);
 }
 
@@ -478,7 +472,7 @@ async fn without_token_revocation_a_token_logout_stores_nothing() {
 async fn the_token_cookie_never_outlives_the_token() {
     let server = TestServer::start(&["--cookie-age", "600"]).await;
     let mut visitor = server.visitor();
-    let page = visitor.get(&Mount::Token.url(Route::SetSession)).await;
+    let page = visitor.log_in_on(Mount::Token).await;
     let cookie = page.set_cookie("token").unwrap();
     let claims = token_claims(cookie.value());
     let lifetime = claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap();
@@ -499,7 +493,7 @@ async fn the_session_cookie_ends_no_later_than_its_record_counted_from_the_reque
     let server = TestServer::start(&["--cookie-age", "600"]).await;
     let mut visitor = server.visitor();
     let sent = time::OffsetDateTime::now_utc();
-    let page = visitor.get(&Mount::Server.url(Route::SetSession)).await;
+    let page = visitor.log_in_on(Mount::Server).await;
     let cookie = page.set_cookie("sessionid").unwrap();
     let id = cookie.value().parse().unwrap();
     let record = server.site.records().load(&id).await.unwrap().unwrap();
@@ -521,7 +515,7 @@ async fn with_inactivity_expiry_a_login_in_use_outlives_the_cookie_age() {
     let server = TestServer::start(&["--expiry", "inactivity", "--cookie-age", "6"]).await;
     let on_server = async {
         let mut visitor = server.visitor();
-        visitor.get(&Mount::Server.url(Route::SetSession)).await;
+        visitor.log_in_on(Mount::Server).await;
         let id = visitor.cookie("sessionid").unwrap().parse().unwrap();
         let records = server.site.records();
         let first_end = records.load(&id).await.unwrap().unwrap().expiry_date;
@@ -548,7 +542,7 @@ async fn with_inactivity_expiry_a_login_in_use_outlives_the_cookie_age() {
     };
     let on_token = async {
         let mut visitor = server.visitor();
-        visitor.get(&Mount::Token.url(Route::SetSession)).await;
+        visitor.log_in_on(Mount::Token).await;
         let first = visitor.cookie("token").unwrap();
         let (iat, exp) = {
             let claims = token_claims(&first);
@@ -592,7 +586,7 @@ async fn with_inactivity_expiry_an_idle_login_ends_on_both_sides() {
     let server = TestServer::start(&["--expiry", "inactivity", "--cookie-age", "1"]).await;
     let mut visitor = server.visitor();
     for mount in Mount::ALL {
-        visitor.get(&mount.url(Route::SetSession)).await;
+        visitor.log_in_on(mount).await;
     }
     wait_until_every_login_has_ended(claims::now()).await;
     for mount in Mount::ALL {
@@ -605,7 +599,7 @@ async fn with_absolute_expiry_a_use_neither_moves_the_expiry_nor_resends_the_coo
     let server = TestServer::start(&["--cookie-age", "600"]).await;
     let mut visitor = server.visitor();
     for mount in Mount::ALL {
-        visitor.get(&mount.url(Route::SetSession)).await;
+        visitor.log_in_on(mount).await;
     }
     let id = visitor.cookie("sessionid").unwrap().parse().unwrap();
     let records = server.site.records();
@@ -634,7 +628,7 @@ async fn with_browser_session_expiry_cookies_have_no_max_age_but_the_login_still
     let server = TestServer::start(&["--expiry", "browser-session", "--cookie-age", "1"]).await;
     let mut visitor = server.visitor();
     for mount in Mount::ALL {
-        let page = visitor.get(&mount.url(Route::SetSession)).await;
+        let page = visitor.log_in_on(mount).await;
         let cookie = page.set_cookie(cookie_name(mount)).unwrap();
         assert_eq!(
             (cookie.max_age(), cookie.expires()),
@@ -666,7 +660,7 @@ async fn logging_in_on_one_router_leaves_the_other_routers_cookie_alone() {
     let server = TestServer::start(&[]).await;
     for mount in Mount::ALL {
         let mut visitor = server.visitor();
-        let page = visitor.get(&mount.url(Route::SetSession)).await;
+        let page = visitor.log_in_on(mount).await;
         assert!(page.set_cookie(cookie_name(other(mount))).is_none());
     }
 }
@@ -726,13 +720,13 @@ fn warnings(log: &str) -> Vec<&str> {
 async fn a_full_memory_store_refuses_new_logins_with_503_and_keeps_every_live_one() {
     let server = TestServer::start(&["--store", "memory?capacity=3"]).await;
     let mut first = server.visitor();
-    first.get(&Mount::Server.url(Route::SetSession)).await;
+    first.log_in_on(Mount::Server).await;
     let mut second = server.visitor();
-    second.get(&Mount::Hybrid.url(Route::SetSession)).await;
+    second.log_in_on(Mount::Hybrid).await;
     assert_eq!(server.stored_sessions().await, 3, "the store is full");
 
     let mut third = server.visitor();
-    let page = third.get(&Mount::Server.url(Route::SetSession)).await;
+    let page = third.log_in_on(Mount::Server).await;
     assert_eq!(page.status, 503, "{}", page.body);
     assert!(page.body.contains("is unavailable"), "{}", page.body);
     assert_eq!(
@@ -742,8 +736,9 @@ async fn a_full_memory_store_refuses_new_logins_with_503_and_keeps_every_live_on
     );
 
     assert_eq!(first.username_on(Mount::Server).await, "john_doe");
-    let mut refreshing = server.visitor();
-    refreshing.set_cookie("refresh", &second.cookie("refresh").unwrap());
+    let mut refreshing = server
+        .visitor()
+        .holding("refresh", &second.cookie("refresh").unwrap());
     let page = refreshing.get(&Mount::Hybrid.url(Route::GetSession)).await;
     assert_eq!(
         page.status, 503,
@@ -755,8 +750,8 @@ async fn a_full_memory_store_refuses_new_logins_with_503_and_keeps_every_live_on
         "john_doe",
         "a valid access token needs no record"
     );
-    first.post(&Mount::Server.url(Route::Logout), &[]).await;
-    let page = third.get(&Mount::Server.url(Route::SetSession)).await;
+    first.log_out_on(Mount::Server).await;
+    let page = third.log_in_on(Mount::Server).await;
     assert_eq!(page.status, 200, "a logout made room");
 }
 
@@ -772,7 +767,7 @@ async fn what_one_client_can_make_each_mechanism_store() {
     for mount in Mount::ALL {
         let before = server.stored_sessions().await;
         for _ in 0..TIMES {
-            server.visitor().get(&mount.url(Route::SetSession)).await;
+            server.visitor().log_in_on(mount).await;
         }
         stored.push((mount.name(), server.stored_sessions().await - before));
     }
@@ -788,7 +783,7 @@ async fn what_one_client_can_make_each_mechanism_store() {
     );
 
     let mut client = server.visitor();
-    client.get(&Mount::Hybrid.url(Route::SetSession)).await;
+    client.log_in_on(Mount::Hybrid).await;
     let before = server.stored_sessions().await;
     for _ in 0..TIMES {
         let refresh = client.cookie("refresh").unwrap();
@@ -806,8 +801,8 @@ async fn what_one_client_can_make_each_mechanism_store() {
     let before = server.stored_sessions().await;
     for _ in 0..TIMES {
         let mut client = server.visitor();
-        client.get(&Mount::Token.url(Route::SetSession)).await;
-        client.post(&Mount::Token.url(Route::Logout), &[]).await;
+        client.log_in_on(Mount::Token).await;
+        client.log_out_on(Mount::Token).await;
     }
     assert_eq!(
         server.stored_sessions().await - before,
@@ -837,7 +832,7 @@ async fn under_inactivity_a_login_in_constant_use_ends_at_its_absolute_timeout_o
         let server = &server;
         async move {
             let mut visitor = server.visitor();
-            visitor.get(&mount.url(Route::SetSession)).await;
+            visitor.log_in_on(mount).await;
             let logged_in_at = claims::now();
             while claims::now() < logged_in_at + AGE + 2 {
                 assert_eq!(
@@ -899,7 +894,7 @@ async fn with_token_revocation_a_thiefs_renewed_copy_of_a_logged_out_login_stays
     ])
     .await;
     let mut visitor = server.visitor();
-    visitor.get(&Mount::Token.url(Route::SetSession)).await;
+    visitor.log_in_on(Mount::Token).await;
     let stolen = visitor.cookie("token").unwrap();
     let logged_in_at = token_claims(&stolen)["iat"].as_u64().unwrap();
     wait_until_unix_time(logged_in_at + 3).await;
@@ -909,19 +904,17 @@ async fn with_token_revocation_a_thiefs_renewed_copy_of_a_logged_out_login_stays
         "the visitor's copy renewed"
     );
     wait_until_unix_time(logged_in_at + 5).await;
-    let mut thief = server.visitor();
-    thief.set_cookie("token", &stolen);
+    let mut thief = server.visitor().holding("token", &stolen);
     let page = thief.get(&Mount::Token.url(Route::GetSession)).await;
     let renewed = page.set_cookie("token").expect("the thief's copy renewed");
     let thiefs = renewed.value().to_owned();
     let thiefs_exp = token_claims(&thiefs)["exp"].as_u64().unwrap();
 
-    visitor.post(&Mount::Token.url(Route::Logout), &[]).await;
+    visitor.log_out_on(Mount::Token).await;
     assert_eq!(visitor.cookie("token"), None);
 
     wait_until_unix_time(thiefs_exp + LEEWAY_SECONDS).await;
-    let mut thief = server.visitor();
-    thief.set_cookie("token", &thiefs);
+    let mut thief = server.visitor().holding("token", &thiefs);
     assert_eq!(
         thief.username_on(Mount::Token).await,
         "Guest",
@@ -938,12 +931,10 @@ async fn a_cookie_sent_twice_makes_a_guest_on_every_side_and_is_cleared() {
     for mount in Mount::ALL {
         let name = cookie_name(mount);
         let mut victim = server.visitor();
-        victim.get(&mount.url(Route::SetSession)).await;
+        victim.log_in_on(mount).await;
         let ours = victim.cookie(name).unwrap();
         let mut planted = server.visitor();
-        planted
-            .post(&mount.url(Route::SetSession), &[("username", "mallory")])
-            .await;
+        planted.log_in_as(mount, "mallory").await;
         let theirs = planted.cookie(name).unwrap();
 
         let request = victim

@@ -96,7 +96,7 @@ async fn both_routers_set_cookies_with_the_same_attributes() {
     let mut visitor = server.visitor();
     let mut attributes = Vec::new();
     for mount in Mount::ALL {
-        let page = visitor.get(&mount.url(Route::SetSession)).await;
+        let page = visitor.log_in_on(mount).await;
         let cookie = page.set_cookie(cookie_name(mount)).unwrap();
         assert_eq!(cookie.http_only(), Some(true));
         assert_eq!(cookie.same_site(), Some(cookie::SameSite::Lax));
@@ -121,7 +121,7 @@ async fn a_form_body_over_the_limit_is_refused_and_the_session_left_as_it_was() 
     const LIMIT: usize = 16 * 1024;
     let server = TestServer::start(&[]).await;
     let mut visitor = server.visitor();
-    visitor.get(&Mount::Server.url(Route::SetSession)).await;
+    visitor.log_in_on(Mount::Server).await;
     let session = visitor.cookie("sessionid").unwrap();
     let stored = server.stored_sessions().await;
     let operations = server.site.records().operations().unwrap();
@@ -178,7 +178,7 @@ async fn a_form_body_over_the_limit_is_refused_and_the_session_left_as_it_was() 
 async fn the_reference_page_is_the_logged_in_get_session_page_from_fixed_data() {
     let server = TestServer::start(&[]).await;
     let mut visitor = server.visitor();
-    visitor.get(&Mount::Server.url(Route::SetSession)).await;
+    visitor.log_in_on(Mount::Server).await;
     let logged_in = visitor.get(&Mount::Server.url(Route::GetSession)).await;
     let reference = visitor.get(REFERENCE_GET_SESSION).await;
     assert_eq!(reference.status, 200);
@@ -198,8 +198,7 @@ async fn the_reference_page_is_the_logged_in_get_session_page_from_fixed_data() 
 #[tokio::test]
 async fn the_reference_page_ignores_cookies_and_sets_none() {
     let server = TestServer::start(&[]).await;
-    let mut visitor = server.visitor();
-    visitor.set_cookie("sessionid", "garbage");
+    let mut visitor = server.visitor().holding("sessionid", "garbage");
     visitor.set_cookie("token", "garbage");
     let reference = visitor.get(REFERENCE_GET_SESSION).await;
     assert_eq!(reference.status, 200);

@@ -29,8 +29,8 @@ async fn run_sql(database: &std::path::Path, sql: &str) {
 async fn a_failing_store_gives_503_pages_on_server_while_token_keeps_working() {
     let server = TestServer::start(&["--store", "sqlite://{dir}/sessions.sqlite3"]).await;
     let mut visitor = server.visitor();
-    visitor.get(&Mount::Server.url(Route::SetSession)).await;
-    visitor.get(&Mount::Token.url(Route::SetSession)).await;
+    visitor.log_in_on(Mount::Server).await;
+    visitor.log_in_on(Mount::Token).await;
 
     drop_the_sessions_table(&server.dir.path().join("sessions.sqlite3")).await;
 
@@ -44,7 +44,7 @@ async fn a_failing_store_gives_503_pages_on_server_while_token_keeps_working() {
         );
         assert!(page.body.contains("is unavailable"), "{}", page.body);
     }
-    let page = visitor.post(&Mount::Server.url(Route::Logout), &[]).await;
+    let page = visitor.log_out_on(Mount::Server).await;
     assert_eq!(page.status, 503);
 
     let page = visitor.get(&Mount::Token.url(Route::GetSession)).await;
@@ -64,7 +64,7 @@ async fn a_failing_store_gives_503_pages_on_server_while_token_keeps_working() {
 async fn an_undecodable_record_makes_a_guest_and_is_deleted(store: TestStore) {
     let server = TestServer::start_on(store, &[]).await;
     let mut visitor = server.visitor();
-    visitor.get(&Mount::Server.url(Route::SetSession)).await;
+    visitor.log_in_on(Mount::Server).await;
     server.store.as_ref().unwrap().corrupt_every_record().await;
 
     let page = visitor.get(&Mount::Server.url(Route::GetSession)).await;
@@ -92,7 +92,7 @@ async fn an_undecodable_record_is_logged_as_a_warning() {
     let keys = folder.path().join("keys");
     let server = Instance::start(&["--store", &store, "--keys-dir", keys.to_str().unwrap()]);
     let mut visitor = server.visitor();
-    visitor.get(&Mount::Server.url(Route::SetSession)).await;
+    visitor.log_in_on(Mount::Server).await;
     common::stores::run_sqlite(&database, "update tower_sessions set data = x'c1c1c1'").await;
 
     let page = visitor.get(&Mount::Server.url(Route::GetSession)).await;
@@ -126,8 +126,8 @@ async fn a_guest_without_a_cookie_never_touches_the_store() {
 async fn a_failing_store_makes_the_inspector_a_503_that_still_shows_the_token_side() {
     let server = TestServer::start(&["--store", "sqlite://{dir}/sessions.sqlite3"]).await;
     let mut visitor = server.visitor();
-    visitor.get(&Mount::Server.url(Route::SetSession)).await;
-    visitor.get(&Mount::Token.url(Route::SetSession)).await;
+    visitor.log_in_on(Mount::Server).await;
+    visitor.log_in_on(Mount::Token).await;
     drop_the_sessions_table(&server.dir.path().join("sessions.sqlite3")).await;
 
     let page = visitor.get("/").await;
@@ -159,7 +159,7 @@ async fn with_token_revocation_a_failing_store_makes_the_inspector_a_503_that_st
     ])
     .await;
     let mut visitor = server.visitor();
-    visitor.get(&Mount::Token.url(Route::SetSession)).await;
+    visitor.log_in_on(Mount::Token).await;
     drop_the_sessions_table(&server.dir.path().join("sessions.sqlite3")).await;
 
     let page = visitor.get("/").await;
@@ -193,20 +193,8 @@ needs!(
             keys.to_str().unwrap(),
         ]);
         let mut visitor = patient_visitor(server.url(""));
-        assert_eq!(
-            visitor
-                .get(&Mount::Server.url(Route::SetSession))
-                .await
-                .status,
-            200
-        );
-        assert_eq!(
-            visitor
-                .get(&Mount::Token.url(Route::SetSession))
-                .await
-                .status,
-            200
-        );
+        assert_eq!(visitor.log_in_on(Mount::Server).await.status, 200);
+        assert_eq!(visitor.log_in_on(Mount::Token).await.status, 200);
 
         redis.kill();
 
@@ -243,7 +231,7 @@ needs!(
             (page.status.as_u16(), page.username().as_str()),
             (200, "Guest")
         );
-        visitor.get(&Mount::Server.url(Route::SetSession)).await;
+        visitor.log_in_on(Mount::Server).await;
         let page = visitor.get(&Mount::Server.url(Route::GetSession)).await;
         assert_eq!(page.username(), "john_doe", "logins work again");
     }
@@ -266,7 +254,7 @@ async fn a_hanging_store_gives_503_pages_on_server_while_token_keeps_working(sto
     let server = TestServer::start(&["--store", &url]).await;
     let mut visitor = patient_visitor(server.url(""));
     for mount in Mount::ALL {
-        let page = visitor.get(&mount.url(Route::SetSession)).await;
+        let page = visitor.log_in_on(mount).await;
         assert_eq!(page.status, 200, "{mount:?}");
     }
 

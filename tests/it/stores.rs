@@ -10,7 +10,7 @@ use common::{
 };
 use serde_json::json;
 use sessions_vs_jwt::{
-    routes::{Mount, Route},
+    routes::Mount,
     stores::{self, SharedRecords, StoreUrl},
 };
 use time::{Duration, OffsetDateTime};
@@ -345,7 +345,7 @@ mod sqlite {
         let server = TestServer::start_on(TestStore::Sqlite, &[]).await;
         let visits = (0..64).map(|_| {
             let mut visitor = server.visitor();
-            async move { visitor.get(&Mount::Server.url(Route::SetSession)).await }
+            async move { visitor.log_in_on(Mount::Server).await }
         });
         for page in futures_util::future::join_all(visits).await {
             assert_eq!(page.status, 200, "{}", page.body);
@@ -544,10 +544,7 @@ mod cache {
 #[tokio::test]
 async fn the_server_sweeps_expired_sessions_in_the_background() {
     let server = TestServer::start(&["--cookie-age", "1", "--cleanup-interval", "1"]).await;
-    server
-        .visitor()
-        .get(&Mount::Server.url(Route::SetSession))
-        .await;
+    server.visitor().log_in_on(Mount::Server).await;
     assert_eq!(server.stored_sessions().await, 1);
     wait_until("the expired record swept", || async {
         server.stored_sessions().await == 0

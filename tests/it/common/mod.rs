@@ -192,6 +192,27 @@ impl TestServer {
         Visitor::new(self.url(""))
     }
 
+    /// `mount`'s cookie as a thief copied it from a logged-in browser that
+    /// has logged out since. Fails the test unless the copy opened the login
+    /// before the logout (the control for any test that finds it closed
+    /// after) and the logout made the browser a Guest.
+    pub async fn copied_cookie_after_logout(&self, mount: Mount) -> String {
+        let mut visitor = self.visitor();
+        visitor.log_in_on(mount).await;
+        let copy = visitor
+            .cookie(cookie_name(mount))
+            .unwrap_or_else(|| panic!("the login on {mount:?} set no cookie"));
+        let mut before_logout = self.visitor().holding(cookie_name(mount), &copy);
+        assert_eq!(
+            before_logout.username_on(mount).await,
+            "john_doe",
+            "the copy on {mount:?} opens the login before the logout"
+        );
+        visitor.log_out_on(mount).await;
+        assert_eq!(visitor.username_on(mount).await, "Guest", "{mount:?}");
+        copy
+    }
+
     pub fn keys_dir(&self) -> PathBuf {
         self.dir.path().join("keys")
     }
@@ -280,6 +301,30 @@ impl Visitor {
     /// Who `mount`'s `get_session` page says this visitor is.
     pub async fn username_on(&mut self, mount: Mount) -> String {
         self.get(&mount.url(Route::GetSession)).await.username()
+    }
+
+    /// This visitor, holding `value` as cookie `name`: what a thief holds
+    /// after copying a cookie, or a client that forged one.
+    pub fn holding(mut self, name: &str, value: &str) -> Self {
+        self.set_cookie(name, value);
+        self
+    }
+
+    /// Logs in on `mount` as the reference's link does: `set_session` by GET,
+    /// as `john_doe`. The page is returned unchecked, for tests of failures.
+    pub async fn log_in_on(&mut self, mount: Mount) -> Page {
+        self.get(&mount.url(Route::SetSession)).await
+    }
+
+    /// Logs in on `mount` as `username`, through the form.
+    pub async fn log_in_as(&mut self, mount: Mount, username: &str) -> Page {
+        self.post(&mount.url(Route::SetSession), &[("username", username)])
+            .await
+    }
+
+    /// Posts `mount`'s logout form.
+    pub async fn log_out_on(&mut self, mount: Mount) -> Page {
+        self.post(&mount.url(Route::Logout), &[]).await
     }
 
     pub async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
