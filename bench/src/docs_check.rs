@@ -275,8 +275,19 @@ fn figures(text: &str) -> Vec<(usize, String)> {
         let chars: Vec<char> = line.chars().collect();
         let mut at = 0;
         while at < chars.len() {
-            let starts_number = chars[at].is_ascii_digit()
-                && (at == 0 || !is_word_part(chars[at - 1]) && chars[at - 1] != '§');
+            if chars[at] == '§' {
+                // A section number, all of it: `§4.1.11`.
+                at += 1;
+                while chars
+                    .get(at)
+                    .is_some_and(|c| c.is_ascii_digit() || *c == '.')
+                {
+                    at += 1;
+                }
+                continue;
+            }
+            let starts_number =
+                chars[at].is_ascii_digit() && (at == 0 || !is_word_part(chars[at - 1]));
             if !starts_number {
                 at += 1;
                 continue;
@@ -416,7 +427,7 @@ mod tests {
 
     #[test]
     fn defaults_standards_versions_and_code_are_not_figures() {
-        let page = "32 connections, `--cookie-age 1209600`, 5 s, RFC 9700 §4.14, \
+        let page = "32 connections, `--cookie-age 1209600`, 5 s, RFC 9700 §4.14, RFC 7515 §4.1.11, \
                     tower-sessions 0.14, rustc 1.95.0, redis-rs\n1.8's client, a 4096 bytes limit, a 12-byte nonce, \
                     `61.9 µs`, [link](results/0.5.md) <!-- 7.7 µs -->";
         assert!(strays(page).is_empty(), "{:?}", strays(page));
