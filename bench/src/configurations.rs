@@ -83,6 +83,12 @@ impl Configuration {
         args
     }
 
+    /// Whether its server keeps a cache in front of the store (`--store-cache`),
+    /// whose hits are not store operations.
+    pub fn has_store_cache(&self) -> bool {
+        self.extra_args.contains(&"--store-cache")
+    }
+
     /// How to start its server, `--bind` aside.
     pub fn command(
         &self,

@@ -408,14 +408,21 @@ pub const STORE_OPERATIONS: &str = "/store-operations";
 
 /// Store operations per 1,000 requests of `load`: the server's counters
 /// read before and after `requests` requests on one connection, so that
-/// nothing else runs between the two readings.
+/// nothing else runs between the two readings. With `after_a_first_pass`,
+/// the same requests are sent once uncounted first, and counted after that
+/// pause: what a visitor who comes back that much later costs.
 pub async fn store_operations(
     server: &ServerProcess,
     configuration: &Configuration,
     (scenario, label): (&str, &str),
     load: &Load,
     requests: u64,
+    after_a_first_pass: Option<Duration>,
 ) -> anyhow::Result<StoreOperations> {
+    if let Some(pause) = after_a_first_pass {
+        load::run(server.address, load, 1, Limits::count(requests)).await;
+        tokio::time::sleep(pause).await;
+    }
     let before = store_operations_so_far(server).await?;
     let outcome = load::run(server.address, load, 1, Limits::count(requests)).await;
     let after = store_operations_so_far(server).await?;

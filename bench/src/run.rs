@@ -10,6 +10,7 @@ use anyhow::{Context as _, bail};
 use crate::{
     app::{Mount, REFERENCE_GET_SESSION, REFRESH_COOKIE_NAME, Route},
     configurations::{self, Configuration, METRICS_OFF, METRICS_ON, Peer, Store},
+    glance::RETURNING_AFTER_THE_CACHE,
     load::{Cookies, Limits, Load},
     machine::Machine,
     measurements::{self, RecordCounter},
@@ -474,16 +475,35 @@ async fn measure(
     };
     let counted_scenarios = {
         let get_session = configuration.path(Route::GetSession);
+        let returning_load = Load::get(&get_session, Cookies::cycle(returning.clone()));
+        // Returning visitors are counted on a second pass over the same
+        // visitors, each back moments after the first as in the hot loop, and,
+        // behind a cache, once more after its entries have expired.
         let mut counted = vec![
             (
                 ("get_session_returning", "get_session, returning visitor"),
-                Load::get(&get_session, Cookies::cycle(returning.clone())),
+                returning_load.clone(),
+                Some(std::time::Duration::ZERO),
             ),
             (
                 ("set_session", "set_session, new login"),
                 Load::get(&configuration.path(Route::SetSession), Cookies::None),
+                None,
             ),
         ];
+        if configuration.has_store_cache() {
+            let defaults =
+                ServerDefaults::of_the_app().context("the app's command line gave no defaults")?;
+            let ttl = std::time::Duration::from_secs(defaults.store_cache_ttl_seconds);
+            counted.push((
+                (
+                    RETURNING_AFTER_THE_CACHE,
+                    "get_session, returning visitor after the cache's TTL",
+                ),
+                returning_load,
+                Some(ttl + std::time::Duration::from_secs(1)),
+            ));
+        }
         if let Some(refreshes) = refreshes.take() {
             counted.push((
                 (
@@ -491,11 +511,12 @@ async fn measure(
                     "get_session, access token expired: one refresh",
                 ),
                 Load::get(&get_session, Cookies::once(refreshes)),
+                None,
             ));
         }
         counted
     };
-    for (scenario, load) in &counted_scenarios {
+    for (scenario, load, after_a_first_pass) in &counted_scenarios {
         progress::measuring(&format!(
             "[{}] store operations of {}",
             configuration.name, scenario.1
@@ -506,6 +527,7 @@ async fn measure(
             *scenario,
             load,
             STORE_OPERATION_REQUESTS,
+            *after_a_first_pass,
         )
         .await;
         measured.keep("store operations", counted, |all, row| {

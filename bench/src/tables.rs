@@ -792,8 +792,10 @@ fn store_operations(results: &Results) -> Table {
         "How often each scenario touches the session store, counted by the server itself in its store layer \
          (below any cache: a cache hit is not a store operation) and read from `GET /store-operations` before and \
          after a fixed number of requests on one connection. Loads, creates, updates, compare-and-swaps and \
-         deletes count; the background sweep and health checks do not. A returning visitor costs `/server` one \
-         read per request and `/token` none; `/hybrid` costs nothing while the access token lasts and a fixed \
+         deletes count; the background sweep and health checks do not. A returning visitor is counted on a second \
+         pass over the same visitors, each back moments after the first as in the hot loop, and behind a store \
+         cache also once more after the cache's TTL has passed. A returning visitor costs `/server` one \
+         read per request, unless a cache still holds the session, and `/token` none; `/hybrid` costs nothing while the access token lasts and a fixed \
          handful of operations per refresh, so that in use its figure is the refresh row's times the share of \
          requests that refresh (a visitor's request interval over `--access-token-age`).\n\n",
     );

@@ -41,10 +41,11 @@ const CHARTS: [&str; 6] = [
     "cookie_bytes",
     "scaling",
 ];
-const MEASURED: [&str; 5] = [
+const MEASURED: [&str; 6] = [
     "server-memory",
     "server-memory-log-off",
     "server-sqlite",
+    "server-sqlite-cache",
     "token-hs256",
     "hybrid-sqlite",
 ];
@@ -530,8 +531,18 @@ fn store_operations_are_counted_for_every_configuration() {
                 .unwrap_or_else(|| panic!("{configuration} counts {scenario}"))
         };
         let returning = per_thousand("get_session_returning");
-        if configuration.starts_with("server") {
+        if configuration == "server-sqlite-cache" {
+            assert_eq!(returning, 0.0, "the cache holds every visitor back at once");
+            let later = per_thousand("get_session_returning_after_ttl");
+            assert!(later >= 1000.0, "back after the TTL: {later}");
+        } else if configuration.starts_with("server") {
             assert!(returning >= 1000.0, "{configuration}: {returning}");
+            assert!(
+                !counted
+                    .iter()
+                    .any(|row| row["scenario"] == "get_session_returning_after_ttl"),
+                "{configuration} has no cache"
+            );
         } else {
             assert_eq!(returning, 0.0, "{configuration} reads no store");
         }
