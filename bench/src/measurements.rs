@@ -420,7 +420,10 @@ pub async fn store_operations(
     after_a_first_pass: Option<Duration>,
 ) -> anyhow::Result<StoreOperations> {
     if let Some(pause) = after_a_first_pass {
-        load::run(server.address, load, 1, Limits::count(requests)).await;
+        let first = load::run(server.address, load, 1, Limits::count(requests)).await;
+        if first.responses == 0 {
+            bail!("no response to the first pass of {scenario}");
+        }
         tokio::time::sleep(pause).await;
     }
     let before = store_operations_so_far(server).await?;

@@ -39,6 +39,15 @@ const MAX_FIRST_SIGHT_TOKENS: u64 = 150_000;
 /// Requests over which store operations are counted, per scenario.
 const STORE_OPERATION_REQUESTS: u64 = 1000;
 
+/// A scenario whose store operations are counted: `requests` of `load`,
+/// after an uncounted first pass and a pause where `after_a_first_pass` says.
+struct Counted {
+    scenario: (&'static str, &'static str),
+    load: Load,
+    requests: u64,
+    after_a_first_pass: Option<std::time::Duration>,
+}
+
 /// Longest the population's logins may take; a slow login (RS256, a
 /// remote store) logs in fewer, and the table says how many.
 const POPULATION_LOGIN_TIME: std::time::Duration = std::time::Duration::from_secs(60);
@@ -480,62 +489,62 @@ async fn measure(
         // visitors, each back moments after the first as in the hot loop, and,
         // behind a cache, once more after its entries have expired.
         let mut counted = vec![
-            (
-                ("get_session_returning", "get_session, returning visitor"),
-                returning_load.clone(),
-                STORE_OPERATION_REQUESTS,
-                Some(std::time::Duration::ZERO),
-            ),
-            (
-                ("set_session", "set_session, new login"),
-                Load::get(&configuration.path(Route::SetSession), Cookies::None),
-                STORE_OPERATION_REQUESTS,
-                None,
-            ),
+            Counted {
+                scenario: ("get_session_returning", "get_session, returning visitor"),
+                load: returning_load.clone(),
+                requests: STORE_OPERATION_REQUESTS,
+                after_a_first_pass: Some(std::time::Duration::ZERO),
+            },
+            Counted {
+                scenario: ("set_session", "set_session, new login"),
+                load: Load::get(&configuration.path(Route::SetSession), Cookies::None),
+                requests: STORE_OPERATION_REQUESTS,
+                after_a_first_pass: None,
+            },
         ];
         if configuration.has_store_cache() {
             let defaults =
                 ServerDefaults::of_the_app().context("the app's command line gave no defaults")?;
             let ttl = std::time::Duration::from_secs(defaults.store_cache_ttl_seconds);
-            counted.push((
-                (
+            counted.push(Counted {
+                scenario: (
                     RETURNING_AFTER_THE_CACHE,
                     "get_session, returning visitor after the cache's TTL",
                 ),
-                returning_load,
+                load: returning_load,
                 // Each visitor once: a second visit would find the entry
                 // that the first put back.
-                u64::try_from(returning.len())
+                requests: u64::try_from(returning.len())
                     .unwrap_or(u64::MAX)
                     .min(STORE_OPERATION_REQUESTS),
-                Some(ttl + std::time::Duration::from_secs(1)),
-            ));
+                after_a_first_pass: Some(ttl + std::time::Duration::from_secs(1)),
+            });
         }
         if let Some(refreshes) = refreshes.take() {
-            counted.push((
-                (
+            counted.push(Counted {
+                scenario: (
                     "get_session_refresh",
                     "get_session, access token expired: one refresh",
                 ),
-                Load::get(&get_session, Cookies::once(refreshes)),
-                STORE_OPERATION_REQUESTS,
-                None,
-            ));
+                load: Load::get(&get_session, Cookies::once(refreshes)),
+                requests: STORE_OPERATION_REQUESTS,
+                after_a_first_pass: None,
+            });
         }
         counted
     };
-    for (scenario, load, requests, after_a_first_pass) in &counted_scenarios {
+    for counted in &counted_scenarios {
         progress::measuring(&format!(
             "[{}] store operations of {}",
-            configuration.name, scenario.1
+            configuration.name, counted.scenario.1
         ));
         let counted = measurements::store_operations(
             &server,
             configuration,
-            *scenario,
-            load,
-            *requests,
-            *after_a_first_pass,
+            counted.scenario,
+            &counted.load,
+            counted.requests,
+            counted.after_a_first_pass,
         )
         .await;
         measured.keep("store operations", counted, |all, row| {
