@@ -42,13 +42,10 @@ fn logged_in() -> VisitorState {
 
 /// A logged-in `john_doe`, as `/server/set_session/` stores one.
 fn record() -> Record {
-    let mut record = Record {
-        id: Id::default(),
-        data: Default::default(),
-        expiry_date: OffsetDateTime::now_utc() + time::Duration::days(14),
-    };
-    server_session::write_state(&mut record, &logged_in());
-    record
+    server_session::session_record(
+        &logged_in(),
+        OffsetDateTime::now_utc() + time::Duration::days(14),
+    )
 }
 
 /// The `Cookie` header value that names the session `id`.

@@ -11,8 +11,8 @@
 //!   replaced it and when. Kept until the login ends, so that a second use
 //!   of it, after the race window, is recognised as reuse.
 //!
-//! Every record carries [`HYBRID_MARKER`] naming its kind, so that no other
-//! mechanism adopts it and `/hybrid` adopts nothing else.
+//! Every record carries `/hybrid`'s [`Owner`] mark, so that no other
+//! mechanism adopts it and `/hybrid` adopts nothing else, and its kind.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -23,14 +23,19 @@ use tower_sessions::session::{Id, Record};
 use crate::{
     server_session::{state_of, write_state},
     session::{VisitorState, inspection::fingerprint},
-    stores::HYBRID_MARKER,
+    stores::Owner,
 };
+
+const OWNER: Owner = Owner::named("hybrid");
+
+/// The data key naming a record's kind, one of the three below.
+const KIND: &str = "kind";
 
 const FAMILY: &str = "family";
 const REFRESH: &str = "refresh";
 const CONSUMED: &str = "consumed";
 
-/// The data keys besides the marker and the visitor's state.
+/// The data keys besides the mark, the kind and the visitor's state.
 const FAMILY_ID: &str = "family_id";
 const SUCCESSOR: &str = "successor";
 const CONSUMED_AT: &str = "consumed_at";
@@ -74,7 +79,17 @@ pub enum UnusableRecord {
 }
 
 fn marked(kind: &str) -> HashMap<String, Value> {
-    [(HYBRID_MARKER.to_owned(), Value::from(kind))].into()
+    let mut data = OWNER.data();
+    data.insert(KIND.to_owned(), Value::from(kind));
+    data
+}
+
+/// The kind of a record `/hybrid` owns; `None` for anyone else's.
+fn kind(record: &Record) -> Option<&str> {
+    if !OWNER.owns(record) {
+        return None;
+    }
+    record.data.get(KIND).and_then(Value::as_str)
 }
 
 fn seconds_field(data: &HashMap<String, Value>, key: &'static str) -> Result<u64, UnusableRecord> {
@@ -102,7 +117,7 @@ pub fn family(id: Id, expiry: OffsetDateTime) -> Record {
 /// Whether `record` is a family record (and not, say, a session whose id
 /// someone put in an access token's `jti`).
 pub fn is_family(record: &Record) -> bool {
-    record.data.get(HYBRID_MARKER).and_then(Value::as_str) == Some(FAMILY)
+    kind(record) == Some(FAMILY)
 }
 
 impl LiveRefresh {
@@ -164,7 +179,7 @@ pub fn shown(record: &Record) -> BTreeMap<&str, Value> {
 impl RefreshEntry {
     pub fn read(record: &Record) -> Result<Self, UnusableRecord> {
         let data = &record.data;
-        match data.get(HYBRID_MARKER).and_then(Value::as_str) {
+        match kind(record) {
             Some(REFRESH) => Ok(RefreshEntry::Live(LiveRefresh {
                 family: id_field(data, FAMILY_ID)?,
                 state: state_of(record),

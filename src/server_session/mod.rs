@@ -33,7 +33,7 @@ use crate::{
             StoredEntry, fingerprint, pretty,
         },
     },
-    stores::{HYBRID_MARKER, REVOCATION_MARKER, SharedRecords, StoreError, StoreUrl},
+    stores::{Owner, SharedRecords, StoreError, StoreUrl},
 };
 
 pub const COOKIE_NAME: &str = "sessionid";
@@ -46,6 +46,9 @@ pub const IS_LOGGED_IN: &str = "is_logged_in";
 /// what its absolute timeout counts from. Under the other policies a
 /// record's expiry never moves, so it is not needed.
 pub const LOGIN_AT: &str = "_login_at";
+
+/// The mark on every record this mechanism writes: it adopts no other.
+const OWNER: Owner = Owner::named("server");
 
 /// The `/server` mechanism: the store and the cookie policy every request shares.
 #[derive(Debug)]
@@ -181,16 +184,11 @@ impl Mechanism for ServerMechanism {
             )));
         };
         let mut record = match self.records.load(&id).await {
-            Ok(Some(record))
-                if !record.data.contains_key(REVOCATION_MARKER)
-                    && !record.data.contains_key(HYBRID_MARKER) =>
-            {
-                record
-            }
+            Ok(Some(record)) if OWNER.owns(&record) => record,
             Ok(Some(_)) => {
                 return Ok(Opened::Refused(Refusal::new(
                     CookieVerdict::Tampered,
-                    "the id names a token revocation entry or a /hybrid record, not a session",
+                    "the id names another mechanism's record, not a session",
                 )));
             }
             Ok(None) => {
@@ -251,7 +249,7 @@ impl Mechanism for ServerMechanism {
         session: &mut ServerSession,
         state: VisitorState,
     ) -> Result<CookieWrites, SessionError> {
-        let mut data = Default::default();
+        let mut data = OWNER.data();
         if let Some(old) = &session.record {
             let logins = self
                 .replacing
@@ -353,8 +351,19 @@ impl Mechanism for ServerMechanism {
     }
 }
 
-/// Writes `state` into a record's data under Django's keys; what a login
-/// stores, and what the benchmark seeds stores with.
+/// A session record holding `state`, as a login writes one: what the
+/// benchmark seeds stores with.
+pub fn session_record(state: &VisitorState, expiry_date: OffsetDateTime) -> Record {
+    let mut record = Record {
+        id: Id::default(),
+        data: OWNER.data(),
+        expiry_date,
+    };
+    write_state(&mut record, state);
+    record
+}
+
+/// Writes `state` into a record's data under Django's keys.
 pub fn write_state(record: &mut Record, state: &VisitorState) {
     if let Some(username) = &state.username {
         record

@@ -27,7 +27,7 @@ mod redis_cluster;
 mod sqlite;
 mod store_url;
 
-use std::{fmt, sync::Arc, time::Duration};
+use std::{collections::HashMap, fmt, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use tower_sessions::session::{Id, Record};
@@ -47,16 +47,35 @@ pub use self::{
     },
 };
 
-/// The data key that marks a record as a token revocation entry rather than
-/// a session: under `--token-revocation` both live in one store, and a
-/// cookie that names a revocation entry must not be adopted as a session.
-pub const REVOCATION_MARKER: &str = "revoked_jti";
+/// The mechanism a record belongs to. Mechanisms share one store, so each
+/// marks the records it writes with its own owner and reads only records it
+/// owns: an id a client sends is a claim, and the record behind it may be
+/// another mechanism's (a `sessionid` naming a stolen refresh id must not
+/// skip its rotation). The store knows no owner by name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Owner(&'static str);
 
-/// The data key that marks a record as one of `/hybrid`'s (a login's
-/// family, a live refresh id, a consumed one), its value saying which: a
-/// `sessionid` cookie that names one must not be adopted as a session, or a
-/// stolen refresh id would skip rotation and reuse detection.
-pub const HYBRID_MARKER: &str = "hybrid";
+impl Owner {
+    /// The data key the mark is kept under.
+    const KEY: &'static str = "_owner";
+
+    pub const fn named(name: &'static str) -> Self {
+        Self(name)
+    }
+
+    /// A record's data holding nothing but this owner's mark.
+    pub fn data(self) -> HashMap<String, serde_json::Value> {
+        [(Self::KEY.to_owned(), serde_json::Value::from(self.0))].into()
+    }
+
+    pub fn owns(self, record: &Record) -> bool {
+        record
+            .data
+            .get(Self::KEY)
+            .and_then(serde_json::Value::as_str)
+            == Some(self.0)
+    }
+}
 
 #[async_trait]
 pub trait SessionRecords: Send + Sync + fmt::Debug {
@@ -113,8 +132,12 @@ pub type SharedRecords = Arc<dyn SessionRecords>;
 pub enum StoreError {
     #[error("no answer within {0:?}")]
     Timeout(Duration),
+    /// The store's client failed: its error is kept whole, as the source.
+    #[error(transparent)]
+    Client(Arc<dyn std::error::Error + Send + Sync>),
+    /// The store answered, but not as a store of its kind should.
     #[error("{0}")]
-    Backend(String),
+    Failed(String),
     /// A record that exists but cannot be decoded: written by another
     /// version, or damaged. The visitor is a Guest, not a victim of a 500.
     #[error("undecodable record: {0}")]
@@ -126,12 +149,16 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    pub fn client(err: impl std::error::Error + Send + Sync + 'static) -> Self {
+        StoreError::Client(Arc::new(err))
+    }
+
     /// What went wrong, as a page may say it: a backend's own message can
     /// name hosts, schemas or queries, and belongs in the log only.
     pub fn category(&self) -> &'static str {
         match self {
             StoreError::Timeout(_) => "no answer in time",
-            StoreError::Backend(_) => "the store failed",
+            StoreError::Client(_) | StoreError::Failed(_) => "the store failed",
             StoreError::Corrupt(_) => "an undecodable record",
             StoreError::Full(_) => "the store is full",
         }
@@ -141,7 +168,7 @@ impl StoreError {
 /// A record as the persistent stores keep it: MessagePack, as the published
 /// tower-sessions stores encode it.
 fn encode(record: &Record) -> Result<Vec<u8>, StoreError> {
-    rmp_serde::to_vec(record).map_err(|err| StoreError::Backend(err.to_string()))
+    rmp_serde::to_vec(record).map_err(StoreError::client)
 }
 
 fn decode(bytes: &[u8]) -> Result<Record, StoreError> {
@@ -158,14 +185,14 @@ impl From<tower_sessions::session_store::Error> for StoreError {
         use tower_sessions::session_store::Error;
         match err {
             Error::Decode(reason) => StoreError::Corrupt(reason),
-            Error::Encode(reason) | Error::Backend(reason) => StoreError::Backend(reason),
+            Error::Encode(reason) | Error::Backend(reason) => StoreError::Failed(reason),
         }
     }
 }
 
 impl From<sqlx::Error> for StoreError {
     fn from(err: sqlx::Error) -> Self {
-        StoreError::Backend(err.to_string())
+        StoreError::client(err)
     }
 }
 

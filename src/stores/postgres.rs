@@ -56,7 +56,7 @@ impl PostgresRecords {
             .connect_lazy_with(options);
         let store = PostgresStore::new(pool.clone())
             .with_schema_name(&url.namespace)
-            .map_err(StoreError::Backend)?;
+            .map_err(StoreError::Failed)?;
 
         let lock = format!("sessions-vs-jwt migrate {}", url.namespace);
         sqlx::query("select pg_advisory_lock(hashtext($1))")

@@ -181,6 +181,6 @@ impl SessionRecords for RedisRecords {
 
 impl From<RedisError> for StoreError {
     fn from(err: RedisError) -> Self {
-        StoreError::Backend(format!("redis: {err}"))
+        StoreError::client(err)
     }
 }

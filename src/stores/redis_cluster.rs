@@ -116,7 +116,7 @@ impl SlotMap {
 
     fn serving(&self, slot: u16) -> Result<Arc<Master>, StoreError> {
         self.master_of(slot).cloned().ok_or_else(|| {
-            StoreError::Backend(format!("redis-cluster: no master serves slot {slot}"))
+            StoreError::Failed(format!("redis-cluster: no master serves slot {slot}"))
         })
     }
 
@@ -177,7 +177,7 @@ impl RedisClusterRecords {
                 };
                 let master = slot_map
                     .master_at(address)
-                    .ok_or(StoreError::Backend(format!(
+                    .ok_or(StoreError::Failed(format!(
                         "redis-cluster: asked to go to unknown node {address}"
                     )))?;
                 let (reply,): (T,) = ::redis::pipe()
@@ -217,7 +217,7 @@ impl RedisClusterRecords {
         if !Arc::ptr_eq(&current, seen) {
             return Ok(current);
         }
-        let mut last_error = StoreError::Backend("redis-cluster: no node to ask".into());
+        let mut last_error = StoreError::Failed("redis-cluster: no node to ask".into());
         let mut nodes: Vec<&str> = current
             .masters
             .iter()
@@ -315,9 +315,9 @@ impl RedisClusterRecords {
 /// The URL's credentials (`USER:PASSWORD@`, or nothing), and its host with
 /// every `node=` parameter, as `HOST:PORT`.
 fn seed_nodes(connect: &str) -> Result<(String, Vec<String>), StoreError> {
-    let url = Url::parse(connect).map_err(|err| StoreError::Backend(err.to_string()))?;
+    let url = Url::parse(connect).map_err(StoreError::client)?;
     if !matches!(url.path(), "" | "/" | "/0") {
-        return Err(StoreError::Backend(format!(
+        return Err(StoreError::Failed(format!(
             "redis-cluster: a cluster has only database 0, not `{}`",
             url.path()
         )));
@@ -331,7 +331,7 @@ fn seed_nodes(connect: &str) -> Result<(String, Vec<String>), StoreError> {
         match &*name {
             "node" => seeds.push(value.into_owned()),
             _ => {
-                return Err(StoreError::Backend(format!(
+                return Err(StoreError::Failed(format!(
                     "redis-cluster: unknown URL parameter `{name}` (only `node` and `prefix`)"
                 )));
             }
@@ -370,7 +370,7 @@ fn crc16(bytes: &[u8]) -> u16 {
 /// `CLUSTER SLOTS` as `(first slot, last slot, master's HOST:PORT)`; a
 /// master shown without an IP is on the host that was asked.
 fn parse_slots(reply: Value, asked_host: &str) -> Result<Vec<(u16, u16, String)>, StoreError> {
-    let malformed = || StoreError::Backend("redis-cluster: a malformed CLUSTER SLOTS reply".into());
+    let malformed = || StoreError::Failed("redis-cluster: a malformed CLUSTER SLOTS reply".into());
     let Value::Array(entries) = reply else {
         return Err(malformed());
     };
@@ -483,14 +483,14 @@ impl From<RedisError> for StoreError {
         if err.is_timeout() {
             StoreError::Timeout(BACKEND_TIMEOUT)
         } else {
-            StoreError::Backend(format!("redis-cluster: {err}"))
+            StoreError::client(err)
         }
     }
 }
 
 impl From<ParsingError> for StoreError {
     fn from(err: ParsingError) -> Self {
-        StoreError::Backend(format!("redis-cluster: an unexpected reply: {err}"))
+        StoreError::client(err)
     }
 }
 

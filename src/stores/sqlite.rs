@@ -57,7 +57,7 @@ struct Connections {
 
 impl From<rusqlite::Error> for StoreError {
     fn from(err: rusqlite::Error) -> Self {
-        StoreError::Backend(err.to_string())
+        StoreError::client(err)
     }
 }
 
@@ -68,7 +68,7 @@ impl SqliteRecords {
         let path = path.to_owned();
         let connections = tokio::task::spawn_blocking(move || Connections::open(&path))
             .await
-            .map_err(|err| StoreError::Backend(err.to_string()))??;
+            .map_err(StoreError::client)??;
         Ok(Self {
             connections: Arc::new(connections),
             next_reader: AtomicUsize::new(0),
@@ -99,7 +99,7 @@ impl SqliteRecords {
         let connections = Arc::clone(&self.connections);
         tokio::task::spawn_blocking(move || write(&connections.writer.lock()))
             .await
-            .map_err(|err| StoreError::Backend(err.to_string()))?
+            .map_err(StoreError::client)?
     }
 
     /// Stores many new records in one transaction: what filling a store for
@@ -139,7 +139,7 @@ impl Connections {
             .filter(|folder| !folder.as_os_str().is_empty())
         {
             std::fs::create_dir_all(folder).map_err(|err| {
-                StoreError::Backend(format!("cannot create {}: {err}", folder.display()))
+                StoreError::Failed(format!("cannot create {}: {err}", folder.display()))
             })?;
         }
         let started = std::time::Instant::now();

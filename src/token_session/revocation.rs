@@ -4,15 +4,18 @@
 //! logout for tokens at the price of a store read on every request: the token
 //! side is no longer stateless.
 
-use serde_json::Value;
 use time::OffsetDateTime;
 use tower_sessions::session::{Id, Record};
 
 use super::claims::{Claims, LEEWAY_SECONDS};
 use crate::{
     session::SessionError,
-    stores::{REVOCATION_MARKER, SharedRecords, StoreError, StoreUrl},
+    stores::{Owner, SharedRecords, StoreError, StoreUrl},
 };
+
+/// The mark on every revocation entry: an id that names anything else is
+/// not revoked.
+const OWNER: Owner = Owner::named("token-revocation");
 
 #[derive(Debug)]
 pub struct Revocations {
@@ -38,7 +41,7 @@ impl Revocations {
             return Ok(false);
         };
         match self.records.load(&id).await {
-            Ok(entry) => Ok(entry.is_some_and(|entry| entry.data.contains_key(REVOCATION_MARKER))),
+            Ok(entry) => Ok(entry.is_some_and(|entry| OWNER.owns(&entry))),
             Err(err) => Err(self.unavailable(err)),
         }
     }
@@ -60,7 +63,7 @@ impl Revocations {
             .saturating_add(1);
         let mut entry = Record {
             id,
-            data: [(REVOCATION_MARKER.to_owned(), Value::Bool(true))].into(),
+            data: OWNER.data(),
             expiry_date: OffsetDateTime::from_unix_timestamp(
                 i64::try_from(until).unwrap_or(i64::MAX),
             )

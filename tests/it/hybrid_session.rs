@@ -401,6 +401,21 @@ async fn a_session_cookie_naming_a_refresh_record_is_not_a_session() {
     assert_eq!(page.username(), "Guest");
 }
 
+#[tokio::test]
+async fn a_session_id_sent_as_a_refresh_id_is_not_a_refresh_id() {
+    let server = TestServer::start(&[]).await;
+    let mut owner = server.visitor();
+    owner.log_in_on(Mount::Server).await;
+    let session_id = owner.cookie(server_session::COOKIE_NAME).unwrap();
+
+    let page = holding_only_refresh(&server, &session_id)
+        .get(&get_session())
+        .await;
+    assert_eq!(page.username(), "Guest");
+    let page = owner.get(&Mount::Server.url(Route::GetSession)).await;
+    assert_eq!(page.username(), "john_doe", "the session was not consumed");
+}
+
 /// Breaks the SQLite store from outside: every later store call fails.
 async fn break_the_sqlite_store(server: &TestServer) {
     common::stores::run_sqlite(

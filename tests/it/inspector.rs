@@ -121,7 +121,7 @@ async fn after_a_server_login_the_page_shows_the_cookie_and_the_stored_record() 
     let record: serde_json::Value = serde_json::from_str(&text(&page, "server-record")).unwrap();
     assert_eq!(
         record,
-        serde_json::json!({ "username": "alice", "is_logged_in": true })
+        serde_json::json!({ "_owner": "server", "username": "alice", "is_logged_in": true })
     );
     assert_eq!(text(&page, "server-store"), "memory");
 
@@ -477,7 +477,7 @@ async fn after_a_hybrid_login_the_page_shows_both_cookies_the_refresh_record_its
 
     let stored: serde_json::Value = serde_json::from_str(&text(&page, "hybrid-record")).unwrap();
     assert_eq!(stored["refresh record"]["username"], "alice");
-    assert_eq!(stored["refresh record"]["hybrid"], "refresh");
+    assert_eq!(stored["refresh record"]["kind"], "refresh");
     assert_eq!(stored["family"]["live"], true);
     assert!(
         stored["family"]["id"]

@@ -459,6 +459,47 @@ async fn a_revocation_entry_is_not_a_session_even_under_its_own_id() {
     );
 }
 
+/// A record only another writer could have put there: Django's keys, but
+/// not `/server`'s mark (an older version's record, or another program's).
+#[tokio::test]
+async fn a_record_without_the_server_sides_mark_is_not_a_session() {
+    use sessions_vs_jwt::{
+        server_session,
+        session::VisitorState,
+        stores::{SessionRecords as _, SqliteRecords},
+    };
+    let server = TestServer::start(&["--store", "sqlite://{dir}/sessions.sqlite3"]).await;
+    let store = SqliteRecords::open(&server.dir.path().join("sessions.sqlite3"))
+        .await
+        .unwrap();
+    let mallory = VisitorState {
+        username: Some("mallory".into()),
+        is_logged_in: Some(true),
+    };
+    let expiry = time::OffsetDateTime::now_utc() + time::Duration::hours(1);
+    let mut marked = server_session::session_record(&mallory, expiry);
+    let mut unmarked = marked.clone();
+    unmarked.data.retain(|key, _| key != "_owner");
+    store.create(&mut marked).await.unwrap();
+    store.create(&mut unmarked).await.unwrap();
+
+    let mut holder = server
+        .visitor()
+        .holding("sessionid", &marked.id.to_string());
+    let page = holder.get(&Mount::Server.url(Route::GetSession)).await;
+    assert_eq!(page.username(), "mallory", "a marked record is a session");
+
+    let mut prober = server
+        .visitor()
+        .holding("sessionid", &unmarked.id.to_string());
+    let page = prober.get(&Mount::Server.url(Route::GetSession)).await;
+    assert_eq!(page.username(), "Guest");
+    let removal = page
+        .set_cookie("sessionid")
+        .expect("the refused cookie is cleared");
+    assert_eq!(removal.max_age(), Some(cookie::time::Duration::ZERO));
+}
+
 #[tokio::test]
 async fn without_token_revocation_a_token_logout_stores_nothing() {
     let server = TestServer::start(&[]).await;
