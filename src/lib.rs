@@ -3,7 +3,8 @@
 //! they can be compared on measurements.
 //!
 //! Layers, bottom up; a module only imports from layers below it:
-//! 1. `routes` (the route table) and `username` (the one piece of input);
+//! 1. `routes` (the route table), `username` (the one piece of input) and
+//!    `verdict` (what a request's cookie turned out to be);
 //! 2. `metrics`: what the server has done, counted for `/metrics`;
 //! 3. `stores`: where session records live, behind one interface;
 //! 4. `session`: the `Mechanism` trait every mechanism implements, and what
@@ -21,6 +22,7 @@
 
 pub mod routes;
 pub mod username;
+pub mod verdict;
 
 pub mod metrics;
 

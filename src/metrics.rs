@@ -24,7 +24,10 @@ use prometheus_client::{
     registry::Registry,
 };
 
-use crate::routes::{Action, Mount, REFERENCE_GET_SESSION, Route};
+use crate::{
+    routes::{Mount, Route, SitePage},
+    verdict::CookieVerdict,
+};
 
 /// The `Content-Type` of what [`Metrics::render`] writes: Prometheus's text
 /// format, which `promtool check metrics` reads.
@@ -41,10 +44,6 @@ pub struct Metrics {
     store: StoreFamilies,
     mechanisms: [MechanismMeter; Mount::ALL.len()],
 }
-
-/// The verdicts a cookie can get, in the order of `session::CookieVerdict`
-/// (that layer sits above this one, so a verdict is counted by position).
-pub const VERDICTS: [&str; 5] = ["guest", "valid", "expired", "tampered", "revoked"];
 
 /// The statuses the site answers with, each with its own preallocated
 /// series; any other still counts, through a label lookup.
@@ -88,64 +87,6 @@ struct OperationLabels {
 pub enum Page {
     Mechanism(Mount, Route),
     Site(SitePage),
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SitePage {
-    Inspector,
-    /// One of the inspector's forms.
-    Action(Action),
-    Reference,
-    Healthz,
-    Metrics,
-    StoreOperations,
-    Jwks,
-    /// Anything else: a 404, a redirect to a slashed path.
-    Other,
-}
-
-impl SitePage {
-    const ALL: [SitePage; 11] = [
-        SitePage::Inspector,
-        SitePage::Action(Action::Replay),
-        SitePage::Action(Action::LogInEverywhere),
-        SitePage::Action(Action::LogOutEverywhere),
-        SitePage::Action(Action::ReplayEverywhere),
-        SitePage::Reference,
-        SitePage::Healthz,
-        SitePage::Metrics,
-        SitePage::StoreOperations,
-        SitePage::Jwks,
-        SitePage::Other,
-    ];
-
-    /// The path of each page but `Other`: the router serves them here, so
-    /// that a path is spelled once.
-    pub const fn path(self) -> &'static str {
-        match self {
-            SitePage::Inspector => "/",
-            SitePage::Action(action) => action.path(),
-            SitePage::Reference => REFERENCE_GET_SESSION,
-            SitePage::Healthz => "/healthz",
-            SitePage::Metrics => "/metrics",
-            SitePage::StoreOperations => "/store-operations",
-            SitePage::Jwks => "/.well-known/jwks.json",
-            SitePage::Other => "",
-        }
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            SitePage::Inspector => "inspector",
-            SitePage::Action(action) => action.name(),
-            SitePage::Reference => "reference",
-            SitePage::Healthz => "healthz",
-            SitePage::Metrics => "metrics",
-            SitePage::StoreOperations => "store_operations",
-            SitePage::Jwks => "jwks",
-            SitePage::Other => "other",
-        }
-    }
 }
 
 impl Page {
@@ -264,12 +205,12 @@ impl Metrics {
                 operation,
             };
             MechanismMeter(Some(Arc::new(MechanismCounters {
-                verdicts: VERDICTS.map(|verdict| {
+                verdicts: CookieVerdict::ALL.map(|verdict| {
                     series(
                         &verdicts,
                         &VerdictLabels {
                             mechanism: mount.name(),
-                            verdict,
+                            verdict: verdict.name(),
                         },
                     )
                 }),
@@ -351,7 +292,7 @@ pub struct MechanismMeter(Option<Arc<MechanismCounters>>);
 
 #[derive(Debug, Default)]
 struct MechanismCounters {
-    verdicts: [Counter; VERDICTS.len()],
+    verdicts: [Counter; CookieVerdict::ALL.len()],
     signed: Counter,
     verified: Counter,
     cache_hits: Counter,
@@ -388,9 +329,12 @@ impl MechanismMeter {
         }
     }
 
-    /// Counts one verdict, by its position in [`VERDICTS`].
-    pub fn verdict(&self, position: usize) {
-        if let Some(counter) = self.0.as_ref().and_then(|c| c.verdicts.get(position)) {
+    pub fn verdict(&self, verdict: CookieVerdict) {
+        if let Some(counter) = self
+            .0
+            .as_ref()
+            .and_then(|c| c.verdicts.get(verdict as usize))
+        {
             counter.inc();
         }
     }
@@ -671,7 +615,7 @@ mod meter_off {
     fn a_meter_that_is_off_counts_nothing_and_says_so() {
         let meter = MechanismMeter::off();
         meter.signed();
-        meter.verdict(0);
+        meter.verdict(CookieVerdict::Guest);
         assert_eq!(meter.verified(7), 7);
         assert!(meter.counts().is_none());
     }

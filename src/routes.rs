@@ -149,6 +149,66 @@ impl Action {
 /// every router.
 pub const REFERENCE_GET_SESSION: &str = "/reference/get_session/";
 
+/// The site's own pages, outside any router.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SitePage {
+    Inspector,
+    /// One of the inspector's forms.
+    Action(Action),
+    Reference,
+    Healthz,
+    Metrics,
+    StoreOperations,
+    Jwks,
+    /// Anything else: a 404, a redirect to a slashed path.
+    Other,
+}
+
+impl SitePage {
+    pub const ALL: [SitePage; 11] = [
+        SitePage::Inspector,
+        SitePage::Action(Action::Replay),
+        SitePage::Action(Action::LogInEverywhere),
+        SitePage::Action(Action::LogOutEverywhere),
+        SitePage::Action(Action::ReplayEverywhere),
+        SitePage::Reference,
+        SitePage::Healthz,
+        SitePage::Metrics,
+        SitePage::StoreOperations,
+        SitePage::Jwks,
+        SitePage::Other,
+    ];
+
+    /// The path of each page but `Other`: the router serves them here, so
+    /// that a path is spelled once.
+    pub const fn path(self) -> &'static str {
+        match self {
+            SitePage::Inspector => "/",
+            SitePage::Action(action) => action.path(),
+            SitePage::Reference => REFERENCE_GET_SESSION,
+            SitePage::Healthz => "/healthz",
+            SitePage::Metrics => "/metrics",
+            SitePage::StoreOperations => "/store-operations",
+            SitePage::Jwks => "/.well-known/jwks.json",
+            SitePage::Other => "",
+        }
+    }
+
+    /// The page as the `route` label of `/metrics` names it.
+    pub fn name(self) -> &'static str {
+        match self {
+            SitePage::Inspector => "inspector",
+            SitePage::Action(action) => action.name(),
+            SitePage::Reference => "reference",
+            SitePage::Healthz => "healthz",
+            SitePage::Metrics => "metrics",
+            SitePage::StoreOperations => "store_operations",
+            SitePage::Jwks => "jwks",
+            SitePage::Other => "other",
+        }
+    }
+}
+
 /// Whether some page of any router lives at `path`: what APPEND_SLASH asks
 /// before redirecting `/server/get_session` to `/server/get_session/`.
 pub fn is_page(path: &str) -> bool {

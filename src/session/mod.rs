@@ -14,6 +14,8 @@ pub mod key_files;
 
 use std::{fmt, future::Future, sync::Arc};
 
+pub use crate::verdict::CookieVerdict;
+
 use axum::Router;
 use serde::Serialize;
 
@@ -88,49 +90,6 @@ impl SessionPolicy {
             self.secure_cookies,
             self.expiry != ExpiryPolicy::BrowserSession,
         )
-    }
-}
-
-/// What the request's cookie turned out to be. The access log reports it, so
-/// that a flood of tampered cookies is visible without logging any of them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CookieVerdict {
-    /// No cookie: a new visitor, or one who logged out.
-    Guest,
-    Valid,
-    /// Well-formed but over: expired, logged out elsewhere, or unknown to the store.
-    Expired,
-    /// Malformed, wrongly signed or sealed, oversized or undecodable.
-    Tampered,
-    /// A token whose id a logout recorded (`--token-revocation`).
-    Revoked,
-}
-
-impl CookieVerdict {
-    /// Every verdict, in the order `metrics::VERDICTS` counts them.
-    pub const ALL: [CookieVerdict; 5] = [
-        CookieVerdict::Guest,
-        CookieVerdict::Valid,
-        CookieVerdict::Expired,
-        CookieVerdict::Tampered,
-        CookieVerdict::Revoked,
-    ];
-
-    /// The verdict as the access log writes it.
-    pub fn name(self) -> &'static str {
-        match self {
-            CookieVerdict::Guest => "guest",
-            CookieVerdict::Valid => "valid",
-            CookieVerdict::Expired => "expired",
-            CookieVerdict::Tampered => "tampered",
-            CookieVerdict::Revoked => "revoked",
-        }
-    }
-}
-
-impl fmt::Display for CookieVerdict {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
     }
 }
 
@@ -273,18 +232,5 @@ pub trait Mechanism: fmt::Debug + Send + Sync + 'static {
     /// token side's public keys; none by default.
     fn public_routes(self: Arc<Self>) -> Router {
         Router::new()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn verdicts_are_counted_under_their_own_names() {
-        for (position, verdict) in CookieVerdict::ALL.into_iter().enumerate() {
-            assert_eq!(verdict as usize, position);
-            assert_eq!(crate::metrics::VERDICTS[position], verdict.name());
-        }
     }
 }

@@ -29,8 +29,8 @@ use self::{
     verified::VerifiedTokens,
 };
 use crate::{
-    metrics::{MechanismMeter, SitePage},
-    routes::Mount,
+    metrics::MechanismMeter,
+    routes::{Mount, SitePage},
     session::{
         CookiePolicy, CookieVerdict, CookieWrites, Description, ExpiryPolicy, Mechanism, Opened,
         Refusal, SentValues, SessionError, SessionPolicy, SetCookie, VisitorState,

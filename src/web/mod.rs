@@ -33,8 +33,8 @@ use tower_http::set_header::SetResponseHeaderLayer;
 
 pub use self::{access_log::SessionOutcomes, mounted::MountedMechanism};
 use crate::{
-    metrics::{Metrics, SitePage},
-    routes::{Action, Mount, REFERENCE_GET_SESSION},
+    metrics::Metrics,
+    routes::{Action, Mount, REFERENCE_GET_SESSION, SitePage},
     session::Mechanism,
     stores::{self, SharedRecords, StoreUrl},
 };

@@ -23,8 +23,7 @@ use super::{
     visit::{Visit, WriteBack, WriteBacks},
 };
 use crate::{
-    metrics::SitePage,
-    routes::{self, Mount, Route},
+    routes::{self, Mount, Route, SitePage},
     session::{Mechanism, SessionError, VisitorState},
     username::Username,
 };

@@ -70,7 +70,7 @@ impl<M: Mechanism> Visit<M> {
                 }
             },
         };
-        mechanism.meter().verdict(verdict as usize);
+        mechanism.meter().verdict(verdict);
         Ok(Self {
             mechanism,
             session,

@@ -13,7 +13,7 @@ use std::{
 /// The layers, bottom up (ARCHITECTURE.md). A module may import from a
 /// lower layer only; modules of one layer do not import each other.
 const LAYERS: &[&[&str]] = &[
-    &["routes", "username"],
+    &["routes", "username", "verdict"],
     &["metrics"],
     &["stores"],
     &["session"],
