@@ -43,6 +43,9 @@ pub struct Metrics {
     request_slots: Vec<OnceLock<Counter>>,
     store: StoreFamilies,
     mechanisms: [MechanismMeter; Mount::ALL.len()],
+    /// The site's own store operations (sweeps, counts, health checks):
+    /// counted for `/store-operations`, not exported.
+    site_store: StoreMeter,
 }
 
 /// The statuses the site answers with, each with its own preallocated
@@ -230,6 +233,7 @@ impl Metrics {
                 .collect(),
             store,
             mechanisms,
+            site_store: StoreMeter::unexported(),
         }
     }
 
@@ -252,10 +256,15 @@ impl Metrics {
                 operation: kind.name(),
             };
             StoreMeter {
-                operations: Arc::new(StoreOperation::ALL.map(|kind| OperationMeter {
-                    done: series(&families.operations, &labels(kind)),
-                    failed: series(&families.errors, &labels(kind)),
-                    latency: series(&families.latency, &labels(kind)),
+                operations: Arc::new(StoreOperation::ALL.map(|kind| {
+                    if kind.is_the_sites() {
+                        return OperationMeter::default();
+                    }
+                    OperationMeter {
+                        done: series(&families.operations, &labels(kind)),
+                        failed: series(&families.errors, &labels(kind)),
+                        latency: series(&families.latency, &labels(kind)),
+                    }
                 })),
             }
         };
@@ -263,6 +272,23 @@ impl Metrics {
             Some(store) => store.get_or_init(make).clone(),
             None => make(),
         }
+    }
+
+    /// The meter of the site's own store operations: sweeps, counts and
+    /// health checks, which no mechanism asks for.
+    pub fn site_store(&self) -> StoreMeter {
+        self.site_store.clone()
+    }
+
+    /// Every store operation asked for on this server, by kind: each
+    /// mechanism's and the site's, from the meters that `/metrics` shows.
+    pub fn store_operations(&self) -> OperationCounts {
+        self.mechanisms
+            .iter()
+            .filter_map(|meter| meter.0.as_ref()?.store.get())
+            .chain([&self.site_store])
+            .map(StoreMeter::counts)
+            .fold(OperationCounts::default(), |sum, counts| sum.plus(&counts))
     }
 
     /// Counts one request answered with `status`.
@@ -382,9 +408,9 @@ impl MechanismMeter {
     }
 }
 
-/// A kind of session store operation a request makes, as the `operation`
-/// label names it. Sweeps, counts and health checks are the site's, not a
-/// mechanism's, and are not metered.
+/// A kind of session store operation, as the `operation` label names it.
+/// Requests make the first five; sweeps, counts and health checks are the
+/// site's, and are counted but not exported.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StoreOperation {
     Load,
@@ -392,16 +418,29 @@ pub enum StoreOperation {
     Update,
     CompareAndSwap,
     Delete,
+    Sweep,
+    Count,
+    Ping,
 }
 
 impl StoreOperation {
-    const ALL: [StoreOperation; 5] = [
+    const ALL: [StoreOperation; 8] = [
         StoreOperation::Load,
         StoreOperation::Create,
         StoreOperation::Update,
         StoreOperation::CompareAndSwap,
         StoreOperation::Delete,
+        StoreOperation::Sweep,
+        StoreOperation::Count,
+        StoreOperation::Ping,
     ];
+
+    fn is_the_sites(self) -> bool {
+        matches!(
+            self,
+            StoreOperation::Sweep | StoreOperation::Count | StoreOperation::Ping
+        )
+    }
 
     fn name(self) -> &'static str {
         match self {
@@ -410,11 +449,16 @@ impl StoreOperation {
             StoreOperation::Update => "update",
             StoreOperation::CompareAndSwap => "compare_and_swap",
             StoreOperation::Delete => "delete",
+            StoreOperation::Sweep => "sweep",
+            StoreOperation::Count => "count",
+            StoreOperation::Ping => "ping",
         }
     }
 }
 
-/// A mechanism's store operations: how many, how many failed, how long each took.
+/// The store operations of one mechanism (or of the site): how many, how
+/// many failed, how long each took. The one store wrapper counts into it
+/// (`stores::instrumented`).
 #[derive(Clone, Debug, Default)]
 pub struct StoreMeter {
     operations: Arc<[OperationMeter; StoreOperation::ALL.len()]>,
@@ -428,14 +472,80 @@ struct OperationMeter {
 }
 
 impl StoreMeter {
-    /// Counts one operation of `kind` that took `took`.
-    pub fn record(&self, kind: StoreOperation, took: Duration, failed: bool) {
+    /// A meter that counts, but whose counts no exposition shows.
+    pub fn unexported() -> Self {
+        Self::default()
+    }
+
+    /// Counts one operation of `kind`, and its duration if it was timed.
+    pub fn record(&self, kind: StoreOperation, took: Option<Duration>, failed: bool) {
         let meter = &self.operations[kind as usize];
         meter.done.inc();
         if failed {
             meter.failed.inc();
         }
-        meter.latency.observe(took);
+        if let Some(took) = took {
+            meter.latency.observe(took);
+        }
+    }
+
+    pub fn counts(&self) -> OperationCounts {
+        let done = |kind: StoreOperation| self.operations[kind as usize].done.get();
+        OperationCounts {
+            loads: done(StoreOperation::Load),
+            creates: done(StoreOperation::Create),
+            updates: done(StoreOperation::Update),
+            compare_and_swaps: done(StoreOperation::CompareAndSwap),
+            deletes: done(StoreOperation::Delete),
+            sweeps: done(StoreOperation::Sweep),
+            counts: done(StoreOperation::Count),
+            pings: done(StoreOperation::Ping),
+        }
+    }
+}
+
+/// Store operations by kind. Requests for pages make the first five; the
+/// sweep, `/healthz` and `clearsessions` make the rest, so that a figure
+/// about requests can leave them out.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct OperationCounts {
+    pub loads: u64,
+    pub creates: u64,
+    pub updates: u64,
+    pub compare_and_swaps: u64,
+    pub deletes: u64,
+    pub sweeps: u64,
+    pub counts: u64,
+    pub pings: u64,
+}
+
+impl OperationCounts {
+    /// The operations requests for pages make: everything but sweeps,
+    /// counts and health checks.
+    pub fn by_requests(&self) -> u64 {
+        self.loads + self.creates + self.updates + self.compare_and_swaps + self.deletes
+    }
+
+    /// What happened between `earlier` and this.
+    pub fn since(&self, earlier: &OperationCounts) -> OperationCounts {
+        self.zip(earlier, u64::saturating_sub)
+    }
+
+    fn plus(&self, other: &OperationCounts) -> OperationCounts {
+        self.zip(other, u64::saturating_add)
+    }
+
+    fn zip(&self, other: &OperationCounts, combine: fn(u64, u64) -> u64) -> OperationCounts {
+        OperationCounts {
+            loads: combine(self.loads, other.loads),
+            creates: combine(self.creates, other.creates),
+            updates: combine(self.updates, other.updates),
+            compare_and_swaps: combine(self.compare_and_swaps, other.compare_and_swaps),
+            deletes: combine(self.deletes, other.deletes),
+            sweeps: combine(self.sweeps, other.sweeps),
+            counts: combine(self.counts, other.counts),
+            pings: combine(self.pings, other.pings),
+        }
     }
 }
 
@@ -548,6 +658,31 @@ mod tests {
     }
 
     #[test]
+    fn the_store_operations_add_up_every_mechanisms_and_the_sites() {
+        let metrics = Metrics::new();
+        metrics
+            .store(Mount::Server)
+            .record(StoreOperation::Load, None, false);
+        let hybrid = metrics.store(Mount::Hybrid);
+        hybrid.record(StoreOperation::Load, None, true);
+        hybrid.record(StoreOperation::CompareAndSwap, None, false);
+        metrics
+            .site_store()
+            .record(StoreOperation::Ping, None, false);
+        let counts = metrics.store_operations();
+        assert_eq!(
+            (counts.loads, counts.compare_and_swaps, counts.pings),
+            (2, 1, 1)
+        );
+        assert_eq!(counts.by_requests(), 3);
+        let text = metrics.render();
+        assert!(
+            !text.contains("ping"),
+            "the site's own are not exported: {text}"
+        );
+    }
+
+    #[test]
     fn a_mechanisms_meter_counts_into_the_registry() {
         let metrics = Metrics::new();
         let meter = metrics.mechanism(Mount::Token);
@@ -581,8 +716,8 @@ mod tests {
     fn store_latency_lands_in_the_bucket_of_its_bound() {
         let metrics = Metrics::new();
         let store = metrics.store(Mount::Server);
-        store.record(StoreOperation::Load, Duration::from_micros(70), false);
-        store.record(StoreOperation::Load, Duration::from_secs(3), true);
+        store.record(StoreOperation::Load, Some(Duration::from_micros(70)), false);
+        store.record(StoreOperation::Load, Some(Duration::from_secs(3)), true);
         let text = metrics.render();
         let line = |needle: &str| {
             text.lines()

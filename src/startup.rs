@@ -79,11 +79,7 @@ impl Config {
             }
         };
         let records_of = |mount| {
-            if counting {
-                stores::metered(Arc::clone(&records), metrics.store(mount))
-            } else {
-                Arc::clone(&records)
-            }
+            stores::instrumented(Arc::clone(&records), store, metrics.store(mount), counting)
         };
         let keys = KeyRing::load_or_generate(&self.keys.dir, self.keys.algorithm)?;
         let hybrid_meter = meter(Mount::Hybrid);
@@ -112,7 +108,7 @@ impl Config {
             meter(Mount::Cookie),
         );
         let site = Site::new(
-            records,
+            stores::instrumented(records, store, metrics.site_store(), counting),
             store.clone(),
             Duration::from_secs(self.cleanup_interval),
             Arc::clone(&metrics),

@@ -80,7 +80,7 @@ impl ServerSession {
 
 impl ServerMechanism {
     /// `records` are the store as this mechanism's `meter` counts it
-    /// (`stores::metered`).
+    /// (`stores::instrumented`).
     pub fn new(
         records: SharedRecords,
         store: &StoreUrl,

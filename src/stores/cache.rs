@@ -12,7 +12,13 @@
 //! must not put its stale copy back: `forget` counts such changes, and a load
 //! only fills the cache if none happened while it was reading.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
 
 use async_trait::async_trait;
 use moka::sync::Cache;
@@ -29,6 +35,7 @@ pub struct CachedRecords {
     /// How many deletes and updates this instance has made: a load fills
     /// the cache only if this did not change while it read the store.
     changes: Mutex<u64>,
+    hits: AtomicU64,
 }
 
 impl CachedRecords {
@@ -40,6 +47,7 @@ impl CachedRecords {
                 .time_to_live(ttl)
                 .build(),
             changes: Mutex::new(0),
+            hits: AtomicU64::new(0),
         }
     }
 
@@ -56,6 +64,7 @@ impl SessionRecords for CachedRecords {
         if let Some(record) = self.cache.get(id)
             && record.expiry_date > OffsetDateTime::now_utc()
         {
+            self.hits.fetch_add(1, Ordering::Relaxed);
             return Ok(Some(record));
         }
         let before = *self.changes.lock();
@@ -109,8 +118,7 @@ impl SessionRecords for CachedRecords {
         self.store.ping().await
     }
 
-    /// The store's own count: a hit in this cache touches no store.
-    fn operations(&self) -> Option<super::OperationCounts> {
-        self.store.operations()
+    fn cache_hits(&self) -> u64 {
+        self.hits.load(Ordering::Relaxed)
     }
 }

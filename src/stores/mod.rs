@@ -13,14 +13,15 @@
 //! Nothing here upserts, so no request can write back a session that a
 //! logout deleted while the request was in flight.
 //!
-//! Every store [`open`] returns counts its operations, by kind
-//! ([`OperationCounts`]), below any cache: what the benchmark reports as
-//! store operations per 1,000 requests, measured rather than derived.
+//! Whoever serves requests from a store wraps it once in [`instrumented`]:
+//! every operation bounded in time, counted by kind and timed, under the
+//! meter of the mechanism that asked. Those counts, less the cache's hits,
+//! are what the benchmark reports as store operations per 1,000 requests,
+//! measured rather than derived.
 
 mod cache;
-mod counted;
+mod instrumented;
 mod memory;
-mod metered;
 mod postgres;
 mod redis;
 mod redis_cluster;
@@ -35,11 +36,10 @@ use tower_sessions::session::{Id, Record};
 use crate::metrics::StoreMeter;
 
 use self::{
-    cache::CachedRecords, counted::CountedRecords, memory::MemoryRecords, metered::MeteredRecords,
+    cache::CachedRecords, instrumented::InstrumentedRecords, memory::MemoryRecords,
     postgres::PostgresRecords, redis::RedisRecords, redis_cluster::RedisClusterRecords,
 };
 pub use self::{
-    counted::OperationCounts,
     sqlite::SqliteRecords,
     store_url::{
         DEFAULT_MEMORY_CAPACITY, DEFAULT_POSTGRES_SCHEMA, DEFAULT_REDIS_PREFIX, ServiceUrl,
@@ -118,11 +118,10 @@ pub trait SessionRecords: Send + Sync + fmt::Debug {
         self.load(&Id::default()).await.map(|_| ())
     }
 
-    /// How many operations of each kind the store has served since it was
-    /// opened; `None` for a store that does not count (only the counting
-    /// wrapper [`open`] puts around every store does).
-    fn operations(&self) -> Option<OperationCounts> {
-        None
+    /// How many loads the `--store-cache` answered without the store: 0
+    /// for a store without one.
+    fn cache_hits(&self) -> u64 {
+        0
     }
 }
 
@@ -206,24 +205,15 @@ pub const STORE_TIMEOUT: Duration = Duration::from_secs(2);
 pub const BACKEND_TIMEOUT: Duration = Duration::from_millis(1500);
 
 /// Opens (and for SQL stores, migrates) the store `url` names. A store that
-/// cannot be reached is an error here, not at the first request.
+/// cannot be reached is an error here, not at the first request. What
+/// serves requests from it wraps it in [`instrumented`] first.
 pub async fn open(url: &StoreUrl) -> Result<SharedRecords, StoreError> {
     Ok(match url {
-        StoreUrl::Memory { capacity } => {
-            Arc::new(CountedRecords::new(MemoryRecords::with_capacity(*capacity)))
-        }
-        StoreUrl::Sqlite(path) => Arc::new(CountedRecords::new(TimeLimited(
-            SqliteRecords::open(path).await?,
-        ))),
-        StoreUrl::Redis(url) => Arc::new(CountedRecords::new(TimeLimited(
-            opening(RedisRecords::open(url)).await?,
-        ))),
-        StoreUrl::RedisCluster(url) => Arc::new(CountedRecords::new(TimeLimited(
-            opening(RedisClusterRecords::open(url)).await?,
-        ))),
-        StoreUrl::Postgres(url) => Arc::new(CountedRecords::new(TimeLimited(
-            opening(PostgresRecords::open(url)).await?,
-        ))),
+        StoreUrl::Memory { capacity } => Arc::new(MemoryRecords::with_capacity(*capacity)),
+        StoreUrl::Sqlite(path) => Arc::new(SqliteRecords::open(path).await?),
+        StoreUrl::Redis(url) => Arc::new(opening(RedisRecords::open(url)).await?),
+        StoreUrl::RedisCluster(url) => Arc::new(opening(RedisClusterRecords::open(url)).await?),
+        StoreUrl::Postgres(url) => Arc::new(opening(PostgresRecords::open(url)).await?),
     })
 }
 
@@ -245,10 +235,17 @@ pub fn cached(records: SharedRecords, capacity: u64, ttl: Duration) -> SharedRec
     }
 }
 
-/// `records` as the mechanism `meter` belongs to uses them: every operation
-/// counted and timed under its name (`/metrics`).
-pub fn metered(records: SharedRecords, meter: StoreMeter) -> SharedRecords {
-    Arc::new(MeteredRecords::new(records, meter))
+/// `records` (the store `url` names, perhaps behind its cache) as one user
+/// asks for them: every operation bounded by [`STORE_TIMEOUT`] unless the
+/// store is in memory, and counted by kind into `meter`; also timed into
+/// it when `timed` (`--metrics on`).
+pub fn instrumented(
+    records: SharedRecords,
+    url: &StoreUrl,
+    meter: StoreMeter,
+    timed: bool,
+) -> SharedRecords {
+    Arc::new(InstrumentedRecords::new(records, url, meter, timed))
 }
 
 /// Deletes expired records every `period` (tower-sessions' `ExpiredDeletion`
@@ -270,56 +267,5 @@ pub async fn delete_expired_periodically(
             },
             _ = stop.changed() => return,
         }
-    }
-}
-
-/// Bounds every call to a store that does I/O by [`STORE_TIMEOUT`].
-#[derive(Debug)]
-struct TimeLimited<S>(S);
-
-impl<S> TimeLimited<S> {
-    async fn run<T>(
-        &self,
-        call: impl Future<Output = Result<T, StoreError>>,
-    ) -> Result<T, StoreError> {
-        tokio::time::timeout(STORE_TIMEOUT, call)
-            .await
-            .unwrap_or(Err(StoreError::Timeout(STORE_TIMEOUT)))
-    }
-}
-
-#[async_trait]
-impl<S: SessionRecords> SessionRecords for TimeLimited<S> {
-    async fn load(&self, id: &Id) -> Result<Option<Arc<Record>>, StoreError> {
-        self.run(self.0.load(id)).await
-    }
-
-    async fn create(&self, record: &mut Record) -> Result<(), StoreError> {
-        self.run(self.0.create(record)).await
-    }
-
-    async fn update(&self, record: &Record) -> Result<bool, StoreError> {
-        self.run(self.0.update(record)).await
-    }
-
-    async fn compare_and_swap(
-        &self,
-        record: &Record,
-        expected_expiry: time::OffsetDateTime,
-    ) -> Result<bool, StoreError> {
-        self.run(self.0.compare_and_swap(record, expected_expiry))
-            .await
-    }
-
-    async fn delete(&self, id: &Id) -> Result<bool, StoreError> {
-        self.run(self.0.delete(id)).await
-    }
-
-    async fn delete_expired(&self) -> Result<u64, StoreError> {
-        self.run(self.0.delete_expired()).await
-    }
-
-    async fn count(&self) -> Result<u64, StoreError> {
-        self.run(self.0.count()).await
     }
 }

@@ -33,7 +33,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 
 pub use self::{access_log::SessionOutcomes, mounted::MountedMechanism};
 use crate::{
-    metrics::Metrics,
+    metrics::{Metrics, OperationCounts},
     routes::{Action, Mount, REFERENCE_GET_SESSION, SitePage},
     session::Mechanism,
     stores::{self, SharedRecords, StoreUrl},
@@ -123,6 +123,15 @@ impl Site {
 
     pub fn records(&self) -> &SharedRecords {
         &self.records
+    }
+
+    /// The operations that reached the store since the server started:
+    /// what every mechanism and the site asked for, less what the
+    /// `--store-cache` answered itself.
+    pub fn store_operations(&self) -> OperationCounts {
+        let mut asked = self.metrics.store_operations();
+        asked.loads = asked.loads.saturating_sub(self.records.cache_hits());
+        asked
     }
 
     fn mechanism(&self, mount: Mount) -> Option<&dyn MountedMechanism> {

@@ -1,5 +1,5 @@
 //! `GET /store-operations`: how many operations of each kind the session
-//! store has served since the server started, counted in the store layer,
+//! store has served since the server started ([`Site::store_operations`]),
 //! so that the benchmark can report store operations per 1,000 requests for
 //! every mechanism as a measured figure. Reading it touches no store.
 
@@ -9,7 +9,7 @@ use axum::{Json, extract::State, http::header, response::IntoResponse};
 use serde::Serialize;
 
 use super::Site;
-use crate::stores::OperationCounts;
+use crate::metrics::OperationCounts;
 
 #[derive(Debug, Serialize)]
 struct StoreOperations {
@@ -19,7 +19,7 @@ struct StoreOperations {
 }
 
 pub async fn store_operations(State(site): State<Arc<Site>>) -> impl IntoResponse {
-    let counts = site.records().operations().unwrap_or_default();
+    let counts = site.store_operations();
     (
         [(header::CACHE_CONTROL, "no-store")],
         Json(StoreOperations {

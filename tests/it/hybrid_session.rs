@@ -16,10 +16,10 @@ use common::{
 };
 use sessions_vs_jwt::{
     hybrid_session::{ACCESS_COOKIE_NAME, RACE_WINDOW_SECONDS, REFRESH_COOKIE_NAME},
+    metrics::OperationCounts,
     routes::{Mount, Route},
     server_session,
     session::{VisitorState, inspection::fingerprint},
-    stores::OperationCounts,
     token_session::claims::{Claims, LEEWAY_SECONDS, TokenKind, now},
     username::Username,
 };
@@ -52,11 +52,7 @@ fn holding_only_access(server: &TestServer, access: &str) -> Visitor {
 }
 
 fn operations(server: &TestServer) -> OperationCounts {
-    server
-        .site
-        .records()
-        .operations()
-        .expect("the store counts its operations")
+    server.site.store_operations()
 }
 
 /// The store operations a request path made, counted in the store layer.

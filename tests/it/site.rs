@@ -124,7 +124,7 @@ async fn a_form_body_over_the_limit_is_refused_and_the_session_left_as_it_was() 
     visitor.log_in_on(Mount::Server).await;
     let session = visitor.cookie("sessionid").unwrap();
     let stored = server.stored_sessions().await;
-    let operations = server.site.records().operations().unwrap();
+    let operations = server.site.store_operations();
     let body_of = |name_bytes: usize| format!("username={}", "x".repeat(name_bytes));
 
     let request = visitor
@@ -137,12 +137,7 @@ async fn a_form_body_over_the_limit_is_refused_and_the_session_left_as_it_was() 
     let page = visitor.send("POST one byte over".into(), request).await;
     assert_eq!(page.status, 400, "{}", page.body);
     assert!(page.body.contains("length limit exceeded"), "{}", page.body);
-    let counted = server
-        .site
-        .records()
-        .operations()
-        .unwrap()
-        .since(&operations);
+    let counted = server.site.store_operations().since(&operations);
     assert_eq!(
         (
             counted.creates,
