@@ -12,7 +12,7 @@ use crate::{
         keys::{CookieKeyError, CookieKeys},
     },
     hybrid_session::{HybridMechanism, RefreshPolicy},
-    metrics::{MechanismMeter, Metrics},
+    metrics::Metrics,
     routes::Mount,
     server_session::ServerMechanism,
     stores::{self, StoreError},
@@ -71,18 +71,17 @@ impl Config {
         let policy = self.session_policy();
         let metrics = Arc::new(Metrics::new());
         let counting = self.metrics != MetricsSwitch::Off;
-        let meter = |mount| {
-            if counting {
-                metrics.mechanism(mount)
-            } else {
-                MechanismMeter::off()
-            }
-        };
         let records_of = |mount| {
             stores::instrumented(Arc::clone(&records), store, metrics.store(mount), counting)
         };
+        let site = Site::new(
+            stores::instrumented(Arc::clone(&records), store, metrics.site_store(), counting),
+            store.clone(),
+            Duration::from_secs(self.cleanup_interval),
+            Arc::clone(&metrics),
+        )
+        .counting_requests(counting);
         let keys = KeyRing::load_or_generate(&self.keys.dir, self.keys.algorithm)?;
-        let hybrid_meter = meter(Mount::Hybrid);
         let hybrid = HybridMechanism::new(
             keys.clone(),
             self.token_cache,
@@ -93,31 +92,29 @@ impl Config {
                 access_age: self.access_token_age,
                 race_window: self.refresh_race_window,
             },
-            hybrid_meter,
+            site.meter(Mount::Hybrid),
         );
-        let token_meter = meter(Mount::Token);
         let revocations = self
             .token_revocation
             .then(|| Revocations::new(records_of(Mount::Token), store));
-        let server_meter = meter(Mount::Server);
-        let server = ServerMechanism::new(records_of(Mount::Server), store, policy, server_meter);
-        let token = TokenMechanism::new(keys, revocations, self.token_cache, policy, token_meter);
+        let server = ServerMechanism::new(records_of(Mount::Server), store, policy);
+        let token = TokenMechanism::new(
+            keys,
+            revocations,
+            self.token_cache,
+            policy,
+            site.meter(Mount::Token),
+        );
         let cookie = CookieMechanism::new(
             CookieKeys::load_or_generate(&self.keys.dir)?,
             policy,
-            meter(Mount::Cookie),
+            site.meter(Mount::Cookie),
         );
-        let site = Site::new(
-            stores::instrumented(records, store, metrics.site_store(), counting),
-            store.clone(),
-            Duration::from_secs(self.cleanup_interval),
-            Arc::clone(&metrics),
-        )
-        .counting_requests(counting)
-        .serving(Arc::new(server))
-        .serving(Arc::new(token))
-        .serving(Arc::new(cookie))
-        .serving(Arc::new(hybrid));
+        let site = site
+            .serving(Mount::Server, server)
+            .serving(Mount::Token, token)
+            .serving(Mount::Cookie, cookie)
+            .serving(Mount::Hybrid, hybrid);
         Ok(site.ready()?)
     }
 }

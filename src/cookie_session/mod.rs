@@ -22,7 +22,6 @@ use serde::{Deserialize, Serialize};
 use self::keys::CookieKeys;
 use crate::{
     metrics::MechanismMeter,
-    routes::Mount,
     session::{
         CookiePolicy, CookieVerdict, CookieWrites, Description, ExpiryPolicy, Mechanism, Opened,
         Refusal, SentValues, SessionError, SessionPolicy, SetCookie, VisitorState,
@@ -184,8 +183,6 @@ impl CookieMechanism {
 impl Mechanism for CookieMechanism {
     type Session = CookieSession;
 
-    const MOUNT: Mount = Mount::Cookie;
-
     const DESCRIPTION: Description = Description {
         title: "encrypted cookie",
         summary: "The data itself in an encrypted cookie the browser cannot read, nothing per \
@@ -198,10 +195,6 @@ impl Mechanism for CookieMechanism {
 
     fn cookies(&self) -> &[CookiePolicy] {
         std::slice::from_ref(&self.cookie)
-    }
-
-    fn meter(&self) -> &MechanismMeter {
-        &self.meter
     }
 
     async fn open(&self, sent: SentValues<'_>) -> Result<Opened<CookieSession>, SessionError> {

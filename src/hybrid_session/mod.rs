@@ -43,7 +43,6 @@ use tower_sessions::session::{Id, Record};
 pub use self::records::{ConsumedRefresh, LiveRefresh, RefreshEntry, UnusableRecord};
 use crate::{
     metrics::MechanismMeter,
-    routes::Mount,
     session::{
         CookiePolicy, CookieVerdict, CookieWrites, Description, ExpiryPolicy, Mechanism, Opened,
         Refusal, SentValues, SessionError, SessionPolicy, VisitorState,
@@ -521,8 +520,6 @@ fn refused(verdict: CookieVerdict, reason: impl std::fmt::Display) -> Opened<Hyb
 impl Mechanism for HybridMechanism {
     type Session = HybridSession;
 
-    const MOUNT: Mount = Mount::Hybrid;
-
     const DESCRIPTION: Description = Description {
         title: "access token + refresh session",
         summary: "A short-lived signed access token and a one-use refresh id in the store: a \
@@ -536,10 +533,6 @@ impl Mechanism for HybridMechanism {
 
     fn cookies(&self) -> &[CookiePolicy] {
         &self.cookies
-    }
-
-    fn meter(&self) -> &MechanismMeter {
-        &self.meter
     }
 
     async fn open(&self, sent: SentValues<'_>) -> Result<Opened<HybridSession>, SessionError> {

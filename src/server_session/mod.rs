@@ -23,8 +23,6 @@ use time::OffsetDateTime;
 use tower_sessions::session::{Id, Record};
 
 use crate::{
-    metrics::MechanismMeter,
-    routes::Mount,
     session::{
         CookiePolicy, CookieVerdict, CookieWrites, Description, ExpiryPolicy, Mechanism, Opened,
         Refusal, SentValues, SessionError, SessionPolicy, SetCookie, VisitorState,
@@ -62,7 +60,6 @@ pub struct ServerMechanism {
     /// id: a login that finds its session already gone was beaten by a
     /// logout, unless another login of the same id (a double click) got there.
     replacing: moka::sync::Cache<Id, Arc<AtomicUsize>>,
-    meter: MechanismMeter,
 }
 
 /// What one request knows of its visitor: the live record their cookie
@@ -79,16 +76,10 @@ impl ServerSession {
 }
 
 impl ServerMechanism {
-    /// `records` are the store as this mechanism's `meter` counts it
+    /// `records` are the store as this mechanism's meter counts it
     /// (`stores::instrumented`).
-    pub fn new(
-        records: SharedRecords,
-        store: &StoreUrl,
-        policy: SessionPolicy,
-        meter: MechanismMeter,
-    ) -> Self {
+    pub fn new(records: SharedRecords, store: &StoreUrl, policy: SessionPolicy) -> Self {
         Self {
-            meter,
             records,
             store: store.name(),
             cookie: policy.cookie(COOKIE_NAME),
@@ -155,8 +146,6 @@ impl ServerMechanism {
 impl Mechanism for ServerMechanism {
     type Session = ServerSession;
 
-    const MOUNT: Mount = Mount::Server;
-
     const DESCRIPTION: Description = Description {
         title: "server-side session",
         summary: "An opaque id in the cookie, the data in the store: a logout deletes the \
@@ -168,10 +157,6 @@ impl Mechanism for ServerMechanism {
 
     fn cookies(&self) -> &[CookiePolicy] {
         std::slice::from_ref(&self.cookie)
-    }
-
-    fn meter(&self) -> &MechanismMeter {
-        &self.meter
     }
 
     /// Under `--expiry inactivity` this use extends the session.

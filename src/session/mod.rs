@@ -23,7 +23,7 @@ pub use self::cookies::{
     CookiePolicy, CookieTooLarge, CookieWrites, MAX_COOKIES, SentCookie, SentValues, SetCookie,
 };
 use self::inspection::Holdings;
-use crate::{metrics::MechanismMeter, routes::Mount, stores::StoreError, username::Username};
+use crate::{stores::StoreError, username::Username};
 
 /// What a visitor's session holds, key by key, like Django's `request.session`:
 /// a key never set is `None`, and the view picks the default.
@@ -172,13 +172,12 @@ pub struct Description {
 ///
 /// Its `Session` is what one request learned from the visitor's cookie; a
 /// Guest's session is `Default`. Adding a mechanism is implementing this,
-/// giving it a [`Mount`] in the route table, and registering it where the
-/// app is assembled (`startup.rs`).
+/// giving it a `Mount` in the route table, and registering it under that
+/// mount where the app is assembled (`startup.rs`). What it counts of
+/// itself (signatures) it counts into the meter it is built with; the web
+/// layer counts its verdicts, logins and logouts.
 pub trait Mechanism: fmt::Debug + Send + Sync + 'static {
     type Session: Default + fmt::Debug + Send + Sync + 'static;
-
-    /// The router this mechanism serves.
-    const MOUNT: Mount;
 
     const DESCRIPTION: Description;
 
@@ -197,10 +196,6 @@ pub trait Mechanism: fmt::Debug + Send + Sync + 'static {
     ) -> impl Future<Output = Result<Opened<Self::Session>, SessionError>> + Send;
 
     fn state(&self, session: &Self::Session) -> VisitorState;
-
-    /// The counters this mechanism keeps (signatures, store operations,
-    /// logins), for `/metrics` and the inspector.
-    fn meter(&self) -> &MechanismMeter;
 
     /// Stores `state` as a fresh login and gives the cookies that carry it.
     /// A login replaces whatever the session held, and must leave it as it

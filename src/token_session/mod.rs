@@ -30,7 +30,7 @@ use self::{
 };
 use crate::{
     metrics::MechanismMeter,
-    routes::{Mount, SitePage},
+    routes::SitePage,
     session::{
         CookiePolicy, CookieVerdict, CookieWrites, Description, ExpiryPolicy, Mechanism, Opened,
         Refusal, SentValues, SessionError, SessionPolicy, SetCookie, VisitorState,
@@ -187,8 +187,6 @@ impl TokenMechanism {
 impl Mechanism for TokenMechanism {
     type Session = TokenSession;
 
-    const MOUNT: Mount = Mount::Token;
-
     const DESCRIPTION: Description = Description {
         title: "signed token (JWT)",
         summary: "The data itself in a signed cookie, nothing per visitor on the server: a \
@@ -254,10 +252,6 @@ impl Mechanism for TokenMechanism {
             },
             renewed: renewed.into(),
         })
-    }
-
-    fn meter(&self) -> &MechanismMeter {
-        &self.meter
     }
 
     fn state(&self, session: &TokenSession) -> VisitorState {

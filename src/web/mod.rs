@@ -31,9 +31,9 @@ use axum::{
 use tokio::net::{TcpListener, TcpSocket};
 use tower_http::set_header::SetResponseHeaderLayer;
 
-pub use self::{access_log::SessionOutcomes, mounted::MountedMechanism};
+pub use self::{access_log::SessionOutcomes, mounted::MountedMechanism, visit::Mounted};
 use crate::{
-    metrics::{Metrics, OperationCounts},
+    metrics::{MechanismMeter, Metrics, OperationCounts},
     routes::{Action, Mount, REFERENCE_GET_SESSION, SitePage},
     session::Mechanism,
     stores::{self, SharedRecords, StoreUrl},
@@ -93,9 +93,24 @@ impl Site {
         self
     }
 
-    /// Registers `mechanism` under its router.
-    pub fn serving<M: Mechanism>(mut self, mechanism: Arc<M>) -> Self {
-        self.mechanisms.push(Box::new(mechanism));
+    /// The meter of the mechanism under `mount`: it counts unless
+    /// requests are not counted (`--metrics off`).
+    pub fn meter(&self, mount: Mount) -> MechanismMeter {
+        if self.counts_requests {
+            self.metrics.mechanism(mount)
+        } else {
+            MechanismMeter::off()
+        }
+    }
+
+    /// Registers `mechanism` under the router `mount`.
+    pub fn serving<M: Mechanism>(mut self, mount: Mount, mechanism: M) -> Self {
+        let meter = self.meter(mount);
+        self.mechanisms.push(Box::new(Arc::new(Mounted {
+            mechanism: Arc::new(mechanism),
+            mount,
+            meter,
+        })));
         self
     }
 

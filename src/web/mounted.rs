@@ -1,7 +1,8 @@
-//! A mechanism as the site serves it: its router's pages, its public
-//! routes, and its column on the inspector. The site keeps every mechanism
-//! behind this one object-safe interface, so that it can list them; each
-//! page still runs its mechanism's code directly, through [`Visit`].
+//! A mechanism as the site serves it: under which router, counted by which
+//! meter, with its router's pages, its public routes, and its column on the
+//! inspector. The site keeps every mechanism behind this one object-safe
+//! interface, so that it can list them; each page still runs its
+//! mechanism's code directly, through [`Visit`].
 
 use std::{fmt, sync::Arc};
 
@@ -15,7 +16,7 @@ use futures_util::future::BoxFuture;
 use super::{
     inspector::{Column, Replay},
     views,
-    visit::{Visit, WriteBack},
+    visit::{Mounted, Visit, WriteBack},
 };
 use crate::{
     routes::{Mount, Route},
@@ -63,13 +64,13 @@ pub trait MountedMechanism: fmt::Debug + Send + Sync {
     ) -> BoxFuture<'a, Result<WriteBack, SessionError>>;
 }
 
-impl<M: Mechanism> MountedMechanism for Arc<M> {
+impl<M: Mechanism> MountedMechanism for Arc<Mounted<M>> {
     fn mount(&self) -> Mount {
-        M::MOUNT
+        self.mount
     }
 
     fn pages(&self) -> Router {
-        let mount = M::MOUNT;
+        let mount = self.mount;
         Router::new()
             .route(
                 &mount.url(Route::SetSession),
@@ -81,7 +82,7 @@ impl<M: Mechanism> MountedMechanism for Arc<M> {
     }
 
     fn public_routes(&self) -> Router {
-        Arc::clone(self).public_routes()
+        Arc::clone(&self.mechanism).public_routes()
     }
 
     fn inspect<'a>(
@@ -94,18 +95,18 @@ impl<M: Mechanism> MountedMechanism for Arc<M> {
                 Ok(visit) => {
                     let holdings = visit.holdings(now).await;
                     let column = Column::new(
-                        M::MOUNT,
+                        self.mount,
                         M::DESCRIPTION,
                         visit.verdict(),
                         &visit.state(),
                         holdings,
-                        self.meter().counts(),
+                        self.meter.counts(),
                     );
                     Ok((column, visit.write_back()))
                 }
                 Err(err) => {
-                    let counts = self.meter().counts();
-                    let column = Column::unavailable(M::MOUNT, M::DESCRIPTION, &err, counts);
+                    let counts = self.meter.counts();
+                    let column = Column::unavailable(self.mount, M::DESCRIPTION, &err, counts);
                     Err((column, err))
                 }
             }
@@ -124,7 +125,7 @@ impl<M: Mechanism> MountedMechanism for Arc<M> {
             // What a copy of the cookie gets now; whatever it would renew is dropped.
             let again = Visit::open(Arc::clone(self), headers).await?;
             let replay = Replay::new(
-                M::MOUNT,
+                self.mount,
                 before,
                 again.verdict(),
                 &again.state(),
@@ -132,12 +133,14 @@ impl<M: Mechanism> MountedMechanism for Arc<M> {
             );
             let guest = M::Session::default();
             let column = Column::new(
-                M::MOUNT,
+                self.mount,
                 M::DESCRIPTION,
                 CookieVerdict::Guest,
-                &self.state(&guest),
-                self.holdings(&guest, CookieVerdict::Guest, now).await,
-                self.meter().counts(),
+                &self.mechanism.state(&guest),
+                self.mechanism
+                    .holdings(&guest, CookieVerdict::Guest, now)
+                    .await,
+                self.meter.counts(),
             );
             Ok((replay, column, visit.write_back()))
         })

@@ -33,7 +33,8 @@ pub async fn set_session<M: Mechanism>(mut visit: Visit<M>) -> Result<impl IntoR
     visit
         .log_in(VisitorState::logged_in(Username::seed()))
         .await?;
-    Ok((visit, set_session_page::<M>()?))
+    let page = set_session_page(visit.mount())?;
+    Ok((visit, page))
 }
 
 #[derive(Debug, Deserialize)]
@@ -52,13 +53,14 @@ pub async fn set_session_from_form<M: Mechanism>(
     let Form(form) = form.map_err(|rejection| AppError::InvalidForm(rejection.body_text()))?;
     let username = Username::parse(&form.username)?;
     visit.log_in(VisitorState::logged_in(username)).await?;
-    Ok((visit, set_session_page::<M>()?))
+    let page = set_session_page(visit.mount())?;
+    Ok((visit, page))
 }
 
-fn set_session_page<M: Mechanism>() -> Result<Html<String>, AppError> {
+fn set_session_page(mount: Mount) -> Result<Html<String>, AppError> {
     Ok(templates::render(
         "set_session.html",
-        context! { mount => M::MOUNT.name(), message => "Session data set!" },
+        context! { mount => mount.name(), message => "Session data set!" },
     )?)
 }
 
@@ -68,7 +70,7 @@ pub async fn get_session<M: Mechanism>(visit: Visit<M>) -> Result<impl IntoRespo
     let page = templates::render(
         "get_session.html",
         context! {
-            mount => M::MOUNT.name(),
+            mount => visit.mount().name(),
             username => state.username.as_deref().unwrap_or("Guest"),
             is_logged_in => state.is_logged_in.unwrap_or(false),
         },
@@ -96,7 +98,8 @@ pub async fn logout<M: Mechanism>(
     mut visit: Visit<M>,
 ) -> Result<impl IntoResponse, AppError> {
     visit.log_out().await?;
-    Ok((visit, Redirect::to(&M::MOUNT.url(Route::GetSession))))
+    let back = Redirect::to(&visit.mount().url(Route::GetSession));
+    Ok((visit, back))
 }
 
 /// The inspector: every side at once for this visitor. Every mechanism

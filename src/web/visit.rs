@@ -13,6 +13,7 @@ use axum::{
 
 use super::{access_log::SessionOutcomes, error::AppError};
 use crate::{
+    metrics::MechanismMeter,
     routes::Mount,
     session::{
         CookieVerdict, CookieWrites, Mechanism, Opened, SentCookie, SentValues, SessionError,
@@ -20,12 +21,22 @@ use crate::{
     },
 };
 
+/// A mechanism registered under `mount`: the state of its router's pages.
+/// The meter counts what the web layer sees of it (verdicts, logins,
+/// logouts); the mechanism counts its own signatures into the same meter.
+#[derive(Debug)]
+pub struct Mounted<M> {
+    pub mechanism: Arc<M>,
+    pub mount: Mount,
+    pub meter: MechanismMeter,
+}
+
 /// One visitor's session under mechanism `M`, for one request. Extracting
 /// it reads the request's cookie; returning it in the response writes back
 /// whatever changed.
 #[derive(Debug)]
 pub struct Visit<M: Mechanism> {
-    mechanism: Arc<M>,
+    mounted: Arc<Mounted<M>>,
     session: M::Session,
     verdict: CookieVerdict,
     /// The `Set-Cookie` headers this response carries.
@@ -37,8 +48,9 @@ impl<M: Mechanism> Visit<M> {
     /// cookie makes the visitor a Guest and schedules the removal of every
     /// cookie of the mechanism the request carried; only a store that does
     /// not answer is an error.
-    pub async fn open(mechanism: Arc<M>, headers: &HeaderMap) -> Result<Self, SessionError> {
-        let router = M::MOUNT.name();
+    pub async fn open(mounted: Arc<Mounted<M>>, headers: &HeaderMap) -> Result<Self, SessionError> {
+        let mechanism = &mounted.mechanism;
+        let router = mounted.mount.name();
         let cookies = mechanism.cookies();
         let (session, verdict, write) = match SentValues::read(cookies, headers) {
             SentCookies::Absent => (
@@ -70,9 +82,9 @@ impl<M: Mechanism> Visit<M> {
                 }
             },
         };
-        mechanism.meter().verdict(verdict);
+        mounted.meter.verdict(verdict);
         Ok(Self {
-            mechanism,
+            mounted,
             session,
             verdict,
             write,
@@ -80,7 +92,12 @@ impl<M: Mechanism> Visit<M> {
     }
 
     pub fn state(&self) -> VisitorState {
-        self.mechanism.state(&self.session)
+        self.mounted.mechanism.state(&self.session)
+    }
+
+    /// The router this visit came through.
+    pub fn mount(&self) -> Mount {
+        self.mounted.mount
     }
 
     pub fn verdict(&self) -> CookieVerdict {
@@ -90,24 +107,30 @@ impl<M: Mechanism> Visit<M> {
     /// Stores `state` as a fresh login. If it fails, the visitor is left as
     /// they were and the response sets no cookie.
     pub async fn log_in(&mut self, state: VisitorState) -> Result<(), SessionError> {
-        self.write = self.mechanism.log_in(&mut self.session, state).await?;
-        self.mechanism.meter().logged_in();
+        self.write = self
+            .mounted
+            .mechanism
+            .log_in(&mut self.session, state)
+            .await?;
+        self.mounted.meter.logged_in();
         Ok(())
     }
 
     /// Forgets the visitor and removes the mechanism's cookies, unless
     /// they sent none.
     pub async fn log_out(&mut self) -> Result<(), SessionError> {
-        self.mechanism.log_out(&mut self.session).await?;
-        self.mechanism.meter().logged_out();
+        let mechanism = &self.mounted.mechanism;
+        mechanism.log_out(&mut self.session).await?;
+        self.mounted.meter.logged_out();
         let sent_any = self.verdict != CookieVerdict::Guest;
-        self.write = CookieWrites::removals(self.mechanism.cookies(), |_| sent_any);
+        self.write = CookieWrites::removals(mechanism.cookies(), |_| sent_any);
         Ok(())
     }
 
     /// What the inspector shows of this visitor on this side.
     pub async fn holdings(&self, now: i64) -> Holdings {
-        self.mechanism
+        self.mounted
+            .mechanism
             .holdings(&self.session, self.verdict, now)
             .await
     }
@@ -115,18 +138,21 @@ impl<M: Mechanism> Visit<M> {
     /// The cookie change this response carries, and the verdict for the access log.
     pub fn write_back(self) -> WriteBack {
         WriteBack {
-            mount: M::MOUNT,
+            mount: self.mounted.mount,
             verdict: self.verdict,
             cookies: self.write,
         }
     }
 }
 
-impl<M: Mechanism> FromRequestParts<Arc<M>> for Visit<M> {
+impl<M: Mechanism> FromRequestParts<Arc<Mounted<M>>> for Visit<M> {
     type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut Parts, mechanism: &Arc<M>) -> Result<Self, AppError> {
-        Ok(Self::open(Arc::clone(mechanism), &parts.headers).await?)
+    async fn from_request_parts(
+        parts: &mut Parts,
+        mounted: &Arc<Mounted<M>>,
+    ) -> Result<Self, AppError> {
+        Ok(Self::open(Arc::clone(mounted), &parts.headers).await?)
     }
 }
 
