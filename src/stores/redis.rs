@@ -12,6 +12,17 @@
 //! it does right is kept: `SET NX` to create and `SET XX` to update, so no
 //! write can bring back a deleted session. With `?prefix=` (empty) the keys
 //! and values are exactly the published store's.
+//!
+//! Why fred here and redis-rs for Redis Cluster (see `redis_cluster` for
+//! the cluster side): fred follows a Sentinel failover itself, asking the
+//! sentinels for the new primary when its connection drops
+//! (`tests/it/failover.rs`). redis-rs 1.8 resolves the primary only when
+//! a connection is made (`SentinelClient::get_async_connection`), and its
+//! reconnecting `ConnectionManager` knows no sentinel: it would go on
+//! redialling the old primary. One client for all three URL kinds would
+//! mean writing fred's re-resolution on redis-rs, as `redis_cluster` does
+//! for slots, and measuring a failover again; until then the app builds
+//! both clients.
 
 use std::{sync::Arc, time::Duration};
 
