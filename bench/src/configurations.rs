@@ -5,6 +5,7 @@ use std::path::Path;
 
 use crate::{
     app::{self, Mount, Route},
+    applicable::Applicable,
     servers::ServerCommand,
 };
 
@@ -155,7 +156,7 @@ impl Configuration {
     /// the measurement of cost against the number of stored sessions.
     pub fn measures_scaling(&self) -> bool {
         !self.log_off
-            && self.mount == Mount::Server
+            && Applicable::to(self.mount).seeded_sessions
             && self.extra_args.is_empty()
             && matches!(self.store, Store::Sqlite | Store::Redis | Store::Postgres)
     }

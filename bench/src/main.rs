@@ -11,6 +11,7 @@
 //! docs quote no figure the run does not hold).
 
 mod app;
+mod applicable;
 mod charts;
 mod configurations;
 mod docs_check;

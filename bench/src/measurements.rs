@@ -13,7 +13,8 @@ use rand::RngCore as _;
 use tower_sessions::session::Id;
 
 use crate::{
-    app::{Mount, REFRESH_COOKIE_NAME, Route},
+    app::{Mount, Route},
+    applicable::Applicable,
     configurations::Configuration,
     load::{self, Cookies, Limits, Load},
     options::Settings,
@@ -121,16 +122,14 @@ pub async fn cookie_bytes(
         let mut set_cookie_header_bytes = login
             .set_cookie_line(configuration.cookie_name())
             .map_or(0, |line| line.len());
-        // /hybrid's browser holds two cookies, and sends both.
-        if configuration.mount == Mount::Hybrid {
-            let refresh = login
-                .set_cookie(REFRESH_COOKIE_NAME)
-                .with_context(|| format!("login set no {REFRESH_COOKIE_NAME} cookie"))?;
-            value += refresh.len();
-            cookie = format!("{cookie}; {REFRESH_COOKIE_NAME}={refresh}");
-            set_cookie_header_bytes += login
-                .set_cookie_line(REFRESH_COOKIE_NAME)
-                .map_or(0, |line| line.len());
+        // A browser holding two cookies sends both.
+        if let Some(second) = Applicable::to(configuration.mount).second_cookie {
+            let value_of_second = login
+                .set_cookie(second)
+                .with_context(|| format!("login set no {second} cookie"))?;
+            value += value_of_second.len();
+            cookie = format!("{cookie}; {second}={value_of_second}");
+            set_cookie_header_bytes += login.set_cookie_line(second).map_or(0, |line| line.len());
         }
         let page = wire::exchange(
             server.address,

@@ -8,7 +8,8 @@ use std::{path::Path, time::Instant};
 use anyhow::{Context as _, bail};
 
 use crate::{
-    app::{Mount, REFERENCE_GET_SESSION, REFRESH_COOKIE_NAME, Route},
+    app::{REFERENCE_GET_SESSION, REFRESH_COOKIE_NAME, Route},
+    applicable::Applicable,
     configurations::{self, Configuration, METRICS_OFF, METRICS_ON, Peer, Store},
     glance::RETURNING_AFTER_THE_CACHE,
     load::{Cookies, Limits, Load},
@@ -95,8 +96,8 @@ fn planned_rounds(settings: &Settings) -> u64 {
 
 /// Rounds planned for one configuration, given back when it is skipped.
 fn planned_for(configuration: &Configuration, settings: &Settings) -> u64 {
-    // /token's first sights, /hybrid's refreshes.
-    let token = u64::from(matches!(configuration.mount, Mount::Token | Mount::Hybrid));
+    let applies = Applicable::to(configuration.mount);
+    let token = u64::from(applies.first_sight || applies.refresh);
     let population = u64::from(configuration.measures_population());
     let scaling = if configuration.measures_scaling() {
         settings.session_counts.len() as u64
@@ -453,7 +454,8 @@ async fn measure(
     let mut scenarios = Vec::new();
     // /hybrid's refresh ids, each good for one refresh: some to count what a
     // refresh costs the store, the rest for the refresh scenario.
-    let mut refreshes = if configuration.mount == Mount::Hybrid {
+    let applies = Applicable::to(configuration.mount);
+    let mut refreshes = if applies.refresh {
         let mut minted = measurements::log_in_many_keeping(
             &server,
             configuration,
@@ -551,7 +553,7 @@ async fn measure(
             all.store_operations.push(row)
         });
     }
-    let server = if configuration.mount == Mount::Token {
+    let server = if applies.first_sight {
         // Tokens for first sights are minted on this process, then measured
         // on a new one with the same keys, which has never seen any of them
         // (whatever it may remember of tokens it signed itself).
@@ -674,7 +676,7 @@ async fn measure(
         let mut command = configuration.command(binary, dir, Some(age));
         // An access token shorter than the login, so that the row shows
         // /hybrid's bound (the access age) rather than the login's end.
-        if configuration.mount == Mount::Hybrid {
+        if Applicable::to(configuration.mount).refresh {
             command.args.extend([
                 "--access-token-age".to_owned(),
                 (age / 2).max(1).to_string(),
