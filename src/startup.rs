@@ -13,7 +13,7 @@ use crate::{
     },
     hybrid_session::{HybridMechanism, RefreshPolicy},
     metrics::Metrics,
-    routes::Mount,
+    routes::{Mount, SitePage},
     server_session::ServerMechanism,
     stores::{self, StoreError},
     token_session::{
@@ -111,6 +111,7 @@ impl Config {
             site.meter(Mount::Cookie),
         );
         let site = site
+            .publishing(SitePage::Jwks, &token.public_keys())?
             .serving(Mount::Server, server)
             .serving(Mount::Token, token)
             .serving(Mount::Cookie, cookie)

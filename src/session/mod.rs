@@ -12,11 +12,10 @@ pub mod cookies;
 pub mod inspection;
 pub mod key_files;
 
-use std::{fmt, future::Future, sync::Arc};
+use std::{fmt, future::Future};
 
 pub use crate::verdict::CookieVerdict;
 
-use axum::Router;
 use serde::Serialize;
 
 pub use self::cookies::{
@@ -222,10 +221,4 @@ pub trait Mechanism: fmt::Debug + Send + Sync + 'static {
         verdict: CookieVerdict,
         now: i64,
     ) -> impl Future<Output = Holdings> + Send;
-
-    /// Routes this mechanism serves outside its router's pages, such as the
-    /// token side's public keys; none by default.
-    fn public_routes(self: Arc<Self>) -> Router {
-        Router::new()
-    }
 }

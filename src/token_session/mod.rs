@@ -12,13 +12,6 @@ pub mod verified;
 
 use std::sync::Arc;
 
-use axum::{
-    Json, Router,
-    extract::State,
-    http::header,
-    response::{IntoResponse, Response},
-    routing::get,
-};
 use base64::Engine as _;
 use serde_json::Value;
 
@@ -30,7 +23,6 @@ use self::{
 };
 use crate::{
     metrics::MechanismMeter,
-    routes::SitePage,
     session::{
         CookiePolicy, CookieVerdict, CookieWrites, Description, ExpiryPolicy, Mechanism, Opened,
         Refusal, SentValues, SessionError, SessionPolicy, SetCookie, VisitorState,
@@ -73,6 +65,13 @@ pub struct VerifiedToken {
 }
 
 impl TokenMechanism {
+    /// The public keys as a JWK Set (RFC 7517), which the site publishes
+    /// at `/.well-known/jwks.json` so that other services can verify this
+    /// side's tokens. The keys are loaded once, at start.
+    pub fn public_keys(&self) -> jsonwebtoken::jwk::JwkSet {
+        self.keys.jwks()
+    }
+
     /// `token_cache` is how many verified tokens to remember (0: none).
     pub fn new(
         keys: KeyRing,
@@ -338,22 +337,6 @@ impl Mechanism for TokenMechanism {
             server: self.server_holds(),
         }
     }
-
-    fn public_routes(self: Arc<Self>) -> Router {
-        Router::new()
-            .route(SitePage::Jwks.path(), get(jwks))
-            .with_state(self)
-    }
-}
-
-/// The public keys as a JWK Set (RFC 7517), so that other services can
-/// verify this side's tokens.
-async fn jwks(State(tokens): State<Arc<TokenMechanism>>) -> Response {
-    (
-        [(header::CACHE_CONTROL, "public, max-age=300")],
-        Json(tokens.keys.jwks()),
-    )
-        .into_response()
 }
 
 fn decode_json(segment: &str) -> Option<Value> {

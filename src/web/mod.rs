@@ -23,9 +23,11 @@ use std::{
 
 use axum::{
     Router,
+    body::Bytes,
     extract::DefaultBodyLimit,
     http::{HeaderValue, header},
     middleware,
+    response::IntoResponse,
     routing::{get, post},
 };
 use tokio::net::{TcpListener, TcpSocket};
@@ -40,11 +42,12 @@ use crate::{
 };
 
 /// Everything the site serves: the mechanisms in the route table's order,
-/// and the session store they share (for `/healthz` and the sweep of
-/// expired sessions).
+/// the documents it publishes, and the session store they share (for
+/// `/healthz` and the sweep of expired sessions).
 #[derive(Debug)]
 pub struct Site {
     mechanisms: Vec<Box<dyn MountedMechanism>>,
+    documents: Vec<Published>,
     records: SharedRecords,
     store: StoreUrl,
     /// How often expired sessions are swept from the store.
@@ -64,6 +67,28 @@ pub enum SiteError {
     RegisteredTwice(&'static str),
     #[error("templates: {0}")]
     Templates(#[from] minijinja::Error),
+    #[error("the document for {0} cannot be written as JSON")]
+    Document(&'static str, #[source] serde_json::Error),
+}
+
+/// A JSON document anyone may read, such as the token side's public keys:
+/// written once, when the site is assembled.
+#[derive(Debug)]
+struct Published {
+    page: SitePage,
+    json: Bytes,
+}
+
+/// A published document as a response: cacheable by anyone for five
+/// minutes, as it changes only when the server restarts.
+fn published(json: Bytes) -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        json,
+    )
 }
 
 impl Site {
@@ -78,6 +103,7 @@ impl Site {
     ) -> Self {
         Self {
             mechanisms: Vec::new(),
+            documents: Vec::new(),
             records,
             store,
             cleanup_interval,
@@ -112,6 +138,21 @@ impl Site {
             meter,
         })));
         self
+    }
+
+    /// Publishes `document` at `page`, as JSON.
+    pub fn publishing(
+        mut self,
+        page: SitePage,
+        document: &impl serde::Serialize,
+    ) -> Result<Self, SiteError> {
+        let json =
+            serde_json::to_vec(document).map_err(|err| SiteError::Document(page.path(), err))?;
+        self.documents.push(Published {
+            page,
+            json: Bytes::from(json),
+        });
+        Ok(self)
     }
 
     /// Checks that every router in the route table has exactly one
@@ -161,7 +202,7 @@ impl Site {
 const MAX_BODY_BYTES: usize = 16 * 1024;
 
 /// The whole site: the inspector, every router, the reference page, the
-/// health check, each mechanism's public routes, and pages for everything
+/// health check, the published documents, and pages for everything
 /// else. What the server has done (`/metrics`, `/store-operations`) is not
 /// on it: see [`operations_router`].
 pub fn router(site: Arc<Site>) -> Router {
@@ -187,7 +228,13 @@ pub fn router(site: Arc<Site>) -> Router {
         .with_state(Arc::clone(&site));
     for mechanism in &site.mechanisms {
         pages = pages.merge(mechanism.pages());
-        public = public.merge(mechanism.public_routes());
+    }
+    for document in &site.documents {
+        let json = document.json.clone();
+        public = public.route(
+            document.page.path(),
+            get(move || std::future::ready(published(json.clone()))),
+        );
     }
     // Pages depend on the visitor's cookie: never cached for anyone else.
     let pages = pages

@@ -1,8 +1,8 @@
 //! A mechanism as the site serves it: under which router, counted by which
-//! meter, with its router's pages, its public routes, and its column on the
-//! inspector. The site keeps every mechanism behind this one object-safe
-//! interface, so that it can list them; each page still runs its
-//! mechanism's code directly, through [`Visit`].
+//! meter, with its router's pages and its column on the inspector. The
+//! site keeps every mechanism behind this one object-safe interface, so
+//! that it can list them; each page still runs its mechanism's code
+//! directly, through [`Visit`].
 
 use std::{fmt, sync::Arc};
 
@@ -29,8 +29,6 @@ pub trait MountedMechanism: fmt::Debug + Send + Sync {
     /// The three pages of this mechanism's router. Full paths rather than
     /// `nest`: a nested router costs every request a boxed service.
     fn pages(&self) -> Router;
-
-    fn public_routes(&self) -> Router;
 
     /// This visitor's column on the inspector, and the cookie change the
     /// page must carry (a refused cookie is cleared there as on any page).
@@ -79,10 +77,6 @@ impl<M: Mechanism> MountedMechanism for Arc<Mounted<M>> {
             .route(&mount.url(Route::GetSession), get(views::get_session::<M>))
             .route(&mount.url(Route::Logout), post(views::logout::<M>))
             .with_state(Arc::clone(self))
-    }
-
-    fn public_routes(&self) -> Router {
-        Arc::clone(&self.mechanism).public_routes()
     }
 
     fn inspect<'a>(

@@ -243,6 +243,11 @@ async fn the_jwks_lets_another_service_verify_our_tokens() {
     let page = visitor.get("/.well-known/jwks.json").await;
     assert_eq!(page.status, 200);
     assert_eq!(page.headers[header::CONTENT_TYPE], "application/json");
+    assert_eq!(
+        page.headers[header::CACHE_CONTROL],
+        "public, max-age=300",
+        "public, and not the pages' private no-store"
+    );
     let jwks: jsonwebtoken::jwk::JwkSet = serde_json::from_str(&page.body).unwrap();
     let kid = token_header(&token).kid.unwrap();
     let jwk = jwks.find(&kid).expect("the signing key is published");
