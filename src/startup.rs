@@ -79,8 +79,8 @@ impl Config {
             store.clone(),
             Duration::from_secs(self.cleanup_interval),
             Arc::clone(&metrics),
-        )
-        .counting_requests(counting);
+            counting,
+        );
         let keys = KeyRing::load_or_generate(&self.keys.dir, self.keys.algorithm)?;
         let hybrid = HybridMechanism::new(
             keys.clone(),

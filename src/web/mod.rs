@@ -93,13 +93,15 @@ fn published(json: Bytes) -> impl IntoResponse {
 
 impl Site {
     /// A site over `records` (the store `store` names), whose mechanisms'
-    /// meters count into `metrics`; add every mechanism with
+    /// meters count into `metrics` when `counts_requests` (`--metrics on`:
+    /// it is fixed here, before any meter is handed out); add every mechanism with
     /// [`Site::serving`], then check it with [`Site::ready`].
     pub fn new(
         records: SharedRecords,
         store: StoreUrl,
         cleanup_interval: Duration,
         metrics: Arc<Metrics>,
+        counts_requests: bool,
     ) -> Self {
         Self {
             mechanisms: Vec::new(),
@@ -108,15 +110,8 @@ impl Site {
             store,
             cleanup_interval,
             metrics,
-            counts_requests: true,
+            counts_requests,
         }
-    }
-
-    /// Whether to count requests for `/metrics`; they are counted unless
-    /// this says otherwise.
-    pub fn counting_requests(mut self, count: bool) -> Self {
-        self.counts_requests = count;
-        self
     }
 
     /// The meter of the mechanism under `mount`: it counts unless
