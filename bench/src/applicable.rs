@@ -13,11 +13,11 @@ pub struct Applicable {
     /// (`/hybrid`'s access tokens are too, but its first sight of a visitor
     /// is a refresh, measured as such.)
     pub first_sight: bool,
-    /// It renews a short-lived access token from a refresh id, which its
-    /// store counts and which outlives the access token's age.
-    pub refresh: bool,
-    /// A second cookie its browser holds and sends with every request.
-    pub second_cookie: Option<&'static str>,
+    /// The cookie of its refresh id, if it renews a short-lived access
+    /// token from one: a second cookie its browser holds and sends with
+    /// every request, whose refresh its store counts, and which outlives
+    /// the access token's age.
+    pub refresh_cookie: Option<&'static str>,
     /// Its logins are records the harness can write into a store before the
     /// server starts, to measure cost against the number of stored sessions.
     pub seeded_sessions: bool,
@@ -27,8 +27,7 @@ impl Applicable {
     pub fn to(mount: Mount) -> Self {
         let none = Applicable {
             first_sight: false,
-            refresh: false,
-            second_cookie: None,
+            refresh_cookie: None,
             seeded_sessions: false,
         };
         match mount {
@@ -42,8 +41,7 @@ impl Applicable {
             },
             Mount::Cookie => none,
             Mount::Hybrid => Applicable {
-                refresh: true,
-                second_cookie: Some(REFRESH_COOKIE_NAME),
+                refresh_cookie: Some(REFRESH_COOKIE_NAME),
                 ..none
             },
         }

@@ -123,7 +123,7 @@ pub async fn cookie_bytes(
             .set_cookie_line(configuration.cookie_name())
             .map_or(0, |line| line.len());
         // A browser holding two cookies sends both.
-        if let Some(second) = Applicable::to(configuration.mount).second_cookie {
+        if let Some(second) = Applicable::to(configuration.mount).refresh_cookie {
             let value_of_second = login
                 .set_cookie(second)
                 .with_context(|| format!("login set no {second} cookie"))?;

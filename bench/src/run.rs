@@ -8,7 +8,7 @@ use std::{path::Path, time::Instant};
 use anyhow::{Context as _, bail};
 
 use crate::{
-    app::{REFERENCE_GET_SESSION, REFRESH_COOKIE_NAME, Route},
+    app::{REFERENCE_GET_SESSION, Route},
     applicable::Applicable,
     configurations::{self, Configuration, METRICS_OFF, METRICS_ON, Peer, Store},
     glance::RETURNING_AFTER_THE_CACHE,
@@ -97,14 +97,15 @@ fn planned_rounds(settings: &Settings) -> u64 {
 /// Rounds planned for one configuration, given back when it is skipped.
 fn planned_for(configuration: &Configuration, settings: &Settings) -> u64 {
     let applies = Applicable::to(configuration.mount);
-    let token = u64::from(applies.first_sight || applies.refresh);
+    let first_sights_or_refreshes =
+        u64::from(applies.first_sight || applies.refresh_cookie.is_some());
     let population = u64::from(configuration.measures_population());
     let scaling = if configuration.measures_scaling() {
         settings.session_counts.len() as u64
     } else {
         0
     };
-    (3 + token + population + scaling) * settings.rounds as u64
+    (3 + first_sights_or_refreshes + population + scaling) * settings.rounds as u64
 }
 
 pub async fn run(
@@ -455,7 +456,7 @@ async fn measure(
     // /hybrid's refresh ids, each good for one refresh: some to count what a
     // refresh costs the store, the rest for the refresh scenario.
     let applies = Applicable::to(configuration.mount);
-    let mut refreshes = if applies.refresh {
+    let mut refreshes = if let Some(refresh_cookie) = applies.refresh_cookie {
         let mut minted = measurements::log_in_many_keeping(
             &server,
             configuration,
@@ -465,7 +466,7 @@ async fn measure(
                 max_requests: Some(MAX_FIRST_SIGHT_TOKENS),
             },
             settings.rounds,
-            REFRESH_COOKIE_NAME,
+            refresh_cookie,
         )
         .await?;
         let counted_requests = usize::try_from(STORE_OPERATION_REQUESTS)
@@ -676,7 +677,7 @@ async fn measure(
         let mut command = configuration.command(binary, dir, Some(age));
         // An access token shorter than the login, so that the row shows
         // /hybrid's bound (the access age) rather than the login's end.
-        if Applicable::to(configuration.mount).refresh {
+        if Applicable::to(configuration.mount).refresh_cookie.is_some() {
             command.args.extend([
                 "--access-token-age".to_owned(),
                 (age / 2).max(1).to_string(),
