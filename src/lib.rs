@@ -8,14 +8,16 @@
 //! 2. `metrics`: what the server has done, counted for `/metrics`;
 //! 3. `stores`: where session records live, behind one interface;
 //! 4. `session`: the `Mechanism` trait every mechanism implements, and what
-//!    they share (visitor state, cookie policy, errors, inspection);
+//!    they share (visitor state, cookie policy, errors);
 //! 5. the mechanisms, one module each: `server_session` (`/server`),
 //!    `token_session` (`/token`) and `cookie_session` (`/cookie`);
 //! 6. `hybrid_session` (`/hybrid`): a mechanism built from two of them, the
 //!    token side's claims and keys and the server side's records, so it sits
 //!    above them rather than beside;
 //! 7. `web`: the site, the one request flow around any mechanism, the views
-//!    (written once), the inspector, error pages and middleware;
+//!    (written once), the inspector (what it shows of each mechanism, in
+//!    `web::inspector`, with its words in `templates/sides/`), error pages
+//!    and middleware;
 //! 8. `logging`: where log lines go, cheaply;
 //! 9. `cli`: every option, parsed by clap;
 //! 10. `startup` (the site assembled from the options) and `commands`.

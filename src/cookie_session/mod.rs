@@ -23,10 +23,9 @@ use self::keys::CookieKeys;
 use crate::{
     metrics::MechanismMeter,
     session::{
-        CookiePolicy, CookieVerdict, CookieWrites, Description, ExpiryPolicy, Mechanism, Opened,
-        Refusal, SentValues, SessionError, SessionPolicy, SetCookie, VisitorState,
+        CookiePolicy, CookieVerdict, CookieWrites, ExpiryPolicy, Mechanism, Opened, Refusal,
+        SentValues, SessionError, SessionPolicy, SetCookie, VisitorState,
         cookies::MAX_COOKIE_BYTES,
-        inspection::{BrowserCookie, Contents, Detail, DetailForm, Holdings, ServerHolds, pretty},
     },
 };
 
@@ -67,6 +66,13 @@ impl CookieSession {
     pub fn contents(&self) -> Option<&CookieContents> {
         self.opened.as_ref().map(|(contents, _)| contents)
     }
+
+    /// The contents, and the length of the sealed value that carries them.
+    pub fn opened(&self) -> Option<(&CookieContents, usize)> {
+        self.opened
+            .as_ref()
+            .map(|(contents, sealed_bytes)| (contents, *sealed_bytes))
+    }
 }
 
 impl CookieMechanism {
@@ -78,6 +84,10 @@ impl CookieMechanism {
             cookie: policy.cookie(COOKIE_NAME),
             policy,
         }
+    }
+
+    pub fn policy(&self) -> &SessionPolicy {
+        &self.policy
     }
 
     /// Seals `contents` into the cookie that carries them, or refuses a
@@ -161,37 +171,10 @@ impl CookieMechanism {
         }
         Ok(contents)
     }
-
-    fn verdict_message(verdict: CookieVerdict) -> String {
-        match verdict {
-            CookieVerdict::Guest => "No session cookie: you are a Guest on this side.".to_owned(),
-            CookieVerdict::Valid => {
-                "Your cookie opens with one of the server's keys and its expiry has not passed."
-                    .to_owned()
-            }
-            CookieVerdict::Expired => format!(
-                "Your cookie was refused: expired. The expiry sealed inside it has passed (with \
-                 {LEEWAY_SECONDS} s of leeway). It has been cleared."
-            ),
-            CookieVerdict::Tampered | CookieVerdict::Revoked => "Your cookie was refused: \
-                tampered. It does not open with any of the server's keys. It has been cleared."
-                .to_owned(),
-        }
-    }
 }
 
 impl Mechanism for CookieMechanism {
     type Session = CookieSession;
-
-    const DESCRIPTION: Description = Description {
-        title: "encrypted cookie",
-        summary: "The data itself in an encrypted cookie the browser cannot read, nothing per \
-            visitor on the server: a copy outlives a logout until its sealed expiry.",
-        about: "The browser holds the data itself, encrypted and authenticated by the server \
-            (AES-256-GCM): it cannot read or change it. The server keeps nothing but its keys. \
-            A logout only asks the browser to drop the cookie: a copy of it stays valid until \
-            the expiry sealed inside it.",
-    };
 
     fn cookies(&self) -> &[CookiePolicy] {
         std::slice::from_ref(&self.cookie)
@@ -265,48 +248,6 @@ impl Mechanism for CookieMechanism {
     async fn log_out(&self, session: &mut CookieSession) -> Result<(), SessionError> {
         session.opened = None;
         Ok(())
-    }
-
-    /// The ciphertext means nothing to anyone without the key, so the page
-    /// says so, and shows what the server decrypted from the visitor's own
-    /// cookie.
-    async fn holdings(
-        &self,
-        session: &CookieSession,
-        verdict: CookieVerdict,
-        now: i64,
-    ) -> Holdings {
-        let browser = session.opened.as_ref().map(|(contents, sealed_bytes)| {
-            BrowserCookie::new(
-                &self.cookie,
-                Contents::Sealed,
-                *sealed_bytes,
-                self.policy.lifetime,
-                i64::try_from(contents.exp).unwrap_or(i64::MAX),
-                now,
-            )
-            .with(Detail::new(
-                "Value",
-                "value",
-                DetailForm::Text,
-                "ciphertext (AES-256-GCM): opaque to the browser and to anyone without the \
-                 server's key",
-            ))
-            .with(Detail::new(
-                "Decrypted",
-                "decrypted",
-                DetailForm::Pre,
-                pretty(contents),
-            ))
-        });
-        Holdings {
-            verdict_message: Self::verdict_message(verdict),
-            browser: browser.into_iter().collect(),
-            server: ServerHolds::nothing(
-                "Nothing for this visitor: each request is read from the cookie alone, opened \
-                 with the server's keys.",
-            ),
-        }
     }
 }
 

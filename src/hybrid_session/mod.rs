@@ -40,16 +40,14 @@ use std::sync::Arc;
 use time::OffsetDateTime;
 use tower_sessions::session::{Id, Record};
 
-pub use self::records::{ConsumedRefresh, LiveRefresh, RefreshEntry, UnusableRecord};
+pub use self::records::{
+    ConsumedRefresh, LiveRefresh, RefreshEntry, UnusableRecord, is_family, shown,
+};
 use crate::{
     metrics::MechanismMeter,
     session::{
-        CookiePolicy, CookieVerdict, CookieWrites, Description, ExpiryPolicy, Mechanism, Opened,
-        Refusal, SentValues, SessionError, SessionPolicy, VisitorState,
-        inspection::{
-            BrowserCookie, Contents, Detail, DetailForm, Holdings, Moment, ServerHolds,
-            StoredEntry, fingerprint, pretty,
-        },
+        CookiePolicy, CookieVerdict, CookieWrites, ExpiryPolicy, Mechanism, Opened, Refusal,
+        SentValues, SessionError, SessionPolicy, VisitorState, fingerprint,
     },
     stores::{SharedRecords, StoreError, StoreUrl},
     token_session::{
@@ -64,8 +62,8 @@ pub const ACCESS_COOKIE_NAME: &str = "access";
 pub const REFRESH_COOKIE_NAME: &str = "refresh";
 
 /// The positions of the two cookies in [`Mechanism::cookies`].
-const ACCESS: usize = 0;
-const REFRESH: usize = 1;
+pub const ACCESS: usize = 0;
+pub const REFRESH: usize = 1;
 
 /// The default of `--refresh-race-window`: seconds after a refresh id is
 /// consumed during which presenting it again is taken for a request that
@@ -125,7 +123,7 @@ impl HybridSession {
     }
 
     /// The login's family: the access token's `jti`, or the refresh record's.
-    fn family(&self) -> Option<Id> {
+    pub fn family(&self) -> Option<Id> {
         let from_access = self
             .access
             .as_ref()
@@ -135,6 +133,15 @@ impl HybridSession {
             RefreshEntry::read(record).ok().map(|entry| entry.family())
         })
     }
+}
+
+/// What the store holds of one visitor's login.
+#[derive(Debug)]
+pub struct StoredLogin {
+    /// The visitor's refresh record, when the id they sent is their login's.
+    pub refresh: Option<Arc<Record>>,
+    /// Their login's family id, and its record while the login lives.
+    pub family: Option<(Id, Option<Arc<Record>>)>,
 }
 
 /// A login's end as a store expiry, in whole seconds: the compare-and-swap
@@ -174,6 +181,31 @@ impl HybridMechanism {
             policy,
             refresh_policy,
         }
+    }
+
+    /// The kind of store, as a visitor may be told it (`sqlite`).
+    pub fn store_name(&self) -> &'static str {
+        self.store
+    }
+
+    pub fn policy(&self) -> &SessionPolicy {
+        &self.policy
+    }
+
+    pub fn refresh_policy(&self) -> &RefreshPolicy {
+        &self.refresh_policy
+    }
+
+    /// What the store holds of this visitor's login, read where this
+    /// request did not (a valid access token needs neither record): their
+    /// refresh record, if it is their own, and their login's family record.
+    pub async fn stored_login(&self, session: &HybridSession) -> Result<StoredLogin, StoreError> {
+        let refresh = self.own_refresh(session).await?;
+        let family = match session.family() {
+            Some(id) => Some((id, self.records.load(&id).await?)),
+            None => None,
+        };
+        Ok(StoredLogin { refresh, family })
     }
 
     fn unavailable(&self, source: StoreError) -> SessionError {
@@ -486,31 +518,6 @@ impl HybridMechanism {
             .map(|_| ())
             .map_err(|err| self.unavailable(err))
     }
-
-    fn verdict_message(verdict: CookieVerdict) -> &'static str {
-        match verdict {
-            CookieVerdict::Guest => {
-                "No access token and no refresh id: you are a Guest on this side."
-            }
-            CookieVerdict::Valid => {
-                "Your access token verifies and has not expired (or your refresh id was just \
-                 rotated for a new one)."
-            }
-            CookieVerdict::Expired => {
-                "Your login was refused: expired. The access token's `exp` has passed and the \
-                 store has no live refresh record for the refresh id. It has been cleared."
-            }
-            CookieVerdict::Tampered => {
-                "Your login was refused: tampered. The access token does not verify, or the \
-                 refresh id is not one this server issued. It has been cleared."
-            }
-            CookieVerdict::Revoked => {
-                "Your login was refused: revoked. The refresh id belongs to a login that was \
-                 logged out, or that was revoked because one of its refresh ids was used twice. \
-                 It has been cleared."
-            }
-        }
-    }
 }
 
 fn refused(verdict: CookieVerdict, reason: impl std::fmt::Display) -> Opened<HybridSession> {
@@ -519,17 +526,6 @@ fn refused(verdict: CookieVerdict, reason: impl std::fmt::Display) -> Opened<Hyb
 
 impl Mechanism for HybridMechanism {
     type Session = HybridSession;
-
-    const DESCRIPTION: Description = Description {
-        title: "access token + refresh session",
-        summary: "A short-lived signed access token and a one-use refresh id in the store: a \
-            logout ends the login, a copied access token works minutes more.",
-        about: "The browser holds a short-lived signed token, checked without the store, and a \
-            random refresh id whose record is in the store. When the token expires, the refresh \
-            id is used once and replaced; using an old one again ends the login. A logout \
-            deletes the login from the store: a copy of the token still works until it expires, \
-            minutes later.",
-    };
 
     fn cookies(&self) -> &[CookiePolicy] {
         &self.cookies
@@ -644,136 +640,5 @@ impl Mechanism for HybridMechanism {
         }
         *session = HybridSession::default();
         Ok(())
-    }
-
-    /// Reads the refresh record and its family from the store when this
-    /// request did not (a valid access token needs neither): the inspector
-    /// shows them, and only its page pays for the reads.
-    async fn holdings(
-        &self,
-        session: &HybridSession,
-        verdict: CookieVerdict,
-        now: i64,
-    ) -> Holdings {
-        let mut browser = Vec::new();
-        if let Some(access) = &session.access {
-            let exp = i64::try_from(access.claims.exp).unwrap_or(i64::MAX);
-            let refresh_at = Moment::at(
-                exp.saturating_add(i64::try_from(claims::LEEWAY_SECONDS).unwrap_or_default()),
-                now,
-            );
-            browser.push(
-                BrowserCookie::new(
-                    &self.cookies[ACCESS],
-                    Contents::Signed,
-                    access.token.len(),
-                    self.refresh_policy.access_age,
-                    exp,
-                    now,
-                )
-                .with(Detail::new(
-                    "Time left",
-                    "access-time-left",
-                    DetailForm::Text,
-                    format!("valid until {}", Moment::at(exp, now).from_now),
-                ))
-                .with(Detail::new(
-                    "Claims",
-                    "claims",
-                    DetailForm::Pre,
-                    pretty(&*access.claims),
-                ))
-                .with(Detail::new(
-                    "Next refresh",
-                    "next-refresh",
-                    DetailForm::Text,
-                    format!(
-                        "the first request after {} ({}) uses the refresh id once and gets                          new cookies; until then no request touches the store",
-                        refresh_at.utc, refresh_at.from_now
-                    ),
-                )),
-            );
-        }
-        let mut unreadable = None;
-        let record = match self.own_refresh(session).await {
-            Ok(record) => record,
-            Err(err) => {
-                unreadable = Some(err);
-                None
-            }
-        };
-        if let Some(refresh) = &session.refresh {
-            let id = refresh.id.to_string();
-            let expires = record
-                .as_ref()
-                .map_or(now, |record| record.expiry_date.unix_timestamp());
-            browser.push(
-                BrowserCookie::new(
-                    &self.cookies[REFRESH],
-                    Contents::OpaqueId,
-                    id.len(),
-                    self.policy.lifetime,
-                    expires,
-                    now,
-                )
-                .with(Detail::new(
-                    "Value",
-                    "refresh-value",
-                    DetailForm::Text,
-                    "a random id, meaningless without the store, good for one refresh",
-                ))
-                .with(Detail::new(
-                    "Fingerprint",
-                    "refresh-fingerprint",
-                    DetailForm::Code,
-                    fingerprint(&id),
-                )),
-            );
-        }
-        let family = match session.family() {
-            Some(family) => match self.records.load(&family).await {
-                Ok(record) => Some((family, record)),
-                Err(err) => {
-                    unreadable = Some(err);
-                    None
-                }
-            },
-            None => None,
-        };
-        let entry = record.as_deref().map(|record| {
-            let family = family.as_ref().map(|(id, family)| {
-                serde_json::json!({
-                    "id": fingerprint(&id.to_string()),
-                    "live": family.as_deref().is_some_and(records::is_family),
-                    "ends": family.as_deref().map(|family| Moment::at(family.expiry_date.unix_timestamp(), now).utc),
-                })
-            });
-            StoredEntry {
-                data: pretty(&serde_json::json!({
-                    "refresh record": records::shown(record),
-                    "family": family,
-                })),
-                expires: Moment::at(record.expiry_date.unix_timestamp(), now),
-            }
-        });
-        let nothing = match (&unreadable, verdict) {
-            (Some(err), _) => format!("The store could not be read ({}).", err.category()),
-            (None, CookieVerdict::Expired) => {
-                "No live refresh record for the id the browser sent.".to_owned()
-            }
-            (None, _) if session.refresh.is_some() => {
-                "The refresh id the browser sent is not one of this login's.".to_owned()
-            }
-            (None, _) => "No refresh record for this visitor.".to_owned(),
-        };
-        Holdings {
-            verdict_message: Self::verdict_message(verdict).to_owned(),
-            browser,
-            server: ServerHolds {
-                store: Some(self.store),
-                entry,
-                nothing,
-            },
-        }
     }
 }

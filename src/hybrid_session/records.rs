@@ -22,7 +22,7 @@ use tower_sessions::session::{Id, Record};
 
 use crate::{
     server_session::{state_of, write_state},
-    session::{VisitorState, inspection::fingerprint},
+    session::{VisitorState, fingerprint},
     stores::Owner,
 };
 

@@ -10,7 +10,6 @@
 //! failure becomes a 503 page.
 
 use std::{
-    collections::BTreeMap,
     sync::{
         Arc,
         atomic::{AtomicUsize, Ordering},
@@ -24,12 +23,8 @@ use tower_sessions::session::{Id, Record};
 
 use crate::{
     session::{
-        CookiePolicy, CookieVerdict, CookieWrites, Description, ExpiryPolicy, Mechanism, Opened,
-        Refusal, SentValues, SessionError, SessionPolicy, SetCookie, VisitorState,
-        inspection::{
-            BrowserCookie, Contents, Detail, DetailForm, Holdings, Moment, ServerHolds,
-            StoredEntry, fingerprint, pretty,
-        },
+        CookiePolicy, CookieVerdict, CookieWrites, ExpiryPolicy, Mechanism, Opened, Refusal,
+        SentValues, SessionError, SessionPolicy, SetCookie, VisitorState,
     },
     stores::{Owner, SharedRecords, StoreError, StoreUrl},
 };
@@ -91,6 +86,15 @@ impl ServerMechanism {
         }
     }
 
+    /// The kind of store, as a visitor may be told it (`sqlite`).
+    pub fn store_name(&self) -> &'static str {
+        self.store
+    }
+
+    pub fn policy(&self) -> &SessionPolicy {
+        &self.policy
+    }
+
     fn unavailable(&self, source: StoreError) -> SessionError {
         SessionError::StoreUnavailable {
             store: self.store,
@@ -126,34 +130,10 @@ impl ServerMechanism {
         let max_age = if left >= 1.0 { left as u64 } else { 1 };
         Ok(self.cookie.set(&record.id.to_string(), max_age)?)
     }
-
-    fn verdict_message(verdict: CookieVerdict) -> &'static str {
-        match verdict {
-            CookieVerdict::Guest => "No session cookie: you are a Guest on this side.",
-            CookieVerdict::Valid => "Your session id names a live record in the store.",
-            CookieVerdict::Expired => {
-                "Your session id was refused: expired. The store has no live record for it (it \
-                 ran out, was logged out, or was never issued). It has been cleared."
-            }
-            CookieVerdict::Tampered | CookieVerdict::Revoked => {
-                "Your session id was refused: tampered. It is not an id this server could have \
-                 issued. It has been cleared."
-            }
-        }
-    }
 }
 
 impl Mechanism for ServerMechanism {
     type Session = ServerSession;
-
-    const DESCRIPTION: Description = Description {
-        title: "server-side session",
-        summary: "An opaque id in the cookie, the data in the store: a logout deletes the \
-            record, and every copy of the cookie is worthless from then on.",
-        about: "The browser holds only an opaque, random session id. The data lives in the \
-            session store, which the server reads on every request and can forget at any \
-            moment: a logout deletes the record, and the old cookie is worthless from then on.",
-    };
 
     fn cookies(&self) -> &[CookiePolicy] {
         std::slice::from_ref(&self.cookie)
@@ -283,56 +263,6 @@ impl Mechanism for ServerMechanism {
         }
         session.record = None;
         Ok(())
-    }
-
-    async fn holdings(
-        &self,
-        session: &ServerSession,
-        verdict: CookieVerdict,
-        now: i64,
-    ) -> Holdings {
-        let record = session.record();
-        let browser = record.map(|record| {
-            let id = record.id.to_string();
-            // The cookie's Max-Age and the record's expiry start at the same login.
-            BrowserCookie::new(
-                &self.cookie,
-                Contents::OpaqueId,
-                id.len(),
-                self.policy.lifetime,
-                record.expiry_date.unix_timestamp(),
-                now,
-            )
-            .with(Detail::new(
-                "Value",
-                "value",
-                DetailForm::Text,
-                "a random id, meaningless without the store",
-            ))
-            .with(Detail::new(
-                "Fingerprint",
-                "fingerprint",
-                DetailForm::Code,
-                fingerprint(&id),
-            ))
-        });
-        let entry = record.map(|record| StoredEntry {
-            data: pretty(&record.data.iter().collect::<BTreeMap<_, _>>()),
-            expires: Moment::at(record.expiry_date.unix_timestamp(), now),
-        });
-        let nothing = match verdict {
-            CookieVerdict::Expired => "No live record for the id the browser sent.",
-            _ => "No record for this visitor.",
-        };
-        Holdings {
-            verdict_message: Self::verdict_message(verdict).to_owned(),
-            browser: browser.into_iter().collect(),
-            server: ServerHolds {
-                store: Some(self.store),
-                entry,
-                nothing: nothing.to_owned(),
-            },
-        }
     }
 }
 

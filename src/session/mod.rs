@@ -1,6 +1,6 @@
 //! The one abstraction every state mechanism implements, and what they
 //! share: the visitor's state, the login policy, the cookie policy, the
-//! error type, and what a mechanism shows the inspector.
+//! error type.
 //!
 //! A mechanism only says how to read a visitor from the cookie they sent,
 //! how to log them in and out, and what it holds; the web layer runs the
@@ -9,7 +9,6 @@
 //! once and never see a cookie, a store or a key.
 
 pub mod cookies;
-pub mod inspection;
 pub mod key_files;
 
 use std::{fmt, future::Future};
@@ -17,11 +16,11 @@ use std::{fmt, future::Future};
 pub use crate::verdict::CookieVerdict;
 
 use serde::Serialize;
+use sha2::{Digest as _, Sha256};
 
 pub use self::cookies::{
     CookiePolicy, CookieTooLarge, CookieWrites, MAX_COOKIES, SentCookie, SentValues, SetCookie,
 };
-use self::inspection::Holdings;
 use crate::{stores::StoreError, username::Username};
 
 /// What a visitor's session holds, key by key, like Django's `request.session`:
@@ -155,30 +154,15 @@ impl Refusal {
     }
 }
 
-/// The column header the inspector gives a mechanism.
-#[derive(Clone, Copy, Debug)]
-pub struct Description {
-    /// e.g. "server-side session".
-    pub title: &'static str,
-    /// One sentence: where the state lives and what a logout does; the
-    /// inspector's column head.
-    pub summary: &'static str,
-    /// One paragraph: where the state lives and what a logout does.
-    pub about: &'static str,
-}
-
-/// A state mechanism: one way of remembering a visitor between requests.
+/// A state mechanism: one way of remembering a visitor between requests,
+/// and nothing else: the web layer gives it a router and counts what it
+/// sees, and the inspector's words about it live in the web layer.
 ///
 /// Its `Session` is what one request learned from the visitor's cookie; a
-/// Guest's session is `Default`. Adding a mechanism is implementing this,
-/// giving it a `Mount` in the route table, and registering it under that
-/// mount where the app is assembled (`startup.rs`). What it counts of
-/// itself (signatures) it counts into the meter it is built with; the web
-/// layer counts its verdicts, logins and logouts.
+/// Guest's session is `Default`. What it counts of itself (signatures) it
+/// counts into the meter it is built with.
 pub trait Mechanism: fmt::Debug + Send + Sync + 'static {
     type Session: Default + fmt::Debug + Send + Sync + 'static;
-
-    const DESCRIPTION: Description;
 
     /// The cookies that carry the visitor's state (or the keys to it), at
     /// least one and at most [`MAX_COOKIES`]; most mechanisms need one
@@ -210,15 +194,31 @@ pub trait Mechanism: fmt::Debug + Send + Sync + 'static {
         &self,
         session: &mut Self::Session,
     ) -> impl Future<Output = Result<(), SessionError>> + Send;
+}
 
-    /// What the browser and the server hold for this visitor, for the
-    /// inspector; `now` is Unix seconds. Asynchronous, so that a mechanism
-    /// may read from its store what a request did not need (`/hybrid`'s
-    /// refresh record); only the inspector's page calls it.
-    fn holdings(
-        &self,
-        session: &Self::Session,
-        verdict: CookieVerdict,
-        now: i64,
-    ) -> impl Future<Output = Holdings> + Send;
+/// Enough to tell two secrets apart (and see one change at login), useless
+/// for taking over the session: how a session or refresh id appears in a
+/// log line or on the inspector.
+pub fn fingerprint(secret: &str) -> String {
+    let digest = Sha256::digest(secret.as_bytes());
+    let hex: String = digest[..4]
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    format!("sha256:{hex}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fingerprint_is_short_and_does_not_contain_the_secret() {
+        let id = "q7mX0b5n1Fh2kzJ9bQWc2w";
+        let print = fingerprint(id);
+        assert_eq!(print.len(), "sha256:".len() + 8);
+        assert!(!print.contains(id));
+        assert_eq!(print, fingerprint(id), "the same id, the same fingerprint");
+        assert_ne!(print, fingerprint("q7mX0b5n1Fh2kzJ9bQWc2x"));
+    }
 }

@@ -12,9 +12,6 @@ pub mod verified;
 
 use std::sync::Arc;
 
-use base64::Engine as _;
-use serde_json::Value;
-
 pub use self::revocation::Revocations;
 use self::{
     claims::{Claims, TokenKind},
@@ -24,9 +21,8 @@ use self::{
 use crate::{
     metrics::MechanismMeter,
     session::{
-        CookiePolicy, CookieVerdict, CookieWrites, Description, ExpiryPolicy, Mechanism, Opened,
-        Refusal, SentValues, SessionError, SessionPolicy, SetCookie, VisitorState,
-        inspection::{BrowserCookie, Contents, Detail, DetailForm, Holdings, ServerHolds, pretty},
+        CookiePolicy, CookieVerdict, CookieWrites, ExpiryPolicy, Mechanism, Opened, Refusal,
+        SentValues, SessionError, SessionPolicy, SetCookie, VisitorState,
     },
 };
 
@@ -94,6 +90,16 @@ impl TokenMechanism {
         &self.keys
     }
 
+    pub fn policy(&self) -> &SessionPolicy {
+        &self.policy
+    }
+
+    /// The kind of store logged-out tokens are recorded in, under
+    /// `--token-revocation`.
+    pub fn revocation_store(&self) -> Option<&'static str> {
+        self.revocations.as_ref().map(Revocations::store_name)
+    }
+
     /// Under `--expiry inactivity`, a token used past half its life is
     /// re-issued for a full one (the same login, the same `jti`), never
     /// past the login's absolute timeout.
@@ -138,63 +144,10 @@ impl TokenMechanism {
         self.verified.insert(&token, Arc::clone(&claims));
         Ok((VerifiedToken { token, claims }, cookie))
     }
-
-    fn verdict_message(verdict: CookieVerdict) -> String {
-        match verdict {
-            CookieVerdict::Guest => "No token cookie: you are a Guest on this side.".to_owned(),
-            CookieVerdict::Valid => {
-                "Your token's signature verifies and it has not expired.".to_owned()
-            }
-            CookieVerdict::Expired => format!(
-                "Your token was refused: expired. Its `exp` has passed (with \
-                 {} s of leeway). It has been cleared.",
-                claims::LEEWAY_SECONDS
-            ),
-            CookieVerdict::Tampered => "Your token was refused: tampered. It is malformed, or \
-                its signature does not verify. It has been cleared."
-                .to_owned(),
-            CookieVerdict::Revoked => "Your token was refused: revoked. Its signature verifies \
-                and it has not expired, but a logout recorded its id in the store. It has been \
-                cleared."
-                .to_owned(),
-        }
-    }
-
-    /// What the server keeps about a token: no entry, which is the point of
-    /// tokens; with `--token-revocation`, a revocation entry in the session
-    /// store once the token is logged out (and a valid token has none, or it
-    /// would have been refused).
-    fn server_holds(&self) -> ServerHolds {
-        match &self.revocations {
-            None => ServerHolds::nothing(
-                "Nothing stored for this visitor. Each request is checked by the token's signature \
-                 and expiry; a token already verified or signed here is remembered in memory \
-                 until it expires (--token-cache), so its signature is not checked again.",
-            ),
-            Some(revocations) => ServerHolds {
-                store: Some(revocations.store_name()),
-                entry: None,
-                nothing: "No revocation entry for this visitor's token. With \
-                    --token-revocation, a logout stores one under the token's jti until it \
-                    expires, and every request checks the store for it."
-                    .to_owned(),
-            },
-        }
-    }
 }
 
 impl Mechanism for TokenMechanism {
     type Session = TokenSession;
-
-    const DESCRIPTION: Description = Description {
-        title: "signed token (JWT)",
-        summary: "The data itself in a signed cookie, nothing per visitor on the server: a \
-            logout cannot recall a copy before it expires.",
-        about: "The browser holds the data itself, signed by the server. The server keeps \
-            nothing per visitor: it checks the signature (or remembers a token it has already \
-            checked) and the expiry. A logout only asks the browser to drop the cookie: a copy \
-            of it stays valid until it expires.",
-    };
 
     fn cookies(&self) -> &[CookiePolicy] {
         std::slice::from_ref(&self.cookie)
@@ -286,64 +239,6 @@ impl Mechanism for TokenMechanism {
         session.verified = None;
         Ok(())
     }
-
-    /// The token is decoded from its own text rather than taken from the
-    /// verified claims: the page shows what the browser holds, extra fields
-    /// included.
-    async fn holdings(&self, session: &TokenSession, verdict: CookieVerdict, now: i64) -> Holdings {
-        let browser = session.verified.as_ref().map(|verified| {
-            let mut parts = verified.token.split('.').map(decode_json);
-            let header = parts.next().flatten().unwrap_or(Value::Null);
-            let claims = parts.next().flatten().unwrap_or(Value::Null);
-            let field = |name: &str| {
-                header
-                    .get(name)
-                    .and_then(Value::as_str)
-                    .unwrap_or("?")
-                    .to_owned()
-            };
-            // The cookie's Max-Age was set when the token was signed, to its lifetime.
-            BrowserCookie::new(
-                &self.cookie,
-                Contents::Signed,
-                verified.token.len(),
-                self.policy.lifetime,
-                i64::try_from(verified.claims.exp).unwrap_or(i64::MAX),
-                now,
-            )
-            .with(Detail::new("Key id", "kid", DetailForm::Code, field("kid")))
-            .with(Detail::new(
-                "Algorithm",
-                "algorithm",
-                DetailForm::Code,
-                field("alg"),
-            ))
-            .with(Detail::new(
-                "Header",
-                "header",
-                DetailForm::Pre,
-                pretty(&header),
-            ))
-            .with(Detail::new(
-                "Claims",
-                "claims",
-                DetailForm::Pre,
-                pretty(&claims),
-            ))
-        });
-        Holdings {
-            verdict_message: Self::verdict_message(verdict),
-            browser: browser.into_iter().collect(),
-            server: self.server_holds(),
-        }
-    }
-}
-
-fn decode_json(segment: &str) -> Option<Value> {
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(segment)
-        .ok()?;
-    serde_json::from_slice(&bytes).ok()
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! The web layer: the site that serves every registered mechanism under its
 //! own router, the inspector, the error pages, and the middleware around
-//! them. It knows mechanisms only through `session::Mechanism`.
+//! them. It knows mechanisms only through `session::Mechanism`, and what
+//! the inspector shows of each through `inspector::Inspected`.
 
 mod access_log;
 mod cross_site;
@@ -33,11 +34,11 @@ use axum::{
 use tokio::net::{TcpListener, TcpSocket};
 use tower_http::set_header::SetResponseHeaderLayer;
 
+use self::inspector::Inspected;
 pub use self::{access_log::SessionOutcomes, mounted::MountedMechanism, visit::Mounted};
 use crate::{
     metrics::{MechanismMeter, Metrics, OperationCounts},
     routes::{Action, Mount, REFERENCE_GET_SESSION, SitePage},
-    session::Mechanism,
     stores::{self, SharedRecords, StoreUrl},
 };
 
@@ -125,7 +126,7 @@ impl Site {
     }
 
     /// Registers `mechanism` under the router `mount`.
-    pub fn serving<M: Mechanism>(mut self, mount: Mount, mechanism: M) -> Self {
+    pub fn serving<M: Inspected>(mut self, mount: Mount, mechanism: M) -> Self {
         let meter = self.meter(mount);
         self.mechanisms.push(Box::new(Arc::new(Mounted {
             mechanism: Arc::new(mechanism),

@@ -14,13 +14,13 @@ use axum::{
 use futures_util::future::BoxFuture;
 
 use super::{
-    inspector::{Column, Replay},
+    inspector::{Column, Inspected, Replay},
     views,
     visit::{Mounted, Visit, WriteBack},
 };
 use crate::{
     routes::{Mount, Route},
-    session::{CookieVerdict, Mechanism, SessionError, VisitorState},
+    session::{CookieVerdict, SessionError, VisitorState},
 };
 
 pub trait MountedMechanism: fmt::Debug + Send + Sync {
@@ -62,7 +62,7 @@ pub trait MountedMechanism: fmt::Debug + Send + Sync {
     ) -> BoxFuture<'a, Result<WriteBack, SessionError>>;
 }
 
-impl<M: Mechanism> MountedMechanism for Arc<Mounted<M>> {
+impl<M: Inspected> MountedMechanism for Arc<Mounted<M>> {
     fn mount(&self) -> Mount {
         self.mount
     }
@@ -88,9 +88,8 @@ impl<M: Mechanism> MountedMechanism for Arc<Mounted<M>> {
             match Visit::open(Arc::clone(self), headers).await {
                 Ok(visit) => {
                     let holdings = visit.holdings(now).await;
-                    let column = Column::new(
+                    let column = Column::new::<M>(
                         self.mount,
-                        M::DESCRIPTION,
                         visit.verdict(),
                         &visit.state(),
                         holdings,
@@ -100,7 +99,7 @@ impl<M: Mechanism> MountedMechanism for Arc<Mounted<M>> {
                 }
                 Err(err) => {
                     let counts = self.meter.counts();
-                    let column = Column::unavailable(self.mount, M::DESCRIPTION, &err, counts);
+                    let column = Column::unavailable::<M>(self.mount, &err, counts);
                     Err((column, err))
                 }
             }
@@ -126,9 +125,8 @@ impl<M: Mechanism> MountedMechanism for Arc<Mounted<M>> {
                 again.holdings(now).await,
             );
             let guest = M::Session::default();
-            let column = Column::new(
+            let column = Column::new::<M>(
                 self.mount,
-                M::DESCRIPTION,
                 CookieVerdict::Guest,
                 &self.mechanism.state(&guest),
                 self.mechanism

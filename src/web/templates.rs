@@ -13,7 +13,7 @@ use crate::routes::{Action, Mount, Route};
 /// the templates compile, and given to every page as `site_header`.
 const HEADER: (&str, &str) = ("header.html", include_str!("../../templates/header.html"));
 
-const TEMPLATES: [(&str, &str); 5] = [
+const TEMPLATES: [(&str, &str); 10] = [
     ("base.html", include_str!("../../templates/base.html")),
     ("index.html", include_str!("../../templates/index.html")),
     (
@@ -25,7 +25,31 @@ const TEMPLATES: [(&str, &str); 5] = [
         include_str!("../../templates/get_session.html"),
     ),
     ("error.html", include_str!("../../templates/error.html")),
+    // Each side's words on the inspector, named after its router.
+    (
+        "sides/server.html",
+        include_str!("../../templates/sides/server.html"),
+    ),
+    (
+        "sides/token.html",
+        include_str!("../../templates/sides/token.html"),
+    ),
+    (
+        "sides/cookie.html",
+        include_str!("../../templates/sides/cookie.html"),
+    ),
+    (
+        "sides/hybrid.html",
+        include_str!("../../templates/sides/hybrid.html"),
+    ),
+    (
+        UNDESCRIBED_SIDE,
+        include_str!("../../templates/sides/undescribed.html"),
+    ),
 ];
+
+/// The words of a side that has no template of its own.
+const UNDESCRIBED_SIDE: &str = "sides/undescribed.html";
 
 /// Compiled once, on first use; `check` runs at start so that a broken
 /// template stops the server instead of failing a request.
@@ -52,6 +76,16 @@ fn environment() -> Result<Environment<'static>, Error> {
 /// Fails when a template does not compile.
 pub fn check() -> Result<(), Error> {
     compiled().map(|_| ())
+}
+
+/// The template holding the inspector's words about the side under
+/// `mount`: `sides/{router}.html`, or a plain one for a side without its own.
+pub fn side_prose(mount: Mount) -> String {
+    let own = format!("sides/{}.html", mount.name());
+    match compiled() {
+        Ok(env) if env.get_template(&own).is_ok() => own,
+        _ => UNDESCRIBED_SIDE.to_owned(),
+    }
 }
 
 pub fn render(name: &str, context: Value) -> Result<Html<String>, Error> {

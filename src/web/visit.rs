@@ -11,13 +11,17 @@ use axum::{
     response::{IntoResponseParts, ResponseParts},
 };
 
-use super::{access_log::SessionOutcomes, error::AppError};
+use super::{
+    access_log::SessionOutcomes,
+    error::AppError,
+    inspector::{Holdings, Inspected},
+};
 use crate::{
     metrics::MechanismMeter,
     routes::Mount,
     session::{
         CookieVerdict, CookieWrites, Mechanism, Opened, SentCookie, SentValues, SessionError,
-        VisitorState, cookies::SentCookies, inspection::Holdings,
+        VisitorState, cookies::SentCookies,
     },
 };
 
@@ -127,14 +131,6 @@ impl<M: Mechanism> Visit<M> {
         Ok(())
     }
 
-    /// What the inspector shows of this visitor on this side.
-    pub async fn holdings(&self, now: i64) -> Holdings {
-        self.mounted
-            .mechanism
-            .holdings(&self.session, self.verdict, now)
-            .await
-    }
-
     /// The cookie change this response carries, and the verdict for the access log.
     pub fn write_back(self) -> WriteBack {
         WriteBack {
@@ -197,5 +193,15 @@ impl IntoResponseParts for WriteBacks {
             write_back.apply(&mut parts);
         }
         Ok(parts)
+    }
+}
+
+impl<M: Inspected> Visit<M> {
+    /// What the inspector shows of this visitor on this side.
+    pub async fn holdings(&self, now: i64) -> Holdings {
+        self.mounted
+            .mechanism
+            .holdings(&self.session, self.verdict, now)
+            .await
     }
 }

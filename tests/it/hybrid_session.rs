@@ -19,7 +19,7 @@ use sessions_vs_jwt::{
     metrics::OperationCounts,
     routes::{Mount, Route},
     server_session,
-    session::{VisitorState, inspection::fingerprint},
+    session::{VisitorState, fingerprint},
     token_session::claims::{Claims, LEEWAY_SECONDS, TokenKind, now},
     username::Username,
 };

@@ -1,19 +1,40 @@
-//! What a mechanism shows the inspector at `/` about one visitor: what the
-//! browser holds and what the server holds. Each mechanism fills these in;
-//! the web layer lays them out side by side. Nothing here may carry a secret:
-//! a refused cookie is named by its verdict and never echoed, a session id
-//! is shown only as a fingerprint, and no key material is shown.
+//! What the inspector at `/` shows of a mechanism for one visitor: what the
+//! browser holds and what the server holds. The mechanism itself knows
+//! nothing of the page: each side's [`Inspected`] (one module per
+//! mechanism beside this one) reads it through its public methods, and its
+//! words (the column's head, what each verdict means) are in the template
+//! `sides/{router}.html`. Nothing here may carry a secret: a refused cookie
+//! is named by its verdict and never echoed, a session id is shown only as
+//! a fingerprint, and no key material is shown.
+
+use std::future::Future;
 
 use serde::Serialize;
-use sha2::{Digest as _, Sha256};
 
-use super::CookiePolicy;
+pub use crate::session::fingerprint;
+use crate::session::{CookiePolicy, CookieVerdict, Mechanism};
+
+/// What the inspector shows of a mechanism, beside its session logic.
+pub trait Inspected: Mechanism {
+    /// Seconds a cookie of this side is still accepted past its expiry,
+    /// which the page's words about an expired cookie quote.
+    const LEEWAY_SECONDS: u64 = 0;
+
+    /// What the browser and the server hold for this visitor; `now` is
+    /// Unix seconds. Asynchronous, so that a side may read from its store
+    /// what a request did not need (`/hybrid`'s refresh record); only the
+    /// inspector's page calls it.
+    fn holdings(
+        &self,
+        session: &Self::Session,
+        verdict: CookieVerdict,
+        now: i64,
+    ) -> impl Future<Output = Holdings> + Send;
+}
 
 /// One mechanism's view of one visitor.
 #[derive(Debug, Serialize)]
 pub struct Holdings {
-    /// What the cookie's verdict means on this side, in a sentence or two.
-    pub verdict_message: String,
     /// The cookies the browser holds for this side after this page, in the
     /// order the mechanism names them: none, one, or (`/hybrid`) two.
     pub browser: Vec<BrowserCookie>,
@@ -184,17 +205,6 @@ fn from_now(seconds: i64) -> String {
     }
 }
 
-/// Enough to tell two secrets apart (and see one change at login), useless
-/// for taking over the session.
-pub fn fingerprint(secret: &str) -> String {
-    let digest = Sha256::digest(secret.as_bytes());
-    let hex: String = digest[..4]
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect();
-    format!("sha256:{hex}")
-}
-
 pub fn pretty(value: &impl Serialize) -> String {
     serde_json::to_string_pretty(value).unwrap_or_else(|err| format!("(cannot show: {err})"))
 }
@@ -213,15 +223,5 @@ mod tests {
         assert_eq!(from_now(1_209_600), "in 14 days");
         assert_eq!(from_now(1_209_600 - 1), "in 14 days");
         assert_eq!(from_now(3_599), "in 60 minutes");
-    }
-
-    #[test]
-    fn a_fingerprint_is_short_and_does_not_contain_the_secret() {
-        let id = "q7mX0b5n1Fh2kzJ9bQWc2w";
-        let print = fingerprint(id);
-        assert_eq!(print.len(), "sha256:".len() + 8);
-        assert!(!print.contains(id));
-        assert_eq!(print, fingerprint(id), "the same id, the same fingerprint");
-        assert_ne!(print, fingerprint("q7mX0b5n1Fh2kzJ9bQWc2x"));
     }
 }

@@ -2,32 +2,41 @@
 //! column per mechanism and a row per aspect (what the browser holds, what
 //! the server holds, the verdict, the expiry, what this server has spent,
 //! the last experiment), so that the mechanisms can be compared one aspect
-//! at a time. Each column comes from its mechanism's [`Holdings`], with what
-//! its counters say this server has done so far. Nothing here changes
+//! at a time. Each column comes from its mechanism's [`Holdings`] and the
+//! words of its template, with what its counters say this server has done
+//! so far. Nothing here changes
 //! state, except the replay experiment, which logs the visitor out on one
 //! side or on all of them and reads their old cookies again (see
 //! [`Replay`]).
 
+mod cookie;
+mod holdings;
+mod hybrid;
+mod server;
+mod token;
+
 use serde::Serialize;
 
+pub use self::holdings::{
+    BrowserCookie, Contents, Detail, DetailForm, Holdings, Inspected, Moment, ServerHolds,
+    StoredEntry,
+};
+use super::templates;
 use crate::{
     metrics::MechanismCounts,
     routes::Mount,
-    session::{
-        CookieVerdict, Description, SessionError, VisitorState,
-        inspection::{BrowserCookie, Holdings, Moment, ServerHolds},
-    },
+    session::{CookieVerdict, SessionError, VisitorState},
 };
 
 /// One side, as the page shows it.
 #[derive(Debug, Serialize)]
 pub struct Column {
     pub mount: &'static str,
-    pub title: &'static str,
-    /// One sentence, for the column head.
-    pub summary: &'static str,
-    /// The longer explanation, behind a `<details>`.
-    pub about: &'static str,
+    /// The template that holds this side's words: the column's head, and
+    /// what each verdict means (`sides/{mount}.html`).
+    pub prose: String,
+    /// What the words about an expired cookie quote ([`Inspected::LEEWAY_SECONDS`]).
+    pub leeway_seconds: u64,
     pub verdict: Verdict,
     /// What `get_session` would show; `None` when it could not be read.
     pub visitor: Option<Visitor>,
@@ -184,7 +193,9 @@ pub struct Verdict {
     /// `guest`, `valid`, `expired`, `tampered`, `revoked`, or `unavailable`
     /// (store down).
     pub name: String,
-    pub message: String,
+    /// What went wrong, when the side is `unavailable`; the other verdicts'
+    /// words are in the side's template.
+    pub problem: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -194,9 +205,8 @@ pub struct Visitor {
 }
 
 impl Column {
-    pub fn new(
+    pub fn new<M: Inspected>(
         mount: Mount,
-        description: Description,
         verdict: CookieVerdict,
         state: &VisitorState,
         holdings: Holdings,
@@ -204,12 +214,11 @@ impl Column {
     ) -> Self {
         Self {
             mount: mount.name(),
-            title: description.title,
-            summary: description.summary,
-            about: description.about,
+            prose: templates::side_prose(mount),
+            leeway_seconds: M::LEEWAY_SECONDS,
             verdict: Verdict {
                 name: verdict.to_string(),
-                message: holdings.verdict_message,
+                problem: None,
             },
             visitor: Some(Visitor::of(state)),
             browser_bytes: holdings.browser.iter().map(|cookie| cookie.bytes).sum(),
@@ -222,20 +231,18 @@ impl Column {
 
     /// A side whose store did not answer: it says so, and the other columns
     /// are shown all the same.
-    pub fn unavailable(
+    pub fn unavailable<M: Inspected>(
         mount: Mount,
-        description: Description,
         err: &SessionError,
         counts: Option<MechanismCounts>,
     ) -> Self {
         Self {
             mount: mount.name(),
-            title: description.title,
-            summary: description.summary,
-            about: description.about,
+            prose: templates::side_prose(mount),
+            leeway_seconds: M::LEEWAY_SECONDS,
             verdict: Verdict {
                 name: "unavailable".to_owned(),
-                message: err.to_string(),
+                problem: Some(err.to_string()),
             },
             visitor: None,
             browser: Vec::new(),
