@@ -12,7 +12,7 @@
 
 use std::{
     sync::{
-        Arc, OnceLock,
+        Arc, Mutex, OnceLock, PoisonError,
         atomic::{AtomicU64, Ordering},
     },
     time::Duration,
@@ -25,7 +25,7 @@ use prometheus_client::{
 };
 
 use crate::{
-    routes::{Mount, Route, SitePage},
+    routes::{MAX_MOUNTS, Mount, Route, SitePage},
     verdict::CookieVerdict,
 };
 
@@ -42,7 +42,12 @@ pub struct Metrics {
     /// on first use so that only the pairs that happened are exported.
     request_slots: Vec<OnceLock<Counter>>,
     store: StoreFamilies,
-    mechanisms: [MechanismMeter; Mount::ALL.len()],
+    mechanism_families: MechanismFamilies,
+    /// Each mechanism's meter, made when it is first asked for.
+    mechanisms: Mutex<Vec<(Mount, MechanismMeter)>>,
+    /// The routers of `mechanisms`, in the same order, readable without
+    /// the lock: a request's page is found here.
+    mounts: [OnceLock<Mount>; MAX_MOUNTS],
     /// The site's own store operations (sweeps, counts, health checks):
     /// counted for `/store-operations`, not exported.
     site_store: StoreMeter,
@@ -51,6 +56,16 @@ pub struct Metrics {
 /// The statuses the site answers with, each with its own preallocated
 /// series; any other still counts, through a label lookup.
 const STATUSES: [u16; 11] = [200, 303, 308, 400, 403, 404, 405, 409, 413, 500, 503];
+
+/// A mechanism's series, made when its meter is.
+#[derive(Debug, Default)]
+struct MechanismFamilies {
+    verdicts: Family<VerdictLabels, Counter>,
+    logins: Family<MechanismLabels, Counter>,
+    logouts: Family<MechanismLabels, Counter>,
+    signatures: Family<OperationLabels, Counter>,
+    cache_hits: Family<MechanismLabels, Counter>,
+}
 
 /// The store's series, made for a mechanism when it is given a store.
 #[derive(Debug, Default)]
@@ -93,31 +108,22 @@ pub enum Page {
 }
 
 impl Page {
-    /// The page `path` asks for.
-    pub fn of(path: &str) -> Page {
-        for mount in Mount::ALL {
-            if let Some(rest) = path.strip_prefix(mount.prefix())
-                && let Some(route) = Route::ALL.into_iter().find(|route| route.path() == rest)
-            {
-                return Page::Mechanism(mount, route);
-            }
-        }
-        let page = SitePage::ALL
-            .into_iter()
-            .find(|page| page.path() == path)
-            .unwrap_or(SitePage::Other);
-        Page::Site(page)
-    }
+    const COUNT: usize = MAX_MOUNTS * Route::ALL.len() + SitePage::ALL.len();
 
-    const COUNT: usize = Mount::ALL.len() * Route::ALL.len() + SitePage::ALL.len();
-
-    fn index(self) -> usize {
+    /// This page's place among `Metrics::request_slots`' pages, when it has
+    /// one: every page of the site's own, and of the first routers counted.
+    fn index(self, mounts: &[OnceLock<Mount>]) -> Option<usize> {
         match self {
-            Page::Mechanism(mount, route) => mount.index() * Route::ALL.len() + route.index(),
-            Page::Site(page) => {
-                Mount::ALL.len() * Route::ALL.len()
-                    + SitePage::ALL.iter().position(|p| *p == page).unwrap_or(0)
+            Page::Mechanism(mount, route) => {
+                let at = mounts
+                    .iter()
+                    .map_while(OnceLock::get)
+                    .position(|counted| *counted == mount)?;
+                Some(at * Route::ALL.len() + route.index())
             }
+            Page::Site(page) => Some(
+                MAX_MOUNTS * Route::ALL.len() + SitePage::ALL.iter().position(|p| *p == page)?,
+            ),
         }
     }
 
@@ -160,27 +166,23 @@ impl Metrics {
             "Requests answered, by router (a mechanism, or site for the site's own pages), route and status",
             requests.clone(),
         );
-        let verdicts = Family::<VerdictLabels, Counter>::default();
+        let families = MechanismFamilies::default();
         registry.register(
             "cookie_verdicts",
             "What each mechanism found in the request's cookie: guest (none), valid, expired, tampered or revoked",
-            verdicts.clone(),
+            families.verdicts.clone(),
         );
-        let logins = Family::<MechanismLabels, Counter>::default();
-        registry.register("logins", "Logins stored", logins.clone());
-        let logouts = Family::<MechanismLabels, Counter>::default();
-        registry.register("logouts", "Logouts done", logouts.clone());
-        let signatures = Family::<OperationLabels, Counter>::default();
+        registry.register("logins", "Logins stored", families.logins.clone());
+        registry.register("logouts", "Logouts done", families.logouts.clone());
         registry.register(
             "signatures",
             "Signatures made (operation=sign) and checked (operation=verify); /cookie's are AES-256-GCM seals and opens",
-            signatures.clone(),
+            families.signatures.clone(),
         );
-        let cache_hits = Family::<MechanismLabels, Counter>::default();
         registry.register(
             "verified_token_cache_hits",
             "Tokens found in the verified-token memory (--token-cache), whose signature was not checked again",
-            cache_hits.clone(),
+            families.cache_hits.clone(),
         );
         let store = StoreFamilies::default();
         registry.register(
@@ -199,32 +201,6 @@ impl Metrics {
             prometheus_client::registry::Unit::Seconds,
             store.latency.clone(),
         );
-        let mechanisms = Mount::ALL.map(|mount| {
-            let mechanism = MechanismLabels {
-                mechanism: mount.name(),
-            };
-            let operation = |operation| OperationLabels {
-                mechanism: mount.name(),
-                operation,
-            };
-            MechanismMeter(Some(Arc::new(MechanismCounters {
-                verdicts: CookieVerdict::ALL.map(|verdict| {
-                    series(
-                        &verdicts,
-                        &VerdictLabels {
-                            mechanism: mount.name(),
-                            verdict: verdict.name(),
-                        },
-                    )
-                }),
-                signed: series(&signatures, &operation("sign")),
-                verified: series(&signatures, &operation("verify")),
-                cache_hits: series(&cache_hits, &mechanism),
-                logins: series(&logins, &mechanism),
-                logouts: series(&logouts, &mechanism),
-                store: OnceLock::new(),
-            })))
-        });
         Self {
             registry,
             requests,
@@ -232,24 +208,76 @@ impl Metrics {
                 .map(|_| OnceLock::new())
                 .collect(),
             store,
-            mechanisms,
+            mechanism_families: families,
+            mechanisms: Mutex::default(),
+            mounts: Default::default(),
             site_store: StoreMeter::unexported(),
         }
     }
 
-    /// The counters `mount`'s mechanism keeps itself.
+    /// The counters `mount`'s mechanism keeps itself, made on first use;
+    /// its series are exported from then on.
     pub fn mechanism(&self, mount: Mount) -> MechanismMeter {
-        self.mechanisms[mount.index()].clone()
+        let mut mechanisms = self
+            .mechanisms
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some((_, meter)) = mechanisms.iter().find(|(known, _)| *known == mount) {
+            return meter.clone();
+        }
+        let families = &self.mechanism_families;
+        let mechanism = MechanismLabels {
+            mechanism: mount.name(),
+        };
+        let operation = |operation| OperationLabels {
+            mechanism: mount.name(),
+            operation,
+        };
+        let meter = MechanismMeter(Some(Arc::new(MechanismCounters {
+            verdicts: CookieVerdict::ALL.map(|verdict| {
+                series(
+                    &families.verdicts,
+                    &VerdictLabels {
+                        mechanism: mount.name(),
+                        verdict: verdict.name(),
+                    },
+                )
+            }),
+            signed: series(&families.signatures, &operation("sign")),
+            verified: series(&families.signatures, &operation("verify")),
+            cache_hits: series(&families.cache_hits, &mechanism),
+            logins: series(&families.logins, &mechanism),
+            logouts: series(&families.logouts, &mechanism),
+            store: OnceLock::new(),
+        })));
+        if let Some(slot) = self.mounts.get(mechanisms.len()) {
+            let _ = slot.set(mount);
+        }
+        mechanisms.push((mount, meter.clone()));
+        meter
+    }
+
+    /// What a request for `path` is for: a page of a router counted here,
+    /// or one of the site's own.
+    pub fn page(&self, path: &str) -> Page {
+        for mount in self.mounts.iter().map_while(OnceLock::get) {
+            if let Some(route) = mount.route_at(path) {
+                return Page::Mechanism(*mount, route);
+            }
+        }
+        let page = SitePage::ALL
+            .into_iter()
+            .find(|page| page.path() == path)
+            .unwrap_or(SitePage::Other);
+        Page::Site(page)
     }
 
     /// The meter of the store `mount`'s mechanism uses, whose series are
     /// exported from now on (a mechanism without a store exports none).
     pub fn store(&self, mount: Mount) -> StoreMeter {
         let families = &self.store;
-        let counters = self.mechanisms[mount.index()]
-            .0
-            .as_ref()
-            .map(|counters| &counters.store);
+        let meter = self.mechanism(mount);
+        let counters = meter.0.as_ref().map(|counters| &counters.store);
         let make = || {
             let labels = |kind: StoreOperation| OperationLabels {
                 mechanism: mount.name(),
@@ -283,9 +311,13 @@ impl Metrics {
     /// Every store operation asked for on this server, by kind: each
     /// mechanism's and the site's, from the meters that `/metrics` shows.
     pub fn store_operations(&self) -> OperationCounts {
-        self.mechanisms
+        let mechanisms = self
+            .mechanisms
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        mechanisms
             .iter()
-            .filter_map(|meter| meter.0.as_ref()?.store.get())
+            .filter_map(|(_, meter)| meter.0.as_ref()?.store.get())
             .chain([&self.site_store])
             .map(StoreMeter::counts)
             .fold(OperationCounts::default(), |sum, counts| sum.plus(&counts))
@@ -293,8 +325,13 @@ impl Metrics {
 
     /// Counts one request answered with `status`.
     pub fn request(&self, page: Page, status: u16) {
-        match STATUSES.iter().position(|known| *known == status) {
-            Some(at) => self.request_slots[page.index() * STATUSES.len() + at]
+        let slot = STATUSES
+            .iter()
+            .position(|known| *known == status)
+            .zip(page.index(&self.mounts))
+            .and_then(|(at, page)| self.request_slots.get(page * STATUSES.len() + at));
+        match slot {
+            Some(slot) => slot
                 .get_or_init(|| series(&self.requests, &page.labels(status)))
                 .inc(),
             None => self.requests.get_or_create(&page.labels(status)).inc(),
@@ -616,34 +653,59 @@ mod tests {
 
     #[test]
     fn a_path_names_its_router_and_route() {
+        let metrics = Metrics::new();
+        metrics.mechanism(Mount::TOKEN);
         assert_eq!(
-            Page::of("/token/get_session/"),
-            Page::Mechanism(Mount::Token, Route::GetSession)
+            metrics.page("/token/get_session/"),
+            Page::Mechanism(Mount::TOKEN, Route::GetSession)
         );
-        assert_eq!(Page::of("/"), Page::Site(SitePage::Inspector));
-        assert_eq!(Page::of("/metrics"), Page::Site(SitePage::Metrics));
-        assert_eq!(Page::of("/token/get_session"), Page::Site(SitePage::Other));
-        assert_eq!(Page::of("/server/"), Page::Site(SitePage::Other));
+        assert_eq!(metrics.page("/"), Page::Site(SitePage::Inspector));
+        assert_eq!(metrics.page("/metrics"), Page::Site(SitePage::Metrics));
+        assert_eq!(
+            metrics.page("/token/get_session"),
+            Page::Site(SitePage::Other)
+        );
+        assert_eq!(metrics.page("/server/"), Page::Site(SitePage::Other));
+        assert_eq!(
+            metrics.page("/server/get_session/"),
+            Page::Site(SitePage::Other),
+            "no mechanism is counted under /server"
+        );
     }
 
     #[test]
     fn every_page_has_its_own_slot() {
+        let metrics = Metrics::new();
+        let mounts: Vec<Mount> = (0..MAX_MOUNTS)
+            .map(|at| Mount::at(["/a", "/b", "/c", "/d", "/e", "/f", "/g", "/h"][at]))
+            .collect();
         let mut pages: Vec<Page> = SitePage::ALL.into_iter().map(Page::Site).collect();
-        for mount in Mount::ALL {
+        for mount in &mounts {
+            metrics.mechanism(*mount);
             for route in Route::ALL {
-                pages.push(Page::Mechanism(mount, route));
+                pages.push(Page::Mechanism(*mount, route));
             }
         }
-        let mut indices: Vec<usize> = pages.iter().map(|page| page.index()).collect();
+        let mut indices: Vec<usize> = pages
+            .iter()
+            .map(|page| page.index(&metrics.mounts).unwrap())
+            .collect();
         indices.sort_unstable();
         indices.dedup();
         assert_eq!(indices, (0..Page::COUNT).collect::<Vec<_>>());
+        let beyond = Mount::at("/beyond");
+        metrics.mechanism(beyond);
+        assert_eq!(
+            Page::Mechanism(beyond, Route::GetSession).index(&metrics.mounts),
+            None,
+            "counted through its labels instead"
+        );
     }
 
     #[test]
     fn requests_are_exported_by_router_route_and_status() {
         let metrics = Metrics::new();
-        let page = Page::Mechanism(Mount::Server, Route::GetSession);
+        let page = Page::Mechanism(Mount::SERVER, Route::GetSession);
         metrics.request(page, 200);
         metrics.request(page, 200);
         metrics.request(page, 418);
@@ -661,9 +723,9 @@ mod tests {
     fn the_store_operations_add_up_every_mechanisms_and_the_sites() {
         let metrics = Metrics::new();
         metrics
-            .store(Mount::Server)
+            .store(Mount::SERVER)
             .record(StoreOperation::Load, None, false);
-        let hybrid = metrics.store(Mount::Hybrid);
+        let hybrid = metrics.store(Mount::HYBRID);
         hybrid.record(StoreOperation::Load, None, true);
         hybrid.record(StoreOperation::CompareAndSwap, None, false);
         metrics
@@ -685,7 +747,7 @@ mod tests {
     #[test]
     fn a_mechanisms_meter_counts_into_the_registry() {
         let metrics = Metrics::new();
-        let meter = metrics.mechanism(Mount::Token);
+        let meter = metrics.mechanism(Mount::TOKEN);
         meter.verified(());
         meter.cache_hit();
         meter.cache_hit();
@@ -699,12 +761,12 @@ mod tests {
             "{text}"
         );
         assert_eq!(
-            metrics.mechanism(Mount::Token).counts().unwrap().cache_hits,
+            metrics.mechanism(Mount::TOKEN).counts().unwrap().cache_hits,
             2
         );
         assert_eq!(
             metrics
-                .mechanism(Mount::Server)
+                .mechanism(Mount::SERVER)
                 .counts()
                 .unwrap()
                 .cache_hits,
@@ -715,7 +777,7 @@ mod tests {
     #[test]
     fn store_latency_lands_in_the_bucket_of_its_bound() {
         let metrics = Metrics::new();
-        let store = metrics.store(Mount::Server);
+        let store = metrics.store(Mount::SERVER);
         store.record(StoreOperation::Load, Some(Duration::from_micros(70)), false);
         store.record(StoreOperation::Load, Some(Duration::from_secs(3)), true);
         let text = metrics.render();

@@ -3,56 +3,81 @@
 //! and templates reverse names through it, so a path is never spelled twice.
 //! It depends on nothing, so every layer may name a router.
 
-/// One router per state mechanism, each serving the same views.
+/// A router: the path prefix under which one mechanism serves the same
+/// views (`/server/get_session/`). The four below are this app's; a
+/// mechanism of one's own gets its router with [`Mount::at`] and is
+/// registered under it with one line (`Site::serving`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Mount {
-    /// Server-side sessions: an opaque id in the cookie, the data in a store.
-    Server,
-    /// Stateless: a signed JWT in the cookie carries the data itself.
-    Token,
-    /// Stateless: the data itself, encrypted, in the cookie.
-    Cookie,
-    /// A short-lived access token, and a rotating refresh id whose record
-    /// is in a store.
-    Hybrid,
+pub struct Mount {
+    /// `/` and then the router's name.
+    prefix: &'static str,
 }
 
 impl Mount {
-    /// Every router, in the order pages list them.
-    pub const ALL: [Mount; 4] = [Mount::Server, Mount::Token, Mount::Cookie, Mount::Hybrid];
+    /// Server-side sessions: an opaque id in the cookie, the data in a store.
+    pub const SERVER: Mount = Mount::at("/server");
+    /// Stateless: a signed JWT in the cookie carries the data itself.
+    pub const TOKEN: Mount = Mount::at("/token");
+    /// Stateless: the data itself, encrypted, in the cookie.
+    pub const COOKIE: Mount = Mount::at("/cookie");
+    /// A short-lived access token, and a rotating refresh id whose record
+    /// is in a store.
+    pub const HYBRID: Mount = Mount::at("/hybrid");
 
-    /// The position of this router in [`Mount::ALL`].
-    pub fn index(self) -> usize {
-        self as usize
+    /// This app's routers, in the order pages list them.
+    pub const BUILT_IN: [Mount; 4] = [Mount::SERVER, Mount::TOKEN, Mount::COOKIE, Mount::HYBRID];
+
+    /// The router at `prefix`: a slash and a name of lowercase ASCII letters
+    /// and digits, which is also what logs, metrics and templates call it.
+    /// A prefix that is not one does not compile where it is a constant.
+    pub const fn at(prefix: &'static str) -> Mount {
+        let bytes = prefix.as_bytes();
+        assert!(
+            bytes.len() > 1 && bytes[0] == b'/',
+            "a router's prefix is a slash and a name"
+        );
+        let mut at = 1;
+        while at < bytes.len() {
+            assert!(
+                bytes[at].is_ascii_lowercase() || bytes[at].is_ascii_digit(),
+                "a router's name is lowercase ASCII letters and digits"
+            );
+            at += 1;
+        }
+        Mount { prefix }
     }
 
     pub fn name(self) -> &'static str {
-        match self {
-            Mount::Server => "server",
-            Mount::Token => "token",
-            Mount::Cookie => "cookie",
-            Mount::Hybrid => "hybrid",
-        }
+        &self.prefix[1..]
     }
 
+    /// One of this app's routers, by name.
     pub fn from_name(name: &str) -> Option<Mount> {
-        Mount::ALL.into_iter().find(|mount| mount.name() == name)
+        Mount::BUILT_IN
+            .into_iter()
+            .find(|mount| mount.name() == name)
     }
 
     pub fn prefix(self) -> &'static str {
-        match self {
-            Mount::Server => "/server",
-            Mount::Token => "/token",
-            Mount::Cookie => "/cookie",
-            Mount::Hybrid => "/hybrid",
-        }
+        self.prefix
     }
 
     /// The path of `route` inside this router, as a browser requests it.
     pub fn url(self, route: Route) -> String {
         format!("{}{}", self.prefix(), route.path())
     }
+
+    /// The page of this router at `path`, if any.
+    pub fn route_at(self, path: &str) -> Option<Route> {
+        let rest = path.strip_prefix(self.prefix)?;
+        Route::ALL.into_iter().find(|route| route.path() == rest)
+    }
 }
+
+/// The most routers one site serves: what the fixed tables of the access
+/// log and the request counters have room for, so that a request
+/// allocates nothing to be logged and counted.
+pub const MAX_MOUNTS: usize = 8;
 
 /// A page that every router serves. Paths end in a slash, as Django's do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -209,31 +234,29 @@ impl SitePage {
     }
 }
 
-/// Whether some page of any router lives at `path`: what APPEND_SLASH asks
-/// before redirecting `/server/get_session` to `/server/get_session/`.
-pub fn is_page(path: &str) -> bool {
-    Mount::ALL.into_iter().any(|mount| {
-        path.strip_prefix(mount.prefix())
-            .is_some_and(|rest| Route::ALL.into_iter().any(|route| route.path() == rest))
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn names_resolve_to_paths_inside_each_router() {
-        assert_eq!(Mount::Server.url(Route::GetSession), "/server/get_session/");
-        assert_eq!(Mount::Token.url(Route::SetSession), "/token/set_session/");
-        assert_eq!(Mount::Token.url(Route::Logout), "/token/logout/");
+        assert_eq!(Mount::SERVER.url(Route::GetSession), "/server/get_session/");
+        assert_eq!(Mount::TOKEN.url(Route::SetSession), "/token/set_session/");
+        assert_eq!(Mount::TOKEN.url(Route::Logout), "/token/logout/");
     }
 
     #[test]
-    fn a_routers_index_is_its_place_in_the_list() {
-        for (index, mount) in Mount::ALL.into_iter().enumerate() {
-            assert_eq!(mount.index(), index);
-        }
+    fn a_router_of_ones_own_is_named_after_its_prefix() {
+        const SIGNED: Mount = Mount::at("/signed");
+        assert_eq!(SIGNED.name(), "signed");
+        assert_eq!(SIGNED.url(Route::GetSession), "/signed/get_session/");
+        assert_eq!(Mount::from_name("signed"), None, "not one of this app's");
+    }
+
+    #[test]
+    #[should_panic(expected = "lowercase ASCII")]
+    fn a_prefix_that_is_not_a_plain_name_is_refused() {
+        Mount::at("/Signed/x");
     }
 
     #[test]
@@ -241,7 +264,7 @@ mod tests {
         for route in Route::ALL {
             assert_eq!(Route::from_name(route.name()), Some(route));
         }
-        for mount in Mount::ALL {
+        for mount in Mount::BUILT_IN {
             assert_eq!(Mount::from_name(mount.name()), Some(mount));
         }
         for action in Action::ALL {
@@ -253,20 +276,22 @@ mod tests {
     }
 
     #[test]
-    fn only_the_table_paths_are_pages() {
-        assert!(is_page("/server/get_session/"));
-        assert!(is_page("/token/logout/"));
-        assert!(!is_page("/server/get_session"));
-        assert!(!is_page("/server/"));
-        assert!(!is_page("/other/get_session/"));
+    fn only_the_table_paths_are_a_routers_pages() {
+        assert_eq!(
+            Mount::SERVER.route_at("/server/get_session/"),
+            Some(Route::GetSession)
+        );
+        assert_eq!(Mount::TOKEN.route_at("/token/logout/"), Some(Route::Logout));
+        assert_eq!(Mount::SERVER.route_at("/server/get_session"), None);
+        assert_eq!(Mount::SERVER.route_at("/server/"), None);
+        assert_eq!(Mount::SERVER.route_at("/token/get_session/"), None);
     }
 
     #[test]
     fn actions_are_at_the_root_apart_from_every_router() {
         for action in Action::ALL {
             assert!(action.path().starts_with('/') && action.path().ends_with('/'));
-            assert!(!is_page(action.path()), "{action:?}");
-            for mount in Mount::ALL {
+            for mount in Mount::BUILT_IN {
                 assert!(!action.path().starts_with(mount.prefix()), "{action:?}");
             }
         }

@@ -85,37 +85,37 @@ impl Config {
         let hybrid = HybridMechanism::new(
             keys.clone(),
             self.token_cache,
-            records_of(Mount::Hybrid),
+            records_of(Mount::HYBRID),
             store,
             policy,
             RefreshPolicy {
                 access_age: self.access_token_age,
                 race_window: self.refresh_race_window,
             },
-            site.meter(Mount::Hybrid),
+            site.meter(Mount::HYBRID),
         );
         let revocations = self
             .token_revocation
-            .then(|| Revocations::new(records_of(Mount::Token), store));
-        let server = ServerMechanism::new(records_of(Mount::Server), store, policy);
+            .then(|| Revocations::new(records_of(Mount::TOKEN), store));
+        let server = ServerMechanism::new(records_of(Mount::SERVER), store, policy);
         let token = TokenMechanism::new(
             keys,
             revocations,
             self.token_cache,
             policy,
-            site.meter(Mount::Token),
+            site.meter(Mount::TOKEN),
         );
         let cookie = CookieMechanism::new(
             CookieKeys::load_or_generate(&self.keys.dir)?,
             policy,
-            site.meter(Mount::Cookie),
+            site.meter(Mount::COOKIE),
         );
         let site = site
             .publishing(SitePage::Jwks, &token.public_keys())?
-            .serving(Mount::Server, server)
-            .serving(Mount::Token, token)
-            .serving(Mount::Cookie, cookie)
-            .serving(Mount::Hybrid, hybrid);
+            .serving(Mount::SERVER, server)?
+            .serving(Mount::TOKEN, token)?
+            .serving(Mount::COOKIE, cookie)?
+            .serving(Mount::HYBRID, hybrid)?;
         Ok(site.ready()?)
     }
 }

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use crate::{
-    app::{self, Mount, Route},
+    app::{Mount, Route},
     applicable::Applicable,
     servers::ServerCommand,
 };
@@ -55,7 +55,8 @@ impl Store {
 pub struct Configuration {
     /// Stable, used in file contents, `--only` and results.json.
     pub name: &'static str,
-    pub mount: Mount,
+    /// Its mechanism, and what the harness knows of it.
+    pub mechanism: Applicable,
     pub store: Store,
     pub algorithm: &'static str,
     /// Flags beyond `--store`, `--jwt-algorithm` and `--keys-dir`.
@@ -107,11 +108,19 @@ impl Configuration {
     }
 
     pub fn path(&self, route: Route) -> String {
-        self.mount.url(route)
+        self.mount().url(route)
+    }
+
+    pub fn mount(&self) -> Mount {
+        self.mechanism.mount
+    }
+
+    pub fn applies(&self) -> Applicable {
+        self.mechanism
     }
 
     pub fn cookie_name(&self) -> &'static str {
-        app::cookie_name(self.mount)
+        self.mechanism.cookie
     }
 
     /// Whether the server's memory holds all the state, so that its RSS
@@ -156,7 +165,7 @@ impl Configuration {
     /// the measurement of cost against the number of stored sessions.
     pub fn measures_scaling(&self) -> bool {
         !self.log_off
-            && Applicable::to(self.mount).seeded_sessions
+            && self.applies().seeded_sessions
             && self.extra_args.is_empty()
             && matches!(self.store, Store::Sqlite | Store::Redis | Store::Postgres)
     }
@@ -173,7 +182,7 @@ pub const METRICS_OFF: &str = "server-memory-metrics-off";
 pub fn all() -> Vec<Configuration> {
     let token = |name, algorithm, description| Configuration {
         name,
-        mount: Mount::Token,
+        mechanism: Applicable::TOKEN,
         store: Store::Memory,
         algorithm,
         extra_args: &[],
@@ -182,7 +191,7 @@ pub fn all() -> Vec<Configuration> {
     };
     let server = |name, store, extra_args, description| Configuration {
         name,
-        mount: Mount::Server,
+        mechanism: Applicable::SERVER,
         store,
         algorithm: "EdDSA",
         extra_args,
@@ -200,7 +209,7 @@ pub fn all() -> Vec<Configuration> {
         ),
         Configuration {
             name: "token-eddsa-revocation",
-            mount: Mount::Token,
+            mechanism: Applicable::TOKEN,
             store: Store::Sqlite,
             algorithm: "EdDSA",
             extra_args: &["--token-revocation"],
@@ -209,7 +218,7 @@ pub fn all() -> Vec<Configuration> {
         },
         Configuration {
             name: "cookie-aes256gcm",
-            mount: Mount::Cookie,
+            mechanism: Applicable::COOKIE,
             store: Store::Memory,
             algorithm: "EdDSA",
             extra_args: &[],
@@ -218,7 +227,7 @@ pub fn all() -> Vec<Configuration> {
         },
         Configuration {
             name: "hybrid-sqlite",
-            mount: Mount::Hybrid,
+            mechanism: Applicable::HYBRID,
             store: Store::Sqlite,
             algorithm: "EdDSA",
             extra_args: &[],
@@ -227,7 +236,7 @@ pub fn all() -> Vec<Configuration> {
         },
         Configuration {
             name: "hybrid-redis",
-            mount: Mount::Hybrid,
+            mechanism: Applicable::HYBRID,
             store: Store::Redis,
             algorithm: "EdDSA",
             extra_args: &[],

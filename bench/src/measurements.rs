@@ -14,7 +14,6 @@ use tower_sessions::session::Id;
 
 use crate::{
     app::{Mount, Route},
-    applicable::Applicable,
     configurations::Configuration,
     load::{self, Cookies, Limits, Load},
     options::Settings,
@@ -123,7 +122,7 @@ pub async fn cookie_bytes(
             .set_cookie_line(configuration.cookie_name())
             .map_or(0, |line| line.len());
         // A browser holding two cookies sends both.
-        if let Some(second) = Applicable::to(configuration.mount).refresh_cookie {
+        if let Some(second) = configuration.applies().refresh_cookie {
             let value_of_second = login
                 .set_cookie(second)
                 .with_context(|| format!("login set no {second} cookie"))?;
@@ -203,20 +202,21 @@ async fn settle() {
 /// Cookies no server ever issued: for `/server`, well-formed random ids
 /// (so that each is looked up in the store) and garbage; for `/token` (and
 /// `/hybrid`'s access token), random three-part strings shaped like a JWT;
-/// for `/cookie`, random bytes in base64, shaped like a sealed value.
+/// for `/cookie` (and any other), random bytes in base64, shaped like a
+/// sealed value.
 pub fn random_cookies(configuration: &Configuration, count: u64) -> Vec<String> {
     let mut random = rand::thread_rng();
     let name = configuration.cookie_name();
     (0..count)
         .map(|index| {
-            let value = match configuration.mount {
-                Mount::Server if index % 2 == 0 => Id::default().to_string(),
-                Mount::Server => {
+            let value = match configuration.mount() {
+                Mount::SERVER if index % 2 == 0 => Id::default().to_string(),
+                Mount::SERVER => {
                     let mut bytes = [0_u8; 24];
                     random.fill_bytes(&mut bytes);
                     URL_SAFE_NO_PAD.encode(bytes)
                 }
-                Mount::Token | Mount::Hybrid => {
+                Mount::TOKEN | Mount::HYBRID => {
                     let mut part = |length: usize| {
                         let mut bytes = vec![0_u8; length];
                         random.fill_bytes(&mut bytes);
@@ -224,7 +224,8 @@ pub fn random_cookies(configuration: &Configuration, count: u64) -> Vec<String> 
                     };
                     format!("eyJ{}.{}.{}", part(24), part(80), part(64))
                 }
-                Mount::Cookie => {
+                // `/cookie`'s shape, and random bytes for any other.
+                _ => {
                     let mut bytes = [0_u8; 120];
                     random.fill_bytes(&mut bytes);
                     base64::engine::general_purpose::STANDARD.encode(bytes)

@@ -9,7 +9,6 @@ use anyhow::{Context as _, bail};
 
 use crate::{
     app::{REFERENCE_GET_SESSION, Route},
-    applicable::Applicable,
     configurations::{self, Configuration, METRICS_OFF, METRICS_ON, Peer, Store},
     glance::RETURNING_AFTER_THE_CACHE,
     load::{Cookies, Limits, Load},
@@ -96,7 +95,7 @@ fn planned_rounds(settings: &Settings) -> u64 {
 
 /// Rounds planned for one configuration, given back when it is skipped.
 fn planned_for(configuration: &Configuration, settings: &Settings) -> u64 {
-    let applies = Applicable::to(configuration.mount);
+    let applies = configuration.applies();
     let first_sights_or_refreshes =
         u64::from(applies.first_sight || applies.refresh_cookie.is_some());
     let population = u64::from(configuration.measures_population());
@@ -142,7 +141,7 @@ pub async fn run(
     for configuration in configurations::all() {
         let mut record = ConfigurationRecord {
             name: configuration.name.to_owned(),
-            side: configuration.mount.name().to_owned(),
+            side: configuration.mount().name().to_owned(),
             store: configuration.store.name().to_owned(),
             algorithm: configuration.algorithm.to_owned(),
             description: configuration.description.to_owned(),
@@ -455,7 +454,7 @@ async fn measure(
     let mut scenarios = Vec::new();
     // /hybrid's refresh ids, each good for one refresh: some to count what a
     // refresh costs the store, the rest for the refresh scenario.
-    let applies = Applicable::to(configuration.mount);
+    let applies = configuration.applies();
     let mut refreshes = if let Some(refresh_cookie) = applies.refresh_cookie {
         let mut minted = measurements::log_in_many_keeping(
             &server,
@@ -677,7 +676,7 @@ async fn measure(
         let mut command = configuration.command(binary, dir, Some(age));
         // An access token shorter than the login, so that the row shows
         // /hybrid's bound (the access age) rather than the login's end.
-        if Applicable::to(configuration.mount).refresh_cookie.is_some() {
+        if configuration.applies().refresh_cookie.is_some() {
             command.args.extend([
                 "--access-token-age".to_owned(),
                 (age / 2).max(1).to_string(),

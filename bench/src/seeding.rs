@@ -19,8 +19,7 @@ use time::OffsetDateTime;
 use tower_sessions::session::{Id, Record};
 
 use crate::app::{
-    self, Mount, SharedRecords, SqliteRecords, StoreUrl, Username, VisitorState, server_session,
-    stores,
+    SharedRecords, SqliteRecords, StoreUrl, Username, VisitorState, server_session, stores,
 };
 
 const ROWS_PER_TRANSACTION: u64 = 50_000;
@@ -50,7 +49,7 @@ fn record() -> Record {
 
 /// The `Cookie` header value that names the session `id`.
 fn cookie(id: Id) -> String {
-    format!("{}={id}", app::cookie_name(Mount::Server))
+    format!("{}={id}", server_session::COOKIE_NAME)
 }
 
 fn keep(index: u64, count: u64) -> bool {
@@ -148,7 +147,7 @@ async fn check_readable(kind: &StoreUrl, cookies: &[String]) -> anyhow::Result<(
 }
 
 fn cookie_prefix() -> String {
-    format!("{}=", app::cookie_name(Mount::Server))
+    format!("{}=", server_session::COOKIE_NAME)
 }
 
 /// Bytes a SQLite store takes on disk: the file and what is left in its WAL.

@@ -23,8 +23,8 @@ use axum::{
 };
 
 use crate::{
-    metrics::{Metrics, Page},
-    routes::Mount,
+    metrics::Metrics,
+    routes::{MAX_MOUNTS, Mount},
     session::CookieVerdict,
 };
 
@@ -32,22 +32,26 @@ use crate::{
 /// cookie, by router: one for a router's pages, all of them for the
 /// inspector. Left in the response's extensions for the access log.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct SessionOutcomes([Option<CookieVerdict>; Mount::ALL.len()]);
+pub struct SessionOutcomes([Option<(Mount, CookieVerdict)>; MAX_MOUNTS]);
 
 impl SessionOutcomes {
-    /// Records `verdict` for `mount`, beside the other routers'.
+    /// Records `verdict` for `mount`, after the routers already recorded.
     pub fn report(parts: &mut ResponseParts, mount: Mount, verdict: CookieVerdict) {
         let outcomes = parts
             .extensions_mut()
             .get_or_insert_default::<SessionOutcomes>();
-        outcomes.0[mount.index()] = Some(verdict);
+        let slot = outcomes
+            .0
+            .iter_mut()
+            .find(|slot| slot.is_none_or(|(reported, _)| reported == mount));
+        if let Some(slot) = slot {
+            *slot = Some((mount, verdict));
+        }
     }
 
-    /// Each router's verdict, in the route table's order.
+    /// Each router's verdict, in the order they were recorded.
     pub fn iter(&self) -> impl Iterator<Item = (Mount, CookieVerdict)> + '_ {
-        Mount::ALL
-            .into_iter()
-            .filter_map(|mount| Some((mount, self.0[mount.index()]?)))
+        self.0.iter().map_while(|slot| *slot)
     }
 }
 
@@ -79,7 +83,10 @@ pub async fn access_log(
     request: Request,
     next: Next,
 ) -> Response {
-    let counted = metrics.map(|metrics| (metrics, Page::of(request.uri().path())));
+    let counted = metrics.map(|metrics| {
+        let page = metrics.page(request.uri().path());
+        (metrics, page)
+    });
     if !tracing::enabled!(target: "access", tracing::Level::INFO) {
         let response = next.run(request).await;
         if let Some((metrics, page)) = counted {

@@ -26,7 +26,7 @@ use axum::{
     Router,
     body::Bytes,
     extract::DefaultBodyLimit,
-    http::{HeaderValue, header},
+    http::{HeaderValue, Uri, header},
     middleware,
     response::IntoResponse,
     routing::{get, post},
@@ -38,11 +38,11 @@ use self::inspector::Inspected;
 pub use self::{access_log::SessionOutcomes, mounted::MountedMechanism, visit::Mounted};
 use crate::{
     metrics::{MechanismMeter, Metrics, OperationCounts},
-    routes::{Action, Mount, REFERENCE_GET_SESSION, SitePage},
+    routes::{Action, MAX_MOUNTS, Mount, REFERENCE_GET_SESSION, SitePage},
     stores::{self, SharedRecords, StoreUrl},
 };
 
-/// Everything the site serves: the mechanisms in the route table's order,
+/// Everything the site serves: the mechanisms in the order they were registered,
 /// the documents it publishes, and the session store they share (for
 /// `/healthz` and the sweep of expired sessions).
 #[derive(Debug)]
@@ -62,10 +62,14 @@ pub struct Site {
 /// Why the site could not be assembled.
 #[derive(Debug, thiserror::Error)]
 pub enum SiteError {
-    #[error("no mechanism is registered for /{0}")]
-    Unregistered(&'static str),
-    #[error("the mechanism for /{0} is registered twice")]
+    #[error("no mechanism is registered")]
+    NothingServed,
+    #[error("a mechanism is already registered for /{0}")]
     RegisteredTwice(&'static str),
+    #[error("/{0}'s pages would hide the site's own page at {1}")]
+    HidesSitePage(&'static str, &'static str),
+    #[error("/{0} would be mechanism number {n}; a site serves at most {MAX_MOUNTS}", n = MAX_MOUNTS + 1)]
+    TooManyMechanisms(&'static str),
     #[error("templates: {0}")]
     Templates(#[from] minijinja::Error),
     #[error("the document for {0} cannot be written as JSON")]
@@ -125,15 +129,29 @@ impl Site {
         }
     }
 
-    /// Registers `mechanism` under the router `mount`.
-    pub fn serving<M: Inspected>(mut self, mount: Mount, mechanism: M) -> Self {
+    /// Registers `mechanism` under the router `mount`: the site gives it
+    /// its pages, its meter and its column on the inspector, in the order
+    /// of registration.
+    pub fn serving<M: Inspected>(mut self, mount: Mount, mechanism: M) -> Result<Self, SiteError> {
+        if self.mechanism(mount).is_some() {
+            return Err(SiteError::RegisteredTwice(mount.name()));
+        }
+        if self.mechanisms.len() == MAX_MOUNTS {
+            return Err(SiteError::TooManyMechanisms(mount.name()));
+        }
+        if let Some(page) = SitePage::ALL
+            .into_iter()
+            .find(|page| mount.route_at(page.path()).is_some())
+        {
+            return Err(SiteError::HidesSitePage(mount.name(), page.path()));
+        }
         let meter = self.meter(mount);
         self.mechanisms.push(Box::new(Arc::new(Mounted {
             mechanism: Arc::new(mechanism),
             mount,
             meter,
         })));
-        self
+        Ok(self)
     }
 
     /// Publishes `document` at `page`, as JSON.
@@ -151,26 +169,21 @@ impl Site {
         Ok(self)
     }
 
-    /// Checks that every router in the route table has exactly one
-    /// mechanism and that the templates compile, and orders the mechanisms
-    /// as the table does.
-    pub fn ready(mut self) -> Result<Self, SiteError> {
+    /// Checks that the site serves something and that the templates compile.
+    pub fn ready(self) -> Result<Self, SiteError> {
         templates::check()?;
-        for mount in Mount::ALL {
-            match self
-                .mechanisms
-                .iter()
-                .filter(|m| m.mount() == mount)
-                .count()
-            {
-                0 => return Err(SiteError::Unregistered(mount.name())),
-                1 => {}
-                _ => return Err(SiteError::RegisteredTwice(mount.name())),
-            }
+        if self.mechanisms.is_empty() {
+            return Err(SiteError::NothingServed);
         }
-        self.mechanisms
-            .sort_by_key(|mechanism| mechanism.mount().index());
         Ok(self)
+    }
+
+    /// The routers, in the order of registration.
+    pub fn mounts(&self) -> Vec<Mount> {
+        self.mechanisms
+            .iter()
+            .map(|mechanism| mechanism.mount())
+            .collect()
     }
 
     pub fn records(&self) -> &SharedRecords {
@@ -190,6 +203,14 @@ impl Site {
         self.mechanisms
             .iter()
             .find(|mechanism| mechanism.mount() == mount)
+            .map(|mechanism| mechanism.as_ref())
+    }
+
+    /// The mechanism whose router is called `name`, as a form names it.
+    fn mechanism_named(&self, name: &str) -> Option<&dyn MountedMechanism> {
+        self.mechanisms
+            .iter()
+            .find(|mechanism| mechanism.mount().name() == name)
             .map(|mechanism| mechanism.as_ref())
     }
 }
@@ -242,10 +263,11 @@ pub fn router(site: Arc<Site>) -> Router {
             header::CACHE_CONTROL,
             HeaderValue::from_static("private, no-store"),
         ));
+    let mounts = site.mounts();
     Router::new()
         .merge(pages)
         .merge(public)
-        .fallback(views::not_found)
+        .fallback(move |uri: Uri| std::future::ready(views::not_found(&uri, &mounts)))
         .method_not_allowed_fallback(views::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn_with_state(
@@ -274,7 +296,7 @@ pub fn operations_router(site: Arc<Site>) -> Router {
     } else {
         operations
     };
-    operations.fallback(views::not_found)
+    operations.fallback(|uri: Uri| std::future::ready(views::not_found(&uri, &[])))
 }
 
 /// Connections the kernel may complete for us before we accept them. At

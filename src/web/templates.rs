@@ -59,10 +59,10 @@ fn environment() -> Result<Environment<'static>, Error> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.add_function("url_for", url_for);
-    // The site header links to every router, in the route table's order.
+    // The site header links to every router of the app's own (`Mount::BUILT_IN`).
     env.add_global(
         "mounts",
-        Value::from_iter(Mount::ALL.into_iter().map(Mount::name)),
+        Value::from_iter(Mount::BUILT_IN.into_iter().map(Mount::name)),
     );
     env.add_template(HEADER.0, HEADER.1)?;
     let header = env.get_template(HEADER.0)?.render(())?;
@@ -103,8 +103,9 @@ fn compiled() -> Result<&'static Environment<'static>, Error> {
 
 /// `url_for('get_session')` gives the path of that page inside the router
 /// that renders the template (the `mount` in its context), like Django's
-/// `{% url %}`; `url_for('get_session', 'token')` names the router. An unknown
-/// name is an error, never an empty link. The inspector's own forms
+/// `{% url %}`; `url_for('get_session', 'token')` names the router. An
+/// unknown route, or a router name no router could have, is an error,
+/// never an empty link. The inspector's own forms
 /// (`url_for('replay_everywhere')`) belong to no router.
 fn url_for(state: &State<'_, '_>, name: &str, mount: Option<&str>) -> Result<Value, Error> {
     if let Some(action) = Action::from_name(name) {
@@ -129,20 +130,35 @@ fn url_for(state: &State<'_, '_>, name: &str, mount: Option<&str>) -> Result<Val
             })?
         }
     };
-    let mount = Mount::from_name(mount_name).ok_or_else(|| {
-        Error::new(
+    if let Some(at) = Mount::BUILT_IN
+        .iter()
+        .position(|mount| mount.name() == mount_name)
+    {
+        return Ok(URLS[at][route.index()].clone());
+    }
+    // A router registered beside this app's own: its name is plain
+    // lowercase letters and digits (`Mount::at`), nothing to escape.
+    let plain = !mount_name.is_empty()
+        && mount_name
+            .bytes()
+            .all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit());
+    if !plain {
+        return Err(Error::new(
             ErrorKind::InvalidOperation,
-            format!("url_for: no router is named `{mount_name}`"),
-        )
-    })?;
-    Ok(URLS[mount.index()][route.index()].clone())
+            format!("url_for: no router can be named `{mount_name}`"),
+        ));
+    }
+    Ok(Value::from_safe_string(format!(
+        "/{mount_name}{}",
+        route.path()
+    )))
 }
 
 /// Every page's path, made once: a page links to several, and building
 /// each link's text on every request cost more than the rest of the page.
 /// Built from the route table alone, so there is nothing to escape.
-static URLS: LazyLock<[[Value; Route::ALL.len()]; Mount::ALL.len()]> = LazyLock::new(|| {
-    Mount::ALL.map(|mount| Route::ALL.map(|route| Value::from_safe_string(mount.url(route))))
+static URLS: LazyLock<[[Value; Route::ALL.len()]; Mount::BUILT_IN.len()]> = LazyLock::new(|| {
+    Mount::BUILT_IN.map(|mount| Route::ALL.map(|route| Value::from_safe_string(mount.url(route))))
 });
 
 #[cfg(test)]
@@ -166,11 +182,11 @@ mod tests {
     fn url_for_resolves_inside_the_current_router() {
         let source = "{{ url_for('get_session') }}";
         assert_eq!(
-            render_str(source, context! { mount => Mount::Server.name() }).unwrap(),
+            render_str(source, context! { mount => Mount::SERVER.name() }).unwrap(),
             "/server/get_session/"
         );
         assert_eq!(
-            render_str(source, context! { mount => Mount::Token.name() }).unwrap(),
+            render_str(source, context! { mount => Mount::TOKEN.name() }).unwrap(),
             "/token/get_session/"
         );
     }
@@ -191,7 +207,7 @@ mod tests {
     fn url_for_an_unknown_name_is_an_error() {
         let err = render_str(
             "{{ url_for('admin') }}",
-            context! { mount => Mount::Server.name() },
+            context! { mount => Mount::SERVER.name() },
         )
         .unwrap_err();
         assert!(
@@ -203,7 +219,17 @@ mod tests {
     #[test]
     fn url_for_outside_a_router_is_an_error() {
         assert!(render_str("{{ url_for('get_session') }}", context! {}).is_err());
-        assert!(render_str("{{ url_for('get_session', 'elsewhere') }}", context! {}).is_err());
+        assert!(render_str("{{ url_for('get_session', 'else/where') }}", context! {}).is_err());
+        assert!(render_str("{{ url_for('get_session', '') }}", context! {}).is_err());
+    }
+
+    #[test]
+    fn url_for_resolves_inside_a_router_registered_beside_the_apps_own() {
+        let html = render_str(
+            "{{ url_for('get_session') }}",
+            context! { mount => "signed" },
+        );
+        assert_eq!(html.unwrap(), "/signed/get_session/");
     }
 
     #[test]

@@ -23,7 +23,7 @@ use super::{
     visit::{Visit, WriteBack, WriteBacks},
 };
 use crate::{
-    routes::{self, Mount, Route, SitePage},
+    routes::{Mount, Route, SitePage},
     session::{Mechanism, SessionError, VisitorState},
     username::Username,
 };
@@ -84,7 +84,7 @@ pub async fn reference_get_session() -> Result<Html<String>, AppError> {
     Ok(templates::render(
         "get_session.html",
         context! {
-            mount => Mount::Server.name(),
+            mount => Mount::SERVER.name(),
             username => Username::seed().into_string(),
             is_logged_in => true,
         },
@@ -130,14 +130,12 @@ pub async fn replay(
     form: Result<Form<ReplayForm>, FormRejection>,
 ) -> Result<Response, AppError> {
     let Form(form) = form.map_err(|rejection| AppError::InvalidForm(rejection.body_text()))?;
-    let mechanism = Mount::from_name(&form.router)
-        .and_then(|mount| site.mechanism(mount))
-        .ok_or_else(|| {
-            AppError::InvalidForm(format!(
-                "There is no router named \"{}\" to replay a cookie on.",
-                shorten(&form.router)
-            ))
-        })?;
+    let mechanism = site.mechanism_named(&form.router).ok_or_else(|| {
+        AppError::InvalidForm(format!(
+            "There is no router named \"{}\" to replay a cookie on.",
+            shorten(&form.router)
+        ))
+    })?;
     let now = chrono::Utc::now().timestamp();
     let replayed = mechanism.replay(&headers, now).await?;
     inspector_page(&site, &headers, vec![replayed], Vec::new()).await
@@ -308,13 +306,17 @@ pub async fn healthz(State(site): State<Arc<Site>>) -> Response {
     }
 }
 
-/// Django's APPEND_SLASH: a page path without its slash is redirected to
-/// it (308, so a POST stays a POST); anything else is a 404 page.
-pub async fn not_found(uri: Uri) -> Response {
+/// Django's APPEND_SLASH: a page path of one of `mounts` without its slash
+/// is redirected to it (308, so a POST stays a POST); anything else is a
+/// 404 page.
+pub fn not_found(uri: &Uri, mounts: &[Mount]) -> Response {
     let path = uri.path();
     if !path.ends_with('/') {
         let with_slash = format!("{path}/");
-        if routes::is_page(&with_slash) {
+        if mounts
+            .iter()
+            .any(|mount| mount.route_at(&with_slash).is_some())
+        {
             let location = match uri.query() {
                 Some(query) => format!("{with_slash}?{query}"),
                 None => with_slash,

@@ -20,11 +20,11 @@ async fn access_lines_name_router_outcome_and_duration_but_never_a_cookie_value(
     let keys = folder.path().join("keys");
     let server = Instance::start(&["--store", "memory", "--keys-dir", keys.to_str().unwrap()]);
     let mut visitor = server.visitor();
-    visitor.log_in_on(Mount::Server).await;
-    visitor.log_in_on(Mount::Token).await;
+    visitor.log_in_on(Mount::SERVER).await;
+    visitor.log_in_on(Mount::TOKEN).await;
     let session_id = visitor.cookie("sessionid").unwrap();
     let token = visitor.cookie("token").unwrap();
-    visitor.get(&Mount::Server.url(Route::GetSession)).await;
+    visitor.get(&Mount::SERVER.url(Route::GetSession)).await;
     visitor.set_cookie("token", "not.a.token");
     visitor.get("/").await;
     // The log reaches the test through a pipe, a moment after the page.

@@ -252,7 +252,7 @@ impl Browser {
             .unwrap();
         self.click_to_a_new_page("#log-in-everywhere").await;
         self.arrive_at("/").await;
-        for mount in Mount::ALL {
+        for mount in Mount::BUILT_IN {
             let shown = self.text(&format!("#{}-username", mount.name())).await;
             assert_eq!(shown, username, "{mount:?}");
         }
@@ -428,14 +428,14 @@ needs!(
             let browser = Browser::start().await;
 
             browser.client.goto(&server.url("/")).await.unwrap();
-            for mount in Mount::ALL {
+            for mount in Mount::BUILT_IN {
                 assert_eq!(
                     browser.text(&format!("#{}-username", mount.name())).await,
                     "Guest"
                 );
             }
 
-            for mount in Mount::ALL {
+            for mount in Mount::BUILT_IN {
                 browser.set_on_inspector(&server, mount, "alice").await;
                 browser.arrive_at(&mount.url(Route::SetSession)).await;
                 assert!(browser.body_text().await.contains("Session data set!"));
@@ -467,7 +467,7 @@ needs!(
             }
 
             browser.client.goto(&server.url("/")).await.unwrap();
-            for mount in Mount::ALL {
+            for mount in Mount::BUILT_IN {
                 let side = mount.name();
                 assert_eq!(browser.text(&format!("#{side}-username")).await, "alice");
                 assert_eq!(browser.text(&format!("#{side}-logged-in")).await, "True");
@@ -495,7 +495,7 @@ needs!(
                 &browser.screenshot(PHONE_WIDTH).await,
             );
 
-            for mount in Mount::ALL {
+            for mount in Mount::BUILT_IN {
                 browser.client.goto(&server.url("/")).await.unwrap();
                 browser
                     .click(&format!(
@@ -516,7 +516,7 @@ needs!(
                 "logout removed every side's cookies: {cookies:?}"
             );
             browser.client.goto(&server.url("/")).await.unwrap();
-            for mount in Mount::ALL {
+            for mount in Mount::BUILT_IN {
                 assert_eq!(
                     browser.text(&format!("#{}-username", mount.name())).await,
                     "Guest"
@@ -538,7 +538,7 @@ needs!(
             let browser = Browser::start().await;
             let attempt = r#"<b id="injected">x</b><script>document.title="injected"</script>"#;
 
-            for mount in Mount::ALL {
+            for mount in Mount::BUILT_IN {
                 browser.set_on_inspector(&server, mount, attempt).await;
                 browser.arrive_at(&mount.url(Route::SetSession)).await;
                 browser.follow_link("View Session Data").await;
@@ -553,7 +553,7 @@ needs!(
             }
 
             browser.client.goto(&server.url("/")).await.unwrap();
-            for mount in Mount::ALL {
+            for mount in Mount::BUILT_IN {
                 assert_eq!(
                     browser.text(&format!("#{}-username", mount.name())).await,
                     attempt
@@ -574,7 +574,7 @@ needs!(
         within_two_minutes(async {
             let server = TestServer::start(&[]).await;
             let browser = Browser::start().await;
-            for mount in Mount::ALL {
+            for mount in Mount::BUILT_IN {
                 browser.set_on_inspector(&server, mount, "alice").await;
                 browser.arrive_at(&mount.url(Route::SetSession)).await;
             }
@@ -620,7 +620,7 @@ needs!(
                             .collect()
                     })
                     .collect();
-                assert_eq!(boxes.len(), Mount::ALL.len());
+                assert_eq!(boxes.len(), Mount::BUILT_IN.len());
                 for pair in boxes.windows(2) {
                     assert!(
                         pair[1][2] >= pair[0][3],
@@ -655,7 +655,7 @@ needs!(
         within_two_minutes(async {
             let server = TestServer::start(&[]).await;
             let browser = Browser::start_with(false).await;
-            for mount in Mount::ALL {
+            for mount in Mount::BUILT_IN {
                 let side = mount.name();
                 browser.set_on_inspector(&server, mount, "carol").await;
                 browser.arrive_at(&mount.url(Route::SetSession)).await;
@@ -700,14 +700,14 @@ needs!(
             browser.log_in_everywhere(&server, "carol").await;
             browser.click_to_a_new_page("#log-out-everywhere").await;
             browser.arrive_at("/").await;
-            for mount in Mount::ALL {
+            for mount in Mount::BUILT_IN {
                 let shown = browser.text(&format!("#{}-username", mount.name())).await;
                 assert_eq!(shown, "Guest", "{mount:?}");
             }
             browser.log_in_everywhere(&server, "carol").await;
             browser.click("#replay-everywhere").await;
             browser.arrive_at(Action::ReplayEverywhere.path()).await;
-            for mount in Mount::ALL {
+            for mount in Mount::BUILT_IN {
                 let side = mount.name();
                 let result = browser
                     .client
@@ -744,10 +744,10 @@ needs!(
             let server = TestServer::start(&[]).await;
             let browser = Browser::start().await;
             let expected = [
-                (Mount::Server, "expired", "A Guest at once"),
-                (Mount::Token, "valid", "Still logged in as dave"),
-                (Mount::Cookie, "valid", "Still logged in as dave"),
-                (Mount::Hybrid, "valid", "Still logged in as dave"),
+                (Mount::SERVER, "expired", "A Guest at once"),
+                (Mount::TOKEN, "valid", "Still logged in as dave"),
+                (Mount::COOKIE, "valid", "Still logged in as dave"),
+                (Mount::HYBRID, "valid", "Still logged in as dave"),
             ];
             for (mount, verdict, summary) in expected {
                 let side = mount.name();
@@ -775,7 +775,7 @@ needs!(
                     "{side}: the page opens on the result"
                 );
                 // The other sides' cells of the row say they were not replayed.
-                for other in Mount::ALL.into_iter().filter(|other| *other != mount) {
+                for other in Mount::BUILT_IN.into_iter().filter(|other| *other != mount) {
                     let cell = browser
                         .text(&format!("#{}-replay-result", other.name()))
                         .await;
@@ -815,7 +815,7 @@ needs!(
                 assert!(height <= 800.0 && width <= f64::from(DESKTOP_WIDTH), "{screen}");
                 let (scroll, client) = browser.widths().await;
                 assert!(scroll <= client, "{page}: no sideways scrolling: {scroll} px in {client} px");
-                for mount in Mount::ALL {
+                for mount in Mount::BUILT_IN {
                     let side = mount.name();
                     // The head, and the first row (what the browser holds).
                     for css in [format!("#{side} > .head"), format!("#{side} > .cell:nth-child(2)")] {
@@ -870,10 +870,10 @@ needs!(
             browser.click("#replay-everywhere").await;
             browser.arrive_at(Action::ReplayEverywhere.path()).await;
             let expected = [
-                (Mount::Server, "expired", "Opens nothing", None),
-                (Mount::Token, "valid", "Still opens", Some("in 60 minutes")),
-                (Mount::Cookie, "valid", "Still opens", Some("in 60 minutes")),
-                (Mount::Hybrid, "valid", "Still opens", Some("in 10 minutes")),
+                (Mount::SERVER, "expired", "Opens nothing", None),
+                (Mount::TOKEN, "valid", "Still opens", Some("in 60 minutes")),
+                (Mount::COOKIE, "valid", "Still opens", Some("in 60 minutes")),
+                (Mount::HYBRID, "valid", "Still opens", Some("in 10 minutes")),
             ];
             let mut row_tops = Vec::new();
             for (mount, verdict, headline, expires) in expected {
@@ -904,7 +904,7 @@ needs!(
                 row_tops.iter().all(|top| (top - row_tops[0]).abs() < 1.0),
                 "the results are one row, side by side: {row_tops:?}"
             );
-            for mount in Mount::ALL {
+            for mount in Mount::BUILT_IN {
                 let result = format!("{}-replay-result", mount.name());
                 assert!(browser.in_view(&result).await, "the page opens on the row: {result}");
             }
@@ -922,7 +922,7 @@ needs!(
             browser.log_in_everywhere(&server, "dave").await;
             browser.click_to_a_new_page("#log-out-everywhere").await;
             browser.arrive_at("/").await;
-            for mount in Mount::ALL {
+            for mount in Mount::BUILT_IN {
                 let shown = browser.text(&format!("#{}-username", mount.name())).await;
                 assert_eq!(shown, "Guest", "{mount:?}");
             }

@@ -82,10 +82,10 @@ fn outcome() -> &'static Outcome {
 /// `get_session` on `base` with `cookie`: the status and the username shown.
 async fn read(client: &reqwest::Client, base: &str, cookie: &str) -> (u16, Option<String>) {
     let response = client
-        .get(format!("{base}{}", Mount::Server.url(Route::GetSession)))
+        .get(format!("{base}{}", Mount::SERVER.url(Route::GetSession)))
         .header(
             reqwest::header::COOKIE,
-            format!("{}={cookie}", cookie_name(Mount::Server)),
+            format!("{}={cookie}", cookie_name(Mount::SERVER)),
         )
         .send()
         .await
@@ -122,9 +122,9 @@ fn run_cluster() -> Outcome {
         for n in 0..LOGINS {
             let username = format!("visitor{n}");
             let mut visitor = common::Visitor::new(bases[0].clone());
-            let page = visitor.log_in_as(Mount::Server, &username).await;
+            let page = visitor.log_in_as(Mount::SERVER, &username).await;
             assert_eq!(page.status, 200, "{}", page.body);
-            let cookie = visitor.cookie(cookie_name(Mount::Server)).unwrap();
+            let cookie = visitor.cookie(cookie_name(Mount::SERVER)).unwrap();
             let read_before = read(&client, &bases[1], &cookie).await;
             sessions.push(Session {
                 username,

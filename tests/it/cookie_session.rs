@@ -40,15 +40,15 @@ fn readings(value: &str) -> Vec<String> {
 #[tokio::test]
 async fn the_cookie_hides_the_username_that_the_token_only_signs() {
     let server = TestServer::start(&[]).await;
-    let token = logged_in(&server, Mount::Token, "alice").await;
-    let mut cookie = logged_in(&server, Mount::Cookie, "alice").await;
-    let token_value = token.cookie(cookie_name(Mount::Token)).unwrap();
+    let token = logged_in(&server, Mount::TOKEN, "alice").await;
+    let mut cookie = logged_in(&server, Mount::COOKIE, "alice").await;
+    let token_value = token.cookie(cookie_name(Mount::TOKEN)).unwrap();
     assert_eq!(
-        cookie.username_on(Mount::Cookie).await,
+        cookie.username_on(Mount::COOKIE).await,
         "alice",
         "the encrypted cookie does carry the username"
     );
-    let cookie_value = cookie.cookie(cookie_name(Mount::Cookie)).unwrap();
+    let cookie_value = cookie.cookie(cookie_name(Mount::COOKIE)).unwrap();
     assert!(
         readings(&token_value)
             .iter()
@@ -66,27 +66,27 @@ async fn the_cookie_hides_the_username_that_the_token_only_signs() {
 #[tokio::test]
 async fn a_copied_cookie_still_logs_in_after_logout_until_it_expires() {
     let server = TestServer::start(&[]).await;
-    let mut visitor = logged_in(&server, Mount::Cookie, "alice").await;
-    let copy = visitor.cookie(cookie_name(Mount::Cookie)).unwrap();
-    let page = visitor.log_out_on(Mount::Cookie).await;
+    let mut visitor = logged_in(&server, Mount::COOKIE, "alice").await;
+    let copy = visitor.cookie(cookie_name(Mount::COOKIE)).unwrap();
+    let page = visitor.log_out_on(Mount::COOKIE).await;
     assert_eq!(page.status, 303);
-    assert_eq!(visitor.username_on(Mount::Cookie).await, "Guest");
+    assert_eq!(visitor.username_on(Mount::COOKIE).await, "Guest");
 
-    let mut thief = server.visitor().holding(cookie_name(Mount::Cookie), &copy);
-    assert_eq!(thief.username_on(Mount::Cookie).await, "alice");
+    let mut thief = server.visitor().holding(cookie_name(Mount::COOKIE), &copy);
+    assert_eq!(thief.username_on(Mount::COOKIE).await, "alice");
 }
 
 #[tokio::test]
 async fn the_server_stores_nothing_for_a_cookie_login() {
     let server = TestServer::start(&[]).await;
-    let _visitor = logged_in(&server, Mount::Cookie, "alice").await;
+    let _visitor = logged_in(&server, Mount::COOKIE, "alice").await;
     assert_eq!(server.stored_sessions().await, 0);
 }
 
 #[tokio::test]
 async fn no_key_of_the_cookie_is_published_for_other_services() {
     let server = TestServer::start(&[]).await;
-    let _visitor = logged_in(&server, Mount::Cookie, "alice").await;
+    let _visitor = logged_in(&server, Mount::COOKIE, "alice").await;
     let cookie_kid = CookieKeys::load(&server.keys_dir())
         .unwrap()
         .sealing()
@@ -109,15 +109,15 @@ async fn no_key_of_the_cookie_is_published_for_other_services() {
 #[tokio::test]
 async fn a_value_moved_between_the_token_and_the_cookie_names_is_a_guest() {
     let server = TestServer::start(&[]).await;
-    let token = logged_in(&server, Mount::Token, "alice")
+    let token = logged_in(&server, Mount::TOKEN, "alice")
         .await
-        .cookie(cookie_name(Mount::Token))
+        .cookie(cookie_name(Mount::TOKEN))
         .unwrap();
-    let sealed = logged_in(&server, Mount::Cookie, "alice")
+    let sealed = logged_in(&server, Mount::COOKIE, "alice")
         .await
-        .cookie(cookie_name(Mount::Cookie))
+        .cookie(cookie_name(Mount::COOKIE))
         .unwrap();
-    for (mount, value) in [(Mount::Cookie, &token), (Mount::Token, &sealed)] {
+    for (mount, value) in [(Mount::COOKIE, &token), (Mount::TOKEN, &sealed)] {
         let mut visitor = server.visitor().holding(cookie_name(mount), value);
         let page = visitor.get(&mount.url(Route::GetSession)).await;
         assert_eq!(page.status, 200);
@@ -137,25 +137,25 @@ async fn a_rotation_keeps_logins_and_retiring_their_key_ends_them() {
         .unwrap()
         .kid
         .clone();
-    let visitor = logged_in(&server, Mount::Cookie, "alice").await;
+    let visitor = logged_in(&server, Mount::COOKIE, "alice").await;
 
     let new = cookie_keys::generate(&keys).unwrap();
     let server = server.restart().await;
     let mut visitor = visitor.on(&server);
     assert_eq!(
-        visitor.username_on(Mount::Cookie).await,
+        visitor.username_on(Mount::COOKIE).await,
         "alice",
         "a cookie sealed with the older key still opens"
     );
-    let mut fresh = logged_in(&server, Mount::Cookie, "bob").await;
+    let mut fresh = logged_in(&server, Mount::COOKIE, "bob").await;
 
     cookie_keys::retire(&keys, &old).unwrap();
     let server = server.restart().await;
     let mut visitor = visitor.on(&server);
-    assert_eq!(visitor.username_on(Mount::Cookie).await, "Guest");
+    assert_eq!(visitor.username_on(Mount::COOKIE).await, "Guest");
     fresh = fresh.on(&server);
     assert_eq!(
-        fresh.username_on(Mount::Cookie).await,
+        fresh.username_on(Mount::COOKIE).await,
         "bob",
         "the login sealed with {new} survives its predecessor's retirement"
     );

@@ -46,7 +46,7 @@ fn start_login_load(base: String, acknowledged: &Acknowledged) -> tokio::task::J
             for login in 0.. {
                 let name = format!("user{visitor}-{login}");
                 let sent = client
-                    .post(format!("{base}{}", Mount::Server.url(Route::SetSession)))
+                    .post(format!("{base}{}", Mount::SERVER.url(Route::SetSession)))
                     .form(&[("username", &name)])
                     .send()
                     .await;
@@ -85,7 +85,7 @@ async fn until_acknowledged(acknowledged: &Acknowledged, count: usize) {
 async fn assert_every_login_survived(server: &Instance, acknowledged: &[(String, String)]) {
     for (cookie, name) in acknowledged {
         let mut visitor = server.visitor().holding("sessionid", cookie);
-        assert_eq!(&visitor.username_on(Mount::Server).await, name);
+        assert_eq!(&visitor.username_on(Mount::SERVER).await, name);
     }
 }
 

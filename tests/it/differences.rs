@@ -19,7 +19,7 @@ async fn after_logout_a_copied_session_cookie_is_worthless_but_a_copied_token_st
     store: TestStore,
 ) {
     let server = TestServer::start_on(store, &[]).await;
-    for (mount, still_logged_in) in [(Mount::Server, false), (Mount::Token, true)] {
+    for (mount, still_logged_in) in [(Mount::SERVER, false), (Mount::TOKEN, true)] {
         let copy = server.copied_cookie_after_logout(mount).await;
         let mut thief = server.visitor().holding(cookie_name(mount), &copy);
         let page = thief.get(&mount.url(Route::GetSession)).await;
@@ -36,7 +36,7 @@ async fn after_logout_a_copied_session_cookie_is_worthless_but_a_copied_token_st
 async fn the_server_stores_one_record_per_login_and_the_token_side_stores_nothing() {
     let server = TestServer::start(&[]).await;
     for _ in 0..3 {
-        server.visitor().log_in_on(Mount::Token).await;
+        server.visitor().log_in_on(Mount::TOKEN).await;
     }
     assert_eq!(
         server.stored_sessions().await,
@@ -45,7 +45,7 @@ async fn the_server_stores_one_record_per_login_and_the_token_side_stores_nothin
     );
 
     for _ in 0..3 {
-        server.visitor().log_in_on(Mount::Server).await;
+        server.visitor().log_in_on(Mount::SERVER).await;
     }
     assert_eq!(server.stored_sessions().await, 3);
 }
@@ -53,16 +53,16 @@ async fn the_server_stores_one_record_per_login_and_the_token_side_stores_nothin
 async fn a_login_rotates_the_session_id_and_deletes_the_old_record(store: TestStore) {
     let server = TestServer::start_on(store, &[]).await;
     let mut visitor = server.visitor();
-    visitor.log_in_on(Mount::Server).await;
+    visitor.log_in_on(Mount::SERVER).await;
     let first = visitor.cookie("sessionid").unwrap();
 
-    visitor.log_in_as(Mount::Server, "alice").await;
+    visitor.log_in_as(Mount::SERVER, "alice").await;
     let second = visitor.cookie("sessionid").unwrap();
     assert_ne!(first, second);
     assert_eq!(server.stored_sessions().await, 1, "the old record is gone");
 
     let mut holder_of_old_id = server.visitor().holding("sessionid", &first);
-    assert_eq!(holder_of_old_id.username_on(Mount::Server).await, "Guest");
+    assert_eq!(holder_of_old_id.username_on(Mount::SERVER).await, "Guest");
 }
 
 #[tokio::test]
@@ -71,7 +71,7 @@ async fn a_session_id_the_server_never_issued_is_not_adopted() {
     let planted = "AAAAAAAAAAAAAAAAAAAAAA";
     let mut victim = server.visitor().holding("sessionid", planted);
 
-    victim.log_in_on(Mount::Server).await;
+    victim.log_in_on(Mount::SERVER).await;
     let issued = victim.cookie("sessionid").unwrap();
     assert_ne!(
         issued, planted,
@@ -79,7 +79,7 @@ async fn a_session_id_the_server_never_issued_is_not_adopted() {
     );
 
     let mut attacker = server.visitor().holding("sessionid", planted);
-    let page = attacker.get(&Mount::Server.url(Route::GetSession)).await;
+    let page = attacker.get(&Mount::SERVER.url(Route::GetSession)).await;
     assert_eq!(
         page.username(),
         "Guest",
@@ -92,9 +92,9 @@ async fn a_session_id_the_server_never_issued_is_not_adopted() {
 async fn a_guest_visit_creates_no_record() {
     let server = TestServer::start(&[]).await;
     let mut visitor = server.visitor();
-    visitor.get(&Mount::Server.url(Route::GetSession)).await;
+    visitor.get(&Mount::SERVER.url(Route::GetSession)).await;
     visitor.set_cookie("sessionid", "AAAAAAAAAAAAAAAAAAAAAA");
-    visitor.get(&Mount::Server.url(Route::GetSession)).await;
+    visitor.get(&Mount::SERVER.url(Route::GetSession)).await;
     assert_eq!(server.stored_sessions().await, 0);
 }
 
@@ -102,26 +102,26 @@ async fn a_guest_visit_creates_no_record() {
 async fn with_the_memory_store_a_restart_forgets_sessions_but_not_tokens() {
     let server = TestServer::start(&["--store", "memory"]).await;
     let mut visitor = server.visitor();
-    visitor.log_in_on(Mount::Server).await;
-    visitor.log_in_on(Mount::Token).await;
+    visitor.log_in_on(Mount::SERVER).await;
+    visitor.log_in_on(Mount::TOKEN).await;
 
     let server = server.restart().await;
     let mut visitor = visitor.on(&server);
-    assert_eq!(visitor.username_on(Mount::Server).await, "Guest");
-    assert_eq!(visitor.username_on(Mount::Token).await, "john_doe");
+    assert_eq!(visitor.username_on(Mount::SERVER).await, "Guest");
+    assert_eq!(visitor.username_on(Mount::TOKEN).await, "john_doe");
 }
 
 #[tokio::test]
 async fn with_sqlite_and_kept_keys_a_restart_keeps_both_logins() {
     let server = TestServer::start(&["--store", "sqlite://{dir}/sessions.sqlite3"]).await;
     let mut visitor = server.visitor();
-    visitor.log_in_as(Mount::Server, "ada").await;
-    visitor.log_in_as(Mount::Token, "ada").await;
+    visitor.log_in_as(Mount::SERVER, "ada").await;
+    visitor.log_in_as(Mount::TOKEN, "ada").await;
 
     let server = server.restart().await;
     let mut visitor = visitor.on(&server);
-    assert_eq!(visitor.username_on(Mount::Server).await, "ada");
-    assert_eq!(visitor.username_on(Mount::Token).await, "ada");
+    assert_eq!(visitor.username_on(Mount::SERVER).await, "ada");
+    assert_eq!(visitor.username_on(Mount::TOKEN).await, "ada");
 }
 
 /// A login whose request arrived before a logout of the same session, but
@@ -129,7 +129,7 @@ async fn with_sqlite_and_kept_keys_a_restart_keeps_both_logins() {
 /// `SessionInterrupted`); a token login cannot know, and logs in anyway.
 async fn a_login_racing_a_logout_is_refused_on_server_but_not_on_token(store: TestStore) {
     let server = TestServer::start_on(store, &[]).await;
-    for (mount, expected_status) in [(Mount::Server, 409), (Mount::Token, 200)] {
+    for (mount, expected_status) in [(Mount::SERVER, 409), (Mount::TOKEN, 200)] {
         let mut visitor = server.visitor();
         visitor.log_in_on(mount).await;
         let cookie = visitor.cookie(cookie_name(mount)).unwrap();
@@ -162,9 +162,9 @@ async fn a_login_racing_a_logout_is_refused_on_server_but_not_on_token(store: Te
 async fn a_double_clicked_login_shows_no_error(store: TestStore) {
     let server = TestServer::start_on(store, &[]).await;
     let mut visitor = server.visitor();
-    visitor.log_in_on(Mount::Server).await;
+    visitor.log_in_on(Mount::SERVER).await;
     let cookie = visitor.cookie("sessionid").unwrap();
-    let path = Mount::Server.url(Route::SetSession);
+    let path = Mount::SERVER.url(Route::SetSession);
 
     let first = SlowPost::start(&server, &path, "sessionid", &cookie).await;
     let second = SlowPost::start(&server, &path, "sessionid", &cookie).await;
@@ -180,7 +180,7 @@ async fn a_double_clicked_login_shows_no_error(store: TestStore) {
     let mut browser = server
         .visitor()
         .holding("sessionid", &session_cookie_in(&second));
-    assert_eq!(browser.username_on(Mount::Server).await, "adab");
+    assert_eq!(browser.username_on(Mount::SERVER).await, "adab");
 }
 
 /// Many connections sending the same session cookie to `set_session` at
@@ -192,10 +192,10 @@ async fn many_logins_at_once_with_the_same_cookie_all_succeed(store: TestStore) 
         .timeout(std::time::Duration::from_secs(30))
         .build()
         .unwrap();
-    let url = server.url(&Mount::Server.url(Route::SetSession));
+    let url = server.url(&Mount::SERVER.url(Route::SetSession));
     for _ in 0..5 {
         let mut visitor = server.visitor();
-        visitor.log_in_on(Mount::Server).await;
+        visitor.log_in_on(Mount::SERVER).await;
         let cookie = format!("sessionid={}", visitor.cookie("sessionid").unwrap());
         let mut logins = tokio::task::JoinSet::new();
         for _ in 0..32 {

@@ -88,13 +88,13 @@ async fn log_in(
     username: &str,
 ) -> Result<(u16, Option<String>), String> {
     let response = client
-        .post(format!("{base}{}", Mount::Server.url(Route::SetSession)))
+        .post(format!("{base}{}", Mount::SERVER.url(Route::SetSession)))
         .form(&[("username", username)])
         .send()
         .await
         .map_err(|err| err.to_string())?;
     let status = response.status().as_u16();
-    let prefix = format!("{}=", cookie_name(Mount::Server));
+    let prefix = format!("{}=", cookie_name(Mount::SERVER));
     let cookie = response
         .headers()
         .get_all(reqwest::header::SET_COOKIE)
@@ -111,10 +111,10 @@ async fn log_in(
 /// Reads `get_session` on `base` with the session cookie `cookie`.
 async fn read(client: &reqwest::Client, base: &str, cookie: &str) -> Result<ReadBack, String> {
     let response = client
-        .get(format!("{base}{}", Mount::Server.url(Route::GetSession)))
+        .get(format!("{base}{}", Mount::SERVER.url(Route::GetSession)))
         .header(
             reqwest::header::COOKIE,
-            format!("{}={cookie}", cookie_name(Mount::Server)),
+            format!("{}={cookie}", cookie_name(Mount::SERVER)),
         )
         .send()
         .await

@@ -28,13 +28,13 @@ const ACCESS: &str = ACCESS_COOKIE_NAME;
 const REFRESH: &str = REFRESH_COOKIE_NAME;
 
 fn get_session() -> String {
-    Mount::Hybrid.url(Route::GetSession)
+    Mount::HYBRID.url(Route::GetSession)
 }
 
 /// A visitor logged in on `/hybrid` as john_doe.
 async fn logged_in(server: &TestServer) -> Visitor {
     let mut visitor = server.visitor();
-    let page = visitor.log_in_on(Mount::Hybrid).await;
+    let page = visitor.log_in_on(Mount::HYBRID).await;
     assert_eq!(page.status, 200);
     assert!(visitor.cookie(ACCESS).is_some() && visitor.cookie(REFRESH).is_some());
     visitor
@@ -159,7 +159,7 @@ async fn logout_kills_a_copied_refresh_cookie_at_once(store: TestStore) {
     let server = TestServer::start_on(store, &[]).await;
     let mut visitor = logged_in(&server).await;
     let copied = visitor.cookie(REFRESH).unwrap();
-    let page = visitor.log_out_on(Mount::Hybrid).await;
+    let page = visitor.log_out_on(Mount::HYBRID).await;
     assert_eq!(page.status, 303);
     assert_eq!(
         visitor.cookie(REFRESH),
@@ -177,7 +177,7 @@ async fn a_login_replaces_the_previous_refresh_id(store: TestStore) {
     let server = TestServer::start_on(store, &[]).await;
     let mut visitor = logged_in(&server).await;
     let before = visitor.cookie(REFRESH).unwrap();
-    visitor.log_in_as(Mount::Hybrid, "alice").await;
+    visitor.log_in_as(Mount::HYBRID, "alice").await;
     let page = holding_only_refresh(&server, &before)
         .get(&get_session())
         .await;
@@ -231,14 +231,14 @@ async fn a_refresh_touches_the_store_a_fixed_number_of_times() {
 async fn each_mechanism_touches_the_store_as_often_as_its_design_says() {
     let server = TestServer::start_on(TestStore::Sqlite, &[]).await;
     let mut visitor = server.visitor();
-    for mount in Mount::ALL {
+    for mount in Mount::BUILT_IN {
         visitor.log_in_on(mount).await;
     }
     for (mount, per_request) in [
-        (Mount::Server, 1),
-        (Mount::Token, 0),
-        (Mount::Cookie, 0),
-        (Mount::Hybrid, 0),
+        (Mount::SERVER, 1),
+        (Mount::TOKEN, 0),
+        (Mount::COOKIE, 0),
+        (Mount::HYBRID, 0),
     ] {
         let before = operations(&server);
         for _ in 0..5 {
@@ -259,7 +259,7 @@ async fn a_copied_access_token_works_after_logout_until_its_exp_and_no_longer() 
     let mut visitor = logged_in(&server).await;
     let issued_at = now();
     let copied = visitor.cookie(ACCESS).unwrap();
-    visitor.log_out_on(Mount::Hybrid).await;
+    visitor.log_out_on(Mount::HYBRID).await;
 
     let page = holding_only_access(&server, &copied)
         .get(&get_session())
@@ -295,7 +295,7 @@ async fn an_expired_access_token_with_a_live_refresh_id_is_refreshed() {
 async fn both_cookies_carry_the_security_attributes_and_their_own_lifetimes() {
     let server = TestServer::start(&["--access-token-age", "120"]).await;
     let mut visitor = server.visitor();
-    let page = visitor.log_in_on(Mount::Hybrid).await;
+    let page = visitor.log_in_on(Mount::HYBRID).await;
     for (name, max_age) in [(ACCESS, 120), (REFRESH, 1_209_600)] {
         let cookie = page.set_cookie(name).unwrap();
         assert_eq!(cookie.http_only(), Some(true), "{name}");
@@ -313,7 +313,7 @@ async fn both_cookies_carry_the_security_attributes_and_their_own_lifetimes() {
 async fn secure_cookies_give_both_cookies_the_host_prefix() {
     let server = TestServer::start(&["--secure-cookies"]).await;
     let mut visitor = server.visitor();
-    let page = visitor.log_in_on(Mount::Hybrid).await;
+    let page = visitor.log_in_on(Mount::HYBRID).await;
     for name in [ACCESS, REFRESH] {
         let cookie = page
             .set_cookie(&format!("__Host-{name}"))
@@ -326,7 +326,7 @@ async fn secure_cookies_give_both_cookies_the_host_prefix() {
 async fn an_access_token_never_lasts_longer_than_the_login() {
     let server = TestServer::start(&["--cookie-age", "60", "--access-token-age", "600"]).await;
     let mut visitor = server.visitor();
-    let page = visitor.log_in_on(Mount::Hybrid).await;
+    let page = visitor.log_in_on(Mount::HYBRID).await;
     assert_eq!(
         page.set_cookie(ACCESS).unwrap().max_age(),
         Some(cookie::time::Duration::seconds(60))
@@ -376,7 +376,7 @@ async fn a_tampered_access_token_is_refused_even_beside_a_live_refresh_id() {
 async fn a_token_from_token_lasting_longer_than_an_access_token_is_refused() {
     let server = TestServer::start(&[]).await;
     let mut visitor = server.visitor();
-    visitor.log_in_on(Mount::Token).await;
+    visitor.log_in_on(Mount::TOKEN).await;
     let token = visitor
         .cookie(sessions_vs_jwt::token_session::COOKIE_NAME)
         .unwrap();
@@ -393,7 +393,7 @@ async fn a_session_cookie_naming_a_refresh_record_is_not_a_session() {
     let mut visitor = server
         .visitor()
         .holding(server_session::COOKIE_NAME, &refresh);
-    let page = visitor.get(&Mount::Server.url(Route::GetSession)).await;
+    let page = visitor.get(&Mount::SERVER.url(Route::GetSession)).await;
     assert_eq!(page.username(), "Guest");
 }
 
@@ -401,14 +401,14 @@ async fn a_session_cookie_naming_a_refresh_record_is_not_a_session() {
 async fn a_session_id_sent_as_a_refresh_id_is_not_a_refresh_id() {
     let server = TestServer::start(&[]).await;
     let mut owner = server.visitor();
-    owner.log_in_on(Mount::Server).await;
+    owner.log_in_on(Mount::SERVER).await;
     let session_id = owner.cookie(server_session::COOKIE_NAME).unwrap();
 
     let page = holding_only_refresh(&server, &session_id)
         .get(&get_session())
         .await;
     assert_eq!(page.username(), "Guest");
-    let page = owner.get(&Mount::Server.url(Route::GetSession)).await;
+    let page = owner.get(&Mount::SERVER.url(Route::GetSession)).await;
     assert_eq!(page.username(), "john_doe", "the session was not consumed");
 }
 
@@ -457,7 +457,7 @@ async fn a_hanging_store_fails_refreshes_with_503_and_serves_valid_access_tokens
     let (proxy, url) = StoreProxy::in_front_of(&fresh.url);
     let server = TestServer::start(&["--store", &url]).await;
     let mut visitor = Visitor::with_timeout(server.url(""), Duration::from_secs(30));
-    visitor.log_in_on(Mount::Hybrid).await;
+    visitor.log_in_on(Mount::HYBRID).await;
     let refresh = visitor.cookie(REFRESH).unwrap();
 
     proxy.hang();
@@ -490,7 +490,7 @@ async fn a_detected_reuse_is_logged_as_a_warning() {
         keys.to_str().unwrap(),
     ]);
     let mut visitor = server.visitor();
-    visitor.log_in_on(Mount::Hybrid).await;
+    visitor.log_in_on(Mount::HYBRID).await;
     let stolen = visitor.cookie(REFRESH).unwrap();
     let mut browser = server.visitor().holding(REFRESH, &stolen);
     browser.get(&get_session()).await;
@@ -517,7 +517,7 @@ async fn a_detected_reuse_is_logged_as_a_warning() {
 /// cookieless login, beside `refresh`, someone else's id.
 async fn own_access_naming(server: &TestServer, refresh: &str) -> Visitor {
     let mut thief = server.visitor();
-    thief.log_in_on(Mount::Hybrid).await;
+    thief.log_in_on(Mount::HYBRID).await;
     thief.set_cookie(REFRESH, refresh);
     thief
 }
@@ -526,20 +526,20 @@ async fn own_access_naming(server: &TestServer, refresh: &str) -> Visitor {
 async fn a_login_or_logout_naming_someone_elses_id_as_its_refresh_id_deletes_nothing() {
     let server = TestServer::start(&["--token-revocation"]).await;
     let mut bystander = server.visitor();
-    bystander.log_in_as(Mount::Server, "bystander").await;
+    bystander.log_in_as(Mount::SERVER, "bystander").await;
     let session = bystander.cookie(server_session::COOKIE_NAME).unwrap();
     let carols = logged_in(&server).await.cookie(REFRESH).unwrap();
     let mut revoked = server.visitor();
-    revoked.log_in_on(Mount::Token).await;
+    revoked.log_in_on(Mount::TOKEN).await;
     let token = revoked.cookie("token").unwrap();
-    revoked.log_out_on(Mount::Token).await;
+    revoked.log_out_on(Mount::TOKEN).await;
     let entry = token_claims(&token)["jti"].as_str().unwrap().to_owned();
 
     for named in [&session, &carols, &entry] {
         for route in [Route::Logout, Route::SetSession] {
             let mut thief = own_access_naming(&server, named).await;
             let page = thief
-                .post(&Mount::Hybrid.url(route), &[("username", "mallory")])
+                .post(&Mount::HYBRID.url(route), &[("username", "mallory")])
                 .await;
             assert!(
                 page.status.is_success() || page.status.is_redirection(),
@@ -549,7 +549,7 @@ async fn a_login_or_logout_naming_someone_elses_id_as_its_refresh_id_deletes_not
         }
     }
 
-    assert_eq!(bystander.username_on(Mount::Server).await, "bystander");
+    assert_eq!(bystander.username_on(Mount::SERVER).await, "bystander");
     let page = holding_only_refresh(&server, &carols)
         .get(&get_session())
         .await;
@@ -560,7 +560,7 @@ async fn a_login_or_logout_naming_someone_elses_id_as_its_refresh_id_deletes_not
     );
     let mut replay = server.visitor().holding("token", &token);
     assert_eq!(
-        replay.username_on(Mount::Token).await,
+        replay.username_on(Mount::TOKEN).await,
         "Guest",
         "still revoked"
     );
@@ -572,7 +572,7 @@ async fn a_logout_ends_the_visitors_own_refresh_id() {
     let mut visitor = logged_in(&server).await;
     let refresh = visitor.cookie(REFRESH).unwrap();
     let stored = server.stored_sessions().await;
-    visitor.log_out_on(Mount::Hybrid).await;
+    visitor.log_out_on(Mount::HYBRID).await;
     assert_eq!(
         server.stored_sessions().await,
         stored - 2,
@@ -594,7 +594,7 @@ async fn a_thief_cannot_erase_the_record_that_detects_the_reuse_of_a_stolen_refr
     let rotated = thief.cookie(REFRESH).unwrap();
     own_access_naming(&server, &stolen)
         .await
-        .log_out_on(Mount::Hybrid)
+        .log_out_on(Mount::HYBRID)
         .await;
 
     wait_until_unix_time(consumed_at + 2).await;
@@ -654,7 +654,7 @@ async fn an_access_token_opens_no_token_page_and_a_token_is_no_access_token() {
     let server = TestServer::start(&[]).await;
     let access = logged_in(&server).await.cookie(ACCESS).unwrap();
     let mut browser = server.visitor().holding("token", &access);
-    assert_eq!(browser.username_on(Mount::Token).await, "Guest");
+    assert_eq!(browser.username_on(Mount::TOKEN).await, "Guest");
 
     // A /token token in the last seconds of its two weeks.
     let keys = server.token_keys();
@@ -665,12 +665,12 @@ async fn an_access_token_opens_no_token_page_and_a_token_is_no_access_token() {
         .unwrap();
     let mut browser = server.visitor().holding("token", &token);
     assert_eq!(
-        browser.username_on(Mount::Token).await,
+        browser.username_on(Mount::TOKEN).await,
         "john_doe",
         "a valid token"
     );
     let mut browser = holding_only_access(&server, &token);
-    assert_eq!(browser.username_on(Mount::Hybrid).await, "Guest");
+    assert_eq!(browser.username_on(Mount::HYBRID).await, "Guest");
 }
 
 #[tokio::test]

@@ -79,7 +79,7 @@ async fn a_new_visitor_is_a_guest_on_both_sides_and_nothing_is_held() {
     let page = server.visitor().get("/").await;
     assert_eq!(page.status, 200);
     assert!(page.set_cookies().is_empty(), "a Guest gets no cookie");
-    for mount in Mount::ALL {
+    for mount in Mount::BUILT_IN {
         assert_eq!(verdict(&page, mount), "guest");
         assert!(text(&page, &id(mount, "verdict")).contains("you are a Guest"));
         assert_eq!(text(&page, &id(mount, "username")), "Guest");
@@ -95,12 +95,12 @@ async fn a_new_visitor_is_a_guest_on_both_sides_and_nothing_is_held() {
 async fn after_a_server_login_the_page_shows_the_cookie_and_the_stored_record() {
     let server = TestServer::start(&["--cookie-age", "3600"]).await;
     let mut visitor = server.visitor();
-    log_in(&mut visitor, Mount::Server, "alice").await;
+    log_in(&mut visitor, Mount::SERVER, "alice").await;
     let session_id = visitor.cookie("sessionid").unwrap();
 
     let page = visitor.get("/").await;
     assert_eq!(page.status, 200);
-    assert_eq!(verdict(&page, Mount::Server), "valid");
+    assert_eq!(verdict(&page, Mount::SERVER), "valid");
     assert_eq!(text(&page, "server-username"), "alice");
     assert_eq!(text(&page, "server-logged-in"), "True");
     assert_eq!(
@@ -131,7 +131,7 @@ async fn after_a_server_login_the_page_shows_the_cookie_and_the_stored_record() 
         "the session id itself is never shown"
     );
     assert_eq!(
-        verdict(&page, Mount::Token),
+        verdict(&page, Mount::TOKEN),
         "guest",
         "the other side is untouched"
     );
@@ -142,11 +142,11 @@ async fn after_a_server_login_the_page_shows_the_cookie_and_the_stored_record() 
 async fn after_a_token_login_the_page_shows_the_decoded_token_and_that_the_server_holds_nothing() {
     let server = TestServer::start(&["--cookie-age", "3600"]).await;
     let mut visitor = server.visitor();
-    log_in(&mut visitor, Mount::Token, "alice").await;
+    log_in(&mut visitor, Mount::TOKEN, "alice").await;
     let token = visitor.cookie("token").unwrap();
 
     let page = visitor.get("/").await;
-    assert_eq!(verdict(&page, Mount::Token), "valid");
+    assert_eq!(verdict(&page, Mount::TOKEN), "valid");
     assert_eq!(text(&page, "token-username"), "alice");
     assert_eq!(
         text(&page, "token-cookie-bytes"),
@@ -188,14 +188,14 @@ async fn the_cookies_expiry_is_shown_as_the_login_ends_and_as_the_browser_closes
     ] {
         let server = TestServer::start(flags).await;
         let mut visitor = server.visitor();
-        for mount in Mount::ALL {
+        for mount in Mount::BUILT_IN {
             log_in(&mut visitor, mount, "alice").await;
         }
         let page = visitor.get("/").await;
-        for mount in Mount::ALL {
+        for mount in Mount::BUILT_IN {
             // /hybrid's login lasts as long as its refresh cookie, the second.
             let cookie = match mount {
-                Mount::Hybrid => "2-cookie-expires",
+                Mount::HYBRID => "2-cookie-expires",
                 _ => "cookie-expires",
             };
             let expires = text(&page, &id(mount, cookie));
@@ -212,14 +212,14 @@ async fn the_cookies_expiry_is_shown_as_the_login_ends_and_as_the_browser_closes
 async fn the_fingerprint_changes_when_a_login_rotates_the_session_id() {
     let server = TestServer::start(&[]).await;
     let mut visitor = server.visitor();
-    log_in(&mut visitor, Mount::Server, "alice").await;
+    log_in(&mut visitor, Mount::SERVER, "alice").await;
     let first = text(&visitor.get("/").await, "server-fingerprint");
     assert_eq!(
         first,
         text(&visitor.get("/").await, "server-fingerprint"),
         "stable while the id is"
     );
-    log_in(&mut visitor, Mount::Server, "bob").await;
+    log_in(&mut visitor, Mount::SERVER, "bob").await;
     assert_ne!(first, text(&visitor.get("/").await, "server-fingerprint"));
 }
 
@@ -227,11 +227,11 @@ async fn the_fingerprint_changes_when_a_login_rotates_the_session_id() {
 async fn an_expired_login_is_named_expired_on_both_sides_cleared_and_not_echoed() {
     let server = TestServer::start(&["--cookie-age", "1"]).await;
     let mut visitor = server.visitor();
-    for mount in Mount::ALL {
+    for mount in Mount::BUILT_IN {
         log_in(&mut visitor, mount, "alice").await;
     }
     let logged_in_by = sessions_vs_jwt::token_session::claims::now();
-    let sent: Vec<String> = Mount::ALL
+    let sent: Vec<String> = Mount::BUILT_IN
         .into_iter()
         .map(|mount| visitor.cookie(cookie_name(mount)).unwrap())
         .collect();
@@ -245,7 +245,7 @@ async fn an_expired_login_is_named_expired_on_both_sides_cleared_and_not_echoed(
 
     let page = visitor.get("/").await;
     assert_eq!(page.status, 200);
-    for mount in Mount::ALL {
+    for mount in Mount::BUILT_IN {
         assert_eq!(verdict(&page, mount), "expired", "{mount:?}");
         let message = text(&page, &id(mount, "verdict"));
         assert!(message.contains("was refused: expired"), "{message}");
@@ -271,7 +271,7 @@ async fn an_expired_login_is_named_expired_on_both_sides_cleared_and_not_echoed(
 async fn a_forged_cookie_is_named_tampered_on_both_sides_cleared_and_not_echoed() {
     let server = TestServer::start(&[]).await;
     let mut visitor = server.visitor();
-    log_in(&mut visitor, Mount::Token, "alice").await;
+    log_in(&mut visitor, Mount::TOKEN, "alice").await;
     let token = visitor.cookie("token").unwrap();
     let (signed, signature) = token.rsplit_once('.').unwrap();
     let forged_token = format!("{signed}.{}", signature.replace(|c| c != 'A', "A"));
@@ -282,7 +282,7 @@ async fn a_forged_cookie_is_named_tampered_on_both_sides_cleared_and_not_echoed(
 
     let page = visitor.get("/").await;
     assert_eq!(page.status, 200);
-    for mount in Mount::ALL {
+    for mount in Mount::BUILT_IN {
         assert_eq!(verdict(&page, mount), "tampered", "{mount:?}");
         let message = text(&page, &id(mount, "verdict"));
         assert!(message.contains("was refused: tampered"), "{message}");
@@ -307,13 +307,13 @@ async fn a_forged_cookie_is_named_tampered_on_both_sides_cleared_and_not_echoed(
 async fn after_logout_both_sides_show_a_guest_and_nothing_held() {
     let server = TestServer::start(&[]).await;
     let mut visitor = server.visitor();
-    for mount in Mount::ALL {
+    for mount in Mount::BUILT_IN {
         log_in(&mut visitor, mount, "alice").await;
         let page = visitor.log_out_on(mount).await;
         assert_eq!(page.status, 303);
     }
     let page = visitor.get("/").await;
-    for mount in Mount::ALL {
+    for mount in Mount::BUILT_IN {
         assert_eq!(verdict(&page, mount), "guest", "{mount:?}");
         assert_eq!(text(&page, &id(mount, "browser")), "Nothing.");
     }
@@ -327,7 +327,7 @@ async fn one_visitor_never_sees_another_visitors_session() {
     let server = TestServer::start(&[]).await;
     let mut alice = server.visitor();
     let mut bob = server.visitor();
-    for mount in Mount::ALL {
+    for mount in Mount::BUILT_IN {
         log_in(&mut alice, mount, "alice").await;
         log_in(&mut bob, mount, "bob").await;
     }
@@ -340,7 +340,7 @@ async fn one_visitor_never_sees_another_visitors_session() {
         .to_owned();
 
     let bobs_page = bob.get("/").await;
-    for mount in Mount::ALL {
+    for mount in Mount::BUILT_IN {
         assert_eq!(text(&bobs_page, &id(mount, "username")), "bob");
     }
     assert!(!bobs_page.body.contains("alice"));
@@ -352,7 +352,7 @@ async fn one_visitor_never_sees_another_visitors_session() {
 async fn the_page_shows_no_key_material() {
     let server = TestServer::start(&[]).await;
     let mut visitor = server.visitor();
-    log_in(&mut visitor, Mount::Token, "alice").await;
+    log_in(&mut visitor, Mount::TOKEN, "alice").await;
     let page = visitor.get("/").await;
     let mut key_lines = 0;
     let mut raw_keys = 0;
@@ -385,7 +385,7 @@ async fn every_control_is_a_plain_form_that_works_without_javascript() {
     let server = TestServer::start(&[]).await;
     let page = server.visitor().get("/").await;
     assert!(!page.body.contains("<script"), "the page runs no script");
-    for mount in Mount::ALL {
+    for mount in Mount::BUILT_IN {
         for (method, route) in [
             ("post", Route::SetSession),
             ("get", Route::GetSession),
@@ -423,7 +423,7 @@ async fn with_token_revocation_the_token_column_names_the_store_and_a_revoked_co
  {
     let server = TestServer::start(&["--token-revocation"]).await;
     let mut visitor = server.visitor();
-    log_in(&mut visitor, Mount::Token, "alice").await;
+    log_in(&mut visitor, Mount::TOKEN, "alice").await;
     let copy = visitor.cookie("token").unwrap();
 
     let page = visitor.get("/").await;
@@ -433,10 +433,10 @@ async fn with_token_revocation_the_token_column_names_the_store_and_a_revoked_co
         page.body
     );
 
-    visitor.log_out_on(Mount::Token).await;
+    visitor.log_out_on(Mount::TOKEN).await;
     let mut thief = server.visitor().holding("token", &copy);
     let page = thief.get("/").await;
-    assert_eq!(verdict(&page, Mount::Token), "revoked");
+    assert_eq!(verdict(&page, Mount::TOKEN), "revoked");
     assert!(
         !page.body.contains(&copy),
         "the refused token is not echoed"
@@ -448,12 +448,12 @@ async fn after_a_hybrid_login_the_page_shows_both_cookies_the_refresh_record_its
  {
     let server = TestServer::start(&["--cookie-age", "3600", "--access-token-age", "600"]).await;
     let mut visitor = server.visitor();
-    log_in(&mut visitor, Mount::Hybrid, "alice").await;
+    log_in(&mut visitor, Mount::HYBRID, "alice").await;
     let access = visitor.cookie("access").unwrap();
     let refresh = visitor.cookie("refresh").unwrap();
 
     let page = visitor.get("/").await;
-    assert_eq!(verdict(&page, Mount::Hybrid), "valid");
+    assert_eq!(verdict(&page, Mount::HYBRID), "valid");
     assert_eq!(text(&page, "hybrid-username"), "alice");
     assert_eq!(
         text(&page, "hybrid-cookie-bytes"),
@@ -511,11 +511,11 @@ fn replay_result(page: &Page, mount: Mount) -> (String, String) {
 async fn a_replayed_server_cookie_is_a_guest_at_once() {
     let server = TestServer::start(&[]).await;
     let mut visitor = server.visitor();
-    log_in(&mut visitor, Mount::Server, "alice").await;
+    log_in(&mut visitor, Mount::SERVER, "alice").await;
     let session_id = visitor.cookie("sessionid").unwrap();
-    let page = replay(&mut visitor, Mount::Server).await;
+    let page = replay(&mut visitor, Mount::SERVER).await;
     assert_eq!(page.status, 200);
-    let (verdict, summary) = replay_result(&page, Mount::Server);
+    let (verdict, summary) = replay_result(&page, Mount::SERVER);
     assert_eq!(verdict, "expired");
     assert!(summary.starts_with("A Guest at once"), "{summary}");
     assert!(
@@ -528,10 +528,10 @@ async fn a_replayed_server_cookie_is_a_guest_at_once() {
 async fn a_replayed_token_still_logs_in_until_it_expires() {
     let server = TestServer::start(&["--cookie-age", "3600"]).await;
     let mut visitor = server.visitor();
-    log_in(&mut visitor, Mount::Token, "alice").await;
+    log_in(&mut visitor, Mount::TOKEN, "alice").await;
     let token = visitor.cookie("token").unwrap();
-    let page = replay(&mut visitor, Mount::Token).await;
-    let (verdict, summary) = replay_result(&page, Mount::Token);
+    let page = replay(&mut visitor, Mount::TOKEN).await;
+    let (verdict, summary) = replay_result(&page, Mount::TOKEN);
     assert_eq!(verdict, "valid");
     assert!(summary.starts_with("Still logged in as alice"), "{summary}");
     assert!(
@@ -548,9 +548,9 @@ async fn a_replayed_token_still_logs_in_until_it_expires() {
 async fn a_replayed_token_is_refused_as_revoked_under_token_revocation() {
     let server = TestServer::start(&["--token-revocation"]).await;
     let mut visitor = server.visitor();
-    log_in(&mut visitor, Mount::Token, "alice").await;
-    let page = replay(&mut visitor, Mount::Token).await;
-    let (verdict, summary) = replay_result(&page, Mount::Token);
+    log_in(&mut visitor, Mount::TOKEN, "alice").await;
+    let page = replay(&mut visitor, Mount::TOKEN).await;
+    let (verdict, summary) = replay_result(&page, Mount::TOKEN);
     assert_eq!(verdict, "revoked");
     assert!(summary.starts_with("Refused, revoked"), "{summary}");
 }
@@ -559,9 +559,9 @@ async fn a_replayed_token_is_refused_as_revoked_under_token_revocation() {
 async fn a_replayed_encrypted_cookie_still_logs_in_until_it_expires() {
     let server = TestServer::start(&["--cookie-age", "3600"]).await;
     let mut visitor = server.visitor();
-    log_in(&mut visitor, Mount::Cookie, "alice").await;
+    log_in(&mut visitor, Mount::COOKIE, "alice").await;
     let (verdict, summary) =
-        replay_result(&replay(&mut visitor, Mount::Cookie).await, Mount::Cookie);
+        replay_result(&replay(&mut visitor, Mount::COOKIE).await, Mount::COOKIE);
     assert_eq!(verdict, "valid");
     assert!(summary.contains("in 60 minutes"), "{summary}");
 }
@@ -570,9 +570,9 @@ async fn a_replayed_encrypted_cookie_still_logs_in_until_it_expires() {
 async fn a_replayed_hybrid_access_token_works_only_until_its_short_expiry() {
     let server = TestServer::start(&["--access-token-age", "600"]).await;
     let mut visitor = server.visitor();
-    log_in(&mut visitor, Mount::Hybrid, "alice").await;
+    log_in(&mut visitor, Mount::HYBRID, "alice").await;
     let (verdict, summary) =
-        replay_result(&replay(&mut visitor, Mount::Hybrid).await, Mount::Hybrid);
+        replay_result(&replay(&mut visitor, Mount::HYBRID).await, Mount::HYBRID);
     assert_eq!(verdict, "valid");
     assert!(
         summary.ends_with("until it expires, in 10 minutes."),
@@ -584,27 +584,27 @@ async fn a_replayed_hybrid_access_token_works_only_until_its_short_expiry() {
 async fn the_replay_logs_the_visitor_out_and_clears_that_sides_cookie_only() {
     let server = TestServer::start(&[]).await;
     let mut visitor = server.visitor();
-    log_in(&mut visitor, Mount::Token, "alice").await;
-    log_in(&mut visitor, Mount::Server, "bob").await;
-    let page = replay(&mut visitor, Mount::Token).await;
+    log_in(&mut visitor, Mount::TOKEN, "alice").await;
+    log_in(&mut visitor, Mount::SERVER, "bob").await;
+    let page = replay(&mut visitor, Mount::TOKEN).await;
     let cleared = page
         .set_cookie("token")
         .expect("the token cookie is cleared");
     assert_eq!(cleared.value(), "");
     assert!(page.set_cookie("sessionid").is_none());
-    assert_eq!(verdict(&page, Mount::Token), "guest");
+    assert_eq!(verdict(&page, Mount::TOKEN), "guest");
     assert_eq!(text(&page, "token-username"), "Guest");
     assert_eq!(text(&page, "server-username"), "bob");
-    assert_eq!(visitor.username_on(Mount::Token).await, "Guest");
-    assert_eq!(visitor.username_on(Mount::Server).await, "bob");
+    assert_eq!(visitor.username_on(Mount::TOKEN).await, "Guest");
+    assert_eq!(visitor.username_on(Mount::SERVER).await, "bob");
 }
 
 #[tokio::test]
 async fn a_replay_without_a_login_says_to_log_in_first() {
     let server = TestServer::start(&[]).await;
     let (verdict, summary) = replay_result(
-        &replay(&mut server.visitor(), Mount::Cookie).await,
-        Mount::Cookie,
+        &replay(&mut server.visitor(), Mount::COOKIE).await,
+        Mount::COOKIE,
     );
     assert_eq!(verdict, "guest");
     assert!(summary.contains("log in here first"), "{summary}");
@@ -624,7 +624,7 @@ async fn a_replay_on_an_unknown_router_is_a_400_that_names_it() {
 async fn a_cross_site_replay_is_refused_and_the_login_stands() {
     let server = TestServer::start(&[]).await;
     let mut visitor = server.visitor();
-    log_in(&mut visitor, Mount::Server, "alice").await;
+    log_in(&mut visitor, Mount::SERVER, "alice").await;
     let request = visitor
         .request(reqwest::Method::POST, "/replay/")
         .header("sec-fetch-site", "cross-site")
@@ -633,17 +633,17 @@ async fn a_cross_site_replay_is_refused_and_the_login_stands() {
         .send("POST /replay/ cross-site".into(), request)
         .await;
     assert_eq!(page.status, 403);
-    assert_eq!(visitor.username_on(Mount::Server).await, "alice");
+    assert_eq!(visitor.username_on(Mount::SERVER).await, "alice");
 }
 
 #[tokio::test]
 async fn the_live_counters_show_what_each_side_did_per_visit() {
     let server = TestServer::start(&["--token-cache", "0"]).await;
     let mut visitor = server.visitor();
-    log_in(&mut visitor, Mount::Token, "alice").await;
-    log_in(&mut visitor, Mount::Server, "alice").await;
-    visitor.username_on(Mount::Token).await;
-    visitor.username_on(Mount::Server).await;
+    log_in(&mut visitor, Mount::TOKEN, "alice").await;
+    log_in(&mut visitor, Mount::SERVER, "alice").await;
+    visitor.username_on(Mount::TOKEN).await;
+    visitor.username_on(Mount::SERVER).await;
     let page = visitor.get("/").await;
     // Each counter is a number, in total and per visit, in a cell of its own.
     let count = |id: &str| text(&page, id);
@@ -723,7 +723,7 @@ async fn every_side_has_the_same_rows_in_the_same_order() {
                 "Try it",
             ]
         );
-        for mount in Mount::ALL {
+        for mount in Mount::BUILT_IN {
             let cells = cell_names(&page, mount);
             assert_eq!(cells.len(), rows.len(), "{mount:?}: {cells:?}");
             for (cell, row) in cells.iter().zip(&rows) {
@@ -779,7 +779,7 @@ async fn log_in_everywhere_logs_in_on_every_side_at_once() {
         assert_eq!(cookie.same_site(), Some(cookie::SameSite::Lax), "{name}");
     }
     let page = visitor.get("/").await;
-    for mount in Mount::ALL {
+    for mount in Mount::BUILT_IN {
         assert_eq!(verdict(&page, mount), "valid", "{mount:?}");
         assert_eq!(text(&page, &id(mount, "username")), "erin", "{mount:?}");
         assert_eq!(text(&page, &id(mount, "logins")), "1", "{mount:?}");
@@ -801,14 +801,14 @@ async fn log_in_everywhere_with_an_invalid_name_is_the_views_400_and_changes_not
             .await;
         assert_eq!(page.status, 400, "{name:?}");
         assert!(page.set_cookies().is_empty(), "{name:?}: no cookie changes");
-        let view = server.visitor().log_in_as(Mount::Server, name).await;
+        let view = server.visitor().log_in_as(Mount::SERVER, name).await;
         assert_eq!(view.status, 400);
         assert_eq!(
             page.body, view.body,
             "{name:?}: the same page as the views'"
         );
     }
-    for mount in Mount::ALL {
+    for mount in Mount::BUILT_IN {
         assert_eq!(visitor.username_on(mount).await, "alice", "{mount:?}");
     }
 }
@@ -834,7 +834,7 @@ async fn log_out_everywhere_logs_out_every_side_and_leaves_nothing_stored() {
         );
     }
     let page = visitor.get("/").await;
-    for mount in Mount::ALL {
+    for mount in Mount::BUILT_IN {
         assert_eq!(verdict(&page, mount), "guest", "{mount:?}");
         assert_eq!(text(&page, &id(mount, "browser")), "Nothing.");
         assert_eq!(text(&page, &id(mount, "logouts")), "1", "{mount:?}");
@@ -858,10 +858,10 @@ async fn the_everywhere_replay_shows_side_by_side_which_old_cookies_still_open_a
     let page = visitor.post(Action::ReplayEverywhere.path(), &[]).await;
     assert_eq!(page.status, 200);
     for (mount, verdict, headline, expires) in [
-        (Mount::Server, "expired", "Opens nothing", None),
-        (Mount::Token, "valid", "Still opens", Some("in 60 minutes")),
-        (Mount::Cookie, "valid", "Still opens", Some("in 60 minutes")),
-        (Mount::Hybrid, "valid", "Still opens", Some("in 10 minutes")),
+        (Mount::SERVER, "expired", "Opens nothing", None),
+        (Mount::TOKEN, "valid", "Still opens", Some("in 60 minutes")),
+        (Mount::COOKIE, "valid", "Still opens", Some("in 60 minutes")),
+        (Mount::HYBRID, "valid", "Still opens", Some("in 10 minutes")),
     ] {
         let (replayed, summary) = replay_result(&page, mount);
         assert_eq!(replayed, verdict, "{mount:?}: {summary}");
@@ -895,7 +895,7 @@ async fn the_everywhere_replay_shows_side_by_side_which_old_cookies_still_open_a
             "an old cookie is never echoed"
         );
     }
-    for mount in Mount::ALL {
+    for mount in Mount::BUILT_IN {
         assert_eq!(visitor.username_on(mount).await, "Guest", "{mount:?}");
     }
     assert_eq!(server.stored_sessions().await, 0);
@@ -905,13 +905,13 @@ async fn the_everywhere_replay_shows_side_by_side_which_old_cookies_still_open_a
 async fn the_everywhere_replay_names_a_revoked_token_and_sides_not_logged_in() {
     let server = TestServer::start(&["--token-revocation"]).await;
     let mut visitor = server.visitor();
-    log_in(&mut visitor, Mount::Token, "alice").await;
+    log_in(&mut visitor, Mount::TOKEN, "alice").await;
     let page = visitor.post(Action::ReplayEverywhere.path(), &[]).await;
     assert_eq!(page.status, 200);
-    let (verdict, summary) = replay_result(&page, Mount::Token);
+    let (verdict, summary) = replay_result(&page, Mount::TOKEN);
     assert_eq!(verdict, "revoked");
     assert!(summary.starts_with("Refused, revoked"), "{summary}");
-    for mount in [Mount::Server, Mount::Cookie, Mount::Hybrid] {
+    for mount in [Mount::SERVER, Mount::COOKIE, Mount::HYBRID] {
         let (verdict, summary) = replay_result(&page, mount);
         assert_eq!(verdict, "guest", "{mount:?}");
         assert!(summary.contains("log in here first"), "{summary}");
@@ -923,13 +923,13 @@ async fn one_sides_replay_fills_its_own_cell_of_the_row_only() {
     let server = TestServer::start(&[]).await;
     let mut visitor = server.visitor();
     let page = visitor.get("/").await;
-    for mount in Mount::ALL {
+    for mount in Mount::BUILT_IN {
         assert!(text(&page, &id(mount, "replay-result")).starts_with("None yet"));
     }
-    log_in(&mut visitor, Mount::Token, "alice").await;
-    let page = replay(&mut visitor, Mount::Token).await;
-    assert_eq!(replay_result(&page, Mount::Token).0, "valid");
-    for mount in [Mount::Server, Mount::Cookie, Mount::Hybrid] {
+    log_in(&mut visitor, Mount::TOKEN, "alice").await;
+    let page = replay(&mut visitor, Mount::TOKEN).await;
+    assert_eq!(replay_result(&page, Mount::TOKEN).0, "valid");
+    for mount in [Mount::SERVER, Mount::COOKIE, Mount::HYBRID] {
         assert_eq!(
             text(&page, &id(mount, "replay-result")),
             "Not replayed on this side.",
@@ -960,7 +960,7 @@ async fn the_all_sides_forms_are_refused_from_another_site_and_change_nothing() 
         assert_eq!(page.status, 403, "{action:?}");
         assert!(page.set_cookies().is_empty(), "{action:?}");
     }
-    for mount in Mount::ALL {
+    for mount in Mount::BUILT_IN {
         assert_eq!(visitor.username_on(mount).await, "alice", "{mount:?}");
     }
 }
@@ -993,13 +993,13 @@ async fn with_the_store_down_the_all_sides_forms_still_act_on_the_sides_that_nee
     // The replay runs where it can, and says where it could not.
     let page = visitor.post(Action::ReplayEverywhere.path(), &[]).await;
     assert_eq!(page.status, 503);
-    assert_eq!(replay_result(&page, Mount::Server).0, "unavailable");
+    assert_eq!(replay_result(&page, Mount::SERVER).0, "unavailable");
     assert!(
         text(&page, "server-replay-summary").starts_with("Not run on this side"),
         "{}",
         text(&page, "server-replay-summary")
     );
-    for mount in [Mount::Token, Mount::Cookie] {
+    for mount in [Mount::TOKEN, Mount::COOKIE] {
         assert_eq!(replay_result(&page, mount).0, "valid", "{mount:?}");
         let removal = page.set_cookie(cookie_name(mount)).expect("logged out");
         assert_eq!(removal.max_age(), Some(cookie::time::Duration::ZERO));
@@ -1017,13 +1017,13 @@ async fn with_the_store_down_the_all_sides_forms_still_act_on_the_sides_that_nee
     assert!(page.set_cookie("token").is_some());
     assert!(page.set_cookie("session").is_some());
     assert!(page.set_cookie("sessionid").is_none());
-    assert_eq!(visitor.username_on(Mount::Token).await, "bob");
-    assert_eq!(visitor.username_on(Mount::Cookie).await, "bob");
+    assert_eq!(visitor.username_on(Mount::TOKEN).await, "bob");
+    assert_eq!(visitor.username_on(Mount::COOKIE).await, "bob");
 
     let page = visitor.post(Action::LogOutEverywhere.path(), &[]).await;
     assert_eq!(page.status, 503);
-    assert_eq!(visitor.username_on(Mount::Token).await, "Guest");
-    assert_eq!(visitor.username_on(Mount::Cookie).await, "Guest");
+    assert_eq!(visitor.username_on(Mount::TOKEN).await, "Guest");
+    assert_eq!(visitor.username_on(Mount::COOKIE).await, "Guest");
 }
 
 #[tokio::test]

@@ -52,9 +52,9 @@ fn prepare(store: TestStore) -> (tempfile::TempDir, FreshStore, Vec<String>) {
 async fn a_session_created_on_one_instance_is_read_on_the_other(store: TestStore) {
     let both = TwoInstances::start(store);
     let mut visitor = both.first.visitor();
-    visitor.log_in_as(Mount::Server, "ada").await;
+    visitor.log_in_as(Mount::SERVER, "ada").await;
     let mut visitor = visitor.at(&both.second.url(""));
-    let page = visitor.get(&Mount::Server.url(Route::GetSession)).await;
+    let page = visitor.get(&Mount::SERVER.url(Route::GetSession)).await;
     assert_eq!(page.username(), "ada");
     assert_eq!(page.logged_in(), "True");
 }
@@ -62,25 +62,25 @@ async fn a_session_created_on_one_instance_is_read_on_the_other(store: TestStore
 async fn a_logout_on_one_instance_is_seen_by_the_other(store: TestStore) {
     let both = TwoInstances::start(store);
     let mut visitor = both.first.visitor();
-    visitor.log_in_on(Mount::Server).await;
-    let copy = visitor.cookie(cookie_name(Mount::Server)).unwrap();
+    visitor.log_in_on(Mount::SERVER).await;
+    let copy = visitor.cookie(cookie_name(Mount::SERVER)).unwrap();
     let mut elsewhere = both
         .second
         .visitor()
-        .holding(cookie_name(Mount::Server), &copy);
-    let page = elsewhere.get(&Mount::Server.url(Route::GetSession)).await;
+        .holding(cookie_name(Mount::SERVER), &copy);
+    let page = elsewhere.get(&Mount::SERVER.url(Route::GetSession)).await;
     assert_eq!(
         page.username(),
         "john_doe",
         "the copy works on the other instance"
     );
 
-    visitor.log_out_on(Mount::Server).await;
+    visitor.log_out_on(Mount::SERVER).await;
     let mut elsewhere = both
         .second
         .visitor()
-        .holding(cookie_name(Mount::Server), &copy);
-    let page = elsewhere.get(&Mount::Server.url(Route::GetSession)).await;
+        .holding(cookie_name(Mount::SERVER), &copy);
+    let page = elsewhere.get(&Mount::SERVER.url(Route::GetSession)).await;
     assert_eq!(
         page.username(),
         "Guest",
@@ -91,9 +91,9 @@ async fn a_logout_on_one_instance_is_seen_by_the_other(store: TestStore) {
 async fn a_token_minted_by_one_instance_is_accepted_by_the_other(store: TestStore) {
     let both = TwoInstances::start(store);
     let mut visitor = both.first.visitor();
-    visitor.log_in_as(Mount::Token, "ada").await;
+    visitor.log_in_as(Mount::TOKEN, "ada").await;
     let mut visitor = visitor.at(&both.second.url(""));
-    let page = visitor.get(&Mount::Token.url(Route::GetSession)).await;
+    let page = visitor.get(&Mount::TOKEN.url(Route::GetSession)).await;
     assert_eq!(page.username(), "ada");
 }
 
@@ -111,10 +111,10 @@ async fn logins_through_both_instances_at_once_all_land(store: TestStore) {
         let there = there.url("");
         async move {
             let name = format!("user{n}");
-            let page = visitor.log_in_as(Mount::Server, &name).await;
+            let page = visitor.log_in_as(Mount::SERVER, &name).await;
             assert_eq!(page.status, 200, "{}", page.body);
             let mut visitor = visitor.at(&there);
-            assert_eq!(visitor.username_on(Mount::Server).await, name);
+            assert_eq!(visitor.username_on(Mount::SERVER).await, name);
         }
     });
     futures_util::future::join_all(logins).await;

@@ -52,7 +52,7 @@ fn options(kid: &str) -> VerificationOptions {
 /// A token from the server's `set_session`, for `john_doe`.
 async fn token_from(server: &TestServer) -> String {
     let mut visitor = server.visitor();
-    visitor.log_in_on(Mount::Token).await;
+    visitor.log_in_on(Mount::TOKEN).await;
     visitor.cookie("token").expect("a token cookie")
 }
 
@@ -200,7 +200,7 @@ async fn tokens_an_independent_signer_makes_with_our_key_files_are_accepted() {
         );
 
         let mut visitor = server.visitor().holding("token", &token);
-        let page = visitor.get(&Mount::Token.url(Route::GetSession)).await;
+        let page = visitor.get(&Mount::TOKEN.url(Route::GetSession)).await;
         assert_eq!(page.status, 200, "{algorithm}");
         assert_eq!(page.username(), "alice", "{algorithm}");
         assert_eq!(page.logged_in(), "True", "{algorithm}");
@@ -219,7 +219,7 @@ async fn tokens_an_independent_signer_makes_with_another_key_under_our_kid_are_r
 
         let mut visitor = server.visitor().holding("token", &token);
         assert_eq!(
-            visitor.username_on(Mount::Token).await,
+            visitor.username_on(Mount::TOKEN).await,
             "Guest",
             "{algorithm}"
         );

@@ -67,7 +67,7 @@ async fn visit(server: &TestServer, mount: Mount) {
 
 async fn visited_on_every_side() -> (TestServer, BTreeMap<String, f64>) {
     let server = TestServer::start(&OPERATORS).await;
-    for mount in Mount::ALL {
+    for mount in Mount::BUILT_IN {
         visit(&server, mount).await;
     }
     let samples = scrape(&server).await;
@@ -77,7 +77,7 @@ async fn visited_on_every_side() -> (TestServer, BTreeMap<String, f64>) {
 #[tokio::test]
 async fn requests_are_counted_by_router_route_and_status() {
     let (_server, samples) = visited_on_every_side().await;
-    for mount in Mount::ALL {
+    for mount in Mount::BUILT_IN {
         let series = |route: &str, status: u16| {
             format!(
                 "svj_http_requests_total{{router=\"{}\",route=\"{route}\",status=\"{status}\"}}",
@@ -101,7 +101,7 @@ async fn requests_are_counted_by_router_route_and_status() {
 #[tokio::test]
 async fn cookie_verdicts_logins_and_logouts_are_counted_per_mechanism() {
     let (_server, samples) = visited_on_every_side().await;
-    for mount in Mount::ALL {
+    for mount in Mount::BUILT_IN {
         let name = mount.name();
         let verdict = |verdict: &str| {
             value(
@@ -192,7 +192,7 @@ async fn tokens_are_signed_once_and_then_found_in_the_verified_token_memory() {
 #[tokio::test]
 async fn without_the_verified_token_memory_every_request_checks_a_signature() {
     let server = TestServer::start(&["--token-cache", "0", OPERATORS[0], OPERATORS[1]]).await;
-    visit(&server, Mount::Token).await;
+    visit(&server, Mount::TOKEN).await;
     let samples = scrape(&server).await;
     assert_eq!(
         value(
@@ -215,8 +215,8 @@ async fn a_tampered_cookie_is_counted_as_tampered() {
     let server = TestServer::start(&OPERATORS).await;
     let mut visitor = server
         .visitor()
-        .holding(common::cookie_name(Mount::Token), "not.a.token");
-    assert_eq!(visitor.username_on(Mount::Token).await, "Guest");
+        .holding(common::cookie_name(Mount::TOKEN), "not.a.token");
+    assert_eq!(visitor.username_on(Mount::TOKEN).await, "Guest");
     let samples = scrape(&server).await;
     assert_eq!(
         value(
@@ -299,7 +299,7 @@ async fn the_public_site_serves_neither_metrics_nor_store_operations() {
 #[tokio::test]
 async fn the_operators_listener_serves_metrics_and_store_operations() {
     let server = TestServer::start(&OPERATORS).await;
-    visit(&server, Mount::Server).await;
+    visit(&server, Mount::SERVER).await;
     for path in ["/metrics", "/store-operations"] {
         let response = reqwest::get(server.operations_url(path)).await.unwrap();
         assert_eq!(response.status(), StatusCode::OK, "{path}");

@@ -1,5 +1,5 @@
-//! The behaviour every router shares. Every scenario runs on each router of
-//! the route table (`/server`, `/token`, ...) against a real server, asserts
+//! The behaviour every router shares. Every scenario runs on each router the
+//! server serves (`/server`, `/token`, ...) against a real server, asserts
 //! what a visitor must see, and then the transcripts (status, redirect,
 //! cookie change and page, with the router prefix normalised) must all be
 //! equal. The suite runs once per session store, with and without the
@@ -13,27 +13,31 @@ use sessions_vs_jwt::routes::Mount;
 /// Runs `scenario` at once on every router of one server (on `$store`,
 /// started with `$args`) and demands equal transcripts.
 macro_rules! on_every_router {
-    (@test $store:ident, $args:expr, $scenario:ident) => {
+    (@test $store:ident, $start:path, $args:expr, $scenario:ident) => {
         on_store!(@needs $store, #[tokio::test] async fn $scenario() {
-            let server = TestServer::start_on(TestStore::$store, &$args).await;
+            let server = $start(TestStore::$store, &$args).await;
+            let mounts = server.site.mounts();
             let transcripts = futures_util::future::join_all(
-                Mount::ALL.map(|mount| super::on_one_router::$scenario(&server, mount)),
+                mounts.iter().map(|mount| super::on_one_router::$scenario(&server, *mount)),
             )
             .await;
-            super::assert_same_transcripts(&transcripts);
+            super::assert_same_transcripts(&mounts, &transcripts);
         });
     };
-    ($store:ident, $args:expr; $($scenario:ident),* $(,)?) => {$(
-        on_every_router!(@test $store, $args, $scenario);
+    ($store:ident, $start:path, $args:expr; $($scenario:ident),* $(,)?) => {$(
+        on_every_router!(@test $store, $start, $args, $scenario);
     )*};
 }
 
-/// The whole suite, on one store.
+/// The whole suite, on one store, on servers started by `$start`.
 macro_rules! scenario_suite {
     ($store:ident) => {
+        scenario_suite!($store, TestServer::start_on);
+    };
+    ($store:ident, $start:path) => {
         use super::*;
 
-        on_every_router!($store, [];
+        on_every_router!($store, $start, [];
             a_new_visitor_is_a_guest,
             set_session_logs_in_john_doe,
             set_session_links_to_get_session_in_the_same_router,
@@ -56,7 +60,7 @@ macro_rules! scenario_suite {
             a_path_without_its_slash_redirects_permanently,
         );
 
-        on_every_router!($store, ["--cookie-age", "5"];
+        on_every_router!($store, $start, ["--cookie-age", "5"];
             a_login_ends_after_the_cookie_age_even_if_the_cookie_is_replayed,
         );
     };
@@ -90,14 +94,15 @@ mod on_postgres_cached {
     scenario_suite!(PostgresCached);
 }
 
-fn assert_same_transcripts(transcripts: &[Vec<Step>]) {
+fn assert_same_transcripts(mounts: &[Mount], transcripts: &[Vec<Step>]) {
+    assert!(mounts.len() >= 2, "at least two routers to compare");
     let (first, others) = transcripts.split_first().expect("at least one router");
-    for (other, mount) in others.iter().zip(&Mount::ALL[1..]) {
+    for (other, mount) in others.iter().zip(&mounts[1..]) {
         assert_eq!(
             first.len(),
             other.len(),
             "/{} and /{} made different numbers of requests",
-            Mount::ALL[0].name(),
+            mounts[0].name(),
             mount.name()
         );
         for (expected, step) in first.iter().zip(other) {
@@ -105,7 +110,7 @@ fn assert_same_transcripts(transcripts: &[Vec<Step>]) {
                 expected,
                 step,
                 "/{} and /{} differ at {}",
-                Mount::ALL[0].name(),
+                mounts[0].name(),
                 mount.name(),
                 expected.request
             );
@@ -418,7 +423,7 @@ mod on_one_router {
         server: &TestServer,
         mount: Mount,
     ) -> Vec<Step> {
-        let other = Mount::ALL
+        let other = Mount::BUILT_IN
             .into_iter()
             .find(|other| *other != mount)
             .unwrap();

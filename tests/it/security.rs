@@ -21,7 +21,7 @@ use sessions_vs_jwt::{
 };
 
 fn other(mount: Mount) -> Mount {
-    Mount::ALL
+    Mount::BUILT_IN
         .into_iter()
         .find(|other| *other != mount)
         .unwrap()
@@ -30,7 +30,7 @@ fn other(mount: Mount) -> Mount {
 #[tokio::test]
 async fn secure_cookies_take_the_host_prefix_and_are_removed_with_the_same_attributes() {
     let server = TestServer::start(&["--secure-cookies"]).await;
-    for mount in Mount::ALL {
+    for mount in Mount::BUILT_IN {
         let name = format!("__Host-{}", cookie_name(mount));
         let mut visitor = server.visitor();
         let page = visitor.log_in_on(mount).await;
@@ -57,7 +57,7 @@ async fn secure_cookies_take_the_host_prefix_and_are_removed_with_the_same_attri
 #[tokio::test]
 async fn a_post_from_another_site_is_refused_and_changes_nothing() {
     let server = TestServer::start(&[]).await;
-    for mount in Mount::ALL {
+    for mount in Mount::BUILT_IN {
         let mut visitor = server.visitor();
         visitor.log_in_on(mount).await;
         for route in [Route::SetSession, Route::Logout] {
@@ -107,7 +107,7 @@ async fn post_login(
 #[tokio::test]
 async fn a_post_the_browser_marks_cross_site_is_refused() {
     let server = TestServer::start(&[]).await;
-    for mount in Mount::ALL {
+    for mount in Mount::BUILT_IN {
         let mut visitor = server.visitor();
         let page = post_login(
             &mut visitor,
@@ -124,7 +124,7 @@ async fn a_post_the_browser_marks_cross_site_is_refused() {
 #[tokio::test]
 async fn a_post_with_origin_null_is_refused() {
     let server = TestServer::start(&[]).await;
-    for mount in Mount::ALL {
+    for mount in Mount::BUILT_IN {
         let mut visitor = server.visitor();
         let page = post_login(&mut visitor, mount, &[("origin", "null")], "mallory").await;
         assert_eq!(page.status, 403, "{mount:?}");
@@ -137,7 +137,7 @@ async fn a_post_with_origin_null_is_refused() {
 async fn a_post_from_the_same_origin_is_accepted() {
     let server = TestServer::start(&[]).await;
     let origin = format!("http://{}", server.address);
-    for mount in Mount::ALL {
+    for mount in Mount::BUILT_IN {
         let mut visitor = server.visitor();
         let provenance = [
             ("origin", origin.as_str()),
@@ -152,7 +152,7 @@ async fn a_post_from_the_same_origin_is_accepted() {
 #[tokio::test]
 async fn a_post_the_browser_marks_same_origin_is_accepted_behind_a_proxy_that_rewrites_host() {
     let server = TestServer::start(&[]).await;
-    for mount in Mount::ALL {
+    for mount in Mount::BUILT_IN {
         let mut visitor = server.visitor();
         let provenance = [
             ("origin", "https://sessions.example"),
@@ -168,7 +168,7 @@ async fn a_post_the_browser_marks_same_origin_is_accepted_behind_a_proxy_that_re
 async fn a_post_the_browser_marks_same_site_is_refused() {
     let server = TestServer::start(&[]).await;
     let origin = format!("http://{}", server.address);
-    for mount in Mount::ALL {
+    for mount in Mount::BUILT_IN {
         let mut visitor = server.visitor();
         let provenance = [("origin", origin.as_str()), ("sec-fetch-site", "same-site")];
         let page = post_login(&mut visitor, mount, &provenance, "mallory").await;
@@ -194,7 +194,7 @@ async fn the_largest_username_with_the_largest_key_fits_in_the_token_cookie() {
     .await;
     let mut visitor = server.visitor();
     let name = "😀".repeat(150);
-    let page = visitor.log_in_as(Mount::Token, &name).await;
+    let page = visitor.log_in_as(Mount::TOKEN, &name).await;
     assert_eq!(page.status, 200);
     let cookie = page.set_cookie("token").unwrap();
     assert_eq!(
@@ -203,7 +203,7 @@ async fn the_largest_username_with_the_largest_key_fits_in_the_token_cookie() {
     );
     let length = cookie.to_string().len();
     assert!(length < 4096, "the cookie is {length} bytes");
-    assert_eq!(visitor.username_on(Mount::Token).await, name);
+    assert_eq!(visitor.username_on(Mount::TOKEN).await, name);
 }
 
 fn write_rsa_key(dir: &std::path::Path, kid: &str, bits: usize) {
@@ -217,7 +217,7 @@ fn write_rsa_key(dir: &std::path::Path, kid: &str, bits: usize) {
 async fn huge_cookie_headers_get_a_guest_page_that_clears_the_cookie() {
     let server = TestServer::start(&[]).await;
     for size in [20 * 1024, 64 * 1024] {
-        for mount in Mount::ALL {
+        for mount in Mount::BUILT_IN {
             let mut visitor = server
                 .visitor()
                 .holding(cookie_name(mount), &"x".repeat(size));
@@ -237,7 +237,7 @@ async fn huge_cookie_headers_get_a_guest_page_that_clears_the_cookie() {
 async fn the_jwks_lets_another_service_verify_our_tokens() {
     let server = TestServer::start(&[]).await;
     let mut visitor = server.visitor();
-    let page = visitor.log_in_on(Mount::Token).await;
+    let page = visitor.log_in_on(Mount::TOKEN).await;
     let token = page.set_cookie("token").unwrap().value().to_owned();
 
     let page = visitor.get("/.well-known/jwks.json").await;
@@ -280,13 +280,13 @@ async fn each_algorithm_signs_tokens_that_name_it_and_its_key() {
     ] {
         let server = TestServer::start(&["--jwt-algorithm", flag]).await;
         let mut visitor = server.visitor();
-        let page = visitor.log_in_on(Mount::Token).await;
+        let page = visitor.log_in_on(Mount::TOKEN).await;
         let header = token_header(page.set_cookie("token").unwrap().value());
         assert_eq!(format!("{:?}", header.alg), alg);
         assert_eq!(header.typ.as_deref(), Some("JWT"));
         let kid = header.kid.unwrap();
         assert!(server.token_keys().get(&kid).is_some());
-        assert_eq!(visitor.username_on(Mount::Token).await, "john_doe");
+        assert_eq!(visitor.username_on(Mount::TOKEN).await, "john_doe");
     }
 }
 
@@ -294,7 +294,7 @@ async fn each_algorithm_signs_tokens_that_name_it_and_its_key() {
 async fn after_a_rotation_old_tokens_still_work_and_new_ones_use_the_new_key() {
     let server = TestServer::start(&[]).await;
     let mut visitor = server.visitor();
-    let page = visitor.log_in_on(Mount::Token).await;
+    let page = visitor.log_in_on(Mount::TOKEN).await;
     let old_kid = token_header(page.set_cookie("token").unwrap().value())
         .kid
         .unwrap();
@@ -302,10 +302,10 @@ async fn after_a_rotation_old_tokens_still_work_and_new_ones_use_the_new_key() {
     let new_kid = keys::generate(&server.keys_dir(), KeyAlgorithm::EdDsa).unwrap();
     let server = server.restart().await;
     let mut visitor = visitor.on(&server);
-    assert_eq!(visitor.username_on(Mount::Token).await, "john_doe");
+    assert_eq!(visitor.username_on(Mount::TOKEN).await, "john_doe");
 
     let mut newcomer = server.visitor();
-    let page = newcomer.log_in_on(Mount::Token).await;
+    let page = newcomer.log_in_on(Mount::TOKEN).await;
     let kid = token_header(page.set_cookie("token").unwrap().value())
         .kid
         .unwrap();
@@ -317,7 +317,7 @@ async fn after_a_rotation_old_tokens_still_work_and_new_ones_use_the_new_key() {
 async fn after_a_key_is_retired_its_tokens_are_guests() {
     let server = TestServer::start(&[]).await;
     let mut visitor = server.visitor();
-    let page = visitor.log_in_on(Mount::Token).await;
+    let page = visitor.log_in_on(Mount::TOKEN).await;
     let old_kid = token_header(page.set_cookie("token").unwrap().value())
         .kid
         .unwrap();
@@ -326,7 +326,7 @@ async fn after_a_key_is_retired_its_tokens_are_guests() {
     keys::retire(&server.keys_dir(), &old_kid).unwrap();
     let server = server.restart().await;
     let mut visitor = visitor.on(&server);
-    let page = visitor.get(&Mount::Token.url(Route::GetSession)).await;
+    let page = visitor.get(&Mount::TOKEN.url(Route::GetSession)).await;
     assert_eq!(page.username(), "Guest");
     assert!(
         page.set_cookie("token").is_some(),
@@ -338,7 +338,7 @@ async fn after_a_key_is_retired_its_tokens_are_guests() {
 async fn with_token_revocation_a_copied_token_is_a_guest_after_logout() {
     let server = TestServer::start(&["--token-revocation"]).await;
     let mut visitor = server.visitor();
-    visitor.log_in_on(Mount::Token).await;
+    visitor.log_in_on(Mount::TOKEN).await;
     let copy = visitor.cookie("token").unwrap();
     assert_eq!(
         server.stored_sessions().await,
@@ -346,7 +346,7 @@ async fn with_token_revocation_a_copied_token_is_a_guest_after_logout() {
         "nothing is stored until a logout"
     );
 
-    visitor.log_out_on(Mount::Token).await;
+    visitor.log_out_on(Mount::TOKEN).await;
     assert_eq!(
         server.stored_sessions().await,
         1,
@@ -354,7 +354,7 @@ async fn with_token_revocation_a_copied_token_is_a_guest_after_logout() {
     );
 
     let mut thief = server.visitor().holding("token", &copy);
-    let page = thief.get(&Mount::Token.url(Route::GetSession)).await;
+    let page = thief.get(&Mount::TOKEN.url(Route::GetSession)).await;
     assert_eq!(page.username(), "Guest");
     assert!(
         page.set_cookie("token").is_some(),
@@ -390,7 +390,7 @@ async fn a_revocation_entry_lasts_as_long_as_the_token_still_verifies() {
     let revoked = signed_by_server(&server, "alice", exp);
     let control = signed_by_server(&server, "bob", exp);
     let mut owner = server.visitor().holding("token", &revoked);
-    owner.log_out_on(Mount::Token).await;
+    owner.log_out_on(Mount::TOKEN).await;
     assert_eq!(server.stored_sessions().await, 1, "the logout was recorded");
 
     let jti = token_claims(&revoked)["jti"]
@@ -410,9 +410,9 @@ async fn a_revocation_entry_lasts_as_long_as_the_token_still_verifies() {
     let mut checks_while_valid = 0;
     loop {
         let mut thief = server.visitor().holding("token", &revoked);
-        let thief_sees = thief.username_on(Mount::Token).await;
+        let thief_sees = thief.username_on(Mount::TOKEN).await;
         let mut witness = server.visitor().holding("token", &control);
-        if witness.username_on(Mount::Token).await != "bob" {
+        if witness.username_on(Mount::TOKEN).await != "bob" {
             break;
         }
         assert_eq!(
@@ -436,8 +436,8 @@ async fn a_spent_revocation_entry_is_swept_from_the_store() {
     ])
     .await;
     let mut visitor = server.visitor();
-    visitor.log_in_on(Mount::Token).await;
-    visitor.log_out_on(Mount::Token).await;
+    visitor.log_in_on(Mount::TOKEN).await;
+    visitor.log_out_on(Mount::TOKEN).await;
     assert_eq!(server.stored_sessions().await, 1);
     wait_until("swept", || async { server.stored_sessions().await == 0 }).await;
 }
@@ -446,17 +446,17 @@ async fn a_spent_revocation_entry_is_swept_from_the_store() {
 async fn a_revocation_entry_is_not_a_session_even_under_its_own_id() {
     let server = TestServer::start(&["--token-revocation"]).await;
     let mut visitor = server.visitor();
-    visitor.log_in_on(Mount::Token).await;
+    visitor.log_in_on(Mount::TOKEN).await;
     let jti = token_claims(&visitor.cookie("token").unwrap())["jti"]
         .as_str()
         .unwrap()
         .to_owned();
-    visitor.log_out_on(Mount::Token).await;
+    visitor.log_out_on(Mount::TOKEN).await;
 
     let mut prober = server.visitor().holding("sessionid", &jti);
-    let page = prober.get(&Mount::Server.url(Route::GetSession)).await;
+    let page = prober.get(&Mount::SERVER.url(Route::GetSession)).await;
     assert_eq!(page.username(), "Guest");
-    prober.log_in_on(Mount::Server).await;
+    prober.log_in_on(Mount::SERVER).await;
     assert_eq!(
         server.stored_sessions().await,
         2,
@@ -491,13 +491,13 @@ async fn a_record_without_the_server_sides_mark_is_not_a_session() {
     let mut holder = server
         .visitor()
         .holding("sessionid", &marked.id.to_string());
-    let page = holder.get(&Mount::Server.url(Route::GetSession)).await;
+    let page = holder.get(&Mount::SERVER.url(Route::GetSession)).await;
     assert_eq!(page.username(), "mallory", "a marked record is a session");
 
     let mut prober = server
         .visitor()
         .holding("sessionid", &unmarked.id.to_string());
-    let page = prober.get(&Mount::Server.url(Route::GetSession)).await;
+    let page = prober.get(&Mount::SERVER.url(Route::GetSession)).await;
     assert_eq!(page.username(), "Guest");
     let removal = page
         .set_cookie("sessionid")
@@ -509,8 +509,8 @@ async fn a_record_without_the_server_sides_mark_is_not_a_session() {
 async fn without_token_revocation_a_token_logout_stores_nothing() {
     let server = TestServer::start(&[]).await;
     let mut visitor = server.visitor();
-    visitor.log_in_on(Mount::Token).await;
-    visitor.log_out_on(Mount::Token).await;
+    visitor.log_in_on(Mount::TOKEN).await;
+    visitor.log_out_on(Mount::TOKEN).await;
     assert_eq!(server.stored_sessions().await, 0);
 }
 
@@ -518,7 +518,7 @@ async fn without_token_revocation_a_token_logout_stores_nothing() {
 async fn the_token_cookie_never_outlives_the_token() {
     let server = TestServer::start(&["--cookie-age", "600"]).await;
     let mut visitor = server.visitor();
-    let page = visitor.log_in_on(Mount::Token).await;
+    let page = visitor.log_in_on(Mount::TOKEN).await;
     let cookie = page.set_cookie("token").unwrap();
     let claims = token_claims(cookie.value());
     let lifetime = claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap();
@@ -539,7 +539,7 @@ async fn the_session_cookie_ends_no_later_than_its_record_counted_from_the_reque
     let server = TestServer::start(&["--cookie-age", "600"]).await;
     let mut visitor = server.visitor();
     let sent = time::OffsetDateTime::now_utc();
-    let page = visitor.log_in_on(Mount::Server).await;
+    let page = visitor.log_in_on(Mount::SERVER).await;
     let cookie = page.set_cookie("sessionid").unwrap();
     let id = cookie.value().parse().unwrap();
     let record = server.site.records().load(&id).await.unwrap().unwrap();
@@ -561,7 +561,7 @@ async fn with_inactivity_expiry_a_login_in_use_outlives_the_cookie_age() {
     let server = TestServer::start(&["--expiry", "inactivity", "--cookie-age", "6"]).await;
     let on_server = async {
         let mut visitor = server.visitor();
-        visitor.log_in_on(Mount::Server).await;
+        visitor.log_in_on(Mount::SERVER).await;
         let id = visitor.cookie("sessionid").unwrap().parse().unwrap();
         let records = server.site.records();
         let first_end = records.load(&id).await.unwrap().unwrap().expiry_date;
@@ -570,7 +570,7 @@ async fn with_inactivity_expiry_a_login_in_use_outlives_the_cookie_age() {
             time::OffsetDateTime::now_utc() >= first_end - half_life
         })
         .await;
-        let page = visitor.get(&Mount::Server.url(Route::GetSession)).await;
+        let page = visitor.get(&Mount::SERVER.url(Route::GetSession)).await;
         assert_eq!(page.username(), "john_doe");
         let renewed = page
             .set_cookie("sessionid")
@@ -581,14 +581,14 @@ async fn with_inactivity_expiry_a_login_in_use_outlives_the_cookie_age() {
         })
         .await;
         assert_eq!(
-            visitor.username_on(Mount::Server).await,
+            visitor.username_on(Mount::SERVER).await,
             "john_doe",
             "after the session's first expiry"
         );
     };
     let on_token = async {
         let mut visitor = server.visitor();
-        visitor.log_in_on(Mount::Token).await;
+        visitor.log_in_on(Mount::TOKEN).await;
         let first = visitor.cookie("token").unwrap();
         let (iat, exp) = {
             let claims = token_claims(&first);
@@ -598,7 +598,7 @@ async fn with_inactivity_expiry_a_login_in_use_outlives_the_cookie_age() {
             )
         };
         wait_until_unix_time(iat + AGE / 2).await;
-        let page = visitor.get(&Mount::Token.url(Route::GetSession)).await;
+        let page = visitor.get(&Mount::TOKEN.url(Route::GetSession)).await;
         assert_eq!(page.username(), "john_doe");
         let renewed = page
             .set_cookie("token")
@@ -612,7 +612,7 @@ async fn with_inactivity_expiry_a_login_in_use_outlives_the_cookie_age() {
         );
         wait_until_unix_time(exp + LEEWAY_SECONDS + 1).await;
         assert_eq!(
-            visitor.username_on(Mount::Token).await,
+            visitor.username_on(Mount::TOKEN).await,
             "john_doe",
             "after the first token stopped verifying"
         );
@@ -631,11 +631,11 @@ async fn wait_until_every_login_has_ended(logged_in_by: u64) {
 async fn with_inactivity_expiry_an_idle_login_ends_on_both_sides() {
     let server = TestServer::start(&["--expiry", "inactivity", "--cookie-age", "1"]).await;
     let mut visitor = server.visitor();
-    for mount in Mount::ALL {
+    for mount in Mount::BUILT_IN {
         visitor.log_in_on(mount).await;
     }
     wait_until_every_login_has_ended(claims::now()).await;
-    for mount in Mount::ALL {
+    for mount in Mount::BUILT_IN {
         assert_eq!(visitor.username_on(mount).await, "Guest", "{mount:?}");
     }
 }
@@ -644,7 +644,7 @@ async fn with_inactivity_expiry_an_idle_login_ends_on_both_sides() {
 async fn with_absolute_expiry_a_use_neither_moves_the_expiry_nor_resends_the_cookie() {
     let server = TestServer::start(&["--cookie-age", "600"]).await;
     let mut visitor = server.visitor();
-    for mount in Mount::ALL {
+    for mount in Mount::BUILT_IN {
         visitor.log_in_on(mount).await;
     }
     let id = visitor.cookie("sessionid").unwrap().parse().unwrap();
@@ -654,7 +654,7 @@ async fn with_absolute_expiry_a_use_neither_moves_the_expiry_nor_resends_the_coo
         time::OffsetDateTime::now_utc() >= first_end - time::Duration::seconds(599)
     })
     .await;
-    for mount in Mount::ALL {
+    for mount in Mount::BUILT_IN {
         let page = visitor.get(&mount.url(Route::GetSession)).await;
         assert_eq!(page.username(), "john_doe");
         assert!(
@@ -673,7 +673,7 @@ async fn with_absolute_expiry_a_use_neither_moves_the_expiry_nor_resends_the_coo
 async fn with_browser_session_expiry_cookies_have_no_max_age_but_the_login_still_ends() {
     let server = TestServer::start(&["--expiry", "browser-session", "--cookie-age", "1"]).await;
     let mut visitor = server.visitor();
-    for mount in Mount::ALL {
+    for mount in Mount::BUILT_IN {
         let page = visitor.log_in_on(mount).await;
         let cookie = page.set_cookie(cookie_name(mount)).unwrap();
         assert_eq!(
@@ -691,7 +691,7 @@ async fn with_browser_session_expiry_cookies_have_no_max_age_but_the_login_still
     );
 
     wait_until_every_login_has_ended(logged_in_by).await;
-    for mount in Mount::ALL {
+    for mount in Mount::BUILT_IN {
         let page = visitor.get(&mount.url(Route::GetSession)).await;
         assert_eq!(
             page.username(),
@@ -704,7 +704,7 @@ async fn with_browser_session_expiry_cookies_have_no_max_age_but_the_login_still
 #[tokio::test]
 async fn logging_in_on_one_router_leaves_the_other_routers_cookie_alone() {
     let server = TestServer::start(&[]).await;
-    for mount in Mount::ALL {
+    for mount in Mount::BUILT_IN {
         let mut visitor = server.visitor();
         let page = visitor.log_in_on(mount).await;
         assert!(page.set_cookie(cookie_name(other(mount))).is_none());
@@ -720,12 +720,12 @@ async fn every_refused_cookie_is_logged_as_a_warning_without_its_value() {
     let server = Instance::start(&["--store", "memory", "--keys-dir", keys.to_str().unwrap()]);
     let well_formed_unknown_id = "AAAAAAAAAAAAAAAAAAAAAA";
     let cases: [(Mount, &[u8]); 6] = [
-        (Mount::Server, b"short-and-malformed"),
-        (Mount::Server, well_formed_unknown_id.as_bytes()),
-        (Mount::Server, b"\xff\xfe-not-utf8"),
-        (Mount::Token, b"garbage-not-a-token"),
-        (Mount::Token, well_formed_unknown_id.as_bytes()),
-        (Mount::Token, b"\xff\xfe-not-utf8"),
+        (Mount::SERVER, b"short-and-malformed"),
+        (Mount::SERVER, well_formed_unknown_id.as_bytes()),
+        (Mount::SERVER, b"\xff\xfe-not-utf8"),
+        (Mount::TOKEN, b"garbage-not-a-token"),
+        (Mount::TOKEN, well_formed_unknown_id.as_bytes()),
+        (Mount::TOKEN, b"\xff\xfe-not-utf8"),
     ];
     let client = reqwest::Client::new();
     for (mount, value) in cases {
@@ -766,13 +766,13 @@ fn warnings(log: &str) -> Vec<&str> {
 async fn a_full_memory_store_refuses_new_logins_with_503_and_keeps_every_live_one() {
     let server = TestServer::start(&["--store", "memory?capacity=3"]).await;
     let mut first = server.visitor();
-    first.log_in_on(Mount::Server).await;
+    first.log_in_on(Mount::SERVER).await;
     let mut second = server.visitor();
-    second.log_in_on(Mount::Hybrid).await;
+    second.log_in_on(Mount::HYBRID).await;
     assert_eq!(server.stored_sessions().await, 3, "the store is full");
 
     let mut third = server.visitor();
-    let page = third.log_in_on(Mount::Server).await;
+    let page = third.log_in_on(Mount::SERVER).await;
     assert_eq!(page.status, 503, "{}", page.body);
     assert!(page.body.contains("is unavailable"), "{}", page.body);
     assert_eq!(
@@ -781,23 +781,23 @@ async fn a_full_memory_store_refuses_new_logins_with_503_and_keeps_every_live_on
         "no cookie for a login not stored"
     );
 
-    assert_eq!(first.username_on(Mount::Server).await, "john_doe");
+    assert_eq!(first.username_on(Mount::SERVER).await, "john_doe");
     let mut refreshing = server
         .visitor()
         .holding("refresh", &second.cookie("refresh").unwrap());
-    let page = refreshing.get(&Mount::Hybrid.url(Route::GetSession)).await;
+    let page = refreshing.get(&Mount::HYBRID.url(Route::GetSession)).await;
     assert_eq!(
         page.status, 503,
         "a refresh needs a new record too: {}",
         page.body
     );
     assert_eq!(
-        second.username_on(Mount::Hybrid).await,
+        second.username_on(Mount::HYBRID).await,
         "john_doe",
         "a valid access token needs no record"
     );
-    first.log_out_on(Mount::Server).await;
-    let page = third.log_in_on(Mount::Server).await;
+    first.log_out_on(Mount::SERVER).await;
+    let page = third.log_in_on(Mount::SERVER).await;
     assert_eq!(page.status, 200, "a logout made room");
 }
 
@@ -810,7 +810,7 @@ async fn what_one_client_can_make_each_mechanism_store() {
     const TIMES: u64 = 10;
     let server = TestServer::start(&["--token-revocation"]).await;
     let mut stored = Vec::new();
-    for mount in Mount::ALL {
+    for mount in Mount::BUILT_IN {
         let before = server.stored_sessions().await;
         for _ in 0..TIMES {
             server.visitor().log_in_on(mount).await;
@@ -829,13 +829,13 @@ async fn what_one_client_can_make_each_mechanism_store() {
     );
 
     let mut client = server.visitor();
-    client.log_in_on(Mount::Hybrid).await;
+    client.log_in_on(Mount::HYBRID).await;
     let before = server.stored_sessions().await;
     for _ in 0..TIMES {
         let refresh = client.cookie("refresh").unwrap();
         client.forget_cookies();
         client.set_cookie("refresh", &refresh);
-        let page = client.get(&Mount::Hybrid.url(Route::GetSession)).await;
+        let page = client.get(&Mount::HYBRID.url(Route::GetSession)).await;
         assert_eq!(page.username(), "john_doe");
     }
     assert_eq!(
@@ -847,8 +847,8 @@ async fn what_one_client_can_make_each_mechanism_store() {
     let before = server.stored_sessions().await;
     for _ in 0..TIMES {
         let mut client = server.visitor();
-        client.log_in_on(Mount::Token).await;
-        client.log_out_on(Mount::Token).await;
+        client.log_in_on(Mount::TOKEN).await;
+        client.log_out_on(Mount::TOKEN).await;
     }
     assert_eq!(
         server.stored_sessions().await - before,
@@ -874,7 +874,7 @@ async fn under_inactivity_a_login_in_constant_use_ends_at_its_absolute_timeout_o
         "1",
     ])
     .await;
-    let sides = Mount::ALL.map(|mount| {
+    let sides = Mount::BUILT_IN.map(|mount| {
         let server = &server;
         async move {
             let mut visitor = server.visitor();
@@ -940,29 +940,29 @@ async fn with_token_revocation_a_thiefs_renewed_copy_of_a_logged_out_login_stays
     ])
     .await;
     let mut visitor = server.visitor();
-    visitor.log_in_on(Mount::Token).await;
+    visitor.log_in_on(Mount::TOKEN).await;
     let stolen = visitor.cookie("token").unwrap();
     let logged_in_at = token_claims(&stolen)["iat"].as_u64().unwrap();
     wait_until_unix_time(logged_in_at + 3).await;
-    let page = visitor.get(&Mount::Token.url(Route::GetSession)).await;
+    let page = visitor.get(&Mount::TOKEN.url(Route::GetSession)).await;
     assert!(
         page.set_cookie("token").is_some(),
         "the visitor's copy renewed"
     );
     wait_until_unix_time(logged_in_at + 5).await;
     let mut thief = server.visitor().holding("token", &stolen);
-    let page = thief.get(&Mount::Token.url(Route::GetSession)).await;
+    let page = thief.get(&Mount::TOKEN.url(Route::GetSession)).await;
     let renewed = page.set_cookie("token").expect("the thief's copy renewed");
     let thiefs = renewed.value().to_owned();
     let thiefs_exp = token_claims(&thiefs)["exp"].as_u64().unwrap();
 
-    visitor.log_out_on(Mount::Token).await;
+    visitor.log_out_on(Mount::TOKEN).await;
     assert_eq!(visitor.cookie("token"), None);
 
     wait_until_unix_time(thiefs_exp + LEEWAY_SECONDS).await;
     let mut thief = server.visitor().holding("token", &thiefs);
     assert_eq!(
-        thief.username_on(Mount::Token).await,
+        thief.username_on(Mount::TOKEN).await,
         "Guest",
         "the thief's renewed copy, in the last second it verifies, is revoked"
     );
@@ -974,7 +974,7 @@ async fn with_token_revocation_a_thiefs_renewed_copy_of_a_logged_out_login_stays
 #[tokio::test]
 async fn a_cookie_sent_twice_makes_a_guest_on_every_side_and_is_cleared() {
     let server = TestServer::start(&[]).await;
-    for mount in Mount::ALL {
+    for mount in Mount::BUILT_IN {
         let name = cookie_name(mount);
         let mut victim = server.visitor();
         victim.log_in_on(mount).await;

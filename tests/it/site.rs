@@ -12,7 +12,7 @@ async fn the_index_explains_both_sides_and_links_each() {
     let server = TestServer::start(&[]).await;
     let page = server.visitor().get("/").await;
     assert_eq!(page.status, 200);
-    for mount in Mount::ALL {
+    for mount in Mount::BUILT_IN {
         for route in [Route::SetSession, Route::GetSession, Route::Logout] {
             let url = mount.url(route);
             assert!(
@@ -57,7 +57,7 @@ async fn getting_the_logout_url_explains_that_it_takes_a_post() {
     let server = TestServer::start(&[]).await;
     let page = server
         .visitor()
-        .get(&Mount::Server.url(Route::Logout))
+        .get(&Mount::SERVER.url(Route::Logout))
         .await;
     assert_eq!(page.status, 405);
     assert!(
@@ -79,7 +79,7 @@ async fn healthz_answers_200_when_the_store_answers() {
 async fn per_visitor_pages_are_never_cached_for_someone_else() {
     let server = TestServer::start(&[]).await;
     let mut visitor = server.visitor();
-    for mount in Mount::ALL {
+    for mount in Mount::BUILT_IN {
         for route in [Route::SetSession, Route::GetSession] {
             let page = visitor.get(&mount.url(route)).await;
             assert_eq!(page.headers[header::VARY], "Cookie", "{}", mount.url(route));
@@ -95,7 +95,7 @@ async fn both_routers_set_cookies_with_the_same_attributes() {
     let server = TestServer::start(&["--cookie-age", "3600", "--access-token-age", "3600"]).await;
     let mut visitor = server.visitor();
     let mut attributes = Vec::new();
-    for mount in Mount::ALL {
+    for mount in Mount::BUILT_IN {
         let page = visitor.log_in_on(mount).await;
         let cookie = page.set_cookie(cookie_name(mount)).unwrap();
         assert_eq!(cookie.http_only(), Some(true));
@@ -121,14 +121,14 @@ async fn a_form_body_over_the_limit_is_refused_and_the_session_left_as_it_was() 
     const LIMIT: usize = 16 * 1024;
     let server = TestServer::start(&[]).await;
     let mut visitor = server.visitor();
-    visitor.log_in_on(Mount::Server).await;
+    visitor.log_in_on(Mount::SERVER).await;
     let session = visitor.cookie("sessionid").unwrap();
     let stored = server.stored_sessions().await;
     let operations = server.site.store_operations();
     let body_of = |name_bytes: usize| format!("username={}", "x".repeat(name_bytes));
 
     let request = visitor
-        .request(reqwest::Method::POST, &Mount::Server.url(Route::SetSession))
+        .request(reqwest::Method::POST, &Mount::SERVER.url(Route::SetSession))
         .header(
             reqwest::header::CONTENT_TYPE,
             "application/x-www-form-urlencoded",
@@ -152,7 +152,7 @@ async fn a_form_body_over_the_limit_is_refused_and_the_session_left_as_it_was() 
     assert_eq!(visitor.cookie("sessionid"), Some(session.clone()));
 
     let request = visitor
-        .request(reqwest::Method::POST, &Mount::Server.url(Route::SetSession))
+        .request(reqwest::Method::POST, &Mount::SERVER.url(Route::SetSession))
         .header(
             reqwest::header::CONTENT_TYPE,
             "application/x-www-form-urlencoded",
@@ -166,15 +166,15 @@ async fn a_form_body_over_the_limit_is_refused_and_the_session_left_as_it_was() 
         page.body
     );
     assert_eq!(visitor.cookie("sessionid"), Some(session));
-    assert_eq!(visitor.username_on(Mount::Server).await, "john_doe");
+    assert_eq!(visitor.username_on(Mount::SERVER).await, "john_doe");
 }
 
 #[tokio::test]
 async fn the_reference_page_is_the_logged_in_get_session_page_from_fixed_data() {
     let server = TestServer::start(&[]).await;
     let mut visitor = server.visitor();
-    visitor.log_in_on(Mount::Server).await;
-    let logged_in = visitor.get(&Mount::Server.url(Route::GetSession)).await;
+    visitor.log_in_on(Mount::SERVER).await;
+    let logged_in = visitor.get(&Mount::SERVER.url(Route::GetSession)).await;
     let reference = visitor.get(REFERENCE_GET_SESSION).await;
     assert_eq!(reference.status, 200);
     assert_eq!(reference.username(), "john_doe");

@@ -29,13 +29,13 @@ async fn run_sql(database: &std::path::Path, sql: &str) {
 async fn a_failing_store_gives_503_pages_on_server_while_token_keeps_working() {
     let server = TestServer::start(&["--store", "sqlite://{dir}/sessions.sqlite3"]).await;
     let mut visitor = server.visitor();
-    visitor.log_in_on(Mount::Server).await;
-    visitor.log_in_on(Mount::Token).await;
+    visitor.log_in_on(Mount::SERVER).await;
+    visitor.log_in_on(Mount::TOKEN).await;
 
     drop_the_sessions_table(&server.dir.path().join("sessions.sqlite3")).await;
 
     for request in [Route::GetSession, Route::SetSession] {
-        let page = visitor.get(&Mount::Server.url(request)).await;
+        let page = visitor.get(&Mount::SERVER.url(request)).await;
         assert_eq!(page.status, 503, "{request:?}");
         assert!(
             page.body.contains("The session store (sqlite)"),
@@ -44,10 +44,10 @@ async fn a_failing_store_gives_503_pages_on_server_while_token_keeps_working() {
         );
         assert!(page.body.contains("is unavailable"), "{}", page.body);
     }
-    let page = visitor.log_out_on(Mount::Server).await;
+    let page = visitor.log_out_on(Mount::SERVER).await;
     assert_eq!(page.status, 503);
 
-    let page = visitor.get(&Mount::Token.url(Route::GetSession)).await;
+    let page = visitor.get(&Mount::TOKEN.url(Route::GetSession)).await;
     assert_eq!(page.status, 200);
     assert_eq!(page.username(), "john_doe");
 
@@ -64,10 +64,10 @@ async fn a_failing_store_gives_503_pages_on_server_while_token_keeps_working() {
 async fn an_undecodable_record_makes_a_guest_and_is_deleted(store: TestStore) {
     let server = TestServer::start_on(store, &[]).await;
     let mut visitor = server.visitor();
-    visitor.log_in_on(Mount::Server).await;
+    visitor.log_in_on(Mount::SERVER).await;
     server.store.as_ref().unwrap().corrupt_every_record().await;
 
-    let page = visitor.get(&Mount::Server.url(Route::GetSession)).await;
+    let page = visitor.get(&Mount::SERVER.url(Route::GetSession)).await;
     assert_eq!(page.status, 200);
     assert_eq!(page.username(), "Guest");
     assert!(
@@ -92,10 +92,10 @@ async fn an_undecodable_record_is_logged_as_a_warning() {
     let keys = folder.path().join("keys");
     let server = Instance::start(&["--store", &store, "--keys-dir", keys.to_str().unwrap()]);
     let mut visitor = server.visitor();
-    visitor.log_in_on(Mount::Server).await;
+    visitor.log_in_on(Mount::SERVER).await;
     common::stores::run_sqlite(&database, "update tower_sessions set data = x'c1c1c1'").await;
 
-    let page = visitor.get(&Mount::Server.url(Route::GetSession)).await;
+    let page = visitor.get(&Mount::SERVER.url(Route::GetSession)).await;
     assert_eq!(page.username(), "Guest");
     // The log reaches the test through a pipe, a moment after the page.
     common::wait_until("the request's access line", || async {
@@ -116,7 +116,7 @@ async fn a_guest_without_a_cookie_never_touches_the_store() {
     drop_the_sessions_table(&server.dir.path().join("sessions.sqlite3")).await;
     let page = server
         .visitor()
-        .get(&Mount::Server.url(Route::GetSession))
+        .get(&Mount::SERVER.url(Route::GetSession))
         .await;
     assert_eq!(page.status, 200);
     assert_eq!(page.username(), "Guest");
@@ -126,8 +126,8 @@ async fn a_guest_without_a_cookie_never_touches_the_store() {
 async fn a_failing_store_makes_the_inspector_a_503_that_still_shows_the_token_side() {
     let server = TestServer::start(&["--store", "sqlite://{dir}/sessions.sqlite3"]).await;
     let mut visitor = server.visitor();
-    visitor.log_in_on(Mount::Server).await;
-    visitor.log_in_on(Mount::Token).await;
+    visitor.log_in_on(Mount::SERVER).await;
+    visitor.log_in_on(Mount::TOKEN).await;
     drop_the_sessions_table(&server.dir.path().join("sessions.sqlite3")).await;
 
     let page = visitor.get("/").await;
@@ -159,7 +159,7 @@ async fn with_token_revocation_a_failing_store_makes_the_inspector_a_503_that_st
     ])
     .await;
     let mut visitor = server.visitor();
-    visitor.log_in_on(Mount::Token).await;
+    visitor.log_in_on(Mount::TOKEN).await;
     drop_the_sessions_table(&server.dir.path().join("sessions.sqlite3")).await;
 
     let page = visitor.get("/").await;
@@ -193,13 +193,13 @@ needs!(
             keys.to_str().unwrap(),
         ]);
         let mut visitor = patient_visitor(server.url(""));
-        assert_eq!(visitor.log_in_on(Mount::Server).await.status, 200);
-        assert_eq!(visitor.log_in_on(Mount::Token).await.status, 200);
+        assert_eq!(visitor.log_in_on(Mount::SERVER).await.status, 200);
+        assert_eq!(visitor.log_in_on(Mount::TOKEN).await.status, 200);
 
         redis.kill();
 
         for route in [Route::GetSession, Route::SetSession] {
-            let page = visitor.get(&Mount::Server.url(route)).await;
+            let page = visitor.get(&Mount::SERVER.url(route)).await;
             assert_eq!(page.status, 503, "{route:?}: {}", page.body);
             assert!(
                 page.body
@@ -208,7 +208,7 @@ needs!(
                 page.body
             );
         }
-        let page = visitor.get(&Mount::Token.url(Route::GetSession)).await;
+        let page = visitor.get(&Mount::TOKEN.url(Route::GetSession)).await;
         assert_eq!(page.status, 200, "/token needs no store");
         assert_eq!(page.username(), "john_doe");
         let health = visitor.get("/healthz").await;
@@ -226,13 +226,13 @@ needs!(
         })
         .await;
         // The restarted Redis is empty: the old session is gone, and says so.
-        let page = visitor.get(&Mount::Server.url(Route::GetSession)).await;
+        let page = visitor.get(&Mount::SERVER.url(Route::GetSession)).await;
         assert_eq!(
             (page.status.as_u16(), page.username().as_str()),
             (200, "Guest")
         );
-        visitor.log_in_on(Mount::Server).await;
-        let page = visitor.get(&Mount::Server.url(Route::GetSession)).await;
+        visitor.log_in_on(Mount::SERVER).await;
+        let page = visitor.get(&Mount::SERVER.url(Route::GetSession)).await;
         assert_eq!(page.username(), "john_doe", "logins work again");
     }
 );
@@ -253,7 +253,7 @@ async fn a_hanging_store_gives_503_pages_on_server_while_token_keeps_working(sto
     let (proxy, url) = StoreProxy::in_front_of(&fresh.url);
     let server = TestServer::start(&["--store", &url]).await;
     let mut visitor = patient_visitor(server.url(""));
-    for mount in Mount::ALL {
+    for mount in Mount::BUILT_IN {
         let page = visitor.log_in_on(mount).await;
         assert_eq!(page.status, 200, "{mount:?}");
     }
@@ -262,7 +262,7 @@ async fn a_hanging_store_gives_503_pages_on_server_while_token_keeps_working(sto
 
     let name = fresh.kind().name();
     for route in [Route::GetSession, Route::SetSession] {
-        let page = visitor.get(&Mount::Server.url(route)).await;
+        let page = visitor.get(&Mount::SERVER.url(route)).await;
         assert_eq!(page.status, 503, "{route:?}: {}", page.body);
         assert!(
             page.body
@@ -271,7 +271,7 @@ async fn a_hanging_store_gives_503_pages_on_server_while_token_keeps_working(sto
             page.body
         );
     }
-    let page = visitor.get(&Mount::Token.url(Route::GetSession)).await;
+    let page = visitor.get(&Mount::TOKEN.url(Route::GetSession)).await;
     assert_eq!(page.status, 200, "/token needs no store");
     assert_eq!(page.username(), "john_doe");
     let health = visitor.get("/healthz").await;

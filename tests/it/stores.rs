@@ -352,7 +352,7 @@ mod sqlite {
         let server = TestServer::start_on(TestStore::Sqlite, &[]).await;
         let visits = (0..64).map(|_| {
             let mut visitor = server.visitor();
-            async move { visitor.log_in_on(Mount::Server).await }
+            async move { visitor.log_in_on(Mount::SERVER).await }
         });
         for page in futures_util::future::join_all(visits).await {
             assert_eq!(page.status, 200, "{}", page.body);
@@ -551,7 +551,7 @@ mod cache {
 #[tokio::test]
 async fn the_server_sweeps_expired_sessions_in_the_background() {
     let server = TestServer::start(&["--cookie-age", "1", "--cleanup-interval", "1"]).await;
-    server.visitor().log_in_on(Mount::Server).await;
+    server.visitor().log_in_on(Mount::SERVER).await;
     assert_eq!(server.stored_sessions().await, 1);
     wait_until("the expired record swept", || async {
         server.stored_sessions().await == 0

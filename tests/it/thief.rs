@@ -265,7 +265,7 @@ impl World {
         let mut bystander = Browser::new(base);
         bystander
             .post(
-                &page(Mount::Server, Route::SetSession),
+                &page(Mount::SERVER, Route::SetSession),
                 &[("username", "bystander")],
             )
             .await;
@@ -273,14 +273,14 @@ impl World {
         let mut carol = Browser::new(base);
         carol
             .post(
-                &page(Mount::Hybrid, Route::SetSession),
+                &page(Mount::HYBRID, Route::SetSession),
                 &[("username", "carol")],
             )
             .await;
         let mut revoked = Browser::new(base);
-        revoked.get(&page(Mount::Token, Route::SetSession)).await;
+        revoked.get(&page(Mount::TOKEN, Route::SetSession)).await;
         let revoked_token = revoked.cookie(TOKEN).unwrap();
-        revoked.post(&page(Mount::Token, Route::Logout), &[]).await;
+        revoked.post(&page(Mount::TOKEN, Route::Logout), &[]).await;
         let revoked_jti = token_claims(&revoked_token)["jti"]
             .as_str()
             .unwrap()
@@ -374,7 +374,7 @@ impl World {
     /// anyone gets from a cookieless login.
     async fn thief_with_own_access(&mut self) -> Browser {
         let mut thief = Browser::new(&self.base);
-        let reply = thief.get(&page(Mount::Hybrid, Route::SetSession)).await;
+        let reply = thief.get(&page(Mount::HYBRID, Route::SetSession)).await;
         self.learn(&reply, true);
         thief.drop_cookie(REFRESH);
         thief
@@ -404,7 +404,7 @@ impl World {
         let reply = self
             .victim
             .post(
-                &page(Mount::Hybrid, Route::SetSession),
+                &page(Mount::HYBRID, Route::SetSession),
                 &[("username", "alice")],
             )
             .await;
@@ -412,7 +412,7 @@ impl World {
         self.learn(&reply, false);
         self.victim_logged_in = true;
         self.lost_at = None;
-        for mount in [Mount::Server, Mount::Token] {
+        for mount in [Mount::SERVER, Mount::TOKEN] {
             self.victim
                 .post(&page(mount, Route::SetSession), &[("username", "alice")])
                 .await;
@@ -432,7 +432,7 @@ impl World {
         let request = self.victim.client.get(format!(
             "{}{}",
             self.base,
-            page(Mount::Hybrid, Route::GetSession)
+            page(Mount::HYBRID, Route::GetSession)
         ));
         let reply = self.victim.send(request, !lose_response).await;
         self.learn(&reply, false);
@@ -491,7 +491,7 @@ impl World {
             .collect();
         for refresh in held {
             let mut thief = Browser::holding(&self.base, &[(REFRESH, &refresh)]);
-            let reply = thief.get(&page(Mount::Hybrid, Route::GetSession)).await;
+            let reply = thief.get(&page(Mount::HYBRID, Route::GetSession)).await;
             if reply.username().as_deref() != Some("Guest") {
                 self.fail(&format!(
                     "login {family} ended, yet a refresh id of it the thief holds still refreshes"
@@ -502,7 +502,7 @@ impl World {
 
     async fn victim_logs_out(&mut self) {
         let family = self.victim_family();
-        for mount in [Mount::Hybrid, Mount::Server, Mount::Token] {
+        for mount in [Mount::HYBRID, Mount::SERVER, Mount::TOKEN] {
             self.victim.post(&page(mount, Route::Logout), &[]).await;
         }
         self.victim_logged_in = false;
@@ -521,7 +521,7 @@ impl World {
             self.thief_presented.insert(family.clone());
         }
         let mut thief = Browser::holding(&self.base, &[(REFRESH, &refresh)]);
-        let reply = thief.get(&page(Mount::Hybrid, Route::GetSession)).await;
+        let reply = thief.get(&page(Mount::HYBRID, Route::GetSession)).await;
         self.learn(&reply, true);
         self.check_reveals_nothing(&reply, "a refresh");
         let Some(family) = family else { return };
@@ -589,7 +589,7 @@ impl World {
                 };
                 let family = family_of(&access);
                 let reply = Browser::holding(&self.base, &[(ACCESS, &access)])
-                    .get(&page(Mount::Hybrid, Route::GetSession))
+                    .get(&page(Mount::HYBRID, Route::GetSession))
                     .await;
                 let worked = reply.username().is_some_and(|name| name != "Guest");
                 // A second for the whole-second clock, and one for the requests' own time.
@@ -610,12 +610,12 @@ impl World {
                 thief.jar.insert(REFRESH.to_owned(), (named, None));
                 let reply = match step {
                     Step::ThiefLogsOutNaming => {
-                        thief.post(&page(Mount::Hybrid, Route::Logout), &[]).await
+                        thief.post(&page(Mount::HYBRID, Route::Logout), &[]).await
                     }
                     Step::ThiefLogsInNaming => {
                         thief
                             .post(
-                                &page(Mount::Hybrid, Route::SetSession),
+                                &page(Mount::HYBRID, Route::SetSession),
                                 &[("username", "mallory")],
                             )
                             .await
@@ -627,8 +627,8 @@ impl World {
             }
             Step::ThiefReplaysTheVictimsServerSession | Step::ThiefReplaysTheVictimsToken => {
                 let (name, mount) = match step {
-                    Step::ThiefReplaysTheVictimsServerSession => (SESSIONID, Mount::Server),
-                    _ => (TOKEN, Mount::Token),
+                    Step::ThiefReplaysTheVictimsServerSession => (SESSIONID, Mount::SERVER),
+                    _ => (TOKEN, Mount::TOKEN),
                 };
                 let copies: Vec<String> = self
                     .stolen
@@ -651,7 +651,7 @@ impl World {
                 let mut thief = self.thief_with_own_access().await;
                 let access = thief.cookie(ACCESS).unwrap();
                 let reply = Browser::holding(&self.base, &[(TOKEN, &access)])
-                    .get(&page(Mount::Token, Route::GetSession))
+                    .get(&page(Mount::TOKEN, Route::GetSession))
                     .await;
                 if reply.username().as_deref() != Some("Guest") {
                     self.fail("a /hybrid access token opened /token");
@@ -664,13 +664,13 @@ impl World {
     /// What must hold after every step, whatever happened.
     async fn check_bystanders(&mut self) {
         let reply = Browser::holding(&self.base, &[(SESSIONID, &self.bystander_session)])
-            .get(&page(Mount::Server, Route::GetSession))
+            .get(&page(Mount::SERVER, Route::GetSession))
             .await;
         if reply.username().as_deref() != Some("bystander") {
             self.fail("a bystander's /server session was deleted");
         }
         let reply = Browser::holding(&self.base, &[(TOKEN, &self.revoked_token)])
-            .get(&page(Mount::Token, Route::GetSession))
+            .get(&page(Mount::TOKEN, Route::GetSession))
             .await;
         if reply.username().as_deref() != Some("Guest") {
             self.fail("a revoked /token token works again: its revocation entry was deleted");
@@ -678,7 +678,7 @@ impl World {
         self.carol.drop_cookie(ACCESS);
         let reply = self
             .carol
-            .get(&page(Mount::Hybrid, Route::GetSession))
+            .get(&page(Mount::HYBRID, Route::GetSession))
             .await;
         self.learn(&reply, false);
         if reply.username().as_deref() != Some("carol") {

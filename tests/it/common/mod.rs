@@ -58,6 +58,9 @@ pub fn heading(body: &str, label: &str) -> Option<String> {
     })
 }
 
+/// One more mechanism registered on a test's server.
+type Registration = Box<dyn FnOnce(Site, &Config) -> Site + Send>;
+
 /// The app, started in this process on 127.0.0.1:0 and stopped on drop.
 pub struct TestServer {
     pub address: SocketAddr,
@@ -95,7 +98,7 @@ impl TestServer {
                 dir.path().join("keys").display().to_string(),
             ]);
         }
-        Self::start_with(full, dir).await
+        Self::start_with(full, dir, None).await
     }
 
     /// Like `start`, on a fresh store of the kind given, private to this server.
@@ -108,12 +111,32 @@ impl TestServer {
             "--keys-dir".into(),
             dir.path().join("keys").display().to_string(),
         ]);
-        let mut server = Self::start_with(full, dir).await;
+        let mut server = Self::start_with(full, dir, None).await;
         server.store = Some(fresh);
         server
     }
 
-    async fn start_with(args: Vec<String>, dir: TempDir) -> Self {
+    /// Like `start_on`, with one more mechanism registered beside the
+    /// app's own, as `startup` registers them: `register` is that one line.
+    pub async fn start_on_serving(
+        store: TestStore,
+        args: &[&str],
+        register: impl FnOnce(Site, &Config) -> Site + Send + 'static,
+    ) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let fresh = store.fresh(dir.path());
+        let mut full = fresh.args();
+        full.extend(args.iter().map(|arg| (*arg).to_owned()));
+        full.extend([
+            "--keys-dir".into(),
+            dir.path().join("keys").display().to_string(),
+        ]);
+        let mut server = Self::start_with(full, dir, Some(Box::new(register))).await;
+        server.store = Some(fresh);
+        server
+    }
+
+    async fn start_with(args: Vec<String>, dir: TempDir, register: Option<Registration>) -> Self {
         let cli = Cli::parse_ignoring_environment(
             ["sessions-vs-jwt", "--bind", "127.0.0.1:0"]
                 .into_iter()
@@ -121,7 +144,12 @@ impl TestServer {
                 .chain(args.iter().cloned()),
         )
         .expect("test arguments parse");
-        let site = Arc::new(cli.serve.open_site().await.expect("the app starts"));
+        let site = cli.serve.open_site().await.expect("the app starts");
+        let site = match register {
+            Some(register) => register(site, &cli.serve),
+            None => site,
+        };
+        let site = Arc::new(site);
         let listener = sessions_vs_jwt::listen(cli.serve.bind).unwrap();
         let address = listener.local_addr().unwrap();
         let operations = cli
@@ -162,7 +190,7 @@ impl TestServer {
         let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
         let args = std::mem::take(&mut self.args);
         let store = self.store.take();
-        let mut server = Self::start_with(args, dir).await;
+        let mut server = Self::start_with(args, dir, None).await;
         server.store = store;
         server
     }
@@ -464,10 +492,30 @@ impl Page {
     }
 }
 
-/// Replaces either router's prefix with `/{router}`.
+/// Replaces the router of every page path (`/server/get_session/`,
+/// `/signed/logout`) with `/{router}`, whichever router serves it.
 pub fn normalise(text: &str) -> String {
-    Mount::ALL.into_iter().fold(text.to_owned(), |text, mount| {
-        text.replace(&format!("{}/", mount.prefix()), "/{router}/")
+    Route::ALL.into_iter().fold(text.to_owned(), |text, route| {
+        let page = route.path().trim_end_matches('/');
+        let mut normalised = String::with_capacity(text.len());
+        let mut rest = text.as_str();
+        while let Some(at) = rest.find(page) {
+            let before = &rest[..at];
+            let name = before
+                .bytes()
+                .rposition(|byte| !(byte.is_ascii_lowercase() || byte.is_ascii_digit()))
+                .map_or(0, |end| end + 1);
+            if name > 0 && name < at && before.as_bytes()[name - 1] == b'/' {
+                normalised.push_str(&before[..name - 1]);
+                normalised.push_str("/{router}");
+            } else {
+                normalised.push_str(before);
+            }
+            normalised.push_str(page);
+            rest = &rest[at + page.len()..];
+        }
+        normalised.push_str(rest);
+        normalised
     })
 }
 
@@ -481,13 +529,15 @@ pub fn token_header(token: &str) -> jsonwebtoken::Header {
     jsonwebtoken::decode_header(token).unwrap()
 }
 
-/// The cookie each router keeps its state in.
+/// The cookie each router keeps its state in; a mechanism a test
+/// registers of its own names its cookie after its router.
 pub fn cookie_name(mount: Mount) -> &'static str {
     match mount {
-        Mount::Server => sessions_vs_jwt::server_session::COOKIE_NAME,
-        Mount::Token => sessions_vs_jwt::token_session::COOKIE_NAME,
-        Mount::Cookie => sessions_vs_jwt::cookie_session::COOKIE_NAME,
-        Mount::Hybrid => sessions_vs_jwt::hybrid_session::ACCESS_COOKIE_NAME,
+        Mount::SERVER => sessions_vs_jwt::server_session::COOKIE_NAME,
+        Mount::TOKEN => sessions_vs_jwt::token_session::COOKIE_NAME,
+        Mount::COOKIE => sessions_vs_jwt::cookie_session::COOKIE_NAME,
+        Mount::HYBRID => sessions_vs_jwt::hybrid_session::ACCESS_COOKIE_NAME,
+        own => own.name(),
     }
 }
 
