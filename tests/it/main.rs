@@ -127,6 +127,7 @@ mod instances;
 mod interop;
 mod metrics;
 mod overload;
+mod own_mechanism;
 mod scenarios;
 mod security;
 mod site;

@@ -3,7 +3,8 @@
 //! what a visitor must see, and then the transcripts (status, redirect,
 //! cookie change and page, with the router prefix normalised) must all be
 //! equal. The suite runs once per session store, with and without the
-//! in-process cache in front.
+//! in-process cache in front, and once more with a mechanism of a test's
+//! own registered beside the app's (`own_mechanism.rs`).
 
 use crate::common;
 
@@ -92,6 +93,12 @@ mod on_postgres {
 
 mod on_postgres_cached {
     scenario_suite!(PostgresCached);
+}
+
+mod with_a_mechanism_of_a_tests_own {
+    use crate::own_mechanism::start_serving_signed_cookies;
+
+    scenario_suite!(Memory, start_serving_signed_cookies);
 }
 
 fn assert_same_transcripts(mounts: &[Mount], transcripts: &[Vec<Step>]) {
