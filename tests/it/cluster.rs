@@ -406,7 +406,7 @@ needs!(
     redis_programs,
     /// The sessions on the other masters go on working, on both instances:
     /// fred 10.1's cluster client made them all 503, and redis-rs 1.8's
-    /// could stall one instance for good (src/stores/redis_cluster.rs).
+    /// could stall one instance for good (stores/src/redis_cluster.rs).
     #[test]
     fn a_killed_master_leaves_the_other_masters_sessions_working() {
         let outcome = outcome();
