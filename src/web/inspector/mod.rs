@@ -213,19 +213,11 @@ impl Column {
         counts: Option<MechanismCounts>,
     ) -> Self {
         Self {
-            mount: mount.name(),
-            prose: templates::side_prose(mount),
-            leeway_seconds: M::LEEWAY_SECONDS,
-            verdict: Verdict {
-                name: verdict.to_string(),
-                problem: None,
-            },
             visitor: Some(Visitor::of(state)),
             browser_bytes: holdings.browser.iter().map(|cookie| cookie.bytes).sum(),
             browser: holdings.browser,
             server: Some(holdings.server),
-            counters: counts.map(Counters::new),
-            replay: None,
+            ..Self::head::<M>(mount, verdict.to_string(), None, counts)
         }
     }
 
@@ -236,13 +228,28 @@ impl Column {
         err: &SessionError,
         counts: Option<MechanismCounts>,
     ) -> Self {
+        Self::head::<M>(
+            mount,
+            "unavailable".to_owned(),
+            Some(err.to_string()),
+            counts,
+        )
+    }
+
+    /// A column that knows nothing of the visitor yet.
+    fn head<M: Inspected>(
+        mount: Mount,
+        verdict: String,
+        problem: Option<String>,
+        counts: Option<MechanismCounts>,
+    ) -> Self {
         Self {
             mount: mount.name(),
             prose: templates::side_prose(mount),
             leeway_seconds: M::LEEWAY_SECONDS,
             verdict: Verdict {
-                name: "unavailable".to_owned(),
-                problem: Some(err.to_string()),
+                name: verdict,
+                problem,
             },
             visitor: None,
             browser: Vec::new(),

@@ -103,17 +103,7 @@ impl TestServer {
 
     /// Like `start`, on a fresh store of the kind given, private to this server.
     pub async fn start_on(store: TestStore, args: &[&str]) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let fresh = store.fresh(dir.path());
-        let mut full = fresh.args();
-        full.extend(args.iter().map(|arg| (*arg).to_owned()));
-        full.extend([
-            "--keys-dir".into(),
-            dir.path().join("keys").display().to_string(),
-        ]);
-        let mut server = Self::start_with(full, dir, None).await;
-        server.store = Some(fresh);
-        server
+        Self::start_fresh(store, args, None).await
     }
 
     /// Like `start_on`, with one more mechanism registered beside the
@@ -123,6 +113,10 @@ impl TestServer {
         args: &[&str],
         register: impl FnOnce(Site, &Config) -> Site + Send + 'static,
     ) -> Self {
+        Self::start_fresh(store, args, Some(Box::new(register))).await
+    }
+
+    async fn start_fresh(store: TestStore, args: &[&str], register: Option<Registration>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let fresh = store.fresh(dir.path());
         let mut full = fresh.args();
@@ -131,7 +125,7 @@ impl TestServer {
             "--keys-dir".into(),
             dir.path().join("keys").display().to_string(),
         ]);
-        let mut server = Self::start_with(full, dir, Some(Box::new(register))).await;
+        let mut server = Self::start_with(full, dir, register).await;
         server.store = Some(fresh);
         server
     }
