@@ -170,7 +170,7 @@ fn output(program: &str, args: &[&str]) -> String {
         )
 }
 
-fn git_commit() -> String {
+pub fn git_commit() -> String {
     let commit = output("git", &["rev-parse", "--short=12", "HEAD"]);
     if tree_is_dirty() == Some(true) && commit != "unknown" {
         format!("{commit}-dirty")

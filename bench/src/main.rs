@@ -22,6 +22,7 @@ mod machine;
 mod measurements;
 mod options;
 mod peers;
+mod profile;
 mod progress;
 mod prose;
 mod publishing;
@@ -110,6 +111,9 @@ async fn bench(options: &Options, settings: &Settings) -> anyhow::Result<()> {
         }
     }
     let binaries = servers::binaries(options.server_binary.as_deref())?;
+    if options.profile {
+        return profile::profile(&binaries, &settings.out).await;
+    }
     let profile = servers::build_profile(&binaries.server);
     machine::wait_until_quiet(SETTLE_PATIENCE).await;
     let machine = Machine::describe(&binaries.server, &profile);

@@ -103,6 +103,15 @@ pub struct Options {
     /// `--out` do not hold.
     #[arg(long, conflicts_with = "render")]
     pub check_docs: bool,
+
+    /// Measure no throughput: count, under valgrind's callgrind, the
+    /// instructions one request costs on the bare server, on the reference
+    /// page and for each mechanism's returning visitor, part by part (the
+    /// access line, the counters, rendering, the mechanism), and write them
+    /// into `--out` as profile.md and profile.json. Counts do not depend on
+    /// how busy the machine is.
+    #[arg(long, conflicts_with_all = ["render", "check_docs", "splice"])]
+    pub profile: bool,
 }
 
 /// What one run does, every default resolved.

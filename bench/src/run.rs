@@ -317,26 +317,7 @@ async fn start_bare(
     app: &ServerProcess,
     workspace: &Path,
 ) -> anyhow::Result<ServerProcess> {
-    let page = wire::exchange(app.address, wire::Request::get(REFERENCE_GET_SESSION)).await?;
-    if page.status != 200 {
-        bail!("{REFERENCE_GET_SESSION} answered {}", page.status);
-    }
-    // hyper writes these itself, on the app as on the bare server.
-    let headers: Vec<(String, String)> = page
-        .headers
-        .iter()
-        .filter(|(name, _)| !matches!(name.as_str(), "date" | "content-length"))
-        .cloned()
-        .collect();
-    let recorded = workspace.join("reference-response.json");
-    std::fs::write(
-        &recorded,
-        serde_json::to_string(&serde_json::json!({
-            "status": page.status,
-            "headers": headers,
-            "body": page.body,
-        }))?,
-    )?;
+    let (recorded, page) = record_reference(app.address, workspace).await?;
     let command = ServerCommand::new(
         &binaries.bare,
         vec!["--response".to_owned(), recorded.display().to_string()],
@@ -366,6 +347,35 @@ async fn start_bare(
         );
     }
     Ok(bare)
+}
+
+/// Records the reference page as the app at `app` answers it, into a file
+/// of `workspace` that the bare server replays; gives the file and the page.
+pub async fn record_reference(
+    app: std::net::SocketAddr,
+    workspace: &Path,
+) -> anyhow::Result<(std::path::PathBuf, wire::Response)> {
+    let page = wire::exchange(app, wire::Request::get(REFERENCE_GET_SESSION)).await?;
+    if page.status != 200 {
+        bail!("{REFERENCE_GET_SESSION} answered {}", page.status);
+    }
+    // hyper writes these itself, on the app as on the bare server.
+    let headers: Vec<(String, String)> = page
+        .headers
+        .iter()
+        .filter(|(name, _)| !matches!(name.as_str(), "date" | "content-length"))
+        .cloned()
+        .collect();
+    let recorded = workspace.join("reference-response.json");
+    std::fs::write(
+        &recorded,
+        serde_json::to_string(&serde_json::json!({
+            "status": page.status,
+            "headers": headers,
+            "body": page.body,
+        }))?,
+    )?;
+    Ok((recorded, page))
 }
 
 /// Name of the A/A row in the throughput results.

@@ -273,6 +273,24 @@ impl ServerProcess {
     }
 
     /// Resident memory, from /proc/PID/status (VmRSS).
+    /// Stops the server as a service manager does, with SIGTERM, and waits
+    /// up to `patience` for it to exit by itself: what a profiler running
+    /// it needs to write its output.
+    pub async fn stop(mut self, patience: Duration) -> anyhow::Result<()> {
+        nix::sys::signal::kill(
+            Pid::from_raw(i32::try_from(self.pid)?),
+            nix::sys::signal::Signal::SIGTERM,
+        )?;
+        let started = Instant::now();
+        while self.child.try_wait()?.is_none() {
+            if started.elapsed() > patience {
+                bail!("the server did not exit within {patience:?} of SIGTERM");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(())
+    }
+
     pub fn rss_bytes(&self) -> anyhow::Result<u64> {
         let status = fs::read_to_string(format!("/proc/{}/status", self.pid))
             .context("cannot read the server's /proc status")?;

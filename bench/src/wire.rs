@@ -134,7 +134,35 @@ pub async fn exchange(address: SocketAddr, request: Request) -> anyhow::Result<R
 async fn exchange_untimed(address: SocketAddr, request: Request) -> anyhow::Result<Response> {
     let mut stream = TcpStream::connect(address).await?;
     let bytes = request.to_bytes(address);
-    stream.write_all(&bytes).await?;
+    exchange_on(&mut stream, &bytes).await
+}
+
+/// Sends `request` `count` times, one after the other, on one keep-alive
+/// connection, as a browser or a load generator reuses it; fails on the
+/// first answer that is not a 200.
+pub async fn exchange_repeatedly(
+    address: SocketAddr,
+    request: &Request,
+    count: u64,
+) -> anyhow::Result<()> {
+    let mut stream = TcpStream::connect(address).await?;
+    let bytes = request.to_bytes(address);
+    for _ in 0..count {
+        let response = tokio::time::timeout(EXCHANGE_TIMEOUT, exchange_on(&mut stream, &bytes))
+            .await
+            .with_context(|| {
+                format!("no full answer from {address} within {EXCHANGE_TIMEOUT:?}")
+            })??;
+        if response.status != 200 {
+            bail!("{} answered {}", request.path, response.status);
+        }
+    }
+    Ok(())
+}
+
+/// Writes one request on `stream` and reads its whole response.
+async fn exchange_on(stream: &mut TcpStream, bytes: &[u8]) -> anyhow::Result<Response> {
+    stream.write_all(bytes).await?;
     let mut received = Vec::new();
     let mut chunk = [0_u8; 16 * 1024];
     loop {
