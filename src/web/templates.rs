@@ -14,7 +14,7 @@ use crate::routes::{Action, Mount, Route};
 const HEADER: (&str, &str) = ("header.html", include_str!("../../templates/header.html"));
 
 const TEMPLATES: [(&str, &str); 10] = [
-    ("base.html", include_str!("../../templates/base.html")),
+    ("base.html", BASE),
     ("index.html", include_str!("../../templates/index.html")),
     (
         "set_session.html",
@@ -53,9 +53,21 @@ const UNDESCRIBED_SIDE: &str = "sides/undescribed.html";
 
 /// Compiled once, on first use; `check` runs at start so that a broken
 /// template stops the server instead of failing a request.
-static ENVIRONMENT: LazyLock<Result<Environment<'static>, Error>> = LazyLock::new(environment);
+static ENVIRONMENT: LazyLock<Result<Environment<'static>, Error>> =
+    LazyLock::new(|| environment(Inheritance::Flattened));
 
-fn environment() -> Result<Environment<'static>, Error> {
+/// How pages that extend `base.html` are compiled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Inheritance {
+    /// As written: minijinja renders the base and calls the page's blocks;
+    /// what the flattened pages are tested against.
+    #[cfg_attr(not(test), allow(dead_code))]
+    AsWritten,
+    /// Written out as one template where the page's shape allows ([`flattened`]).
+    Flattened,
+}
+
+fn environment(inheritance: Inheritance) -> Result<Environment<'static>, Error> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.add_function("url_for", url_for);
@@ -68,9 +80,53 @@ fn environment() -> Result<Environment<'static>, Error> {
     let header = env.get_template(HEADER.0)?.render(())?;
     env.add_global("site_header", Value::from_safe_string(header));
     for (name, source) in TEMPLATES {
-        env.add_template(name, source)?;
+        match flattened(source, BASE).filter(|_| inheritance == Inheritance::Flattened) {
+            Some(flat) => env.add_template_owned(name, flat)?,
+            None => env.add_template(name, source)?,
+        }
     }
     Ok(env)
+}
+
+const BASE: &str = include_str!("../../templates/base.html");
+
+/// A page that extends `base.html` with blocks and nothing else, written out
+/// as one template: the base with the page's blocks in their places, and
+/// the base's other blocks empty. It renders the same bytes (a test holds
+/// every page to it) without minijinja's block calls and frames, which
+/// were half of a page's rendering (`--profile`). `None` for a page of any
+/// other shape (macros beside its blocks, nested blocks, `super()`, trim
+/// markers at a block's edge), which is compiled as it is written.
+fn flattened(page: &str, base: &str) -> Option<String> {
+    let mut rest = page
+        .trim_start()
+        .strip_prefix(r#"{% extends "base.html" %}"#)?;
+    let mut blocks = Vec::new();
+    loop {
+        rest = rest.trim_start();
+        if rest.is_empty() {
+            break;
+        }
+        let (name, after_name) = rest.strip_prefix("{% block ")?.split_once(" %}")?;
+        let (body, after) = after_name.split_once("{% endblock %}")?;
+        if body.contains("{% block") || body.contains("super()") {
+            return None;
+        }
+        blocks.push((name, body));
+        rest = after;
+    }
+    let mut flat = String::with_capacity(base.len() + page.len());
+    let mut rest = base;
+    while let Some(at) = rest.find("{% block ") {
+        flat.push_str(&rest[..at]);
+        let (name, after_name) = rest[at..].strip_prefix("{% block ")?.split_once(" %}")?;
+        rest = after_name.strip_prefix("{% endblock %}")?;
+        if let Some((_, body)) = blocks.iter().find(|(block, _)| *block == name) {
+            flat.push_str(body);
+        }
+    }
+    flat.push_str(rest);
+    Some(flat)
 }
 
 /// Fails when a template does not compile.
@@ -168,7 +224,7 @@ mod tests {
     use super::*;
 
     fn render_str(source: &str, ctx: Value) -> Result<String, Error> {
-        let mut env = environment()?;
+        let mut env = environment(Inheritance::Flattened)?;
         env.add_template_owned("test.html", source.to_owned())?;
         env.get_template("test.html")?.render(ctx)
     }
@@ -242,6 +298,65 @@ mod tests {
         assert_eq!(
             html,
             "<h1>&lt;script&gt;alert(&#x27;x&#x27;)&lt;&#x2f;script&gt;</h1>"
+        );
+    }
+
+    /// Every page as written and as flattened, in the contexts its views give.
+    #[test]
+    fn a_flattened_page_renders_the_same_bytes_as_the_page_as_written() {
+        let written = environment(Inheritance::AsWritten).unwrap();
+        let flat = environment(Inheritance::Flattened).unwrap();
+        let contexts = [
+            (
+                "get_session.html",
+                context! { mount => "server", username => "Guest", is_logged_in => false },
+            ),
+            (
+                "get_session.html",
+                context! { mount => "token", username => "<b>x</b> & \"y\"", is_logged_in => true },
+            ),
+            (
+                "set_session.html",
+                context! { mount => "cookie", message => "Session data set!" },
+            ),
+            (
+                "error.html",
+                context! { status => 404, reason => "Not Found", message => "No page at /x <y>" },
+            ),
+        ];
+        for (name, context) in contexts {
+            let as_written = written
+                .get_template(name)
+                .unwrap()
+                .render(&context)
+                .unwrap();
+            let flattened = flat.get_template(name).unwrap().render(&context).unwrap();
+            assert_eq!(flattened, as_written, "{name}");
+        }
+    }
+
+    #[test]
+    fn the_reference_pages_are_flattened_and_the_inspector_is_not() {
+        for page in ["get_session.html", "set_session.html", "error.html"] {
+            let source = TEMPLATES.iter().find(|(name, _)| *name == page).unwrap().1;
+            let flat = flattened(source, BASE).unwrap();
+            assert!(
+                !flat.contains("{% block") && !flat.contains("extends"),
+                "{page}"
+            );
+        }
+        let inspector = TEMPLATES
+            .iter()
+            .find(|(name, _)| *name == "index.html")
+            .unwrap()
+            .1;
+        assert_eq!(flattened(inspector, BASE), None, "macros beside its blocks");
+        assert_eq!(
+            flattened(
+                r#"{% extends "base.html" %}{% block content %}{{ super() }}{% endblock %}"#,
+                BASE
+            ),
+            None
         );
     }
 }
