@@ -21,7 +21,7 @@ use std::{
 };
 
 use anyhow::{Context as _, bail};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::{
     app::{REFERENCE_GET_SESSION, Route},
@@ -84,7 +84,7 @@ pub const PARTS: &[(&str, &[&str])] = &[
 ];
 
 /// What `--profile` writes: every scenario, and what they were counted on.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Counting {
     /// The commit profiled, with `-dirty` when the tree had changes.
     pub commit: String,
@@ -92,10 +92,21 @@ pub struct Counting {
     /// Requests by which the two runs of each server differ.
     pub requests: u64,
     pub scenarios: Vec<Profiled>,
+    /// The first profile `--out` held, which the page compares with: the
+    /// before of every change made since, until the file is removed.
+    #[serde(default)]
+    pub baseline: Option<Baseline>,
+}
+
+/// Each scenario's instructions per request at an earlier commit.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Baseline {
+    pub commit: String,
+    pub instructions: BTreeMap<String, f64>,
 }
 
 /// One scenario's cost per request.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Profiled {
     pub label: String,
     /// Instructions per request, all of user space.
@@ -154,6 +165,7 @@ pub async fn profile(binaries: &Binaries, out: &Path) -> anyhow::Result<()> {
         date: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         requests: MANY - FEW,
         scenarios: profiled,
+        baseline: baseline(&out.join("profile.json")),
     };
     std::fs::create_dir_all(out)?;
     std::fs::write(
@@ -163,6 +175,22 @@ pub async fn profile(binaries: &Binaries, out: &Path) -> anyhow::Result<()> {
     std::fs::write(out.join("profile.md"), page(&counted))?;
     eprintln!("wrote {}", out.join("profile.md").display());
     Ok(())
+}
+
+/// The baseline of the profile at `path`, or that profile itself when it
+/// has none; `None` when there is no readable profile there.
+fn baseline(path: &Path) -> Option<Baseline> {
+    let earlier: Counting = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+    Some(earlier.baseline.unwrap_or_else(|| {
+        Baseline {
+            commit: earlier.commit,
+            instructions: earlier
+                .scenarios
+                .into_iter()
+                .map(|scenario| (scenario.label, scenario.instructions))
+                .collect(),
+        }
+    }))
 }
 
 fn targets() -> Vec<Target> {
@@ -335,6 +363,24 @@ fn page(counted: &Counting) -> String {
         counted.commit, counted.date, counted.requests
     );
     text.push_str(&table(&counted.scenarios));
+    if let Some(baseline) = &counted.baseline {
+        let _ = writeln!(
+            text,
+            "\n## Since the first profile\n\nInstructions per request at commit `{}` and now.\n\n| scenario | then | now | change |\n|---|---:|---:|---:|",
+            baseline.commit
+        );
+        for row in &counted.scenarios {
+            if let Some(then) = baseline.instructions.get(&row.label) {
+                let _ = writeln!(
+                    text,
+                    "| {} | {then:.0} | {:.0} | {:+.1} % |",
+                    row.label,
+                    row.instructions,
+                    (row.instructions / then - 1.0) * 100.0
+                );
+            }
+        }
+    }
     text
 }
 
@@ -388,9 +434,40 @@ mod tests {
                 .map(|(label, _)| ((*label).to_owned(), 100.0))
                 .collect(),
         };
-        let table = table(&[row]);
+        let table = table(std::slice::from_ref(&row));
         let rest = 1000 - 100 * PARTS.len();
         assert!(table.contains("| reference page | 1000 |"), "{table}");
         assert!(table.trim_end().ends_with(&format!(" {rest} |")), "{table}");
+    }
+
+    #[test]
+    fn the_baseline_is_the_first_profile_and_stays_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("profile.json");
+        assert!(baseline(&path).is_none());
+        let first = Counting {
+            commit: "aaa".to_owned(),
+            date: String::new(),
+            requests: 1,
+            scenarios: vec![Profiled {
+                label: "bare server".to_owned(),
+                instructions: 100.0,
+                parts: BTreeMap::new(),
+            }],
+            baseline: None,
+        };
+        std::fs::write(&path, serde_json::to_string(&first).unwrap()).unwrap();
+        let from_first = baseline(&path).unwrap();
+        assert_eq!(from_first.commit, "aaa");
+        let second = Counting {
+            commit: "bbb".to_owned(),
+            baseline: Some(from_first),
+            ..first
+        };
+        std::fs::write(&path, serde_json::to_string(&second).unwrap()).unwrap();
+        let kept = baseline(&path).unwrap();
+        assert_eq!(kept.commit, "aaa");
+        assert_eq!(kept.instructions["bare server"], 100.0);
+        assert!(page(&second).contains("| bare server | 100 | 100 | +0.0 % |"));
     }
 }
