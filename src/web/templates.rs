@@ -5,7 +5,7 @@
 use std::sync::LazyLock;
 
 use axum::response::Html;
-use minijinja::{Environment, Error, ErrorKind, State, UndefinedBehavior, Value};
+use minijinja::{Environment, Error, ErrorKind, State, Template, UndefinedBehavior, Value};
 
 use crate::routes::{Action, Mount, Route};
 
@@ -78,10 +78,19 @@ fn environment(inheritance: Inheritance) -> Result<Environment<'static>, Error> 
     );
     env.add_template(HEADER.0, HEADER.1)?;
     let header = env.get_template(HEADER.0)?.render(())?;
-    env.add_global("site_header", Value::from_safe_string(header));
+    env.add_global("site_header", Value::from_safe_string(header.clone()));
     for (name, source) in TEMPLATES {
         match flattened(source, BASE).filter(|_| inheritance == Inheritance::Flattened) {
-            Some(flat) => env.add_template_owned(name, flat)?,
+            Some(flat) => {
+                if PAGES_IN_A_ROUTER.contains(&name) {
+                    for mount in Mount::BUILT_IN {
+                        if let Some(written_out) = for_router(&flat, &header, mount) {
+                            env.add_template_owned(router_page_name(mount, name), written_out)?;
+                        }
+                    }
+                }
+                env.add_template_owned(name, flat)?;
+            }
             None => env.add_template(name, source)?,
         }
     }
@@ -146,6 +155,107 @@ pub fn side_prose(mount: Mount) -> String {
 
 pub fn render(name: &str, context: Value) -> Result<Html<String>, Error> {
     Ok(Html(compiled()?.get_template(name)?.render(context)?))
+}
+
+/// Renders `name` as the router under `mount` shows it: from the page
+/// written out for that router at start-up ([`for_router`]) when there is
+/// one, which the context's `mount` must then name.
+pub fn render_in(mount: Mount, name: &str, context: Value) -> Result<Html<String>, Error> {
+    let written_out = ROUTER_PAGES.as_ref().ok().and_then(|pages| {
+        pages
+            .iter()
+            .find(|page| page.mount == mount && page.name == name)
+    });
+    match written_out {
+        Some(page) => Ok(Html(page.template.render(context)?)),
+        None => render(name, context),
+    }
+}
+
+/// The pages that a router's views render, each also written out for each
+/// of the app's own routers.
+const PAGES_IN_A_ROUTER: [&str; 2] = ["get_session.html", "set_session.html"];
+
+/// The name of `page` written out for the router under `mount`.
+fn router_page_name(mount: Mount, page: &str) -> String {
+    format!("{}/{page}", mount.name())
+}
+
+/// One page written out for one router, compiled, found without a lookup
+/// by name.
+struct RouterPage {
+    mount: Mount,
+    name: &'static str,
+    template: Template<'static, 'static>,
+}
+
+static ROUTER_PAGES: LazyLock<Result<Vec<RouterPage>, Error>> = LazyLock::new(|| {
+    let env = compiled()?;
+    let mut pages = Vec::new();
+    for mount in Mount::BUILT_IN {
+        for name in PAGES_IN_A_ROUTER {
+            if let Ok(template) = env.get_template(&router_page_name(mount, name)) {
+                pages.push(RouterPage {
+                    mount,
+                    name,
+                    template,
+                });
+            }
+        }
+    }
+    Ok(pages)
+});
+
+/// `page` with what depends only on the router under `mount` written in:
+/// the site header, and each `{{ url_for('page') }}` that names no router.
+/// minijinja then only looks up the visitor's values, where each global
+/// and each call cost more than the rest of the page (`--profile`). `None`
+/// for a page where text could be taken for an expression (raw blocks,
+/// comments).
+fn for_router(page: &str, header: &str, mount: Mount) -> Option<String> {
+    if page.contains("{% raw") || page.contains("{#") || header.contains("{% endraw") {
+        return None;
+    }
+    let mut written = String::with_capacity(page.len() + header.len());
+    let mut rest = page;
+    while let Some(at) = rest.find("{{") {
+        let (expression, after) = rest[at + 2..].split_once("}}")?;
+        written.push_str(&rest[..at]);
+        match expression.trim() {
+            "site_header" => {
+                written.push_str("{% raw %}");
+                written.push_str(header);
+                written.push_str("{% endraw %}");
+            }
+            trimmed => match url_in_router(trimmed, mount) {
+                Some(url) => written.push_str(&url),
+                None => {
+                    written.push_str("{{");
+                    written.push_str(expression);
+                    written.push_str("}}");
+                }
+            },
+        }
+        rest = after;
+    }
+    written.push_str(rest);
+    Some(written)
+}
+
+/// The path `url_for('page')` gives inside the router under `mount`, for
+/// that exact expression with a route's or an action's name.
+fn url_in_router(expression: &str, mount: Mount) -> Option<String> {
+    let quoted = expression.strip_prefix("url_for(")?.strip_suffix(')')?;
+    let name = ['\'', '"'].into_iter().find_map(|quote| {
+        quoted
+            .strip_prefix(quote)?
+            .strip_suffix(quote)
+            .filter(|name| !name.contains(['\'', '"']))
+    })?;
+    if let Some(action) = Action::from_name(name) {
+        return Some(action.path().to_owned());
+    }
+    Route::from_name(name).map(|route| mount.url(route))
 }
 
 fn compiled() -> Result<&'static Environment<'static>, Error> {
@@ -333,6 +443,94 @@ mod tests {
             let flattened = flat.get_template(name).unwrap().render(&context).unwrap();
             assert_eq!(flattened, as_written, "{name}");
         }
+    }
+
+    /// Each router's pages as written out for it and as written, in the
+    /// contexts its views give.
+    #[test]
+    fn a_page_written_out_for_a_router_renders_the_same_bytes_as_the_page_as_written() {
+        let written = environment(Inheritance::AsWritten).unwrap();
+        for mount in Mount::BUILT_IN {
+            let contexts = [
+                (
+                    "get_session.html",
+                    context! { mount => mount.name(), username => "Guest", is_logged_in => false },
+                ),
+                (
+                    "get_session.html",
+                    context! { mount => mount.name(), username => "<b>{{ x }}</b>", is_logged_in => true },
+                ),
+                (
+                    "set_session.html",
+                    context! { mount => mount.name(), message => "Session data set!" },
+                ),
+            ];
+            for (name, context) in contexts {
+                let as_written = written
+                    .get_template(name)
+                    .unwrap()
+                    .render(&context)
+                    .unwrap();
+                let written_out = render_in(mount, name, context).unwrap().0;
+                assert_eq!(written_out, as_written, "{} {name}", mount.name());
+            }
+        }
+    }
+
+    #[test]
+    fn a_page_written_out_for_a_router_looks_up_only_the_visitors_values() {
+        let env = compiled().unwrap();
+        for mount in Mount::BUILT_IN {
+            for name in PAGES_IN_A_ROUTER {
+                let page = env.get_template(&router_page_name(mount, name)).unwrap();
+                let source = page.source();
+                assert!(
+                    !source.contains("url_for") && !source.contains("site_header"),
+                    "{} {name}: {source}",
+                    mount.name()
+                );
+            }
+        }
+        let pages = ROUTER_PAGES.as_ref().unwrap();
+        assert_eq!(pages.len(), Mount::BUILT_IN.len() * PAGES_IN_A_ROUTER.len());
+    }
+
+    #[test]
+    fn a_router_registered_beside_the_apps_own_renders_the_page_as_written() {
+        let html = render_in(
+            Mount::at("/signed"),
+            "set_session.html",
+            context! { mount => "signed", message => "Session data set!" },
+        )
+        .unwrap()
+        .0;
+        assert!(html.contains(r#"href="/signed/get_session/""#), "{html}");
+    }
+
+    #[test]
+    fn a_page_with_raw_text_or_comments_is_not_written_out() {
+        let header = "<header></header>";
+        assert_eq!(
+            for_router("{# {{ url_for('logout') }} #}", header, Mount::TOKEN),
+            None
+        );
+        assert_eq!(
+            for_router(
+                "{% raw %}{{ site_header }}{% endraw %}",
+                header,
+                Mount::TOKEN
+            ),
+            None
+        );
+        assert_eq!(
+            for_router(
+                "{{ site_header }}<a href=\"{{ url_for('logout') }}\">{{ url_for('logout', 'server') }}{{- x }}",
+                header,
+                Mount::TOKEN
+            )
+            .unwrap(),
+            "{% raw %}<header></header>{% endraw %}<a href=\"/token/logout/\">{{ url_for('logout', 'server') }}{{- x }}"
+        );
     }
 
     #[test]

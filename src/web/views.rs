@@ -58,7 +58,8 @@ pub async fn set_session_from_form<M: Mechanism>(
 }
 
 fn set_session_page(mount: Mount) -> Result<Html<String>, AppError> {
-    Ok(templates::render(
+    Ok(templates::render_in(
+        mount,
         "set_session.html",
         context! { mount => mount.name(), message => "Session data set!" },
     )?)
@@ -67,7 +68,8 @@ fn set_session_page(mount: Mount) -> Result<Html<String>, AppError> {
 /// The reference `get_session_data`, with its defaults `Guest` and `False`.
 pub async fn get_session<M: Mechanism>(visit: Visit<M>) -> Result<impl IntoResponse, AppError> {
     let state = visit.state();
-    let page = templates::render(
+    let page = templates::render_in(
+        visit.mount(),
         "get_session.html",
         context! {
             mount => visit.mount().name(),
@@ -81,7 +83,8 @@ pub async fn get_session<M: Mechanism>(visit: Visit<M>) -> Result<impl IntoRespo
 /// The reference page: `get_session` as `/server` renders it for a logged-in
 /// `john_doe`, from fixed data, with no cookie read and no state touched.
 pub async fn reference_get_session() -> Result<Html<String>, AppError> {
-    Ok(templates::render(
+    Ok(templates::render_in(
+        Mount::SERVER,
         "get_session.html",
         context! {
             mount => Mount::SERVER.name(),
