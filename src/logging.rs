@@ -8,16 +8,20 @@ use std::{
     cell::RefCell,
     fmt::{self, Write as _},
     io::{IsTerminal as _, Write},
-    sync::Arc,
+    sync::{Arc, OnceLock},
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
 use parking_lot::{Condvar, Mutex};
-use tracing::field::{Field, Visit};
+use tracing::{
+    Subscriber,
+    field::{Field, Visit},
+};
 use tracing_subscriber::{
     EnvFilter,
     field::RecordFields,
     fmt::{FormatFields, MakeWriter, format::Writer, time::FormatTime},
+    util::SubscriberInitExt as _,
 };
 
 /// The shape of log lines on stderr.
@@ -38,6 +42,21 @@ pub fn start(format: LogFormat) -> LogWriter {
     let (lines, writer) = LogWriter::start(std::io::stderr());
     let colour = std::io::stderr().is_terminal()
         && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty());
+    if !colour {
+        let _ = ACCESS_LINES.set(AccessLines {
+            queue: Arc::clone(&lines.0),
+            format,
+        });
+    }
+    subscriber(format, lines, colour).init();
+    writer
+}
+
+/// Formats events as `format`, filtered by `RUST_LOG`, into `lines`.
+fn subscriber<W>(format: LogFormat, lines: W, colour: bool) -> Box<dyn Subscriber + Send + Sync>
+where
+    W: for<'writer> MakeWriter<'writer> + Send + Sync + 'static,
+{
     let logging = tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER)),
@@ -49,10 +68,157 @@ pub fn start(format: LogFormat) -> LogWriter {
         // write would itself panic (`eprintln!` to the same broken pipe).
         .log_internal_errors(false);
     match format {
-        LogFormat::Text => logging.fmt_fields(PlainFields).init(),
-        LogFormat::Json => logging.json().init(),
+        LogFormat::Text => Box::new(logging.fmt_fields(PlainFields).finish()),
+        LogFormat::Json => Box::new(logging.json().finish()),
     }
-    writer
+}
+
+/// The access lines' writer, once [`start`] has set the log up without colour.
+static ACCESS_LINES: OnceLock<AccessLines> = OnceLock::new();
+
+/// Writes access lines into the log's queue as the log's formatter writes
+/// the same event (`tracing::info!(target: "access", ...)`), byte for byte,
+/// without tracing's dispatch and field visitors: they were the access
+/// line's cost, which every request pays (`--profile`).
+#[derive(Debug)]
+pub struct AccessLines {
+    queue: Arc<LineQueue>,
+    format: LogFormat,
+}
+
+/// One request, as its access line names it.
+#[derive(Debug)]
+pub struct Access<'a> {
+    pub method: &'a str,
+    pub path: &'a str,
+    pub status: u16,
+    pub router: Names<'a>,
+    pub cookie: Names<'a>,
+    pub micros: u64,
+}
+
+/// A field with a name for each router the request went through:
+/// comma-separated, or `-` for none.
+#[derive(Clone, Copy, Debug)]
+pub struct Names<'a>(pub &'a [&'a str]);
+
+impl Names<'_> {
+    fn push_to(self, line: &mut String) {
+        let Some((first, rest)) = self.0.split_first() else {
+            line.push('-');
+            return;
+        };
+        line.push_str(first);
+        for name in rest {
+            line.push(',');
+            line.push_str(name);
+        }
+    }
+}
+
+impl fmt::Display for Names<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut listed = String::new();
+        self.push_to(&mut listed);
+        f.write_str(&listed)
+    }
+}
+
+thread_local! {
+    /// The line being written on this thread, kept for the next.
+    static ACCESS_LINE: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+impl AccessLines {
+    /// The writer, if this process's log has one: not on a terminal in
+    /// colour, where lines go through tracing as any other event.
+    pub fn installed() -> Option<&'static AccessLines> {
+        ACCESS_LINES.get()
+    }
+
+    pub fn write(&self, access: &Access<'_>) {
+        ACCESS_LINE.with_borrow_mut(|line| {
+            line.clear();
+            let written = match self.format {
+                LogFormat::Text => access.write_text(line),
+                LogFormat::Json => access.write_json(line),
+            };
+            if written.is_ok() {
+                self.queue.push(line.as_bytes());
+            }
+        });
+    }
+}
+
+impl Access<'_> {
+    /// As tracing-subscriber's full format with [`PlainFields`] writes it.
+    fn write_text(&self, line: &mut String) -> fmt::Result {
+        LogClock::write_now(line)?;
+        line.push_str("  INFO access: method=");
+        line.push_str(self.method);
+        line.push_str(" path=");
+        line.push_str(self.path);
+        line.push_str(" status=");
+        line.push_str(itoa::Buffer::new().format(self.status));
+        line.push_str(" router=");
+        self.router.push_to(line);
+        line.push_str(" cookie=");
+        self.cookie.push_to(line);
+        line.push_str(" micros=");
+        line.push_str(itoa::Buffer::new().format(self.micros));
+        line.push('\n');
+        Ok(())
+    }
+
+    /// As tracing-subscriber's JSON format writes it.
+    fn write_json(&self, line: &mut String) -> fmt::Result {
+        line.push_str(r#"{"timestamp":""#);
+        LogClock::write_now(line)?;
+        line.push_str(r#"","level":"INFO","fields":{"method":"#);
+        push_json_string(line, self.method)?;
+        line.push_str(r#","path":"#);
+        push_json_string(line, self.path)?;
+        line.push_str(r#","status":"#);
+        line.push_str(itoa::Buffer::new().format(self.status));
+        line.push_str(r#","router":"#);
+        push_json_string(line, self.router)?;
+        line.push_str(r#","cookie":"#);
+        push_json_string(line, self.cookie)?;
+        line.push_str(r#","micros":"#);
+        line.push_str(itoa::Buffer::new().format(self.micros));
+        line.push_str(r#"},"target":"access"}"#);
+        line.push('\n');
+        Ok(())
+    }
+}
+
+/// `value` as one JSON string, quoted and escaped as serde_json writes it.
+fn push_json_string(line: &mut String, value: impl fmt::Display) -> fmt::Result {
+    line.push('"');
+    write!(JsonEscaped(line), "{value}")?;
+    line.push('"');
+    Ok(())
+}
+
+struct JsonEscaped<'a>(&'a mut String);
+
+impl fmt::Write for JsonEscaped<'_> {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        for c in text.chars() {
+            match c {
+                '"' => self.0.push_str("\\\""),
+                '\\' => self.0.push_str("\\\\"),
+                '\n' => self.0.push_str("\\n"),
+                '\r' => self.0.push_str("\\r"),
+                '\t' => self.0.push_str("\\t"),
+                '\x08' => self.0.push_str("\\b"),
+                '\x0c' => self.0.push_str("\\f"),
+                c if c < ' ' => write!(self.0, "\\u{:04x}", u32::from(c))?,
+                c => self.0.push(c),
+            }
+        }
+        Ok(())
+    }
 }
 
 /// How long a line may wait before it is written.
@@ -311,8 +477,9 @@ thread_local! {
     static LAST_SECOND: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
 }
 
-impl FormatTime for LogClock {
-    fn format_time(&self, w: &mut Writer<'_>) -> fmt::Result {
+impl LogClock {
+    /// The time now, as tracing-subscriber writes it.
+    fn write_now(w: &mut impl fmt::Write) -> fmt::Result {
         let since_epoch = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
@@ -328,8 +495,18 @@ impl FormatTime for LogClock {
                 *last = second;
             }
             w.write_str(text)?;
-            write!(w, ".{micros:06}Z")
+            let mut fraction = *b".000000Z";
+            let mut digits = itoa::Buffer::new();
+            let digits = digits.format(micros % 1_000_000).as_bytes();
+            fraction[7 - digits.len()..7].copy_from_slice(digits);
+            w.write_str(std::str::from_utf8(&fraction).map_err(|_| fmt::Error)?)
         })
+    }
+}
+
+impl FormatTime for LogClock {
+    fn format_time(&self, w: &mut Writer<'_>) -> fmt::Result {
+        LogClock::write_now(w)
     }
 }
 
@@ -456,5 +633,74 @@ mod tests {
         let mut line = String::new();
         LogClock.format_time(&mut Writer::new(&mut line)).unwrap();
         assert!(!line.starts_with("1970"), "{line}");
+    }
+
+    /// The access line of one request, written through the log's
+    /// subscriber as an event and by [`AccessLines`], each without its time.
+    fn access_line_both_ways(format: LogFormat, path: &str, routers: &[&str]) -> (String, String) {
+        let access = Access {
+            method: "GET",
+            path,
+            status: 404,
+            router: Names(routers),
+            cookie: Names(&["valid", "tampered"][..routers.len()]),
+            micros: 1234,
+        };
+        let through_tracing = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&through_tracing);
+        let subscriber = subscriber(format, move || Sink(Arc::clone(&sink)), false);
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!(
+                target: "access",
+                method = %access.method,
+                path = %access.path,
+                status = access.status,
+                router = %access.router,
+                cookie = %access.cookie,
+                micros = access.micros,
+            );
+        });
+        let mut direct = String::new();
+        match format {
+            LogFormat::Text => access.write_text(&mut direct),
+            LogFormat::Json => access.write_json(&mut direct),
+        }
+        .unwrap();
+        let through_tracing = String::from_utf8(through_tracing.lock().unwrap().clone()).unwrap();
+        (without_time(&through_tracing), without_time(&direct))
+    }
+
+    /// `line` with its RFC 3339 time (27 bytes, ending in `Z`) taken out.
+    fn without_time(line: &str) -> String {
+        let at = line.find("20").unwrap();
+        assert_eq!(&line[at + 26..at + 27], "Z", "{line}");
+        format!("{}{}", &line[..at], &line[at + 27..])
+    }
+
+    #[test]
+    fn an_access_line_is_written_as_the_text_log_writes_the_event() {
+        for (path, routers) in [
+            ("/token/get_session/", &["token"][..]),
+            ("/", &["server", "token"]),
+            ("/a\"b\\c%22", &[]),
+        ] {
+            let (through_tracing, direct) = access_line_both_ways(LogFormat::Text, path, routers);
+            assert_eq!(direct, through_tracing);
+            assert!(direct.ends_with(" micros=1234\n"), "{direct}");
+        }
+    }
+
+    #[test]
+    fn an_access_line_is_written_as_the_json_log_writes_the_event() {
+        for (path, routers) in [
+            ("/token/get_session/", &["token"][..]),
+            ("/", &["server", "token"]),
+            ("/a\"b\\c\u{1}\u{7f}\té", &[]),
+        ] {
+            let (through_tracing, direct) = access_line_both_ways(LogFormat::Json, path, routers);
+            assert_eq!(direct, through_tracing);
+            let parsed: serde_json::Value = serde_json::from_str(&direct).unwrap();
+            assert_eq!(parsed["fields"]["path"], path, "{direct}");
+        }
     }
 }

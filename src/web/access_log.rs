@@ -14,16 +14,24 @@
 //! 1.5 µs of CPU: creating the span ~2.0k, closing it ~0.8k, entering and
 //! leaving it on each poll ~0.9k (commit 850760b).
 
-use std::{fmt, sync::Arc, time::Instant};
-
-use axum::{
-    extract::{Request, State},
-    middleware::Next,
-    response::{Response, ResponseParts},
+use std::{
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+    time::Instant,
 };
 
+use axum::{
+    extract::Request,
+    http::{Method, Uri},
+    response::{Response, ResponseParts},
+};
+use pin_project_lite::pin_project;
+use tower::{Layer, Service};
+
 use crate::{
-    metrics::Metrics,
+    logging::{Access, AccessLines, Names},
+    metrics::{Metrics, Page},
     routes::{MAX_MOUNTS, Mount},
     session::CookieVerdict,
 };
@@ -55,65 +63,130 @@ impl SessionOutcomes {
     }
 }
 
-/// One field of every router the response went through, comma-separated,
-/// or `-` for none; written straight into the line, with nothing allocated.
-struct Listed(SessionOutcomes, fn(Mount, CookieVerdict) -> &'static str);
+/// Writes each request's access line and counts it for `/metrics`.
+/// `metrics` is `None` when `/metrics` is not served: then nothing is counted.
+#[derive(Clone, Debug)]
+pub struct AccessLogLayer {
+    pub metrics: Option<Arc<Metrics>>,
+}
 
-impl fmt::Display for Listed {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let Listed(outcomes, field) = self;
-        let mut listed = outcomes.iter();
-        match listed.next() {
-            None => f.write_str("-"),
-            Some((mount, verdict)) => {
-                f.write_str(field(mount, verdict))?;
-                for (mount, verdict) in listed {
-                    f.write_str(",")?;
-                    f.write_str(field(mount, verdict))?;
-                }
-                Ok(())
-            }
+impl<S> Layer<S> for AccessLogLayer {
+    type Service = AccessLog<S>;
+
+    fn layer(&self, inner: S) -> AccessLog<S> {
+        AccessLog {
+            inner,
+            metrics: self.metrics.clone(),
         }
     }
 }
 
-/// `metrics` is `None` when `/metrics` is not served: then nothing is counted.
-pub async fn access_log(
-    State(metrics): State<Option<Arc<Metrics>>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let counted = metrics.map(|metrics| {
-        let page = metrics.page(request.uri().path());
-        (metrics, page)
-    });
-    if !tracing::enabled!(target: "access", tracing::Level::INFO) {
-        let response = next.run(request).await;
-        if let Some((metrics, page)) = counted {
+/// A service of its own rather than axum's `from_fn`, whose `Next` boxes
+/// the inner service and whose future is boxed, on every request
+/// (`--profile`).
+#[derive(Clone, Debug)]
+pub struct AccessLog<S> {
+    inner: S,
+    metrics: Option<Arc<Metrics>>,
+}
+
+impl<S> Service<Request> for AccessLog<S>
+where
+    S: Service<Request, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Logged<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let counted = self.metrics.as_ref().map(|metrics| {
+            let page = metrics.page(request.uri().path());
+            (Arc::clone(metrics), page)
+        });
+        let line = tracing::enabled!(target: "access", tracing::Level::INFO).then(|| Line {
+            started: Instant::now(),
+            method: request.method().clone(),
+            uri: request.uri().clone(),
+        });
+        Logged {
+            inner: self.inner.call(request),
+            counted,
+            line,
+        }
+    }
+}
+
+/// What the line needs of the request, kept until the response.
+#[derive(Debug)]
+struct Line {
+    started: Instant,
+    method: Method,
+    uri: Uri,
+}
+
+pin_project! {
+    /// The inner service's response, counted and logged when it is ready.
+    pub struct Logged<F> {
+        #[pin]
+        inner: F,
+        counted: Option<(Arc<Metrics>, Page)>,
+        line: Option<Line>,
+    }
+}
+
+impl<F, E> Future for Logged<F>
+where
+    F: Future<Output = Result<Response, E>>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let response = std::task::ready!(this.inner.poll(cx))?;
+        if let Some((metrics, page)) = this.counted.take() {
             metrics.request(page, response.status().as_u16());
         }
-        return response;
+        if let Some(line) = this.line.take() {
+            write_line(&line, &response);
+        }
+        Poll::Ready(Ok(response))
     }
-    let started = Instant::now();
-    let method = request.method().clone();
-    let path = request.uri().path().to_owned();
-    let response = next.run(request).await;
-    if let Some((metrics, page)) = counted {
-        metrics.request(page, response.status().as_u16());
-    }
+}
+
+fn write_line(line: &Line, response: &Response) {
     let outcomes = response
         .extensions()
         .get::<SessionOutcomes>()
         .copied()
         .unwrap_or_default();
-    tracing::info!(
-        target: "access",
-        %method,
-        %path,
-        status = response.status().as_u16(),
-        router = %Listed(outcomes, |mount, _| mount.name()),
-        cookie = %Listed(outcomes, |_, verdict| verdict.name()),
-        micros = started.elapsed().as_micros() as u64,
-    );
-    response
+    let (mut routers, mut cookies) = ([""; MAX_MOUNTS], [""; MAX_MOUNTS]);
+    let mut reported = 0;
+    for (at, (mount, verdict)) in outcomes.iter().enumerate() {
+        (routers[at], cookies[at]) = (mount.name(), verdict.name());
+        reported = at + 1;
+    }
+    let access = Access {
+        method: line.method.as_str(),
+        path: line.uri.path(),
+        status: response.status().as_u16(),
+        router: Names(&routers[..reported]),
+        cookie: Names(&cookies[..reported]),
+        micros: line.started.elapsed().as_micros() as u64,
+    };
+    match AccessLines::installed() {
+        Some(lines) => lines.write(&access),
+        None => tracing::info!(
+            target: "access",
+            method = %access.method,
+            path = %access.path,
+            status = access.status,
+            router = %access.router,
+            cookie = %access.cookie,
+            micros = access.micros,
+        ),
+    }
 }

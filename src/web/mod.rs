@@ -27,7 +27,6 @@ use axum::{
     body::Bytes,
     extract::DefaultBodyLimit,
     http::{HeaderValue, Uri, header},
-    middleware,
     response::{IntoResponse, Response},
     routing::{get, post},
 };
@@ -261,10 +260,9 @@ pub fn router(site: Arc<Site>) -> Router {
         .fallback(move |uri: Uri| std::future::ready(views::not_found(&uri, &mounts)))
         .method_not_allowed_fallback(views::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(middleware::from_fn_with_state(
-            site.counts_requests.then(|| Arc::clone(&site.metrics)),
-            access_log::access_log,
-        ))
+        .layer(access_log::AccessLogLayer {
+            metrics: site.counts_requests.then(|| Arc::clone(&site.metrics)),
+        })
 }
 
 /// Marks a page as depending on the visitor's cookie, so that no cache

@@ -14,7 +14,7 @@ use std::{
 /// lower layer only; modules of one layer do not import each other.
 const LAYERS: &[&[&str]] = &[
     &["routes", "username", "verdict"],
-    &["metrics"],
+    &["metrics", "logging"],
     &["stores"],
     &["session"],
     &["server_session", "token_session", "cookie_session"],
@@ -22,7 +22,6 @@ const LAYERS: &[&[&str]] = &[
     // records, so above them: mechanisms of one layer never import each other.
     &["hybrid_session"],
     &["web"],
-    &["logging"],
     &["cli"],
     &["startup", "commands"],
 ];
