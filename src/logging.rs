@@ -1,8 +1,9 @@
 //! Where log lines go and how they are written. Every request writes an
 //! access line, so the line's cost is part of every page's (see
-//! docs/performance.md, "The access log"): the formatting here is
-//! tracing-subscriber's own, with the time and the fields written by
-//! cheaper parts that write the same text.
+//! docs/performance.md, "The access log"): events are formatted by
+//! tracing-subscriber, with the time and the fields written by cheaper
+//! parts that write the same text, and the access line is written without
+//! tracing at all, in the same bytes.
 
 use std::{
     cell::RefCell,

@@ -4,7 +4,7 @@
 //! session id. The same pass counts the request for `/metrics`, so that
 //! counting costs no middleware of its own.
 //!
-//! A plain middleware rather than tower-http's `TraceLayer`: the line needs
+//! A layer of its own rather than tower-http's `TraceLayer`: the line needs
 //! the request's method and path and the response's verdicts together, which
 //! `TraceLayer` only offers through a span per request, and the span nearly
 //! doubles what the line costs. Measured with callgrind over 20,000 requests
