@@ -74,8 +74,8 @@ pub const PARTS: &[(&str, &[&str])] = &[
         ],
     ),
     (
-        "the access line (tracing)",
-        &["tracing_core::dispatcher::get_default"],
+        "the access line",
+        &["sessions_vs_jwt::web::access_log::write_line"],
     ),
     (
         "writing the response head (hyper)",
