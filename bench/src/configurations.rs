@@ -62,7 +62,7 @@ pub struct Configuration {
     /// Flags beyond `--store`, `--jwt-algorithm` and `--keys-dir`.
     pub extra_args: &'static [&'static str],
     /// `RUST_LOG=off` instead of the default log level: the access log's
-    /// cost is this configuration's fixed cost subtracted from its twin's.
+    /// cost is its twin's CPU per request minus its own, in paired rounds.
     pub log_off: bool,
     pub description: &'static str,
 }
@@ -178,6 +178,10 @@ pub const METRICS_ON: &str = "server-memory";
 /// difference between the two.
 pub const METRICS_OFF: &str = "server-memory-metrics-off";
 
+/// `server-memory`'s twin with logging off: the access log's cost is the
+/// difference between the two.
+pub const LOG_OFF: &str = "server-memory-log-off";
+
 /// Every configuration, in the order they are measured and reported.
 pub fn all() -> Vec<Configuration> {
     let token = |name, algorithm, description| Configuration {
@@ -257,7 +261,7 @@ pub fn all() -> Vec<Configuration> {
             ..server("", Store::Memory, &[], "")
         },
         Configuration {
-            name: "server-memory-log-off",
+            name: LOG_OFF,
             log_off: true,
             description: "/server, in-process memory store, logging off (RUST_LOG=off)",
             ..server("", Store::Memory, &[], "")
@@ -289,14 +293,17 @@ pub fn all() -> Vec<Configuration> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Peer {
     TowerSessionsMemory,
+    /// The same, with the page made by concatenation: no template engine.
+    TowerSessionsMemoryBytes,
     TowerSessionsSqlite,
     DjangoDatabase,
     DjangoSignedCookies,
 }
 
 impl Peer {
-    pub const ALL: [Peer; 4] = [
+    pub const ALL: [Peer; 5] = [
         Peer::TowerSessionsMemory,
+        Peer::TowerSessionsMemoryBytes,
         Peer::TowerSessionsSqlite,
         Peer::DjangoDatabase,
         Peer::DjangoSignedCookies,
@@ -306,6 +313,7 @@ impl Peer {
     pub fn name(self) -> &'static str {
         match self {
             Peer::TowerSessionsMemory => "peer-tower-sessions-memory",
+            Peer::TowerSessionsMemoryBytes => "peer-tower-sessions-memory-bytes",
             Peer::TowerSessionsSqlite => "peer-tower-sessions-sqlite",
             Peer::DjangoDatabase => "peer-django-db",
             Peer::DjangoSignedCookies => "peer-django-signed-cookies",
@@ -316,6 +324,9 @@ impl Peer {
         match self {
             Peer::TowerSessionsMemory => {
                 "stock tower-sessions 0.14: SessionManagerLayer with its MemoryStore, no access log"
+            }
+            Peer::TowerSessionsMemoryBytes => {
+                "stock tower-sessions 0.14 with its MemoryStore, the page's bytes concatenated around the escaped username (no template engine), no access log"
             }
             Peer::TowerSessionsSqlite => {
                 "stock tower-sessions 0.14 on tower-sessions-sqlx-store's SqliteStore, no access log"
@@ -331,7 +342,7 @@ impl Peer {
 
     pub fn store(self) -> &'static str {
         match self {
-            Peer::TowerSessionsMemory => "memory",
+            Peer::TowerSessionsMemory | Peer::TowerSessionsMemoryBytes => "memory",
             Peer::TowerSessionsSqlite | Peer::DjangoDatabase => "sqlite",
             Peer::DjangoSignedCookies => "cookie",
         }

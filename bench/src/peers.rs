@@ -1,6 +1,7 @@
 //! The peers: what a team would run instead of this app, measured in the
 //! same run against the same bare server. Stock tower-sessions (this
-//! crate's `peer-tower-sessions` binary) on its memory store and on the
+//! crate's `peer-tower-sessions` binary) on its memory store, rendering the
+//! app's templates or concatenating the page's bytes, and on the
 //! published SQLite store, and the reference document's own framework,
 //! Django (bench/django), on database sessions and on signed cookies,
 //! served by gunicorn with one worker per core. A peer that cannot run here
@@ -32,6 +33,28 @@ pub async fn measure(
     settings: &Settings,
     bare: &ServerProcess,
 ) -> anyhow::Result<ScenarioResult> {
+    let (server, returning) = start(peer, binaries, workspace, settings).await?;
+    let scenario = Scenario {
+        id: "get_session_returning",
+        label: "get_session, returning visitor",
+        load: returning,
+    };
+    let yardsticks = Yardsticks {
+        reference: false,
+        bare,
+    };
+    throughput::interleaved(&server, peer.name(), &scenario, settings, yardsticks).await
+}
+
+/// Starts `peer` with its files in `workspace` and logs in the returning
+/// visitors through its own `set_session`: the server, and its returning
+/// visitors' load, on the peer's own paths and cookie.
+pub async fn start(
+    peer: Peer,
+    binaries: &Binaries,
+    workspace: &Path,
+    settings: &Settings,
+) -> anyhow::Result<(ServerProcess, Load)> {
     let command = command(peer, binaries, workspace, settings)?;
     let server =
         ServerProcess::start_command(&command, &workspace.join(format!("{}.log", peer.name())))
@@ -56,22 +79,21 @@ pub async fn measure(
             outcome.transport_errors
         );
     }
-    let scenario = Scenario {
-        id: "get_session_returning",
-        label: "get_session, returning visitor",
-        load: Load::get(PEER_GET_SESSION, Cookies::cycle(outcome.collected)),
-    };
-    let yardsticks = Yardsticks {
-        reference: false,
-        bare,
-    };
-    throughput::interleaved(&server, peer.name(), &scenario, settings, yardsticks).await
+    let returning = Load::get(PEER_GET_SESSION, Cookies::cycle(outcome.collected));
+    Ok((server, returning))
 }
 
 /// The peer's command line as run.md shows it, temporary paths as `$WORKSPACE`.
 pub fn server_args(peer: Peer) -> Vec<String> {
     let args: &[&str] = match peer {
         Peer::TowerSessionsMemory => &["peer-tower-sessions", "--store", "memory"],
+        Peer::TowerSessionsMemoryBytes => &[
+            "peer-tower-sessions",
+            "--store",
+            "memory",
+            "--page",
+            "bytes",
+        ],
         Peer::TowerSessionsSqlite => &[
             "peer-tower-sessions",
             "--store",
@@ -100,6 +122,14 @@ fn command(
         Peer::TowerSessionsMemory => {
             ServerCommand::new(&binaries.peer_tower_sessions, store("memory"))
         }
+        Peer::TowerSessionsMemoryBytes => ServerCommand::new(
+            &binaries.peer_tower_sessions,
+            [
+                store("memory"),
+                vec!["--page".to_owned(), "bytes".to_owned()],
+            ]
+            .concat(),
+        ),
         Peer::TowerSessionsSqlite => ServerCommand::new(
             &binaries.peer_tower_sessions,
             store(&format!(
@@ -183,4 +213,33 @@ fn django(peer: Peer, workspace: &Path, settings: &Settings) -> anyhow::Result<S
     command.current_dir = Some(project);
     command.with_children = true;
     Ok(command)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::*;
+    use crate::options::Options;
+
+    #[test]
+    fn run_md_shows_the_command_each_tower_sessions_peer_is_started_with() {
+        let settings = Settings::from_options(&Options::try_parse_from(["bench"]).unwrap());
+        let binaries = Binaries {
+            server: PathBuf::from("sessions-vs-jwt"),
+            bare: PathBuf::from("bare"),
+            peer_tower_sessions: PathBuf::from("peer-tower-sessions"),
+        };
+        let workspace = Path::new("$WORKSPACE");
+        for peer in [
+            Peer::TowerSessionsMemory,
+            Peer::TowerSessionsMemoryBytes,
+            Peer::TowerSessionsSqlite,
+        ] {
+            let command = command(peer, &binaries, workspace, &settings).unwrap();
+            let shown = server_args(peer);
+            assert_eq!(shown[0], command.program.display().to_string(), "{peer:?}");
+            assert_eq!(shown[1..], command.args, "{peer:?}");
+        }
+    }
 }

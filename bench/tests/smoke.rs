@@ -49,8 +49,9 @@ const MEASURED: [&str; 6] = [
     "token-hs256",
     "hybrid-sqlite",
 ];
-const PEERS: [&str; 4] = [
+const PEERS: [&str; 5] = [
     "peer-tower-sessions-memory",
+    "peer-tower-sessions-memory-bytes",
     "peer-tower-sessions-sqlite",
     "peer-django-db",
     "peer-django-signed-cookies",
