@@ -13,6 +13,7 @@
 mod app;
 mod applicable;
 mod charts;
+mod comparisons;
 mod configurations;
 mod docs_check;
 mod facts;
@@ -21,6 +22,7 @@ mod load;
 mod machine;
 mod measurements;
 mod options;
+mod paired;
 mod peers;
 mod profile;
 mod progress;
@@ -35,7 +37,7 @@ mod services;
 mod splice;
 mod tables;
 mod throughput;
-mod twins;
+mod verdicts;
 mod wire;
 
 use std::{
@@ -375,6 +377,23 @@ fn report(results: &Results, out: &Path) {
             result.median_bare_ratio,
             result.median_rps,
             result.median_bare_rps
+        );
+    }
+    let cost = &results.fixed_cost;
+    for (what, difference) in [
+        ("the access log", &cost.access_log),
+        ("counting", &cost.metrics),
+    ] {
+        if let Some(difference) = difference {
+            eprintln!("  {what:<65} {}", verdicts::figure(difference));
+        }
+    }
+    for compared in &results.paired_with_peers {
+        eprintln!(
+            "  {:<65} {}: {}",
+            format!("{} against {}", compared.configuration, compared.peer),
+            verdicts::figure(&compared.difference),
+            verdicts::against_peer(&compared.difference)
         );
     }
     for record in &results.configurations {

@@ -21,8 +21,9 @@ pub struct Options {
     pub duration: Option<f64>,
 
     /// Rounds per scenario; each round measures the scenario, the reference
-    /// and the bare server once, in an order that rotates. The metrics'
-    /// paired measurement takes four times as many [default: 5, --quick: 2].
+    /// and the bare server once, in an order that rotates. The paired
+    /// comparisons take four times as many, for each pair [default: 5,
+    /// --quick: 2].
     #[arg(long)]
     pub rounds: Option<usize>,
 

@@ -10,8 +10,10 @@ use serde::{Deserialize, Serialize};
 use crate::machine::Machine;
 
 /// Bumped when a field is added, changes meaning or goes away (4: the
-/// server's defaults; a reader of older files treats it as absent).
-pub const SCHEMA_VERSION: u32 = 4;
+/// server's defaults; 5: the access log's cost and the app against stock
+/// tower-sessions in paired rounds, the unpaired `access_log_us` gone; a
+/// reader of older files treats what they lack as absent).
+pub const SCHEMA_VERSION: u32 = 5;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Results {
@@ -28,6 +30,10 @@ pub struct Results {
     pub peers: Vec<ScenarioResult>,
     /// What the app costs beyond the bare server, and what its access log costs.
     pub fixed_cost: FixedCost,
+    /// `server-memory` against stock tower-sessions, in paired rounds
+    /// (absent from results of schema 4 and earlier).
+    #[serde(default)]
+    pub paired_with_peers: Vec<PeerComparison>,
     pub cookie_bytes: Vec<CookieBytes>,
     pub memory: Vec<MemoryPerSession>,
     pub disk: Vec<DiskPerSession>,
@@ -253,19 +259,22 @@ pub struct FixedCost {
     pub fixed_cost_us: Option<f64>,
     /// The same on `server-memory-log-off`'s rounds (`RUST_LOG=off`).
     pub fixed_cost_log_off_us: Option<f64>,
-    /// `server-memory`'s fixed cost minus `server-memory-log-off`'s, each
-    /// measured against the same bare server: what the access log costs.
-    pub access_log_us: Option<f64>,
+    /// `server-memory`'s returning visitor minus its log-off twin's, in
+    /// paired rounds: what the access log costs a request (absent from
+    /// results of schema 4 and earlier, which derived it from two separate
+    /// measurements).
+    #[serde(default)]
+    pub access_log: Option<PairedDifference>,
     /// `server-memory`'s returning visitor minus its metrics-off twin's, in
     /// paired rounds: what counting for `/metrics` and the inspector costs a
     /// request that reads a session.
-    pub metrics: Option<SwitchCost>,
+    pub metrics: Option<PairedDifference>,
 }
 
-/// Server CPU per request that one switch adds, from rounds that each
-/// measured both servers, one right after the other.
+/// One server's CPU per request minus another's, from rounds that each
+/// measured both, one right after the other, while both were running.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SwitchCost {
+pub struct PairedDifference {
     #[serde(deserialize_with = "float_or_nan")]
     pub median_us: f64,
     /// A quarter of the rounds measured less than this, a quarter more
@@ -275,6 +284,19 @@ pub struct SwitchCost {
     #[serde(deserialize_with = "float_or_nan")]
     pub third_quartile_us: f64,
     pub rounds: usize,
+}
+
+/// The app against a peer on a returning visitor's `get_session`, the
+/// same page on both, in paired rounds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PeerComparison {
+    /// The app's configuration, as users run it: `server-memory`.
+    pub configuration: String,
+    pub peer: String,
+    pub description: String,
+    /// The app's CPU per request minus the peer's: below zero where the
+    /// app needs less.
+    pub difference: PairedDifference,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

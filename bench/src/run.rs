@@ -9,7 +9,8 @@ use anyhow::{Context as _, bail};
 
 use crate::{
     app::{REFERENCE_GET_SESSION, Route},
-    configurations::{self, Configuration, METRICS_OFF, METRICS_ON, Peer, Store},
+    comparisons::{self, Compared},
+    configurations::{self, Configuration, Peer, Store},
     glance::RETURNING_AFTER_THE_CACHE,
     load::{Cookies, Limits, Load},
     machine::Machine,
@@ -19,13 +20,13 @@ use crate::{
     results::{
         Checks, ConfigurationRecord, CookieBytes, DiskPerSession, FixedCost, FloodCheck,
         LogoutEffect, MemoryPerSession, Results, RunSettings, SCHEMA_VERSION, ScalingPoint,
-        ScenarioResult, ServerDefaults, Status, StoreOperations, SwitchCost, median,
+        ScenarioResult, ServerDefaults, Status, StoreOperations, median,
     },
     scaling,
     servers::{Binaries, ServerCommand, ServerProcess},
     services::PrivateDatabase,
     throughput::{self, Scenario, Yardsticks},
-    twins, wire,
+    wire,
 };
 
 /// Longer than the server's access log takes to write a line (its flush
@@ -89,8 +90,7 @@ fn planned_rounds(settings: &Settings) -> u64 {
         .iter()
         .filter(|peer| settings.selects(peer.name()))
         .count() as u64;
-    let metrics = u64::from(measures_metrics_cost(settings));
-    rounds + configurations + (peers + metrics) * rounds
+    rounds + configurations + peers * rounds + comparisons::planned_rounds(settings)
 }
 
 /// Rounds planned for one configuration, given back when it is skipped.
@@ -209,10 +209,10 @@ pub async fn run(
         records.push(record);
     }
     drop(bare);
-    let metrics = metrics_cost(binaries, settings, &mut all.problems).await;
+    let compared = comparisons::measure(binaries, settings, &mut all.problems).await;
     progress::finish();
     machine.record_end();
-    let fixed_cost = fixed_cost(&all.throughput, metrics);
+    let fixed_cost = fixed_cost(&all.throughput, &compared);
     let mut checks = checks(&records, &all, &peer_results);
     checks.problems.extend(all.problems.iter().cloned());
     Ok(Results {
@@ -241,6 +241,7 @@ pub async fn run(
         throughput: all.throughput,
         peers: peer_results,
         fixed_cost,
+        paired_with_peers: compared.peers,
         cookie_bytes: all.cookie_bytes,
         memory: all.memory,
         disk: all.disk,
@@ -253,9 +254,10 @@ pub async fn run(
 }
 
 /// The app's fixed cost (reference CPU minus bare CPU per request) as
-/// users run it, from the A/A check, and the access log's share of it, from
-/// `server-memory` and its log-off twin, each against the same bare server.
-fn fixed_cost(throughput: &[ScenarioResult], metrics: Option<SwitchCost>) -> FixedCost {
+/// users run it, from the A/A check, and with logging off, from
+/// `server-memory-log-off`'s rounds, each against the same bare server;
+/// what the access log and counting cost, from the paired comparisons.
+fn fixed_cost(throughput: &[ScenarioResult], compared: &Compared) -> FixedCost {
     let of = |configuration: &str| {
         let costs: Vec<f64> = throughput
             .iter()
@@ -266,48 +268,12 @@ fn fixed_cost(throughput: &[ScenarioResult], metrics: Option<SwitchCost>) -> Fix
         let cost = median(&costs);
         cost.is_finite().then_some(cost)
     };
-    let log_on = of("server-memory");
-    let log_off = of("server-memory-log-off");
     FixedCost {
         fixed_cost_us: of(REFERENCE),
-        fixed_cost_log_off_us: log_off,
-        access_log_us: log_on.zip(log_off).map(|(on, off)| on - off),
-        metrics,
+        fixed_cost_log_off_us: of(configurations::LOG_OFF),
+        access_log: compared.access_log.clone(),
+        metrics: compared.metrics.clone(),
     }
-}
-
-/// What counting costs: `server-memory` against its twin that counts
-/// nothing, paired, when the run selects either.
-async fn metrics_cost(
-    binaries: &Binaries,
-    settings: &Settings,
-    problems: &mut Vec<String>,
-) -> Option<SwitchCost> {
-    if !measures_metrics_cost(settings) {
-        return None;
-    }
-    let all = configurations::all();
-    let named = |name: &str| all.iter().find(|configuration| configuration.name == name);
-    let (Some(with), Some(without)) = (named(METRICS_ON), named(METRICS_OFF)) else {
-        problems.push(format!(
-            "metrics cost: no configuration {METRICS_ON} or {METRICS_OFF}"
-        ));
-        return None;
-    };
-    progress::measuring(&format!(
-        "[{METRICS_OFF}] what counting costs, paired with {METRICS_ON}"
-    ));
-    match twins::switch_cost(with, without, binaries, settings).await {
-        Ok(cost) => Some(cost),
-        Err(err) => {
-            problems.push(format!("metrics cost: {err:#}"));
-            None
-        }
-    }
-}
-
-fn measures_metrics_cost(settings: &Settings) -> bool {
-    settings.selects(METRICS_ON) || settings.selects(METRICS_OFF)
 }
 
 /// Records the reference page as the app serves it and starts the bare

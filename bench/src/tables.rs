@@ -4,7 +4,10 @@
 
 use std::fmt::Write as _;
 
-use crate::results::{FLAT_LIMIT_BYTES, FloodCheck, Results, ScenarioResult, Status};
+use crate::{
+    results::{FLAT_LIMIT_BYTES, FloodCheck, PairedDifference, Results, ScenarioResult, Status},
+    verdicts,
+};
 
 #[derive(Debug, Clone)]
 pub struct Table {
@@ -367,8 +370,9 @@ fn peers(results: &Results) -> Table {
     let mut body = format!(
         "A returning visitor's `get_session` on this app and on what a team would run instead, in the same run, \
          each as a ratio to the same bare server (the reference page's bytes from memory): stock tower-sessions \
-         (`SessionManagerLayer` with its `MemoryStore`, and with the published SQLite store, \
-         tower-sessions-sqlx-store; the app's templates; no access log), and Django, the reference document's \
+         (`SessionManagerLayer` with its `MemoryStore`, rendering the app's templates or concatenating the same \
+         page's bytes, and with the published SQLite store, tower-sessions-sqlx-store, on the app's templates; no \
+         access log), and Django, the reference document's \
          framework (database sessions on SQLite, and `signed_cookies`; gunicorn with one worker per core; \
          `bench/django`). *× Django* is a row's bare ratio over `peer-django-db`'s, and *× Django CPU* Django's \
          CPU per request over the row's: how many times more requests the same machine serves. Every server's \
@@ -395,11 +399,48 @@ fn peers(results: &Results) -> Table {
         &rows,
         "no peer was measured",
     ));
+    body.push_str(&paired_with_peers(results));
     Table::of_file(
         "peers",
         "Against the peers: stock tower-sessions and Django",
         body,
     )
+}
+
+/// The app against stock tower-sessions in paired rounds: the figures the
+/// target "ahead" is judged on, beside the ratios above, which come from
+/// rounds minutes apart.
+fn paired_with_peers(results: &Results) -> String {
+    let mut text = String::from(
+        "\nThe same returning visitor's `get_session` on `server-memory` (with its access log, as users run it) and \
+         on stock tower-sessions (without one) serving the same page, both running at once and measured one right \
+         after the other in each round, the order alternating: the app's server CPU per request minus the \
+         peer's, the median of the rounds with the quartiles between which half of them fell. Below zero the app \
+         needs less; it is called ahead, or behind, only where both quartiles agree.\n\n",
+    );
+    let rows: Vec<Vec<String>> = results
+        .paired_with_peers
+        .iter()
+        .map(|compared| {
+            vec![
+                format!("`{}`", compared.peer),
+                compared.description.clone(),
+                verdicts::figure(&compared.difference),
+                format!("**{}**", verdicts::against_peer(&compared.difference)),
+            ]
+        })
+        .collect();
+    text.push_str(&grid_or_absence(
+        &[
+            "peer",
+            "what",
+            "the app's CPU minus the peer's, per request",
+            "the app",
+        ],
+        &rows,
+        "the app against stock tower-sessions in paired rounds",
+    ));
+    text
 }
 
 fn population(results: &Results) -> Table {
@@ -1019,30 +1060,28 @@ fn run(results: &Results) -> Table {
             |value| format!("{} µs", micros(value)),
         )
     };
+    let paired = |difference: Option<&PairedDifference>| {
+        difference.map_or_else(|| "not measured".to_owned(), verdicts::figure)
+    };
     let _ = writeln!(
         body,
         "The app's fixed cost, its reference page's server CPU per request minus the bare server's in the same \
          rounds, as users run it (default log level, the access log written to a file): **{}** (A/A check). \
-         With logging off (`RUST_LOG=off`, `server-memory-log-off`): {}; the access log's cost, \
-         `server-memory`'s fixed cost minus its log-off twin's: **{}** per request.\n",
+         With logging off (`RUST_LOG=off`, `server-memory-log-off`): {}.\n",
         optional(cost.fixed_cost_us),
         optional(cost.fixed_cost_log_off_us),
-        optional(cost.access_log_us),
     );
-    let _ = match &cost.metrics {
-        Some(metrics) => writeln!(
-            body,
-            "What counting costs (the `/metrics` counters and the inspector's): a returning visitor's server CPU \
-             per request on `server-memory` minus the same on its twin that counts nothing (`--metrics off`, \
-             `server-memory-metrics-off`), both servers running at once and measured one after the other in \
-             each of {} rounds: **{} µs** per request (median; half of the rounds gave {} to {} µs).\n",
-            metrics.rounds,
-            micros(metrics.median_us),
-            micros(metrics.first_quartile_us),
-            micros(metrics.third_quartile_us),
-        ),
-        None => writeln!(body, "What counting costs: not measured.\n"),
-    };
+    let _ = writeln!(
+        body,
+        "What two switches cost, each from paired rounds: `server-memory` and its twin running at once, a \
+         returning visitor's server CPU per request measured on one right after the other in each round, the \
+         order alternating; the median of the rounds' differences, with the quartiles between which half of \
+         them fell. The access log's cost, against its twin with logging off (`RUST_LOG=off`, \
+         `server-memory-log-off`): **{}**. What counting costs (the `/metrics` counters and the inspector's), \
+         against its twin that counts nothing (`--metrics off`, `server-memory-metrics-off`): **{}**.\n",
+        paired(cost.access_log.as_ref()),
+        paired(cost.metrics.as_ref()),
+    );
     if let Some(a_a) = results
         .throughput
         .iter()

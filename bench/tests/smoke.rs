@@ -161,7 +161,7 @@ fn number(value: &Value) -> f64 {
 #[test]
 fn results_describe_the_run_the_machine_and_every_configuration() {
     let results = results();
-    assert_eq!(results["schema"], 4);
+    assert_eq!(results["schema"], 5);
     assert!(
         number(&results["settings"]["server_defaults"]["token_cache"]) > 0.0,
         "the server's defaults the tables quote are recorded"
@@ -377,17 +377,18 @@ fn the_population_is_larger_than_the_hot_loop_and_reported_beside_it() {
 #[test]
 fn run_md_states_the_fixed_cost_the_access_log_and_the_load_average() {
     let cost = &results()["fixed_cost"];
-    for field in ["fixed_cost_us", "fixed_cost_log_off_us", "access_log_us"] {
+    for field in ["fixed_cost_us", "fixed_cost_log_off_us"] {
         assert!(
             cost[field].as_f64().is_some_and(f64::is_finite),
             "{field}: {cost}"
         );
     }
+    assert_paired(&cost["access_log"]);
     let machine = &results()["machine"];
     assert!(!machine["load_average_at_end"].as_str().unwrap().is_empty());
     let run = fs::read_to_string(results_dir().join("run.md")).unwrap();
     assert!(run.contains("The app's fixed cost"), "{run}");
-    assert!(run.contains("the access log's cost"), "{run}");
+    assert!(run.contains("The access log's cost"), "{run}");
     assert!(run.contains(", at end "), "{run}");
     if machine["busy_at_start"] == true {
         assert!(run.contains("the machine was busy"), "{run}");
@@ -396,19 +397,75 @@ fn run_md_states_the_fixed_cost_the_access_log_and_the_load_average() {
 
 #[test]
 fn run_md_states_what_counting_costs_from_paired_rounds() {
-    let metrics = &results()["fixed_cost"]["metrics"];
-    for field in ["median_us", "first_quartile_us", "third_quartile_us"] {
-        assert!(
-            metrics[field].as_f64().is_some_and(f64::is_finite),
-            "{field}: {metrics}"
-        );
-    }
-    assert!(number(&metrics["first_quartile_us"]) <= number(&metrics["third_quartile_us"]));
-    // --quick: two rounds per scenario, four paired rounds for each.
-    assert_eq!(metrics["rounds"], 8, "{metrics}");
+    assert_paired(&results()["fixed_cost"]["metrics"]);
     let run = fs::read_to_string(results_dir().join("run.md")).unwrap();
     assert!(run.contains("What counting costs"), "{run}");
-    assert!(run.contains("in each of 8 rounds"), "{run}");
+    assert!(run.contains(", 8 rounds)"), "{run}");
+}
+
+/// A difference from paired rounds: its median and ordered quartiles, from
+/// four paired rounds for each of --quick's two rounds per scenario.
+fn assert_paired(difference: &Value) {
+    for field in ["median_us", "first_quartile_us", "third_quartile_us"] {
+        assert!(
+            difference[field].as_f64().is_some_and(f64::is_finite),
+            "{field}: {difference}"
+        );
+    }
+    assert!(
+        number(&difference["first_quartile_us"]) <= number(&difference["third_quartile_us"]),
+        "{difference}"
+    );
+    assert_eq!(difference["rounds"], 8, "{difference}");
+}
+
+#[test]
+fn the_app_is_compared_with_stock_tower_sessions_in_paired_rounds() {
+    let compared = results()["paired_with_peers"].as_array().unwrap();
+    let peers: Vec<&str> = compared
+        .iter()
+        .map(|row| row["peer"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        peers,
+        [
+            "peer-tower-sessions-memory",
+            "peer-tower-sessions-memory-bytes"
+        ]
+    );
+    for row in compared {
+        assert_eq!(row["configuration"], "server-memory", "{row}");
+        assert_paired(&row["difference"]);
+    }
+    let verdicts = ["ahead", "not distinguishable", "behind"];
+    let table = fs::read_to_string(results_dir().join("peers.md")).unwrap();
+    for peer in peers {
+        let line = table
+            .lines()
+            .find(|line| line.starts_with(&format!("| `{peer}` |")) && line.contains("quartiles"))
+            .unwrap_or_else(|| panic!("{peer} has a paired row: {table}"));
+        assert!(
+            verdicts
+                .iter()
+                .any(|verdict| line.contains(&format!("**{verdict}**"))),
+            "{line}"
+        );
+    }
+    let targets = fs::read_to_string(results_dir().join("targets.md")).unwrap();
+    let rows: Vec<&str> = targets
+        .lines()
+        .filter(|line| line.contains("ahead of stock tower-sessions"))
+        .collect();
+    assert_eq!(rows.len(), 2, "{targets}");
+    for row in rows {
+        assert!(row.contains("rounds)"), "{row}");
+        assert!(
+            row.ends_with("| met: ahead |")
+                || row.ends_with("| **not met**: not distinguishable |")
+                || row.ends_with("| **not met**: behind |"),
+            "{row}"
+        );
+    }
 }
 
 #[test]
