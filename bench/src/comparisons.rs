@@ -154,6 +154,9 @@ async fn measure_selected(
             Err(err) => problems.push(format!("{}: {err:#}", against.what())),
         }
     }
+    if others.is_empty() {
+        return Ok(Compared::default());
+    }
     let names: Vec<&str> = others.iter().map(|(against, _)| against.name()).collect();
     progress::measuring(&format!(
         "[paired] {BASE} against {}, in paired rounds",
