@@ -297,7 +297,8 @@ fn write(results: &Results, out: &Path, splice: &[PathBuf]) -> anyhow::Result<()
     };
     let footer = tables::footer(results);
     let mut tables = tables::all(results);
-    tables.extend(prose::all(results));
+    let breakdown = profile::published(out);
+    tables.extend(prose::all(results, breakdown.as_ref()));
     for table in tables.iter().filter(|table| table.is_file()) {
         save(format!("{}.md", table.name), &table.file(&footer))?;
     }

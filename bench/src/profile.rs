@@ -177,6 +177,11 @@ pub async fn profile(binaries: &Binaries, out: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The profile written into `out`, if there is a readable one.
+pub fn published(out: &Path) -> Option<Counting> {
+    serde_json::from_str(&std::fs::read_to_string(out.join("profile.json")).ok()?).ok()
+}
+
 /// The baseline of the profile at `path`, or that profile itself when it
 /// has none; `None` when there is no readable profile there.
 fn baseline(path: &Path) -> Option<Baseline> {

@@ -10,18 +10,20 @@ use crate::{
     glance::{self, LOGIN, NOT_MEASURED, RETURNING, cpu, micros_unit, scenario},
     machine::BUSY_LOAD_PER_CORE,
     options::{DEFAULT_ROUND_SECONDS, DEFAULT_ROUNDS},
+    profile::Counting,
     results::{PairedDifference, PeerComparison, Results, ScenarioResult},
     tables::{Table, grid, thousands},
     verdicts,
 };
 
-/// Every generated block of text, and the tables made here.
-pub fn all(results: &Results) -> Vec<Table> {
+/// Every generated block of text, and the tables made here; `breakdown` is
+/// the profile published beside the run (`--profile`), if any.
+pub fn all(results: &Results, breakdown: Option<&Counting>) -> Vec<Table> {
     vec![
         glance::glance(results),
         glance::short_answer(results),
         run_summary(results),
-        targets(results),
+        targets(results, breakdown),
         bounds(results),
         signatures(results),
         django(results),
@@ -144,7 +146,7 @@ fn eddsa_login_bound(results: &Results) -> Option<(f64, f64)> {
 }
 
 /// Issue 30's targets against this run: goal, measured, verdict.
-fn targets(results: &Results) -> Table {
+fn targets(results: &Results, breakdown: Option<&Counting>) -> Table {
     let bare_ratio = |name: &str, id: &str| {
         scenario(results, name, id)
             .map(|result| result.median_bare_ratio)
@@ -246,8 +248,22 @@ fn targets(results: &Results) -> Table {
     rows.push(vec![
         "the cost breakdown (instructions per part of the page path)".to_owned(),
         "published".to_owned(),
-        NOT_MEASURED.to_owned(),
-        "**not met**".to_owned(),
+        breakdown.map_or_else(
+            || "no profile.json beside this run".to_owned(),
+            |counted| {
+                format!(
+                    "[profile.md](profile.md), {} scenarios counted at commit `{}`",
+                    counted.scenarios.len(),
+                    counted.commit
+                )
+            },
+        ),
+        if breakdown.is_some() {
+            "met"
+        } else {
+            "**not met**"
+        }
+        .to_owned(),
     ]);
     let mut body = String::from(
         "The performance targets (issue 30) against this run: medians of interleaved rounds as ratios to the bare \
@@ -474,7 +490,7 @@ mod tests {
                 difference(-0.5, 0.3, 0.9),
             ),
         ];
-        let table = targets(&results).body;
+        let table = targets(&results, None).body;
         let log = row(&table, "| the access log");
         assert!(
             log.contains("+0.8 µs (quartiles +0.7 to +1.3, 20 rounds)"),
@@ -513,7 +529,7 @@ mod tests {
         let mut results = published();
         results.fixed_cost.access_log = None;
         results.paired_with_peers.clear();
-        let table = targets(&results).body;
+        let table = targets(&results, None).body;
         for starting in ["| the access log", "| `/server` memory ahead of stock"] {
             let row = row(&table, starting);
             assert!(
@@ -522,6 +538,25 @@ mod tests {
             );
         }
         assert!(!table.contains("ahead |"), "{table}");
+    }
+
+    #[test]
+    fn the_breakdown_is_met_only_with_a_profile_beside_the_run() {
+        let results = published();
+        let without = targets(&results, None).body;
+        let row_without = row(&without, "| the cost breakdown");
+        assert!(row_without.ends_with("| **not met** |"), "{row_without}");
+        let counted: Counting = serde_json::from_value(serde_json::json!({
+            "commit": "abc123",
+            "date": "2026-12-07T00:00:00Z",
+            "requests": 1200,
+            "scenarios": [],
+        }))
+        .unwrap();
+        let with = targets(&results, Some(&counted)).body;
+        let row_with = row(&with, "| the cost breakdown");
+        assert!(row_with.contains("at commit `abc123`"), "{row_with}");
+        assert!(row_with.ends_with("| met |"), "{row_with}");
     }
 
     #[test]
