@@ -31,7 +31,7 @@ pub enum Kind {
 }
 
 /// Files of the results folder that generated text links to by bare name.
-const LINKED_FILES: [&str; 17] = [
+const LINKED_FILES: [&str; 18] = [
     "run.md",
     "throughput.md",
     "population.md",
@@ -49,6 +49,7 @@ const LINKED_FILES: [&str; 17] = [
     "cpu_per_request.svg",
     "targets.md",
     "results.json",
+    "profile.md",
 ];
 
 impl Table {
