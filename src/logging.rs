@@ -78,11 +78,11 @@ where
 static ACCESS_LINES: OnceLock<AccessLines> = OnceLock::new();
 
 /// Writes access lines into the log's queue as the log's formatter writes
-/// the same event (`tracing::info!(target: "access", ...)`), byte for byte,
+/// the same event ([`Access::as_event`]), byte for byte,
 /// without tracing's dispatch and field visitors: they were the access
 /// line's cost, which every request pays (`--profile`).
 #[derive(Debug)]
-pub struct AccessLines {
+struct AccessLines {
     queue: Arc<LineQueue>,
     format: LogFormat,
 }
@@ -131,13 +131,7 @@ thread_local! {
 }
 
 impl AccessLines {
-    /// The writer, if this process's log has one: not on a terminal in
-    /// colour, where lines go through tracing as any other event.
-    pub fn installed() -> Option<&'static AccessLines> {
-        ACCESS_LINES.get()
-    }
-
-    pub fn write(&self, access: &Access<'_>) {
+    fn write(&self, access: &Access<'_>) {
         ACCESS_LINE.with_borrow_mut(|line| {
             line.clear();
             let written = match self.format {
@@ -152,6 +146,28 @@ impl AccessLines {
 }
 
 impl Access<'_> {
+    /// Writes the line: straight into the log's queue when [`start`] set
+    /// one up without colour, or else as a tracing event, which a terminal
+    /// in colour or a test's own subscriber formats.
+    pub fn write(&self) {
+        match ACCESS_LINES.get() {
+            Some(lines) => lines.write(self),
+            None => self.as_event(),
+        }
+    }
+
+    fn as_event(&self) {
+        tracing::info!(
+            target: "access",
+            method = %self.method,
+            path = %self.path,
+            status = self.status,
+            router = %self.router,
+            cookie = %self.cookie,
+            micros = self.micros,
+        );
+    }
+
     /// As tracing-subscriber's full format with [`PlainFields`] writes it.
     fn write_text(&self, line: &mut String) -> fmt::Result {
         LogClock::write_now(line)?;
@@ -650,17 +666,7 @@ mod tests {
         let through_tracing = Arc::new(Mutex::new(Vec::new()));
         let sink = Arc::clone(&through_tracing);
         let subscriber = subscriber(format, move || Sink(Arc::clone(&sink)), false);
-        tracing::subscriber::with_default(subscriber, || {
-            tracing::info!(
-                target: "access",
-                method = %access.method,
-                path = %access.path,
-                status = access.status,
-                router = %access.router,
-                cookie = %access.cookie,
-                micros = access.micros,
-            );
-        });
+        tracing::subscriber::with_default(subscriber, || access.as_event());
         let mut direct = String::new();
         match format {
             LogFormat::Text => access.write_text(&mut direct),

@@ -30,7 +30,7 @@ use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
 use crate::{
-    logging::{Access, AccessLines, Names},
+    logging::{Access, Names},
     metrics::{Metrics, Page},
     routes::{MAX_MOUNTS, Mount},
     session::CookieVerdict,
@@ -177,16 +177,5 @@ fn write_line(line: &Line, response: &Response) {
         cookie: Names(&cookies[..reported]),
         micros: line.started.elapsed().as_micros() as u64,
     };
-    match AccessLines::installed() {
-        Some(lines) => lines.write(&access),
-        None => tracing::info!(
-            target: "access",
-            method = %access.method,
-            path = %access.path,
-            status = access.status,
-            router = %access.router,
-            cookie = %access.cookie,
-            micros = access.micros,
-        ),
-    }
+    access.write();
 }
