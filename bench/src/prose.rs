@@ -445,22 +445,13 @@ fn django(results: &Results) -> Table {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::results::PairedDifference;
+    use crate::{results::PairedDifference, verdicts::tests::difference};
 
     /// The published run, as committed.
     fn published() -> Results {
         let path =
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/results/results.json");
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-    }
-
-    fn difference(first: f64, median: f64, third: f64) -> PairedDifference {
-        PairedDifference {
-            median_us: median,
-            first_quartile_us: first,
-            third_quartile_us: third,
-            rounds: 20,
-        }
     }
 
     fn compared(peer: &str, difference: PairedDifference) -> PeerComparison {

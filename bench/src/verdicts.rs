@@ -79,10 +79,11 @@ pub fn at_most(difference: &PairedDifference, goal: f64) -> &'static str {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn difference(first: f64, median: f64, third: f64) -> PairedDifference {
+    /// A paired difference of 20 rounds with these quartiles and median.
+    pub(crate) fn difference(first: f64, median: f64, third: f64) -> PairedDifference {
         PairedDifference {
             median_us: median,
             first_quartile_us: first,
