@@ -368,25 +368,34 @@ fn page(counted: &Counting) -> String {
         counted.commit, counted.date, counted.requests
     );
     text.push_str(&table(&counted.scenarios));
-    if let Some(baseline) = &counted.baseline {
-        let _ = writeln!(
-            text,
-            "\n## Since the first profile\n\nInstructions per request at commit `{}` and now.\n\n| scenario | then | now | change |\n|---|---:|---:|---:|",
-            baseline.commit
-        );
-        for row in &counted.scenarios {
-            if let Some(then) = baseline.instructions.get(&row.label) {
-                let _ = writeln!(
-                    text,
-                    "| {} | {then:.0} | {:.0} | {:+.1} % |",
-                    row.label,
-                    row.instructions,
-                    (row.instructions / then - 1.0) * 100.0
-                );
-            }
-        }
+    if let Some(change) = change(counted) {
+        text.push_str("\n## Since the first profile\n\n");
+        text.push_str(&change);
     }
     text
+}
+
+/// Each scenario's instructions per request at the baseline's commit and
+/// now, as a Markdown table with the sentence that introduces it; `None`
+/// without a baseline.
+pub fn change(counted: &Counting) -> Option<String> {
+    let baseline = counted.baseline.as_ref()?;
+    let mut text = format!(
+        "Instructions per request at commit `{}` and now.\n\n| scenario | then | now | change |\n|---|---:|---:|---:|\n",
+        baseline.commit
+    );
+    for row in &counted.scenarios {
+        if let Some(then) = baseline.instructions.get(&row.label) {
+            let _ = writeln!(
+                text,
+                "| {} | {then:.0} | {:.0} | {:+.1} % |",
+                row.label,
+                row.instructions,
+                (row.instructions / then - 1.0) * 100.0
+            );
+        }
+    }
+    Some(text)
 }
 
 /// The Markdown table of what each scenario costs, part by part.

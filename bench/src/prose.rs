@@ -10,7 +10,7 @@ use crate::{
     glance::{self, LOGIN, NOT_MEASURED, RETURNING, cpu, micros_unit, scenario},
     machine::BUSY_LOAD_PER_CORE,
     options::{DEFAULT_ROUND_SECONDS, DEFAULT_ROUNDS},
-    profile::Counting,
+    profile::{self, Counting},
     results::{PairedDifference, PeerComparison, Results, ScenarioResult},
     tables::{Table, grid, thousands},
     verdicts,
@@ -24,10 +24,27 @@ pub fn all(results: &Results, breakdown: Option<&Counting>) -> Vec<Table> {
         glance::short_answer(results),
         run_summary(results),
         targets(results, breakdown),
+        breakdown_change(breakdown),
         bounds(results),
         signatures(results),
         django(results),
     ]
+}
+
+/// The before and after of the profile published beside the run.
+fn breakdown_change(breakdown: Option<&Counting>) -> Table {
+    let text = match breakdown {
+        Some(counted) => match profile::change(counted) {
+            Some(change) => format!(
+                "From [profile.md](profile.md), counted at commit `{}`. {change}",
+                counted.commit
+            ),
+            None => "The profile beside this run has no earlier one to compare with.\n".to_owned(),
+        },
+        None => "No profile.json beside this run (`cargo run --release -p bench -- --profile`).\n"
+            .to_owned(),
+    };
+    Table::text("breakdown_change", text)
 }
 
 /// The A/A check: the reference page against itself.
@@ -548,6 +565,25 @@ mod tests {
         let row_with = row(&with, "| the cost breakdown");
         assert!(row_with.contains("at commit `abc123`"), "{row_with}");
         assert!(row_with.ends_with("| met |"), "{row_with}");
+    }
+
+    #[test]
+    fn the_breakdowns_before_and_after_compares_each_scenario_with_the_baseline() {
+        let counted: Counting = serde_json::from_value(serde_json::json!({
+            "commit": "abc123",
+            "date": "2026-12-07T00:00:00Z",
+            "requests": 1200,
+            "scenarios": [{"label": "reference page", "instructions": 800.0, "parts": {}}],
+            "baseline": {"commit": "0ld", "instructions": {"reference page": 1000.0}},
+        }))
+        .unwrap();
+        let text = breakdown_change(Some(&counted)).body;
+        assert!(text.contains("at commit `0ld` and now"), "{text}");
+        assert!(
+            text.contains("| reference page | 1000 | 800 | -20.0 % |"),
+            "{text}"
+        );
+        assert!(breakdown_change(None).body.contains("No profile.json"));
     }
 
     #[test]
