@@ -411,66 +411,49 @@ mod tests {
         );
     }
 
-    /// Every page as written and as flattened, in the contexts its views give.
-    #[test]
-    fn a_flattened_page_renders_the_same_bytes_as_the_page_as_written() {
-        let written = environment(Inheritance::AsWritten).unwrap();
-        let flat = environment(Inheritance::Flattened).unwrap();
-        let contexts = [
+    /// A router's pages in the contexts its views give, under `mount`.
+    fn router_pages_in(mount: &str) -> [(&'static str, Value); 3] {
+        [
             (
                 "get_session.html",
-                context! { mount => "server", username => "Guest", is_logged_in => false },
+                context! { mount => mount, username => "Guest", is_logged_in => false },
             ),
             (
                 "get_session.html",
-                context! { mount => "token", username => "<b>x</b> & \"y\"", is_logged_in => true },
+                context! { mount => mount, username => "<b>{{ x }}</b> & \"y\"", is_logged_in => true },
             ),
             (
                 "set_session.html",
-                context! { mount => "cookie", message => "Session data set!" },
+                context! { mount => mount, message => "Session data set!" },
             ),
-            (
-                "error.html",
-                context! { status => 404, reason => "Not Found", message => "No page at /x <y>" },
-            ),
-        ];
-        for (name, context) in contexts {
-            let as_written = written
-                .get_template(name)
-                .unwrap()
-                .render(&context)
-                .unwrap();
+        ]
+    }
+
+    fn rendered_as_written(name: &str, context: &Value) -> String {
+        let written = environment(Inheritance::AsWritten).unwrap();
+        written.get_template(name).unwrap().render(context).unwrap()
+    }
+
+    /// Every page as written and as flattened, in the contexts its views give.
+    #[test]
+    fn a_flattened_page_renders_the_same_bytes_as_the_page_as_written() {
+        let flat = environment(Inheritance::Flattened).unwrap();
+        let error = (
+            "error.html",
+            context! { status => 404, reason => "Not Found", message => "No page at /x <y>" },
+        );
+        for (name, context) in router_pages_in("token").into_iter().chain([error]) {
             let flattened = flat.get_template(name).unwrap().render(&context).unwrap();
-            assert_eq!(flattened, as_written, "{name}");
+            assert_eq!(flattened, rendered_as_written(name, &context), "{name}");
         }
     }
 
-    /// Each router's pages as written out for it and as written, in the
-    /// contexts its views give.
+    /// Each router's pages as written out for it and as written.
     #[test]
     fn a_page_written_out_for_a_router_renders_the_same_bytes_as_the_page_as_written() {
-        let written = environment(Inheritance::AsWritten).unwrap();
         for mount in Mount::BUILT_IN {
-            let contexts = [
-                (
-                    "get_session.html",
-                    context! { mount => mount.name(), username => "Guest", is_logged_in => false },
-                ),
-                (
-                    "get_session.html",
-                    context! { mount => mount.name(), username => "<b>{{ x }}</b>", is_logged_in => true },
-                ),
-                (
-                    "set_session.html",
-                    context! { mount => mount.name(), message => "Session data set!" },
-                ),
-            ];
-            for (name, context) in contexts {
-                let as_written = written
-                    .get_template(name)
-                    .unwrap()
-                    .render(&context)
-                    .unwrap();
+            for (name, context) in router_pages_in(mount.name()) {
+                let as_written = rendered_as_written(name, &context);
                 let written_out = render_in(mount, name, context).unwrap().0;
                 assert_eq!(written_out, as_written, "{} {name}", mount.name());
             }
