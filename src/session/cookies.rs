@@ -198,33 +198,22 @@ impl CookiePolicy {
         removal.set_max_age(time::Duration::ZERO);
         removal.set_expires(time::OffsetDateTime::UNIX_EPOCH);
         let removal = SetCookie(header_value(&removal));
-        let mut policy = Self {
+        let shape = SetCookieShape::of(
+            &login_cookie(
+                &name,
+                secure,
+                persistent,
+                VALUE_MARK.to_owned(),
+                MAX_AGE_MARK,
+            )
+            .to_string(),
+        );
+        Self {
             name,
             secure,
             persistent,
             removal,
-            shape: SetCookieShape {
-                before_value: String::new(),
-                before_max_age: String::new(),
-                after_max_age: None,
-            },
-        };
-        policy.shape = policy.shape();
-        policy
-    }
-
-    fn shape(&self) -> SetCookieShape {
-        let text = self.cookie(VALUE_MARK.to_owned(), MAX_AGE_MARK).to_string();
-        let (before_value, after_value) = text.split_once(VALUE_MARK).unwrap_or((&text, ""));
-        let mark = MAX_AGE_MARK.to_string();
-        let (before_max_age, after_max_age) = match after_value.split_once(&mark) {
-            Some((before, after)) => (before, Some(after.to_owned())),
-            None => (after_value, None),
-        };
-        SetCookieShape {
-            before_value: before_value.to_owned(),
-            before_max_age: before_max_age.to_owned(),
-            after_max_age,
+            shape,
         }
     }
 
@@ -312,14 +301,41 @@ impl CookiePolicy {
     }
 
     fn cookie(&self, value: String, max_age: u64) -> Cookie<'static> {
-        let mut cookie = build(&self.name, value, self.secure);
-        if self.persistent {
-            cookie.set_max_age(time::Duration::seconds(
-                i64::try_from(max_age).unwrap_or(i64::MAX),
-            ));
-        }
-        cookie
+        login_cookie(&self.name, self.secure, self.persistent, value, max_age)
     }
+}
+
+impl SetCookieShape {
+    /// Cut from the text of a login's cookie made with the stand-ins.
+    fn of(text: &str) -> SetCookieShape {
+        let (before_value, after_value) = text.split_once(VALUE_MARK).unwrap_or((text, ""));
+        let mark = MAX_AGE_MARK.to_string();
+        let (before_max_age, after_max_age) = match after_value.split_once(&mark) {
+            Some((before, after)) => (before, Some(after.to_owned())),
+            None => (after_value, None),
+        };
+        SetCookieShape {
+            before_value: before_value.to_owned(),
+            before_max_age: before_max_age.to_owned(),
+            after_max_age,
+        }
+    }
+}
+
+fn login_cookie(
+    name: &str,
+    secure: bool,
+    persistent: bool,
+    value: String,
+    max_age: u64,
+) -> Cookie<'static> {
+    let mut cookie = build(name, value, secure);
+    if persistent {
+        cookie.set_max_age(time::Duration::seconds(
+            i64::try_from(max_age).unwrap_or(i64::MAX),
+        ));
+    }
+    cookie
 }
 
 fn build(name: &str, value: String, secure: bool) -> Cookie<'static> {
