@@ -1,6 +1,6 @@
 //! Where log lines go and how they are written. Every request writes an
 //! access line, so the line's cost is part of every page's (see
-//! docs/performance.md, "The access log"): events are formatted by
+//! docs/performance.md, "What every request costs"): events are formatted by
 //! tracing-subscriber, with the time and the fields written by cheaper
 //! parts that write the same text, and the access line is written without
 //! tracing at all, in the same bytes.
@@ -252,7 +252,7 @@ const WAIT_AT_BYTES: usize = 4 * 1024 * 1024;
 /// A thread that writes log lines out in batches: a line costs the request
 /// that logs it a copy under a short lock, never a system call or a thread
 /// woken up (which cost more than the rest of the request: see
-/// docs/performance.md, "The access log").
+/// docs/performance.md, "What every request costs").
 #[derive(Debug)]
 pub struct LogWriter {
     queue: Arc<LineQueue>,
