@@ -32,7 +32,7 @@ use axum::{
     routing::{get, post},
 };
 use tokio::net::{TcpListener, TcpSocket};
-use tower::{Service, ServiceBuilder, util::MapResponseLayer};
+use tower::{Service, ServiceBuilder};
 
 use self::inspector::Inspected;
 pub use self::{access_log::SessionOutcomes, mounted::MountedMechanism, visit::Mounted};
@@ -224,21 +224,20 @@ const MAX_BODY_BYTES: usize = 16 * 1024;
 /// has done (`/metrics`, `/store-operations`) is not on it: see
 /// [`operations_router`].
 ///
-/// The access log and the body limit wrap the router as services of their
-/// own rather than through `Router::layer`, which wraps every route in one
+/// The access log, the cache headers and the body limit wrap the router as
+/// services of their own rather than through `Router::layer`, which wraps every route in one
 /// more boxed service that each request clones, and calls through a boxed
 /// future: about 0.6k instructions a layer (`--profile`).
 pub fn site_service(
     site: Arc<Site>,
-) -> impl Service<Request, Response = Response, Error = Infallible, Future: Send>
-+ Clone
-+ Send
-+ 'static {
+) -> impl Service<Request, Response = Response, Error = Infallible, Future: Send> + Clone + Send + 'static
+{
     let access_log = access_log::AccessLogLayer {
         metrics: site.counts_requests.then(|| Arc::clone(&site.metrics)),
     };
     ServiceBuilder::new()
         .layer(access_log)
+        .map_response(private_unless_said_otherwise)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .service(router(site))
 }
@@ -275,7 +274,6 @@ fn router(site: Arc<Site>) -> Router {
             get(move || std::future::ready(published(json.clone()))),
         );
     }
-    let pages = pages.layer(MapResponseLayer::new(private_page));
     let mounts = site.mounts();
     Router::new()
         .merge(pages)
@@ -284,17 +282,19 @@ fn router(site: Arc<Site>) -> Router {
         .method_not_allowed_fallback(views::method_not_allowed)
 }
 
-/// Marks a page as depending on the visitor's cookie, so that no cache
-/// serves it to anyone else. One function for both headers: a layer per
-/// header was a future of its own per request, about 1.2k instructions
-/// each (`--profile`).
-fn private_page(mut response: Response) -> Response {
+/// Marks a response as depending on the visitor's cookie, so that no cache
+/// serves it to anyone else, unless it says itself how it may be cached
+/// (the published documents). Pages depend on the cookie; a health check,
+/// an error or a 404 must not be cached either.
+fn private_unless_said_otherwise(mut response: Response) -> Response {
     let headers = response.headers_mut();
-    headers.insert(header::VARY, HeaderValue::from_static("Cookie"));
-    headers.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("private, no-store"),
-    );
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::VARY, HeaderValue::from_static("Cookie"));
+        headers.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("private, no-store"),
+        );
+    }
     response
 }
 
