@@ -11,15 +11,22 @@
 use std::{collections::HashMap, sync::Arc};
 
 use async_trait::async_trait;
+use foldhash::fast::RandomState;
 use parking_lot::{Mutex, MutexGuard};
 use time::OffsetDateTime;
 use tower_sessions::session::{Id, Record};
 
 use super::{SessionRecords, StoreError};
 
+/// Keyed by a hash seeded at random per map, as std's is, but a few
+/// instructions per id instead of SipHash's ~160 (`--profile`): a client
+/// can send any id, but only the server's own random ids are ever stored,
+/// so no one can fill the map with ids that collide.
+type Records = HashMap<Id, Arc<Record>, RandomState>;
+
 #[derive(Debug)]
 pub struct MemoryRecords {
-    records: Mutex<HashMap<Id, Arc<Record>>>,
+    records: Mutex<Records>,
     capacity: usize,
 }
 
@@ -31,7 +38,7 @@ impl MemoryRecords {
         }
     }
 
-    fn records(&self) -> MutexGuard<'_, HashMap<Id, Arc<Record>>> {
+    fn records(&self) -> MutexGuard<'_, Records> {
         self.records.lock()
     }
 }
