@@ -235,7 +235,7 @@ impl CookiePolicy {
         let name = self.name.as_bytes();
         let mut found = SentCookie::Absent;
         for header in headers.get_all(header::COOKIE) {
-            for pair in header.as_bytes().split(|&byte| byte == b';') {
+            for pair in cookie_pairs(header.as_bytes()) {
                 let pair = pair.trim_ascii();
                 let Some(value) = pair
                     .strip_prefix(name)
@@ -350,6 +350,20 @@ fn build(name: &str, value: String, secure: bool) -> Cookie<'static> {
 fn header_value(cookie: &Cookie<'_>) -> HeaderValue {
     HeaderValue::try_from(cookie.to_string())
         .unwrap_or_else(|_| HeaderValue::from_static("invalid=; Max-Age=0"))
+}
+
+/// The `name=value` pairs of a `Cookie` header: split at each `;` found by
+/// memchr, where a split byte by byte cost about 5 instructions a byte, and
+/// a token's cookie is 400 bytes (`--profile`).
+fn cookie_pairs(header: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut start = 0;
+    memchr::memchr_iter(b';', header)
+        .chain(std::iter::once(header.len()))
+        .map(move |end| {
+            let pair = &header[start..end];
+            start = end + 1;
+            pair
+        })
 }
 
 #[cfg(test)]
