@@ -399,6 +399,20 @@ mod tests {
     }
 
     #[test]
+    fn finds_the_named_cookie_first_last_alone_or_beside_empty_pairs() {
+        let policy = CookiePolicy::new("sessionid", false, true);
+        for sent in [
+            &b"sessionid=abc"[..],
+            b"sessionid=abc; a=1",
+            b"a=1;sessionid=abc",
+            b";; sessionid=abc ;",
+        ] {
+            assert_eq!(policy.read(&headers(sent)), SentCookie::Value("abc"));
+        }
+        assert_eq!(policy.read(&headers(b";;")), SentCookie::Absent);
+    }
+
+    #[test]
     fn a_cookie_whose_name_only_starts_the_same_is_not_it() {
         let policy = CookiePolicy::new("token", false, true);
         assert_eq!(
