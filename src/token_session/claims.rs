@@ -261,7 +261,7 @@ fn validation(key: &Key, kind: TokenKind) -> Validation {
 
 /// Seconds since the Unix epoch, as JWT claims count time.
 pub fn now() -> u64 {
-    u64::try_from(chrono::Utc::now().timestamp()).unwrap_or_default()
+    crate::session::unix_seconds()
 }
 
 #[cfg(test)]
