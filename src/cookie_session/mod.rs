@@ -9,10 +9,11 @@
 //! The jar authenticates only the cookie's name and value, so a client can
 //! keep an expired cookie and send it back: the expiry lives inside the
 //! sealed value and is checked on every read. The cookie's name is sealed
-//! with it, so a value moved to another cookie name does not open. The jar
-//! itself is not used: it holds one key, where rotation needs several (every
-//! key kept is tried, newest first), and the shared flow writes the
-//! `Set-Cookie` headers itself.
+//! with it, so a value moved to another cookie name does not open. No jar
+//! is kept: a jar holds one key, where rotation needs several (every key
+//! kept is tried, newest first), and the shared flow writes the
+//! `Set-Cookie` headers itself. The jar's code seals; a value is opened in
+//! the jar's format with a cipher each key builds once (`opened`).
 
 pub mod keys;
 
