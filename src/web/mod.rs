@@ -27,6 +27,7 @@ use axum::{
     Router, ServiceExt as _,
     body::Bytes,
     extract::{DefaultBodyLimit, Request},
+    handler::Handler as _,
     http::{HeaderValue, Uri, header},
     response::{IntoResponse, Response},
     routing::{get, post},
@@ -218,16 +219,24 @@ impl Site {
 /// The largest form the app accepts: a username is 150 characters.
 const MAX_BODY_BYTES: usize = 16 * 1024;
 
+/// The body limit, on each view that reads a form (`handler.layer(..)`):
+/// around the whole site it wrote into every request's extensions, GETs
+/// included (~350 instructions a request, `--profile`). A test posts one
+/// byte over it to every form.
+fn form_body_limit() -> DefaultBodyLimit {
+    DefaultBodyLimit::max(MAX_BODY_BYTES)
+}
+
 /// The whole site: the inspector, every router, the reference page, the
 /// health check, the published documents, and pages for everything
-/// else, with the access log and the body limit around it. What the server
-/// has done (`/metrics`, `/store-operations`) is not on it: see
+/// else, with the access log and the cache headers around it. What the
+/// server has done (`/metrics`, `/store-operations`) is not on it: see
 /// [`operations_router`].
 ///
-/// The access log, the cache headers and the body limit wrap the router as
-/// services of their own rather than through `Router::layer`, which wraps every route in one
-/// more boxed service that each request clones, and calls through a boxed
-/// future: about 0.6k instructions a layer (`--profile`).
+/// The access log and the cache headers wrap the router as services of
+/// their own rather than through `Router::layer`, which wraps every route
+/// in one more boxed service that each request clones, and calls through a
+/// boxed future: about 0.6k instructions a layer (`--profile`).
 pub fn site_service(
     site: Arc<Site>,
 ) -> impl Service<Request, Response = Response, Error = Infallible, Future: Send> + Clone + Send + 'static
@@ -238,7 +247,6 @@ pub fn site_service(
     ServiceBuilder::new()
         .layer(access_log)
         .map_response(private_unless_said_otherwise)
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .service(router(site))
 }
 
@@ -246,10 +254,13 @@ pub fn site_service(
 fn router(site: Arc<Site>) -> Router {
     let mut pages = Router::new()
         .route("/", get(views::index))
-        .route(Action::Replay.path(), post(views::replay))
+        .route(
+            Action::Replay.path(),
+            post(views::replay.layer(form_body_limit())),
+        )
         .route(
             Action::LogInEverywhere.path(),
-            post(views::log_in_everywhere),
+            post(views::log_in_everywhere.layer(form_body_limit())),
         )
         .route(
             Action::LogOutEverywhere.path(),

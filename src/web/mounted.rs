@@ -8,12 +8,14 @@ use std::{fmt, sync::Arc};
 
 use axum::{
     Router,
+    handler::Handler as _,
     http::HeaderMap,
     routing::{get, post},
 };
 use futures_util::future::BoxFuture;
 
 use super::{
+    form_body_limit,
     inspector::{Column, Inspected, Replay},
     views,
     visit::{Mounted, Visit, WriteBack},
@@ -72,7 +74,8 @@ impl<M: Inspected> MountedMechanism for Arc<Mounted<M>> {
         Router::new()
             .route(
                 &mount.url(Route::SetSession),
-                get(views::set_session::<M>).post(views::set_session_from_form::<M>),
+                get(views::set_session::<M>)
+                    .post(views::set_session_from_form::<M>.layer(form_body_limit())),
             )
             .route(&mount.url(Route::GetSession), get(views::get_session::<M>))
             .route(&mount.url(Route::Logout), post(views::logout::<M>))

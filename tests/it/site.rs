@@ -5,7 +5,7 @@ use crate::common;
 
 use common::{TestServer, cookie_name};
 use reqwest::header;
-use sessions_vs_jwt::routes::{Mount, REFERENCE_GET_SESSION, Route};
+use sessions_vs_jwt::routes::{Action, Mount, REFERENCE_GET_SESSION, Route};
 
 #[tokio::test]
 async fn the_index_explains_both_sides_and_links_each() {
@@ -167,6 +167,37 @@ async fn a_form_body_over_the_limit_is_refused_and_the_session_left_as_it_was() 
     );
     assert_eq!(visitor.cookie("sessionid"), Some(session));
     assert_eq!(visitor.username_on(Mount::SERVER).await, "john_doe");
+}
+
+#[tokio::test]
+async fn every_form_refuses_a_body_one_byte_over_the_limit() {
+    const LIMIT: usize = 16 * 1024;
+    let server = TestServer::start(&[]).await;
+    let mut visitor = server.visitor();
+    let mut forms: Vec<String> = Mount::BUILT_IN
+        .into_iter()
+        .map(|mount| mount.url(Route::SetSession))
+        .collect();
+    forms.extend([Action::Replay, Action::LogInEverywhere].map(|action| action.path().to_owned()));
+    for form in forms {
+        let request = visitor
+            .request(reqwest::Method::POST, &form)
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(format!("username=alice&pad={}", "x".repeat(LIMIT)));
+        let page = visitor
+            .send(format!("POST {form} over the limit"), request)
+            .await;
+        assert_eq!(page.status, 400, "{form}: {}", page.body);
+        assert!(
+            page.body.contains("length limit exceeded"),
+            "{form}: {}",
+            page.body
+        );
+        assert!(page.set_cookies().is_empty(), "{form}");
+    }
 }
 
 #[tokio::test]
