@@ -89,6 +89,26 @@ async fn per_visitor_pages_are_never_cached_for_someone_else() {
 }
 
 #[tokio::test]
+async fn a_404_an_error_page_and_the_health_check_are_never_cached_either() {
+    let server = TestServer::start(&[]).await;
+    let mut visitor = server.visitor();
+    for (path, status) in [
+        ("/server/nothing-here/", 404),
+        (Mount::SERVER.url(Route::Logout).as_str(), 405),
+        ("/healthz", 200),
+    ] {
+        let page = visitor.get(path).await;
+        assert_eq!(page.status, status, "{path}");
+        assert_eq!(page.headers[header::VARY], "Cookie", "{path}");
+        assert_eq!(
+            page.headers[header::CACHE_CONTROL],
+            "private, no-store",
+            "{path}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn both_routers_set_cookies_with_the_same_attributes() {
     // /hybrid's access token lasts --access-token-age: the same here, so
     // that every cookie's Max-Age is the login's.
