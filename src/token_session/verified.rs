@@ -24,8 +24,10 @@ use super::claims::{self, Claims, LEEWAY_SECONDS};
 pub struct VerifiedTokens {
     /// `None` when the capacity is 0: every token is verified every time.
     /// Hashed with foldhash, seeded at random per cache: SipHash cost about
-    /// 1k instructions per 400-byte token (`--profile`), and only tokens
-    /// that verified are ever stored, so no client chooses what collides.
+    /// 1k instructions per 400-byte token (`--profile`). A client chooses
+    /// its username, but every token stored was signed with a key kept here
+    /// and ends in that signature, so no client can make tokens that
+    /// collide under a seed it never sees.
     cache: Option<Cache<Box<str>, Arc<Claims>, RandomState>>,
 }
 
