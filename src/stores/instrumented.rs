@@ -66,6 +66,11 @@ impl SessionRecords for InstrumentedRecords {
             .await
     }
 
+    async fn create_shared(&self, record: Record) -> Result<Arc<Record>, StoreError> {
+        self.run(StoreOperation::Create, self.store.create_shared(record))
+            .await
+    }
+
     async fn update(&self, record: &Record) -> Result<bool, StoreError> {
         self.run(StoreOperation::Update, self.store.update(record))
             .await

@@ -84,6 +84,13 @@ impl SessionRecords for CachedRecords {
         Ok(())
     }
 
+    async fn create_shared(&self, record: Record) -> Result<Arc<Record>, StoreError> {
+        let created = self.store.create_shared(record).await?;
+        // A fresh id: no other request can have changed it yet.
+        self.cache.insert(created.id, Arc::clone(&created));
+        Ok(created)
+    }
+
     async fn update(&self, record: &Record) -> Result<bool, StoreError> {
         let updated = self.store.update(record).await;
         self.forget(&record.id);

@@ -91,6 +91,15 @@ pub trait SessionRecords: Send + Sync + fmt::Debug {
     /// Stores a new record, replacing its id first if that id is taken.
     async fn create(&self, record: &mut Record) -> Result<(), StoreError>;
 
+    /// [`create`](Self::create), the record handed back shared as `load`
+    /// hands records out: a store that keeps records shared (memory, the
+    /// cache) keeps this one without copying it, which a login would
+    /// otherwise pay for (`--profile`).
+    async fn create_shared(&self, mut record: Record) -> Result<Arc<Record>, StoreError> {
+        self.create(&mut record).await?;
+        Ok(Arc::new(record))
+    }
+
     /// Replaces the data and expiry of a live record, and only of a live one:
     /// `false` when it is gone, so that a request cannot resurrect a session
     /// that a logout deleted while it was in flight.

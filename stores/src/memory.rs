@@ -8,7 +8,10 @@
 //! anyone who can log in many times log everyone else out, and would erase
 //! the consumed refresh ids that `/hybrid`'s reuse detection reads.
 
-use std::{collections::HashMap, sync::Arc};
+use std::{
+    collections::{HashMap, hash_map::Entry},
+    sync::Arc,
+};
 
 use async_trait::async_trait;
 use foldhash::fast::RandomState;
@@ -55,6 +58,12 @@ impl SessionRecords for MemoryRecords {
     }
 
     async fn create(&self, record: &mut Record) -> Result<(), StoreError> {
+        let shared = self.create_shared(record.clone()).await?;
+        record.id = shared.id;
+        Ok(())
+    }
+
+    async fn create_shared(&self, mut record: Record) -> Result<Arc<Record>, StoreError> {
         let mut records = self.records();
         if records.len() >= self.capacity {
             let now = OffsetDateTime::now_utc();
@@ -63,11 +72,12 @@ impl SessionRecords for MemoryRecords {
                 return Err(StoreError::Full(self.capacity));
             }
         }
-        while records.contains_key(&record.id) {
-            record.id = Id::default();
+        loop {
+            match records.entry(record.id) {
+                Entry::Occupied(_) => record.id = Id::default(),
+                Entry::Vacant(vacant) => return Ok(Arc::clone(vacant.insert(Arc::new(record)))),
+            }
         }
-        records.insert(record.id, Arc::new(record.clone()));
-        Ok(())
     }
 
     async fn update(&self, record: &Record) -> Result<bool, StoreError> {

@@ -37,6 +37,9 @@ on_store!(
     on_postgres_cached: PostgresCached,
     => [
         a_created_record_loads_back,
+        a_record_created_shared_loads_back_as_handed_back,
+        creating_shared_under_a_taken_id_picks_another,
+        a_shared_create_is_counted_as_a_create,
         an_unknown_id_loads_nothing,
         an_expired_record_loads_nothing,
         creating_under_a_taken_id_picks_another,
@@ -77,6 +80,45 @@ async fn a_created_record_loads_back(kind: TestStore) {
     let loaded = store.load(&created.id).await.unwrap().unwrap();
     assert_eq!(loaded.data, created.data);
     assert_eq!(loaded.id, created.id);
+}
+
+async fn a_record_created_shared_loads_back_as_handed_back(kind: TestStore) {
+    let (store, _dir) = store(kind).await;
+    let written = record(Duration::hours(1));
+    let created = store.create_shared(written.clone()).await.unwrap();
+    assert_eq!(created.data, written.data);
+    let loaded = store.load(&created.id).await.unwrap().unwrap();
+    assert_eq!(loaded.data, written.data);
+    assert_eq!(loaded.id, created.id);
+}
+
+async fn creating_shared_under_a_taken_id_picks_another(kind: TestStore) {
+    let (store, _dir) = store(kind).await;
+    let first = store
+        .create_shared(record(Duration::hours(1)))
+        .await
+        .unwrap();
+    let mut second = record(Duration::hours(1));
+    second.id = first.id;
+    second.data.insert("username".into(), json!("mallory"));
+    let second = store.create_shared(second).await.unwrap();
+    assert_ne!(second.id, first.id);
+    let kept = store.load(&first.id).await.unwrap().unwrap();
+    assert_eq!(kept.data["username"], json!("alice"));
+    let other = store.load(&second.id).await.unwrap().unwrap();
+    assert_eq!(other.data["username"], json!("mallory"));
+}
+
+async fn a_shared_create_is_counted_as_a_create(kind: TestStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let fresh = kind.fresh(dir.path());
+    let meter = StoreMeter::unexported();
+    let store = stores::instrumented(fresh.open().await, &fresh.kind(), meter.clone(), true);
+    store
+        .create_shared(record(Duration::hours(1)))
+        .await
+        .unwrap();
+    assert_eq!(meter.counts().creates, 1);
 }
 
 async fn an_unknown_id_loads_nothing(kind: TestStore) {
