@@ -232,25 +232,32 @@ impl Mechanism for ServerMechanism {
             }
             data = old.data.clone();
         }
+        let fresh = session.record.is_none();
         let mut record = Record {
             id: Id::default(),
             data,
             expiry_date: self.expiry_from_now(),
         };
         write_state(&mut record, &state);
-        record.data.remove(LOGIN_AT);
+        if !fresh {
+            record.data.remove(LOGIN_AT);
+        }
         if self.policy.expiry == ExpiryPolicy::Inactivity {
             record.data.insert(
                 LOGIN_AT.into(),
                 Value::from(OffsetDateTime::now_utc().unix_timestamp()),
             );
         }
-        self.records
-            .create(&mut record)
+        let record = self
+            .records
+            .create_shared(record)
             .await
             .map_err(|err| self.unavailable(err))?;
-        let cookie = self.cookie_for(&record)?;
-        session.record = Some(Arc::new(record));
+        // Made just now: it lives the whole lifetime, with no clock to read.
+        let cookie = self
+            .cookie
+            .set(&record.id.to_string(), self.policy.lifetime)?;
+        session.record = Some(record);
         Ok(cookie.into())
     }
 
