@@ -43,13 +43,15 @@ pub fn start(format: LogFormat) -> LogWriter {
     let (lines, writer) = LogWriter::start(std::io::stderr());
     let colour = std::io::stderr().is_terminal()
         && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty());
+    let queue = Arc::clone(&lines.0);
+    subscriber(format, lines, colour).init();
     if !colour {
         let _ = ACCESS_LINES.set(AccessLines {
-            queue: Arc::clone(&lines.0),
+            queue,
             format,
+            enabled: Access::enabled_in_tracing(),
         });
     }
-    subscriber(format, lines, colour).init();
     writer
 }
 
@@ -85,6 +87,9 @@ static ACCESS_LINES: OnceLock<AccessLines> = OnceLock::new();
 struct AccessLines {
     queue: Arc<LineQueue>,
     format: LogFormat,
+    /// Whether `RUST_LOG` lets access lines through, asked once: the filter
+    /// cannot change while the process runs.
+    enabled: bool,
 }
 
 /// One request, as its access line names it.
@@ -146,6 +151,20 @@ impl AccessLines {
 }
 
 impl Access<'_> {
+    /// Whether access lines are written at all, so that a request with
+    /// logging off measures nothing for one: decided at start when [`start`]
+    /// set the log up, else asked of tracing (a test's own subscriber).
+    pub fn enabled() -> bool {
+        match ACCESS_LINES.get() {
+            Some(lines) => lines.enabled,
+            None => Self::enabled_in_tracing(),
+        }
+    }
+
+    fn enabled_in_tracing() -> bool {
+        tracing::enabled!(target: "access", tracing::Level::INFO)
+    }
+
     /// Writes the line: straight into the log's queue when [`start`] set
     /// one up without colour, or else as a tracing event, which a terminal
     /// in colour or a test's own subscriber formats.
@@ -500,6 +519,10 @@ impl LogClock {
         let since_epoch = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
+        Self::write_at(w, since_epoch)
+    }
+
+    fn write_at(w: &mut impl fmt::Write, since_epoch: Duration) -> fmt::Result {
         let (second, micros) = (since_epoch.as_secs(), since_epoch.subsec_micros());
         LAST_SECOND.with_borrow_mut(|(last, text)| {
             if *last != second {
@@ -512,11 +535,12 @@ impl LogClock {
                 *last = second;
             }
             w.write_str(text)?;
-            let mut fraction = *b".000000Z";
             let mut digits = itoa::Buffer::new();
-            let digits = digits.format(micros % 1_000_000).as_bytes();
-            fraction[7 - digits.len()..7].copy_from_slice(digits);
-            w.write_str(std::str::from_utf8(&fraction).map_err(|_| fmt::Error)?)
+            let digits = digits.format(micros);
+            w.write_char('.')?;
+            w.write_str("000000".get(digits.len()..).unwrap_or_default())?;
+            w.write_str(digits)?;
+            w.write_char('Z')
         })
     }
 }
@@ -650,6 +674,20 @@ mod tests {
         let mut line = String::new();
         LogClock.format_time(&mut Writer::new(&mut line)).unwrap();
         assert!(!line.starts_with("1970"), "{line}");
+    }
+
+    #[test]
+    fn the_clock_writes_six_digits_of_microseconds_leading_zeros_included() {
+        for (micros, written) in [
+            (42, "1970-01-01T00:00:07.000042Z"),
+            (0, "1970-01-01T00:00:07.000000Z"),
+            (999_999, "1970-01-01T00:00:07.999999Z"),
+            (120_000, "1970-01-01T00:00:07.120000Z"),
+        ] {
+            let mut line = String::new();
+            LogClock::write_at(&mut line, Duration::new(7, micros * 1000)).unwrap();
+            assert_eq!(line, written);
+        }
     }
 
     /// The access line of one request, written through the log's

@@ -107,7 +107,7 @@ where
             let page = metrics.page(request.uri().path());
             (Arc::clone(metrics), page)
         });
-        let line = tracing::enabled!(target: "access", tracing::Level::INFO).then(|| Line {
+        let line = Access::enabled().then(|| Line {
             started: Instant::now(),
             method: request.method().clone(),
             uri: request.uri().clone(),
