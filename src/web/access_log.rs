@@ -15,6 +15,7 @@
 //! leaving it on each poll ~0.9k (commit 850760b).
 
 use std::{
+    cell::RefCell,
     pin::Pin,
     sync::Arc,
     task::{Context, Poll},
@@ -24,9 +25,11 @@ use std::{
 use axum::{
     extract::Request,
     http::{Method, Uri},
-    response::{Response, ResponseParts},
+    response::Response,
 };
 use pin_project_lite::pin_project;
+use smallvec::SmallVec;
+use tokio::task::futures::TaskLocalFuture;
 use tower::{Layer, Service};
 
 use crate::{
@@ -38,28 +41,35 @@ use crate::{
 
 /// What each mechanism a response went through found in the request's
 /// cookie, by router: one for a router's pages, all of them for the
-/// inspector. Left in the response's extensions for the access log.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct SessionOutcomes([Option<(Mount, CookieVerdict)>; MAX_MOUNTS]);
+/// inspector. Reported into the request's task, where the access log reads
+/// it back: in the response's extensions it cost their first insert, an
+/// allocated map, on every page (`--profile`). Room for one inline, as
+/// the task swaps it in and out on every poll.
+#[derive(Clone, Debug, Default)]
+pub struct SessionOutcomes(SmallVec<[(Mount, CookieVerdict); 1]>);
+
+tokio::task_local! {
+    /// The outcomes of the request that [`AccessLog`] is serving.
+    static OUTCOMES: RefCell<SessionOutcomes>;
+}
 
 impl SessionOutcomes {
-    /// Records `verdict` for `mount`, after the routers already recorded.
-    pub fn report(parts: &mut ResponseParts, mount: Mount, verdict: CookieVerdict) {
-        let outcomes = parts
-            .extensions_mut()
-            .get_or_insert_default::<SessionOutcomes>();
-        let slot = outcomes
-            .0
-            .iter_mut()
-            .find(|slot| slot.is_none_or(|(reported, _)| reported == mount));
-        if let Some(slot) = slot {
-            *slot = Some((mount, verdict));
-        }
+    /// Records `verdict` for `mount`, after the routers already recorded;
+    /// nothing outside a request served through [`AccessLog`].
+    pub fn report(mount: Mount, verdict: CookieVerdict) {
+        let _ = OUTCOMES.try_with(|outcomes| {
+            let reported = &mut outcomes.borrow_mut().0;
+            if let Some(earlier) = reported.iter_mut().find(|(earlier, _)| *earlier == mount) {
+                earlier.1 = verdict;
+            } else if reported.len() < MAX_MOUNTS {
+                reported.push((mount, verdict));
+            }
+        });
     }
 
     /// Each router's verdict, in the order they were recorded.
     pub fn iter(&self) -> impl Iterator<Item = (Mount, CookieVerdict)> + '_ {
-        self.0.iter().map_while(|slot| *slot)
+        self.0.iter().copied()
     }
 }
 
@@ -113,7 +123,7 @@ where
             uri: request.uri().clone(),
         });
         Logged {
-            inner: self.inner.call(request),
+            inner: OUTCOMES.scope(RefCell::default(), self.inner.call(request)),
             counted,
             line,
         }
@@ -132,7 +142,7 @@ pin_project! {
     /// The inner service's response, counted and logged when it is ready.
     pub struct Logged<F> {
         #[pin]
-        inner: F,
+        inner: TaskLocalFuture<RefCell<SessionOutcomes>, F>,
         counted: Option<(Arc<Metrics>, Page)>,
         line: Option<Line>,
     }
@@ -145,24 +155,20 @@ where
     type Output = Result<Response, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let response = std::task::ready!(this.inner.poll(cx))?;
+        let mut this = self.project();
+        let response = std::task::ready!(this.inner.as_mut().poll(cx))?;
         if let Some((metrics, page)) = this.counted.take() {
             metrics.request(page, response.status().as_u16());
         }
         if let Some(line) = this.line.take() {
-            write_line(&line, &response);
+            let outcomes = this.inner.take_value().unwrap_or_default().into_inner();
+            write_line(&line, &response, &outcomes);
         }
         Poll::Ready(Ok(response))
     }
 }
 
-fn write_line(line: &Line, response: &Response) {
-    let outcomes = response
-        .extensions()
-        .get::<SessionOutcomes>()
-        .copied()
-        .unwrap_or_default();
+fn write_line(line: &Line, response: &Response, outcomes: &SessionOutcomes) {
     let (mut routers, mut cookies) = ([""; MAX_MOUNTS], [""; MAX_MOUNTS]);
     let mut reported = 0;
     for (at, (mount, verdict)) in outcomes.iter().enumerate() {

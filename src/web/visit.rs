@@ -177,7 +177,7 @@ impl WriteBack {
                 .headers_mut()
                 .append(header::SET_COOKIE, cookie.header_value().clone());
         }
-        SessionOutcomes::report(parts, self.mount, self.verdict);
+        SessionOutcomes::report(self.mount, self.verdict);
     }
 }
 
