@@ -6,21 +6,22 @@
 //!
 //! Every handle a request touches is made when the server starts, so that
 //! counting is one relaxed atomic add: no lock, no label lookup, nothing
-//! allocated. The families and the exposition are prometheus-client's; the
-//! latency histogram is this module's own, because the crate's takes a
-//! mutex per observation.
+//! allocated. Each count is kept in one slot per counting thread
+//! ([`ShardedU64`]) and summed when read. The families and the exposition
+//! are prometheus-client's; the latency histogram is this module's own,
+//! because the crate's takes a mutex per observation.
 
 use std::{
     sync::{
         Arc, Mutex, OnceLock, PoisonError,
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicU64, AtomicUsize, Ordering},
     },
     time::Duration,
 };
 
 use prometheus_client::{
     encoding::{EncodeLabelSet, EncodeMetric, MetricEncoder, NoLabelSet},
-    metrics::{MetricType, TypedMetric, counter::Counter, family::Family},
+    metrics::{MetricType, TypedMetric, counter::Atomic, family::Family},
     registry::Registry,
 };
 
@@ -28,6 +29,53 @@ use crate::{
     routes::{MAX_MOUNTS, Mount, Route, SitePage},
     verdict::CookieVerdict,
 };
+
+/// prometheus-client's counter over a count kept per thread.
+type Counter = prometheus_client::metrics::counter::Counter<u64, ShardedU64>;
+
+/// How many slots a count is kept in: more than the cores of the machines
+/// this runs on, so that each worker thread usually has one of its own.
+const SHARDS: usize = 8;
+
+/// Which slot this thread counts in: given out in turn as threads first count.
+fn shard() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static SHARD: usize = NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS;
+    }
+    SHARD.with(|shard| *shard)
+}
+
+/// A value on a cache line of its own.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Padded<T>(T);
+
+/// A count kept in one slot per counting thread and summed when read. Two
+/// cores adding to one atomic pass its cache line back and forth on every
+/// request, which cost more than the add itself (`perf`: a request's few
+/// counters were as hot as hyper's parser).
+#[derive(Debug, Default)]
+pub struct ShardedU64([Padded<AtomicU64>; SHARDS]);
+
+impl Atomic<u64> for ShardedU64 {
+    fn inc(&self) -> u64 {
+        self.inc_by(1)
+    }
+
+    /// Returns this thread's slot's earlier value, not the total: nothing
+    /// here reads it, and the total would read every slot.
+    fn inc_by(&self, v: u64) -> u64 {
+        self.0[shard()].0.fetch_add(v, Ordering::Relaxed)
+    }
+
+    fn get(&self) -> u64 {
+        self.0
+            .iter()
+            .map(|slot| slot.0.load(Ordering::Relaxed))
+            .fold(0, u64::wrapping_add)
+    }
+}
 
 /// The `Content-Type` of what [`Metrics::render`] writes: Prometheus's text
 /// format, which `promtool check metrics` reads.
@@ -597,7 +645,8 @@ const LATENCY_BOUNDS_MICROS: [u64; 15] = [
 /// adds and no lock.
 #[derive(Clone, Debug, Default)]
 pub struct LatencyHistogram {
-    inner: Arc<LatencyBuckets>,
+    /// One set of buckets per counting thread, as [`ShardedU64`] keeps counts.
+    inner: Arc<[Padded<LatencyBuckets>; SHARDS]>,
 }
 
 #[derive(Debug, Default)]
@@ -611,7 +660,7 @@ impl LatencyHistogram {
     pub fn observe(&self, took: Duration) {
         let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
         let bucket = LATENCY_BOUNDS_MICROS.partition_point(|bound| *bound < micros);
-        let inner = &self.inner;
+        let inner = &self.inner[shard()].0;
         inner.counts[bucket].fetch_add(1, Ordering::Relaxed);
         let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
         inner.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
@@ -624,21 +673,25 @@ impl TypedMetric for LatencyHistogram {
 
 impl EncodeMetric for LatencyHistogram {
     fn encode(&self, mut encoder: MetricEncoder<'_>) -> Result<(), std::fmt::Error> {
-        let inner = &self.inner;
+        let shards = self.inner.iter().map(|shard| &shard.0);
         let bounds = LATENCY_BOUNDS_MICROS
             .iter()
             .map(|micros| *micros as f64 / 1e6)
             .chain(std::iter::once(f64::INFINITY));
         let buckets: Vec<(f64, u64)> = bounds
-            .zip(
-                inner
-                    .counts
-                    .iter()
-                    .map(|count| count.load(Ordering::Relaxed)),
-            )
+            .enumerate()
+            .map(|(at, bound)| {
+                let count = shards.clone().fold(0, |sum: u64, shard| {
+                    sum.wrapping_add(shard.counts[at].load(Ordering::Relaxed))
+                });
+                (bound, count)
+            })
             .collect();
         let count = buckets.iter().map(|(_, count)| count).sum();
-        let sum = inner.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
+        let sum_nanos = shards.fold(0, |sum: u64, shard| {
+            sum.wrapping_add(shard.sum_nanos.load(Ordering::Relaxed))
+        });
+        let sum = sum_nanos as f64 / 1e9;
         encoder.encode_histogram::<NoLabelSet>(sum, count, &buckets, None)
     }
 
@@ -800,6 +853,46 @@ mod tests {
         );
         assert!(
             line(r#"svj_store_errors_total{mechanism="server",operation="load"}"#).ends_with(" 1")
+        );
+    }
+
+    #[test]
+    fn counts_made_on_many_threads_add_up_to_every_one_of_them() {
+        let counter = Counter::default();
+        std::thread::scope(|scope| {
+            for _ in 0..3 * SHARDS {
+                scope.spawn(|| {
+                    for _ in 0..1000 {
+                        counter.inc();
+                    }
+                });
+            }
+        });
+        assert_eq!(counter.get(), 3 * SHARDS as u64 * 1000);
+    }
+
+    #[test]
+    fn latencies_observed_on_many_threads_are_all_exported() {
+        let metrics = Metrics::new();
+        let store = metrics.store(Mount::SERVER);
+        std::thread::scope(|scope| {
+            for _ in 0..3 * SHARDS {
+                scope.spawn(|| {
+                    store.record(StoreOperation::Load, Some(Duration::from_micros(70)), false);
+                });
+            }
+        });
+        let text = metrics.render();
+        let count = format!(
+            r#"svj_store_operation_seconds_count{{mechanism="server",operation="load"}} {}"#,
+            3 * SHARDS
+        );
+        assert!(text.lines().any(|line| line == count), "{text}");
+        assert!(
+            text.lines()
+                .any(|line| line.contains(r#"operation="load",le="0.0001""#)
+                    && line.ends_with(&format!(" {}", 3 * SHARDS))),
+            "{text}"
         );
     }
 }
