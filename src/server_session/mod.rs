@@ -231,17 +231,14 @@ impl Mechanism for ServerMechanism {
                 return Err(SessionError::Interrupted);
             }
             data = old.data.clone();
+            data.remove(LOGIN_AT);
         }
-        let fresh = session.record.is_none();
         let mut record = Record {
             id: Id::default(),
             data,
             expiry_date: self.expiry_from_now(),
         };
         write_state(&mut record, &state);
-        if !fresh {
-            record.data.remove(LOGIN_AT);
-        }
         if self.policy.expiry == ExpiryPolicy::Inactivity {
             record.data.insert(
                 LOGIN_AT.into(),
