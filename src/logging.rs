@@ -394,7 +394,11 @@ impl LineQueue {
     }
 
     fn push(&self, line: &[u8]) {
-        SHELF.with_borrow_mut(|own| {
+        // A line logged while this thread's memory is being torn down
+        // (a destructor at thread exit) has no shelf: it is written directly.
+        let shelved = SHELF.try_with(|own| {
+            let mut own = own.borrow_mut();
+            let own = &mut *own;
             let shelf = match own {
                 Some((queue, shelf)) if *queue == self.id => shelf,
                 _ => &own.insert((self.id, self.shelf_of_this_thread())).1,
@@ -417,6 +421,9 @@ impl LineQueue {
                 self.wait_for_room(shelf);
             }
         });
+        if shelved.is_err() {
+            let _ = std::io::stderr().write_all(line);
+        }
     }
 
     fn shelf_of_this_thread(&self) -> Arc<Shelf> {
